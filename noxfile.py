@@ -1,0 +1,82 @@
+"""Every command the project runs lives here: `nox -l` lists them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import nox
+
+nox.options.default_venv_backend = "uv|venv"
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+ALL_PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+# CI machines have one Python: use the interpreter nox runs on.
+CURRENT = None
+
+
+def _install(session: nox.Session, *groups: str, extras: str = "") -> None:
+    session.install("--quiet", "--upgrade", "pip")
+    deps = [d for g in groups for d in nox.project.dependency_groups(PYPROJECT, g)]
+    session.install("--quiet", f".{extras}", *deps)
+
+
+def _run_tests(session: nox.Session) -> None:
+    _install(session, "tests")
+    session.run("coverage", "erase")
+    session.run(
+        "coverage",
+        "run",
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+    )
+    session.run("coverage", "combine", "--quiet")
+    session.run("coverage", "report")
+
+
+@nox.session(python=CURRENT)
+def tests(session: nox.Session) -> None:
+    """The test suite with branch coverage (enforced), on the Python at hand."""
+    _run_tests(session)
+
+
+@nox.session(python=ALL_PYTHONS)
+def tests_all(session: nox.Session) -> None:
+    """The test suite on every Python 3.10-3.13 this machine has."""
+    if shutil.which(f"python{session.python}") is None:
+        session.skip(f"python{session.python} not found")
+    _run_tests(session)
+
+
+@nox.session(python=CURRENT)
+def lint(session: nox.Session) -> None:
+    """Ruff, lint and format check."""
+    _install(session, "lint")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session(python=CURRENT)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on src/ and on the typing tests (which are never run)."""
+    _install(session, "typing")
+    session.run("mypy")
+
+
+@nox.session(python=CURRENT)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the simulator served in its own process (not run by default)."""
+    _install(session, "bench")
+    session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=CURRENT)
+def demo(session: nox.Session) -> None:
+    """The README's first command: a batch of 50 prompts against the in-process simulator."""
+    session.install("--quiet", ".[cli]")
+    session.run("evolink", "demo", *session.posargs, env={"TERM": os.environ.get("TERM", "xterm")})

@@ -1,0 +1,83 @@
+"""The async Python SDK for Evolink's image-generation API.
+
+    async with AsyncEvolink() as client:
+        task = await client.images.generate("a red fox in snow")
+        done = await client.tasks.wait(task)
+"""
+
+from __future__ import annotations
+
+from evolink._client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncEvolink
+from evolink._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    EvolinkError,
+    InsufficientCreditsError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    SubmissionUncertainError,
+    TaskFailedError,
+    ValidationError,
+    WaitTimeoutError,
+)
+from evolink._models import (
+    Balance,
+    BillingRule,
+    Credits,
+    GenerationRequest,
+    Task,
+    TaskError,
+    TaskInfo,
+    TaskStatus,
+    TaskType,
+    Usage,
+)
+from evolink._retry import RetryPolicy
+from evolink._validation import MODEL_RULES, ModelRules
+from evolink._version import __version__
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "MODEL_RULES",
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AsyncEvolink",
+    "AuthenticationError",
+    "BadRequestError",
+    "Balance",
+    "BillingRule",
+    "ConfigurationError",
+    "ConflictError",
+    "Credits",
+    "EvolinkError",
+    "GenerationRequest",
+    "InsufficientCreditsError",
+    "ModelRules",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "RetryPolicy",
+    "ServerError",
+    "SubmissionUncertainError",
+    "Task",
+    "TaskError",
+    "TaskFailedError",
+    "TaskInfo",
+    "TaskStatus",
+    "TaskType",
+    "Usage",
+    "ValidationError",
+    "WaitTimeoutError",
+    "__version__",
+]

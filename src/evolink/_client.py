@@ -1,0 +1,354 @@
+"""`AsyncEvolink`: configuration, the connection pool's lifecycle, and the one request path.
+
+Every HTTP request goes through `AsyncEvolink._request`, so errors, retries and logging
+live in one place; the resources (`images`, `tasks`) only shape arguments and answers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import secrets
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio
+import anyio.lowlevel
+import attrs
+import httpx
+
+from evolink._clock import SYSTEM_CLOCK, Clock
+from evolink._converter import parse_credits
+from evolink._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ConfigurationError,
+    RateLimitError,
+    ResponseDecodeError,
+    SubmissionUncertainError,
+    error_class_for,
+)
+from evolink._images import Images
+from evolink._models import Credits, GenerationRequest
+from evolink._retry import Outcome, RetryPolicy, classify_error, classify_status, parse_retry_after
+from evolink._secret import Secret
+from evolink._tasks import Tasks
+from evolink._version import __version__
+
+if TYPE_CHECKING:
+    from evolink._batch import Batch, BatchOptions
+
+logger = logging.getLogger("evolink")
+
+DEFAULT_BASE_URL = "https://api.evolink.ai"
+#: 10 s to connect, 60 s for everything else: a create answers at once, but a slow
+#: upstream can hold a read for tens of seconds.
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+#: HTTP requests in flight at once per client (and the pool's size to match, so httpx's
+#: own queue, which rescans every connection per queued request, stays short).
+DEFAULT_MAX_CONNECTIONS = 32
+DEFAULT_MAX_RETRIES = 2
+
+
+class Pacer(Protocol):
+    """A shared brake for many requests (a batch's one backoff after a 429)."""
+
+    async def before_attempt(self) -> None:
+        """Wait while the brake is on."""
+
+    def rate_limited(self, delay: float) -> None:
+        """Put the brake on for `delay` seconds."""
+
+
+@attrs.frozen
+class Answer:
+    """A successful HTTP answer, decoded."""
+
+    status_code: int
+    headers: httpx.Headers
+    data: Any
+
+
+def _new_idempotency_key() -> str:
+    return f"evl-{secrets.token_urlsafe(24)}"
+
+
+class AsyncEvolink:
+    """The async client for Evolink's image-generation API.
+
+    Use one per application (it holds a connection pool) and close it with `aclose()` or
+    `async with`. Resources: `images` (create), `tasks` (read and wait).
+
+    Args:
+        api_key: the `sk-evo-...` key; defaults to `EVOLINK_API_KEY`.
+        base_url: the API's address; defaults to `EVOLINK_BASE_URL`, then the real API.
+        timeout: httpx timeouts (default: 10 s to connect, 60 s otherwise).
+        max_retries: retries per request (0 turns retries off).
+        max_connections: HTTP requests in flight at once.
+        transport: an httpx async transport (e.g. `evolink.testing.Simulator().transport()`).
+        http_client: an httpx client to borrow; it is not closed by `aclose()`.
+        clock: where time comes from (tests pass `evolink.testing.VirtualClock`).
+        allow_local_callbacks: accept `http://` and internal callback URLs (for a local
+            simulator only; the real API refuses them).
+
+    Raises:
+        ConfigurationError: no API key was given or found.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        clock: Clock | None = None,
+        allow_local_callbacks: bool = False,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get("EVOLINK_API_KEY")
+        if not key:
+            raise ConfigurationError(
+                "no API key: pass api_key=... or set EVOLINK_API_KEY "
+                "(or test against evolink.testing.Simulator)"
+            )
+        if max_retries < 0:
+            raise ConfigurationError("max_retries must be 0 or more")
+        if max_connections < 1:
+            raise ConfigurationError("max_connections must be at least 1")
+        if transport is not None and http_client is not None:
+            raise ConfigurationError("pass transport= or http_client=, not both")
+        self._api_key = Secret(key)
+        self.base_url = (base_url or os.environ.get("EVOLINK_BASE_URL") or DEFAULT_BASE_URL).rstrip(
+            "/"
+        )
+        self.max_retries = max_retries
+        self.clock: Clock = clock or SYSTEM_CLOCK
+        self.allow_local_callbacks = allow_local_callbacks
+        self._retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
+        self._rng = random.Random()  # noqa: S311 - jitter, not secrets
+        self._owns_http_client = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            transport=transport,
+            timeout=timeout,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+        )
+        self._limiter = anyio.CapacityLimiter(max_connections)
+        self._headers = {
+            "User-Agent": f"evolink-python/{__version__}",
+            "Accept": "application/json",
+        }
+        self._loop_token: object | None = None
+        self._closed = False
+        self.images = Images(self)
+        self.tasks = Tasks(self)
+
+    def __repr__(self) -> str:
+        return f"AsyncEvolink(base_url={self.base_url!r}, api_key={self._api_key!r})"
+
+    async def __aenter__(self) -> AsyncEvolink:
+        self._bind_event_loop()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (a borrowed `http_client` stays open)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_http_client:
+            await self._http.aclose()
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether `aclose()` was called."""
+        return self._closed
+
+    async def credits(self) -> Credits:
+        """The account's and the key's credit balances (`GET /v1/credits`)."""
+        answer = await self._request("GET", "/v1/credits")
+        data = answer.data.get("data") if isinstance(answer.data, Mapping) else None
+        return parse_credits(data)
+
+    def batch(self, **options: Any) -> Batch:
+        """A batch: submit many requests under limits and a budget, collect every outcome.
+
+        See `evolink.Batch` for the options (`max_in_flight`, `max_credits`, ...).
+        """
+        from evolink._batch import Batch, BatchOptions  # noqa: PLC0415 - avoids a cycle
+
+        opts: BatchOptions = BatchOptions(**options)
+        return Batch(self, opts)
+
+    # -- the one request path -------------------------------------------------------------
+
+    def _bind_event_loop(self) -> None:
+        token = anyio.lowlevel.current_token().native_token
+        if self._loop_token is None:
+            self._loop_token = token
+        elif self._loop_token is not token:
+            raise ConfigurationError(
+                "this AsyncEvolink was opened on another event loop; its connections belong "
+                "there. Create one client per event loop (e.g. inside the app's lifespan)."
+            )
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        idempotency_key: str | None = None,
+        max_retries: int | None = None,
+        pacer: Pacer | None = None,
+        generation: GenerationRequest | None = None,
+    ) -> Answer:
+        """Send one request with retries; return the decoded answer or raise an `EvolinkError`.
+
+        A create (`generation` given) carries an Idempotency-Key on every attempt; if any
+        attempt may have reached the server and the last one failed, the outcome is unknown
+        and `SubmissionUncertainError` is raised instead of the last error.
+        """
+        if self._closed:
+            raise ConfigurationError("the client is closed")
+        self._bind_event_loop()
+        is_create = generation is not None
+        retries = self.max_retries if max_retries is None else max_retries
+        headers = dict(self._headers)
+        headers["Authorization"] = f"Bearer {self._api_key.reveal()}"
+        if is_create:
+            headers["Idempotency-Key"] = idempotency_key = idempotency_key or _new_idempotency_key()
+        content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        url = self.base_url + path
+        uncertain = False
+        attempt = 0
+        while True:
+            attempt += 1
+            if pacer is not None:
+                await pacer.before_attempt()
+            error, outcome, retry_after = await self._attempt(
+                method, url, path, headers, content, attempt, is_create=is_create
+            )
+            if isinstance(error, Answer):
+                return error
+            uncertain = uncertain or outcome is Outcome.RETRY_UNCERTAIN
+            if outcome is Outcome.FINAL or attempt > retries:
+                if uncertain and generation is not None and idempotency_key is not None:
+                    raise SubmissionUncertainError(
+                        f"create outcome unknown after {attempt} attempt(s): {error}",
+                        idempotency_key=idempotency_key,
+                        request=generation,
+                    ) from error
+                raise error
+            delay = self._retry_policy.delay(attempt - 1, retry_after=retry_after, rng=self._rng)
+            if pacer is not None and isinstance(error, RateLimitError):
+                pacer.rate_limited(delay)
+            logger.debug("retrying %s %s in %.2f s after %s", method, path, delay, type(error).__name__)
+            await self.clock.sleep(delay)
+
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        attempt: int,
+        *,
+        is_create: bool,
+    ) -> tuple[Answer | Exception, Outcome, float | None]:
+        started = time.perf_counter()
+        try:
+            async with self._limiter:
+                response = await self._http.request(method, url, headers=headers, content=content)
+        except httpx.TransportError as exc:
+            elapsed = (time.perf_counter() - started) * 1000
+            logger.debug(
+                "%s %s -> %s in %.1f ms (attempt %d)", method, path, type(exc).__name__, elapsed, attempt
+            )
+            wrapped: Exception = (
+                APITimeoutError(f"{method} {path} timed out ({type(exc).__name__})")
+                if isinstance(exc, httpx.TimeoutException)
+                else APIConnectionError(f"{method} {path} failed: {type(exc).__name__}: {exc}")
+            )
+            wrapped.__cause__ = exc
+            return wrapped, classify_error(exc, is_create=is_create), None
+        elapsed = (time.perf_counter() - started) * 1000
+        logger.debug(
+            "%s %s -> %d in %.1f ms (attempt %d)", method, path, response.status_code, elapsed, attempt
+        )
+        status = response.status_code
+        if status < 400:
+            return _decode_success(response), Outcome.FINAL, None
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self.clock.time())
+        return (
+            _api_error(response, retry_after),
+            classify_status(status, is_create=is_create),
+            retry_after,
+        )
+
+
+def _request_id(headers: httpx.Headers) -> str | None:
+    return headers.get("X-Request-Id") or headers.get("X-Oneapi-Request-Id")
+
+
+def _decode_success(response: httpx.Response) -> Answer:
+    try:
+        data = json.loads(response.content)
+    except ValueError:
+        raise ResponseDecodeError(
+            "response body is not valid JSON",
+            status_code=response.status_code,
+            request_id=_request_id(response.headers),
+            body=response.text[:2000],
+        ) from None
+    return Answer(status_code=response.status_code, headers=response.headers, data=data)
+
+
+def _api_error(response: httpx.Response, retry_after: float | None) -> APIError:
+    """Build the typed error for an error answer (both the current and the pre-2026 envelope)."""
+    body: Any
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        body = response.text[:2000]
+    error = body.get("error") if isinstance(body, Mapping) else None
+    if not isinstance(error, Mapping):
+        error = {}
+    code = error.get("code")
+    if not isinstance(code, (str, int)) or isinstance(code, bool):
+        code = None
+    message = error.get("message")
+    if not isinstance(message, str) or not message:
+        message = response.reason_phrase or "error"
+    fields: dict[str, Any] = {
+        "status_code": response.status_code,
+        "code": code,
+        "type": error.get("type") if isinstance(error.get("type"), str) else None,
+        "param": error.get("param") if isinstance(error.get("param"), str) else None,
+        "request_id": _request_id(response.headers),
+        "body": body,
+    }
+    cls = error_class_for(response.status_code)
+    if cls is RateLimitError:
+        return RateLimitError(message, retry_after=retry_after, **fields)
+    return cls(message, **fields)

@@ -1,0 +1,172 @@
+"""The one cattrs converter: API JSON to frozen models and back.
+
+Tolerant by design: unknown fields go to each model's `extra`, unknown enum values become
+pseudo-members, `created` becomes an aware UTC datetime, credits become exact Decimals.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from evolink._errors import ResponseDecodeError
+from evolink._models import _OpenEnum, Balance, Credits, Task, TaskError, TaskInfo, Usage
+
+T = TypeVar("T")
+
+# Leaves before the classes that hold them.
+_WITH_EXTRA = (TaskInfo, Usage, TaskError, Task, Credits)
+
+
+def _to_decimal(value: Any, _: object) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise TypeError(f"not a number: {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"not a finite number: {value!r}")
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise ValueError(f"not a number: {value!r}") from exc
+    if not result.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    return result
+
+
+def _to_datetime(value: Any, _: object) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"not a Unix time: {value!r}")
+    return datetime.fromtimestamp(value, tz=timezone.utc)
+
+
+def _to_int(value: Any, _: object) -> int:
+    # Progress arrives as an int; tolerate 42.0 but not "42" or True.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"not an integer: {value!r}")
+    return round(value)
+
+
+def _to_float(value: Any, _: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"not a number: {value!r}")
+    return float(value)
+
+
+def _to_str(value: Any, _: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"not a string: {value!r}")
+    return value
+
+
+def _to_bool(value: Any, _: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"not a boolean: {value!r}")
+    return value
+
+
+def _to_enum(value: Any, cls: type[_OpenEnum]) -> _OpenEnum:
+    return cls(_to_str(value, cls))
+
+
+def _from_decimal(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _structure_with_extra(
+    converter: cattrs.Converter, cls: type[T]
+) -> Callable[[Any, object], T]:
+    known = frozenset(a.name for a in attrs.fields(cls)) - {"extra"}  # type: ignore[misc]
+    base = make_dict_structure_fn(cls, converter, extra=override(omit=True))
+
+    def structure(data: Any, _: object) -> T:
+        if not isinstance(data, Mapping):
+            raise TypeError(f"expected an object for {cls.__name__}, got {type(data).__name__}")
+        # A null is as good as an absent field.
+        present = {k: v for k, v in data.items() if k in known and v is not None}
+        obj = base(present, cls)
+        unknown = {k: v for k, v in data.items() if k not in known}
+        return attrs.evolve(obj, extra=unknown) if unknown else obj  # type: ignore[misc]
+
+    return structure
+
+
+def _unstructure_dropping_none(
+    converter: cattrs.Converter, cls: type[Any]
+) -> Callable[[Any], Any]:
+    names = [a.name for a in attrs.fields(cls) if a.name != "extra"]
+
+    def unstructure(obj: Any) -> dict[str, Any]:
+        out: dict[str, Any] = dict(getattr(obj, "extra", {}))
+        for name in names:
+            value = getattr(obj, name)
+            if value is not None:
+                out[name] = converter.unstructure(value)
+        return out
+
+    return unstructure
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=False)
+    converter.register_structure_hook(Decimal, _to_decimal)
+    converter.register_structure_hook(datetime, _to_datetime)
+    converter.register_structure_hook(int, _to_int)
+    converter.register_structure_hook(float, _to_float)
+    converter.register_structure_hook(str, _to_str)
+    converter.register_structure_hook(bool, _to_bool)
+    # More specific than the str hook, so the str-based enums stay enums.
+    converter.register_structure_hook(_OpenEnum, _to_enum)
+    converter.register_unstructure_hook(Decimal, _from_decimal)
+    converter.register_unstructure_hook(datetime, lambda d: int(d.timestamp()))
+    converter.register_unstructure_hook(tuple, list)
+    converter.register_unstructure_hook(_OpenEnum, lambda e: e.value)
+    # Leaves first: a class's generated hook binds the hooks of its fields when it is made.
+    for cls in _WITH_EXTRA:
+        converter.register_structure_hook(cls, _structure_with_extra(converter, cls))
+    for cls in (*_WITH_EXTRA, Balance):
+        converter.register_unstructure_hook(cls, _unstructure_dropping_none(converter, cls))
+    return converter
+
+
+CONVERTER = _make_converter()
+
+
+def parse(cls: type[T], data: Any) -> T:
+    """Structure API JSON into `cls`, raising `ResponseDecodeError` on a shape we cannot use."""
+    try:
+        return CONVERTER.structure(data, cls)
+    except Exception as exc:
+        detail = _describe(exc)
+        raise ResponseDecodeError(
+            f"unexpected {cls.__name__} in response: {detail}", status_code=200, body=data
+        ) from None
+
+
+def parse_task(data: Any) -> Task:
+    """Structure one task payload."""
+    return parse(Task, data)
+
+
+def parse_credits(data: Any) -> Credits:
+    """Structure the `data` member of a `GET /v1/credits` answer."""
+    return parse(Credits, data)
+
+
+def unstructure(obj: Any) -> Any:
+    """A model back to API-shaped JSON (unknown fields included)."""
+    return CONVERTER.unstructure(obj)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, cattrs.BaseValidationError):
+        notes = cattrs.transform_error(exc)
+        return "; ".join(notes[:3])
+    return str(exc)

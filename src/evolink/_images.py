@@ -1,0 +1,120 @@
+"""`client.images`: create image-generation tasks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from evolink._converter import parse_task
+from evolink._models import GenerationRequest, Task
+from evolink._validation import validate
+
+if TYPE_CHECKING:
+    from evolink._batch import BatchReport, ProgressHook
+    from evolink._client import AsyncEvolink, Pacer
+
+
+class Images:
+    """Create image-generation tasks. Reached as `client.images`."""
+
+    def __init__(self, client: AsyncEvolink) -> None:
+        self._client = client
+
+    async def generate(
+        self,
+        prompt: str,
+        *,
+        model: str = "gpt-4o-image",
+        size: str | None = None,
+        n: int | None = None,
+        image_urls: Sequence[str] | None = None,
+        mask_url: str | None = None,
+        callback_url: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        max_retries: int | None = None,
+    ) -> Task:
+        """Create a task and return it at once (status `pending`); see `client.tasks.wait`.
+
+        Args:
+            prompt: what to draw (at most 2000 characters for gpt-4o-image).
+            model: the model; fields only it knows go in `extra_body`.
+            size: `1:1`, `2:3`, `3:2`, `1024x1024`, `1024x1536` or `1536x1024` (gpt-4o-image).
+            n: images to make: 1, 2 or 4 (gpt-4o-image); reserved for `n`, charged for made.
+            image_urls: reference images (http(s) URLs).
+            mask_url: a PNG mask the size of the single reference image.
+            callback_url: an HTTPS URL the server POSTs the finished task to.
+            extra_body: model-specific fields, sent as they are.
+            idempotency_key: a key making retries of this create safe (16-96 characters of
+                `[A-Za-z0-9._-]`); one is generated per call when not given.
+            max_retries: overrides the client's for this call.
+
+        Raises:
+            ValidationError: the request breaks a documented rule (nothing was sent).
+            InsufficientCreditsError: the balance cannot cover the reservation.
+            SubmissionUncertainError: the server may have made the task; resend with the
+                error's `idempotency_key` to find out without paying twice.
+            APIError: any other refusal.
+        """
+        request = GenerationRequest(
+            prompt=prompt,
+            model=model,
+            size=size,
+            n=n,
+            image_urls=tuple(image_urls) if image_urls is not None else None,
+            mask_url=mask_url,
+            callback_url=callback_url,
+            extra_body=extra_body,
+        )
+        return await self.create(request, idempotency_key=idempotency_key, max_retries=max_retries)
+
+    async def create(
+        self,
+        request: GenerationRequest,
+        *,
+        idempotency_key: str | None = None,
+        max_retries: int | None = None,
+        pacer: Pacer | None = None,
+    ) -> Task:
+        """Create a task from a prepared `GenerationRequest`; see `generate`."""
+        validate(request, allow_local_callbacks=self._client.allow_local_callbacks)
+        _check_idempotency_key(idempotency_key)
+        answer = await self._client._request(  # noqa: SLF001 - the resource's one way out
+            "POST",
+            "/v1/images/generations",
+            body=request.to_body(),
+            idempotency_key=idempotency_key,
+            max_retries=max_retries,
+            pacer=pacer,
+            generation=request,
+        )
+        return parse_task(answer.data)
+
+    async def generate_many(
+        self,
+        requests: Iterable[str | GenerationRequest] | AsyncIterable[str | GenerationRequest],
+        **options: Any,
+    ) -> BatchReport:
+        """Generate every request as one batch and return its report.
+
+        Takes the options of `client.batch(...)` (`max_in_flight`, `max_credits`,
+        `retry_failed`, `on_progress`, ...). Every input ends in exactly one outcome.
+        """
+        on_progress: ProgressHook | None = options.pop("on_progress", None)
+        async with self._client.batch(on_progress=on_progress, **options) as batch:
+            await batch.submit_all(requests)
+        return batch.report()
+
+
+_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+def _check_idempotency_key(key: str | None) -> None:
+    from evolink._errors import ValidationError  # noqa: PLC0415 - keep the import light
+
+    if key is None:
+        return
+    if not 16 <= len(key) <= 96 or not _KEY_CHARS.issuperset(key):
+        raise ValidationError(
+            "idempotency_key", "format", "must be 16-96 characters of A-Z, a-z, 0-9, '.', '_', '-'"
+        )

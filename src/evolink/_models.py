@@ -1,0 +1,259 @@
+"""What the API sends and receives, as frozen attrs classes.
+
+Parsing lives in `_converter`; these classes only hold data and answer questions about it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+class _OpenEnum(str, enum.Enum):
+    """A string enum that takes any value: an unknown one becomes a pseudo-member.
+
+    The server may add a status or a type any day; parsing must not crash on it, and the
+    value must stay readable (`TaskStatus("paused").value == "paused"`).
+    """
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if not isinstance(value, str):
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = "UNKNOWN"
+        member._value_ = value
+        return member
+
+    @property
+    def is_known(self) -> bool:
+        """Whether this value is one the SDK knows."""
+        return self._name_ != "UNKNOWN"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class TaskStatus(_OpenEnum):
+    """Where a task is in its life. `cancelled` is undocumented but real."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the task will never change again."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+
+
+class TaskType(_OpenEnum):
+    """What a task produces."""
+
+    IMAGE = "image"
+    VIDEO = "video"
+    AUDIO = "audio"
+    TEXT = "text"
+
+
+class BillingRule(_OpenEnum):
+    """How a task is billed."""
+
+    PER_CALL = "per_call"
+    PER_TOKEN = "per_token"
+    PER_SECOND = "per_second"
+
+
+# Task error codes after which the same request may succeed as a new task (SPEC.md).
+RETRYABLE_TASK_ERRORS = frozenset(
+    {
+        "generation_failed_no_content",
+        "service_error",
+        "generation_timeout",
+        "resource_exhausted",
+        "quota_exceeded",
+        "service_unavailable",
+        "resource_not_found",
+        "unknown_error",
+    }
+)
+
+
+@attrs.frozen
+class TaskError:
+    """Why a task failed.
+
+    Attributes:
+        code: the business error code (`"content_policy_violation"`, ...).
+        message: a human explanation.
+        type: always `"task_error"` today.
+        suggestion: the server's hint, where it gives one (undocumented).
+    """
+
+    code: str
+    message: str = ""
+    type: str | None = None
+    suggestion: str | None = None
+    extra: Mapping[str, Any] = attrs.field(default=_EMPTY, repr=False)
+
+    @property
+    def is_retryable(self) -> bool:
+        """Whether the same request may succeed as a new task later."""
+        return self.code in RETRYABLE_TASK_ERRORS
+
+
+@attrs.frozen
+class TaskInfo:
+    """Scheduling hints for a task."""
+
+    can_cancel: bool | None = None
+    estimated_time: float | None = None
+    extra: Mapping[str, Any] = attrs.field(default=_EMPTY, repr=False)
+
+
+@attrs.frozen
+class Usage:
+    """Billing for a task.
+
+    Attributes:
+        credits_reserved: credits held when the task was created (an estimate).
+        credits_used: credits actually charged, where the server reports it (undocumented).
+    """
+
+    billing_rule: BillingRule | None = None
+    credits_reserved: Decimal | None = None
+    user_group: str | None = None
+    credits_used: Decimal | None = None
+    cost: Decimal | None = None
+    extra: Mapping[str, Any] = attrs.field(default=_EMPTY, repr=False)
+
+
+@attrs.frozen
+class Task:
+    """An image-generation task, as the server last described it.
+
+    Attributes:
+        id: the task id (`task-unified-...`).
+        status: where the task is; see `is_terminal` and `is_success`.
+        progress: 0-100.
+        created: when the server created it (aware, UTC).
+        results: image URLs once completed (valid for 24 hours).
+        error: why it failed, once failed.
+        extra: fields the SDK does not know yet, as the server sent them.
+    """
+
+    id: str
+    status: TaskStatus
+    progress: int = 0
+    created: datetime | None = None
+    model: str | None = None
+    object: str | None = None
+    type: TaskType | None = None
+    task_info: TaskInfo | None = None
+    usage: Usage | None = None
+    results: tuple[str, ...] = ()
+    error: TaskError | None = None
+    extra: Mapping[str, Any] = attrs.field(default=_EMPTY, repr=False)
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the task is completed, failed or cancelled."""
+        return self.status.is_terminal
+
+    @property
+    def is_success(self) -> bool:
+        """Whether the task completed."""
+        return self.status is TaskStatus.COMPLETED
+
+    @property
+    def estimated_time(self) -> float | None:
+        """The server's estimate of the task's total duration, in seconds."""
+        return self.task_info.estimated_time if self.task_info is not None else None
+
+    @property
+    def credits_reserved(self) -> Decimal | None:
+        """Credits held for this task."""
+        return self.usage.credits_reserved if self.usage is not None else None
+
+    def raise_for_status(self) -> Task:
+        """Return the task if it did not fail; raise `TaskFailedError` if it failed or was cancelled."""
+        from evolink._errors import TaskFailedError  # noqa: PLC0415 - errors import models
+
+        if self.status in {TaskStatus.FAILED, TaskStatus.CANCELLED}:
+            raise TaskFailedError(self)
+        return self
+
+
+@attrs.frozen
+class Balance:
+    """Credits of a key or a user."""
+
+    remaining_credits: Decimal
+    used_credits: Decimal
+    unlimited_credits: bool | None = None
+
+
+@attrs.frozen
+class Credits:
+    """The answer of `GET /v1/credits`: the key's and the user's balances."""
+
+    token: Balance | None
+    user: Balance | None
+    extra: Mapping[str, Any] = attrs.field(default=_EMPTY, repr=False)
+
+    @property
+    def remaining_credits(self) -> Decimal | None:
+        """What the key can still spend (its own cap, else the user's balance)."""
+        if self.token is not None and not self.token.unlimited_credits:
+            return self.token.remaining_credits
+        return self.user.remaining_credits if self.user is not None else None
+
+
+@attrs.frozen(kw_only=True)
+class GenerationRequest:
+    """One image-generation request, as it will be sent.
+
+    Build it directly for batches (`GenerationRequest(prompt="...", n=2)`); fields a model
+    adds beyond the common ones go in `extra_body` and are sent as they are.
+    """
+
+    prompt: str
+    model: str = "gpt-4o-image"
+    size: str | None = None
+    n: int | None = None
+    image_urls: tuple[str, ...] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(tuple)
+    )
+    mask_url: str | None = None
+    callback_url: str | None = None
+    extra_body: Mapping[str, Any] | None = None
+
+    @property
+    def images(self) -> int:
+        """How many images the request asks for (`n`, 1 when unset)."""
+        return self.n if self.n is not None else 1
+
+    def to_body(self) -> dict[str, Any]:
+        """The JSON body: set fields only, then `extra_body` on top."""
+        body: dict[str, Any] = {"model": self.model, "prompt": self.prompt}
+        for name in ("size", "n", "mask_url", "callback_url"):
+            value = getattr(self, name)
+            if value is not None:
+                body[name] = value
+        if self.image_urls is not None:
+            body["image_urls"] = list(self.image_urls)
+        if self.extra_body:
+            body.update(self.extra_body)
+        return body

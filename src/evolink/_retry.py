@@ -1,0 +1,91 @@
+"""When to retry a request, and how long to wait first.
+
+Reads are safe to repeat. A create costs credits, so it is repeated only when the server
+certainly made no task, or with the same Idempotency-Key (which makes a repeat return the
+task already made). The outcome of each attempt is classified once, here.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+import attrs
+import httpx
+
+# Statuses after which a create certainly made no task: the server refused it up front.
+_CREATE_REFUSED = frozenset({429, 503})
+_RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+# Transport errors raised before the request left: nothing reached the server.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+class Outcome(enum.Enum):
+    """What one attempt tells about the server's state."""
+
+    #: An answer to use or raise as it is.
+    FINAL = "final"
+    #: Failed, and the server certainly did nothing: repeating is free.
+    RETRY_SAFE = "retry_safe"
+    #: Failed, and the server may have acted: a create may only be repeated with its key.
+    RETRY_UNCERTAIN = "retry_uncertain"
+
+
+def classify_status(status_code: int, *, is_create: bool) -> Outcome:
+    """Classify an HTTP answer."""
+    if status_code not in _RETRYABLE_STATUS:
+        return Outcome.FINAL
+    if not is_create or status_code in _CREATE_REFUSED:
+        return Outcome.RETRY_SAFE
+    return Outcome.RETRY_UNCERTAIN
+
+
+def classify_error(error: httpx.TransportError, *, is_create: bool) -> Outcome:
+    """Classify a transport failure (no answer)."""
+    if isinstance(error, _NOT_SENT) or not is_create:
+        return Outcome.RETRY_SAFE
+    return Outcome.RETRY_UNCERTAIN
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """Seconds to wait from a `Retry-After` header (seconds or an HTTP date), or None."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = when.timestamp() - datetime.fromtimestamp(now, tz=timezone.utc).timestamp()
+    if seconds != seconds:  # NaN  # noqa: PLR0124
+        return None
+    return max(0.0, seconds)
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How many times to retry, and the waits between tries.
+
+    Waits grow exponentially with full jitter (a random wait between 0 and the cap), so many
+    clients retrying at once spread out. A server's `Retry-After` is honoured up to
+    `max_retry_after`.
+    """
+
+    max_retries: int = 2
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+
+    def delay(self, retry: int, *, retry_after: float | None, rng: random.Random) -> float:
+        """The wait before retry number `retry` (0 for the first retry)."""
+        if retry_after is not None:
+            return min(retry_after, self.max_retry_after)
+        cap = min(self.max_delay, self.initial_delay * 2.0**retry)
+        return rng.uniform(0.0, cap)

@@ -1,0 +1,95 @@
+"""`client.tasks`: read tasks and wait for them to finish."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from evolink._converter import parse_task
+from evolink._errors import ValidationError, WaitTimeoutError
+from evolink._estimate import ReadPlan
+from evolink._models import Task
+
+if TYPE_CHECKING:
+    from evolink._client import AsyncEvolink
+
+TASK_ID_PREFIX = "task-unified-"
+
+
+def check_task_id(task_id: object) -> str:
+    """Return `task_id` if it looks like a task id, else raise `ValidationError`."""
+    if not isinstance(task_id, str) or not task_id.startswith(TASK_ID_PREFIX):
+        raise ValidationError("task_id", "format", f"task ids start with {TASK_ID_PREFIX!r}")
+    if "/" in task_id or "?" in task_id or "#" in task_id:
+        raise ValidationError("task_id", "format", "a task id has no '/', '?' or '#'")
+    return task_id
+
+
+class Tasks:
+    """Read and wait for tasks. Reached as `client.tasks`."""
+
+    def __init__(self, client: AsyncEvolink) -> None:
+        self._client = client
+
+    async def get(self, task_id: str) -> Task:
+        """Read a task (`GET /v1/tasks/{task_id}`).
+
+        Raises:
+            ValidationError: `task_id` is not a task id (nothing was sent).
+            NotFoundError: no such task, or it expired.
+        """
+        check_task_id(task_id)
+        answer = await self._client._request("GET", f"/v1/tasks/{task_id}")  # noqa: SLF001
+        return parse_task(answer.data)
+
+    async def wait(
+        self,
+        task_or_id: Task | str,
+        *,
+        timeout: float | None = None,
+        raise_on_failure: bool = False,
+    ) -> Task:
+        """Wait until the task is completed, failed or cancelled, and return it.
+
+        Reads are timed from the server's `estimated_time` and the progress seen so far:
+        usually one read part-way and one just after the task ends.
+
+        Args:
+            task_or_id: a task (as `images.generate` returns it) or a task id.
+            timeout: seconds to wait at most; `None` waits as long as the task runs.
+            raise_on_failure: raise `TaskFailedError` instead of returning a failed or
+                cancelled task.
+
+        Raises:
+            WaitTimeoutError: still unfinished after `timeout` (it carries the last read).
+            TaskFailedError: with `raise_on_failure`, the task failed or was cancelled.
+        """
+        clock = self._client.clock
+        start = clock.monotonic()
+        if isinstance(task_or_id, Task):
+            task = task_or_id
+        else:
+            task = await self.get(task_or_id)
+        # The task's age by the server's stamp: a wait that begins late reads at once.
+        age = 0.0 if task.created is None else clock.time() - task.created.timestamp()
+        plan = ReadPlan(started=start - min(max(age, 0.0), 86_400.0))
+        plan.observe(task, start)
+        deadline = None if timeout is None else start + timeout
+        while not task.is_terminal:
+            now = clock.monotonic()
+            wake = plan.next_read_at(now, task.status)
+            if deadline is not None:
+                if now >= deadline:
+                    raise WaitTimeoutError(task, timeout or 0.0)
+                wake = min(wake, deadline)
+            await clock.sleep(wake - now)
+            if deadline is not None and clock.monotonic() >= deadline:
+                # One last look before giving up: the task may have just finished.
+                task = await self.get(task.id)
+                if not task.is_terminal:
+                    raise WaitTimeoutError(task, timeout or 0.0)
+                break
+            task = await self.get(task.id)
+            plan.observe(task, clock.monotonic())
+        if raise_on_failure:
+            task.raise_for_status()
+        return task
