@@ -78,7 +78,9 @@ class APIError(EvolinkError):
         request_id: str | None = None,
         body: object = None,
     ) -> None:
-        detail = f"{status_code} {code}: {message}" if code is not None else f"{status_code}: {message}"
+        detail = (
+            f"{status_code} {code}: {message}" if code is not None else f"{status_code}: {message}"
+        )
         if request_id:
             detail += f" (request id {request_id})"
         super().__init__(detail)

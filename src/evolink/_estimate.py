@@ -63,5 +63,7 @@ class ReadPlan:
         if end > now + MIN_DELAY and (self._stalled_reads == 0 or status is TaskStatus.PROCESSING):
             return end
         # Past the predicted end, or no progress since the last read: back off gently.
-        backoff = min(MAX_DELAY, max(MIN_DELAY, 0.05 * duration) * 2.0 ** min(self._stalled_reads, 8))
+        backoff = min(
+            MAX_DELAY, max(MIN_DELAY, 0.05 * duration) * 2.0 ** min(self._stalled_reads, 8)
+        )
         return now + backoff

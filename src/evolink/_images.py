@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence, Sized
 from typing import TYPE_CHECKING, Any
 
 from evolink._converter import parse_task
@@ -10,8 +10,9 @@ from evolink._models import GenerationRequest, Task
 from evolink._validation import validate
 
 if TYPE_CHECKING:
-    from evolink._batch import BatchReport, ProgressHook
     from evolink._client import AsyncEvolink, Pacer
+    from evolink._outcomes import BatchReport
+    from evolink._progress import ProgressHook
 
 
 class Images:
@@ -61,7 +62,7 @@ class Images:
             model=model,
             size=size,
             n=n,
-            image_urls=tuple(image_urls) if image_urls is not None else None,
+            image_urls=image_urls,
             mask_url=mask_url,
             callback_url=callback_url,
             extra_body=extra_body,
@@ -101,6 +102,8 @@ class Images:
         `retry_failed`, `on_progress`, ...). Every input ends in exactly one outcome.
         """
         on_progress: ProgressHook | None = options.pop("on_progress", None)
+        if "total" not in options and isinstance(requests, Sized):
+            options["total"] = len(requests)
         async with self._client.batch(on_progress=on_progress, **options) as batch:
             await batch.submit_all(requests)
         return batch.report()

@@ -6,7 +6,7 @@ Parsing lives in `_converter`; these classes only hold data and answer questions
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -188,7 +188,7 @@ class Task:
         return self.usage.credits_reserved if self.usage is not None else None
 
     def raise_for_status(self) -> Task:
-        """Return the task if it did not fail; raise `TaskFailedError` if it failed or was cancelled."""
+        """Return the task, or raise `TaskFailedError` if it failed or was cancelled."""
         from evolink._errors import TaskFailedError  # noqa: PLC0415 - errors import models
 
         if self.status in {TaskStatus.FAILED, TaskStatus.CANCELLED}:
@@ -221,6 +221,10 @@ class Credits:
         return self.user.remaining_credits if self.user is not None else None
 
 
+def _optional_tuple(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class GenerationRequest:
     """One image-generation request, as it will be sent.
@@ -233,9 +237,7 @@ class GenerationRequest:
     model: str = "gpt-4o-image"
     size: str | None = None
     n: int | None = None
-    image_urls: tuple[str, ...] | None = attrs.field(
-        default=None, converter=attrs.converters.optional(tuple)
-    )
+    image_urls: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_tuple)
     mask_url: str | None = None
     callback_url: str | None = None
     extra_body: Mapping[str, Any] | None = None

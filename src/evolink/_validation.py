@@ -49,6 +49,21 @@ MODEL_RULES: Mapping[str, ModelRules] = {
 
 def validate(request: GenerationRequest, *, allow_local_callbacks: bool = False) -> None:
     """Raise `ValidationError` naming the field and the rule if the API would refuse `request`."""
+    _check_common(request)
+    if request.callback_url is not None:
+        _check_callback_url(request.callback_url, allow_local=allow_local_callbacks)
+    if request.extra_body is not None:
+        clash = sorted(_RESERVED_FIELDS.intersection(request.extra_body))
+        if clash:
+            raise ValidationError(
+                "extra_body", "no_common_fields", f"set {', '.join(clash)} as arguments instead"
+            )
+    rules = MODEL_RULES.get(request.model)
+    if rules is not None:
+        _check_model_rules(request, rules)
+
+
+def _check_common(request: GenerationRequest) -> None:
     _check_type("model", request.model, str)
     if not request.model.strip():
         raise ValidationError("model", "not_empty", "must not be empty")
@@ -65,17 +80,6 @@ def validate(request: GenerationRequest, *, allow_local_callbacks: bool = False)
         _check_http_url(f"image_urls[{index}]", url)
     if request.mask_url is not None:
         _check_http_url("mask_url", request.mask_url)
-    if request.callback_url is not None:
-        _check_callback_url(request.callback_url, allow_local=allow_local_callbacks)
-    if request.extra_body is not None:
-        clash = sorted(_RESERVED_FIELDS.intersection(request.extra_body))
-        if clash:
-            raise ValidationError(
-                "extra_body", "no_common_fields", f"set {', '.join(clash)} as arguments instead"
-            )
-    rules = MODEL_RULES.get(request.model)
-    if rules is not None:
-        _check_model_rules(request, rules)
 
 
 def _check_model_rules(request: GenerationRequest, rules: ModelRules) -> None:
@@ -97,7 +101,9 @@ def _check_model_rules(request: GenerationRequest, rules: ModelRules) -> None:
     images = len(request.image_urls or ())
     if rules.max_image_urls is not None and images > rules.max_image_urls:
         raise ValidationError(
-            "image_urls", "max_items", f"{images} images; {model} takes at most {rules.max_image_urls}"
+            "image_urls",
+            "max_items",
+            f"{images} images; {model} takes at most {rules.max_image_urls}",
         )
     if rules.mask_needs_single_image and request.mask_url is not None and images > 1:
         raise ValidationError(

@@ -33,7 +33,7 @@ async def _all_others_blocked() -> None:
     loop = asyncio.get_running_loop()
     # A few idle rounds in a row: a ready callback may schedule another one.
     quiet = 0
-    while quiet < 3:  # noqa: PLR2004 - three idle rounds is enough for chained callbacks
+    while quiet < 3:
         await asyncio.sleep(0)
         ready = loop._ready  # type: ignore[attr-defined]  # noqa: SLF001 - no public idle probe
         quiet = quiet + 1 if len(ready) == 0 else 0

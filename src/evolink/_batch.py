@@ -1,0 +1,602 @@
+"""A batch: many generation requests under an in-flight limit and a credit budget.
+
+The batch owns a task group. `submit` validates an input, waits for a slot and the budget,
+and starts its create; the watcher (`_watcher.Watcher`) reads the created tasks until they
+end; each input then gets exactly one `Outcome`. Leaving the `async with` normally waits for
+every task to end; leaving it on an error or a cancellation stops submissions and abandons
+the tasks still running (they go on on the server; their outcomes say `abandoned`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from decimal import Decimal
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+
+from evolink._errors import (
+    APIConnectionError,
+    APIError,
+    EvolinkError,
+    InsufficientCreditsError,
+    RateLimitError,
+    ServerError,
+    SubmissionUncertainError,
+    ValidationError,
+)
+from evolink._ledger import ZERO, CreditLedger, TaskCredits
+from evolink._models import GenerationRequest, Task, TaskStatus
+from evolink._outcomes import BatchReport, Outcome, OutcomeKind, SkipReason
+from evolink._pacer import SharedBackoff
+from evolink._progress import BatchProgress, ProgressHook
+from evolink._retry import RetryPolicy
+from evolink._slots import AdaptiveSlots
+from evolink._validation import validate
+from evolink._watcher import Watcher
+
+if TYPE_CHECKING:
+    from evolink._client import AsyncEvolink
+
+#: Attempts at one create that failed without a certain refusal (5xx, connection lost),
+#: all with the same Idempotency-Key, before its outcome is called uncertain.
+MAX_CREATE_ATTEMPTS = 6
+_BACKOFF = RetryPolicy(initial_delay=0.5, max_delay=10.0)
+
+
+def _to_decimal(value: float | Decimal | str | None) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+@attrs.frozen(kw_only=True)
+class BatchOptions:
+    """How a batch runs; see `AsyncEvolink.batch`.
+
+    Attributes:
+        max_in_flight: tasks created and not yet ended, at most (adapts down on 429).
+        max_connections: HTTP requests the batch has in flight at once.
+        max_credits: the budget: no task is started whose reservation could exceed it.
+        retry_failed: resubmit a task that failed with a retryable code, up to this many
+            times, as a new task.
+        on_progress: called with a `BatchProgress` on every change.
+        batch_reads: read many tasks per request where the server allows it.
+        model / size / n: applied to inputs given as plain prompt strings.
+        total: how many inputs to expect (for progress); set from a list's length.
+    """
+
+    max_in_flight: int = 32
+    max_connections: int | None = None
+    max_credits: Decimal | None = attrs.field(default=None, converter=_to_decimal)
+    retry_failed: int = 0
+    on_progress: ProgressHook | None = None
+    batch_reads: bool = True
+    model: str = "gpt-4o-image"
+    size: str | None = None
+    n: int | None = None
+    total: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_in_flight < 1:
+            raise ValidationError("max_in_flight", "positive", "must be at least 1")
+        if self.max_connections is not None and self.max_connections < 1:
+            raise ValidationError("max_connections", "positive", "must be at least 1")
+        if self.max_credits is not None and self.max_credits < 0:
+            raise ValidationError("max_credits", "not_negative", "must be 0 or more")
+        if self.retry_failed < 0:
+            raise ValidationError("retry_failed", "not_negative", "must be 0 or more")
+
+
+@attrs.define(eq=False)
+class _Entry:
+    """One input on its way: from its create to its outcome."""
+
+    index: int
+    request: GenerationRequest
+    key: str
+    predicted: Decimal = ZERO
+    attempts: int = 0
+    started: float = 0.0
+    task: Task | None = None
+
+
+def _new_key() -> str:
+    return f"evl-b-{secrets.token_urlsafe(24)}"
+
+
+class Batch:
+    """Many generation requests under limits and a budget; see `AsyncEvolink.batch`.
+
+    Use it as an async context manager; `submit` inputs, then iterate `as_completed()` or
+    read `report()` after the block. `ledger` has the credits; `feed` takes callbacks.
+    """
+
+    def __init__(self, client: AsyncEvolink, options: BatchOptions) -> None:
+        self._client = client
+        self.options = options
+        self._clock = client.clock
+        self.ledger = CreditLedger()
+        self._slots = AdaptiveSlots(maximum=options.max_in_flight)
+        self._pacer = SharedBackoff(self._clock)
+        self._limiter = anyio.CapacityLimiter(options.max_connections or options.max_in_flight)
+        self._watcher = Watcher(
+            client,
+            self._on_update,
+            self._on_end,
+            self._on_lost,
+            pacer=self._pacer,
+            limiter=self._limiter,
+            batch_reads=options.batch_reads,
+        )
+        self._outcomes: list[Outcome | None] = []
+        self._finished: list[Outcome] = []
+        self._entries: dict[str, _Entry] = {}  # by task id, while watched
+        self._creating = 0
+        self._pending_credits = ZERO  # predicted reservations of creates not yet answered
+        self._prices: dict[str, Decimal] = {}  # learned credits per image, by model
+        self._probing: set[str] = set()  # models whose first create is out
+        self._stopped: SkipReason | None = None
+        self._stopped_reason: str | None = None
+        self._resubmitted = 0
+        self._creates = 0
+        self._changed = anyio.Event()
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._started_at = 0.0
+        self._ended_at: float | None = None
+        self._counts: dict[OutcomeKind, int] = dict.fromkeys(OutcomeKind, 0)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Batch:
+        self._started_at = self._clock.monotonic()
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(self._watcher.run)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._tg is not None  # noqa: S101 - entered before exited
+        try:
+            if exc is None:
+                # Normal exit: every task started is seen to its end.
+                while self._creating or self._entries:
+                    await self._wait_change()
+        except BaseException:
+            self._abandon()
+            self._tg.cancel_scope.cancel()
+            await self._tg.__aexit__(None, None, None)
+            raise
+        if exc is not None:
+            self._stop(SkipReason.STOPPED, f"stopped by {type(exc).__name__}")
+            self._abandon()
+        self._tg.cancel_scope.cancel()
+        self._ended_at = self._clock.monotonic()
+        return await self._tg.__aexit__(exc_type, exc, tb)
+
+    def _abandon(self) -> None:
+        for task_id, entry in list(self._entries.items()):
+            task = self._watcher.forget(task_id) or entry.task
+            self._finish(entry, OutcomeKind.ABANDONED, task=task)
+        self._entries.clear()
+        for index, outcome in enumerate(self._outcomes):
+            if outcome is None:  # a create that never answered
+                request = None
+                self._record(Outcome(index=index, request=request, kind=OutcomeKind.UNCERTAIN))
+        self._ended_at = self._clock.monotonic()
+
+    # -- submitting -------------------------------------------------------------------------
+
+    async def submit(self, item: str | GenerationRequest) -> int:
+        """Hand the batch one input; return its index.
+
+        Waits for a free slot (and room in the budget) before the create starts, so a
+        producer never runs far ahead. Invalid input becomes a `rejected` outcome, not an
+        exception: nothing is sent for it.
+        """
+        if self._tg is None:
+            raise EvolinkError("use the batch as `async with client.batch(...) as batch:`")
+        index = len(self._outcomes)
+        self._outcomes.append(None)
+        request = self._to_request(item)
+        if isinstance(request, ValidationError):
+            self._record(
+                Outcome(
+                    index=index,
+                    request=item if isinstance(item, GenerationRequest) else None,
+                    kind=OutcomeKind.REJECTED,
+                    error_code=request.rule,
+                    error_message=str(request),
+                )
+            )
+            return index
+        entry = _Entry(index=index, request=request, key=_new_key())
+        if not await self._admit(entry):
+            return index
+        self._creating += 1
+        self._tg.start_soon(self._create, entry)
+        self._notify()
+        return index
+
+    async def submit_all(
+        self, items: Iterable[str | GenerationRequest] | AsyncIterable[str | GenerationRequest]
+    ) -> None:
+        """Submit every input of a list or an (async) iterable, in order."""
+        if isinstance(items, AsyncIterable):
+            async for item in items:
+                await self.submit(item)
+        else:
+            for item in items:
+                await self.submit(item)
+
+    def _to_request(self, item: object) -> GenerationRequest | ValidationError:
+        if isinstance(item, str):
+            request = GenerationRequest(
+                prompt=item, model=self.options.model, size=self.options.size, n=self.options.n
+            )
+        elif isinstance(item, GenerationRequest):
+            request = item
+        else:
+            kind = type(item).__name__
+            return ValidationError(
+                "input", "type", f"expected a prompt or a GenerationRequest, not {kind}"
+            )
+        try:
+            validate(request, allow_local_callbacks=self._client.allow_local_callbacks)
+        except ValidationError as exc:
+            return exc
+        return request
+
+    async def _admit(self, entry: _Entry) -> bool:
+        """Take a slot and budget for `entry`; False (and an outcome) if it cannot start."""
+        await self._slots.acquire()
+        while True:
+            if self._stopped is not None:
+                self._slots.release()
+                self._skip(entry, self._stopped)
+                return False
+            model = entry.request.model
+            price = self._prices.get(model)
+            if price is None and model in self._probing and self.options.max_credits is not None:
+                # The first create of this model is out: its answer tells the price.
+                await self._wait_change()
+                continue
+            if self.options.max_credits is None:
+                break
+            predicted = (price or ZERO) * entry.request.images
+            committed = self.ledger.committed + self._pending_credits
+            if committed + predicted <= self.options.max_credits and (
+                price is not None or committed < self.options.max_credits
+            ):
+                entry.predicted = predicted
+                break
+            if not self._creating and not self._entries:
+                # Nothing running could free credits: this input cannot fit.
+                self._slots.release()
+                self._skip(entry, SkipReason.BUDGET)
+                return False
+            await self._wait_change()
+        if self._prices.get(entry.request.model) is None:
+            self._probing.add(entry.request.model)
+        self._pending_credits += entry.predicted
+        return True
+
+    async def _create(self, entry: _Entry) -> None:
+        """Create the task for `entry`, retrying only what cannot pay twice."""
+        failures = 0
+        uncertain = False
+        try:
+            while True:
+                try:
+                    async with self._limiter:
+                        self._creates += 1
+                        task = await self._client.images.create(
+                            entry.request,
+                            idempotency_key=entry.key,
+                            max_retries=0,
+                            pacer=self._pacer,
+                        )
+                    break
+                except RateLimitError as exc:
+                    # Refused before any task was made: slow the whole batch, try again.
+                    self._slots.shrink()
+                    self._pacer.rate_limited(
+                        _BACKOFF.delay(
+                            min(failures, 5),
+                            retry_after=exc.retry_after,
+                            rng=self._client._rng,  # noqa: SLF001
+                        )
+                    )
+                    failures += 1
+                except (SubmissionUncertainError, ServerError, APIConnectionError) as exc:
+                    # Maybe made, maybe not: the same key makes the next try safe.
+                    failures += 1
+                    uncertain = uncertain or isinstance(exc, SubmissionUncertainError)
+                    if failures >= MAX_CREATE_ATTEMPTS:
+                        self._create_gave_up(entry, exc, uncertain=uncertain)
+                        return
+                    await self._clock.sleep(
+                        _BACKOFF.delay(failures - 1, retry_after=None, rng=self._client._rng)  # noqa: SLF001
+                    )
+                except InsufficientCreditsError as exc:
+                    self._stop(SkipReason.INSUFFICIENT_CREDITS, f"402 {exc.code or ''}".strip())
+                    self._creating_done(entry)
+                    self._slots.release()
+                    self._skip(entry, SkipReason.INSUFFICIENT_CREDITS)
+                    return
+                except APIError as exc:
+                    self._creating_done(entry)
+                    self._slots.release()
+                    self._finish(
+                        entry,
+                        OutcomeKind.FAILED,
+                        error_code=str(exc.code) if exc.code is not None else str(exc.status_code),
+                        error_message=exc.message,
+                    )
+                    return
+        finally:
+            self._probing.discard(entry.request.model)
+            self._notify()
+        self._created(entry, task)
+
+    def _create_gave_up(self, entry: _Entry, exc: EvolinkError, *, uncertain: bool) -> None:
+        self._creating_done(entry)
+        self._slots.release()
+        # Only refusals on every try (503, no connection) prove no task was made.
+        certain = not uncertain
+        self._finish(
+            entry,
+            OutcomeKind.FAILED if certain else OutcomeKind.UNCERTAIN,
+            error_code=type(exc).__name__,
+            error_message=str(exc),
+            retryable=certain,
+        )
+
+    def _creating_done(self, entry: _Entry) -> None:
+        self._creating -= 1
+        self._pending_credits -= entry.predicted
+        entry.predicted = ZERO
+
+    def _created(self, entry: _Entry, task: Task) -> None:
+        self._creating_done(entry)
+        self._slots.grow()
+        entry.attempts += 1
+        entry.task = task
+        entry.started = self._clock.monotonic()
+        reserved = task.credits_reserved or ZERO
+        self.ledger.reserve(task.id, reserved, images=entry.request.images)
+        if reserved > 0:
+            price = reserved / entry.request.images
+            known = self._prices.get(entry.request.model, ZERO)
+            self._prices[entry.request.model] = max(known, price)
+        self._entries[task.id] = entry
+        if task.is_terminal:
+            self._on_end(task)
+        else:
+            self._watcher.watch(task, started=entry.started)
+        self._notify()
+
+    # -- the watcher's reports --------------------------------------------------------------
+
+    def _on_update(self, task: Task) -> None:
+        entry = self._entries.get(task.id)
+        if entry is not None:
+            entry.task = task
+        self._notify()
+
+    def _on_end(self, task: Task) -> None:
+        entry = self._entries.pop(task.id, None)
+        if entry is None:
+            return
+        entry.task = task
+        task_credits = self.ledger.settle(task)
+        if self._should_resubmit(entry, task):
+            self._resubmitted += 1
+            entry.key = _new_key()
+            self._creating += 1
+            assert self._tg is not None  # noqa: S101 - only while running
+            self._tg.start_soon(self._create, entry)
+            self._notify()
+            return
+        self._slots.release()
+        kind = {
+            TaskStatus.COMPLETED: OutcomeKind.COMPLETED,
+            TaskStatus.CANCELLED: OutcomeKind.CANCELLED,
+        }.get(task.status, OutcomeKind.FAILED)
+        error = task.error
+        self._finish(
+            entry,
+            kind,
+            task=task,
+            task_credits=task_credits,
+            error_code=error.code if error is not None else None,
+            error_message=error.message if error is not None else None,
+            retryable=error.is_retryable if error is not None else False,
+        )
+
+    def _should_resubmit(self, entry: _Entry, task: Task) -> bool:
+        error = task.error
+        if task.status is not TaskStatus.FAILED or error is None or not error.is_retryable:
+            return False
+        if entry.attempts > self.options.retry_failed or self._stopped is not None:
+            return False
+        if self.options.max_credits is None:
+            return True
+        price = self._prices.get(entry.request.model, ZERO)
+        predicted = price * entry.request.images
+        committed = self.ledger.committed + self._pending_credits
+        if committed + predicted > self.options.max_credits:
+            return False
+        entry.predicted = predicted
+        self._pending_credits += predicted
+        return True
+
+    def _on_lost(self, task_id: str, error: EvolinkError) -> None:
+        entry = self._entries.pop(task_id, None)
+        if entry is None:
+            return
+        self._slots.release()
+        # The server forgot the task (expired): what it cost is unknown to us.
+        self._finish(
+            entry,
+            OutcomeKind.UNCERTAIN,
+            task=entry.task,
+            error_code="task_not_found",
+            error_message=str(error),
+        )
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def _skip(self, entry: _Entry, reason: SkipReason) -> None:
+        self._record(
+            Outcome(
+                index=entry.index, request=entry.request, kind=OutcomeKind.SKIPPED, reason=reason
+            )
+        )
+
+    def _finish(
+        self,
+        entry: _Entry,
+        kind: OutcomeKind,
+        *,
+        task: Task | None = None,
+        task_credits: TaskCredits | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        retryable: bool = False,
+    ) -> None:
+        if task_credits is None and task is not None:
+            task_credits = self.ledger.tasks.get(task.id)
+        self._record(
+            Outcome(
+                index=entry.index,
+                request=entry.request,
+                kind=kind,
+                task=task or entry.task,
+                error_code=error_code,
+                error_message=error_message,
+                retryable=retryable,
+                idempotency_key=entry.key,
+                attempts=entry.attempts,
+                credits=task_credits or TaskCredits(),
+                elapsed=self._clock.monotonic() - entry.started if entry.started else None,
+            )
+        )
+
+    def _record(self, outcome: Outcome) -> None:
+        if self._outcomes[outcome.index] is not None:
+            return  # one outcome per input, whatever arrives later
+        self._outcomes[outcome.index] = outcome
+        self._finished.append(outcome)
+        self._counts[outcome.kind] += 1
+        self._notify()
+
+    def _stop(self, reason: SkipReason, detail: str) -> None:
+        if self._stopped is None:
+            self._stopped = reason
+            self._stopped_reason = detail
+        self._notify()
+
+    # -- progress ---------------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+        if self.options.on_progress is not None:
+            self.options.on_progress(self.progress())
+
+    async def _wait_change(self) -> None:
+        await self._changed.wait()
+
+    def progress(self) -> BatchProgress:
+        """A snapshot of the batch now."""
+        counts = self._counts
+        now = self._clock.monotonic()
+        elapsed = (self._ended_at or now) - self._started_at
+        return BatchProgress(
+            total=self.options.total,
+            submitted=len(self._outcomes),
+            creating=self._creating,
+            in_flight=len(self._entries),
+            completed=counts[OutcomeKind.COMPLETED],
+            failed=counts[OutcomeKind.FAILED],
+            cancelled=counts[OutcomeKind.CANCELLED],
+            rejected=counts[OutcomeKind.REJECTED],
+            skipped=counts[OutcomeKind.SKIPPED],
+            uncertain=counts[OutcomeKind.UNCERTAIN],
+            abandoned=counts[OutcomeKind.ABANDONED],
+            reserved=self.ledger.reserved,
+            charged=self.ledger.charged,
+            released=self.ledger.released,
+            max_credits=self.options.max_credits,
+            elapsed=elapsed,
+            eta=self._eta(elapsed),
+        )
+
+    def _eta(self, elapsed: float) -> float | None:
+        finished = len(self._finished)
+        total = self.options.total if self.options.total is not None else len(self._outcomes)
+        left = total - finished
+        if left <= 0:
+            return 0.0
+        if finished == 0 or elapsed <= 0:
+            return None
+        return left * elapsed / finished
+
+    async def progress_events(self) -> AsyncIterator[BatchProgress]:
+        """Snapshots as the batch changes (the latest one, if the reader falls behind)."""
+        while True:
+            changed = self._changed
+            snapshot = self.progress()
+            yield snapshot
+            if self._ended_at is not None:
+                return
+            await changed.wait()
+
+    async def as_completed(self) -> AsyncIterator[Outcome]:
+        """Each outcome as it arrives, until every input submitted so far has one."""
+        seen = 0
+        while True:
+            while seen < len(self._finished):
+                seen += 1
+                yield self._finished[seen - 1]
+            if seen >= len(self._outcomes) and not self._creating:
+                return
+            await self._wait_change()
+
+    def feed(self, payload: Mapping[str, Any] | Task) -> bool:
+        """Take a task update from outside (a callback body); True if it is this batch's.
+
+        The update is confirmed by reading the task before it counts.
+        """
+        return self._watcher.feed(payload)
+
+    # -- the report -------------------------------------------------------------------------
+
+    def report(self) -> BatchReport:
+        """Every outcome in input order, with credit totals and timings."""
+        outcomes = [o for o in self._outcomes if o is not None]
+        if len(outcomes) != len(self._outcomes):
+            raise EvolinkError("the batch is still running: read the report after `async with`")
+        end = self._ended_at if self._ended_at is not None else self._clock.monotonic()
+        return BatchReport(
+            outcomes=outcomes,
+            reserved=self.ledger.reserved,
+            charged=self.ledger.charged,
+            released=self.ledger.released,
+            stopped_reason=self._stopped_reason,
+            resubmitted=self._resubmitted,
+            elapsed=end - self._started_at,
+            requests=self._creates + self._watcher.read_requests,
+        )
+
+    @property
+    def reads(self) -> int:
+        """Task reads so far (ids read, in batch reads or alone)."""
+        return self._watcher.reads

@@ -1,0 +1,98 @@
+"""The batch's credit ledger: reserved on create, charged on completion, released otherwise.
+
+Amounts are `Decimal`s, so the ledger agrees with the server's to the cent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+import attrs
+
+from evolink._models import Task, TaskStatus
+
+ZERO = Decimal(0)
+
+
+@attrs.frozen
+class TaskCredits:
+    """One task's credits: what was held, what was charged, what went back."""
+
+    reserved: Decimal = ZERO
+    charged: Decimal = ZERO
+    released: Decimal = ZERO
+
+    @property
+    def outstanding(self) -> Decimal:
+        """Still held: neither charged nor released yet."""
+        return self.reserved - self.charged - self.released
+
+
+def settle(task: Task, reserved: Decimal, *, images_asked: int | None) -> TaskCredits:
+    """What a terminal task cost: the server's `credits_used` where it says, else pro rata.
+
+    A completed task is charged for the images it made (a share of the reservation) and the
+    rest is released; a failed or cancelled task releases it all.
+    """
+    if task.status is not TaskStatus.COMPLETED:
+        return TaskCredits(reserved=reserved, released=reserved)
+    used = task.usage.credits_used if task.usage is not None else None
+    if used is None:
+        made = len(task.results)
+        asked = images_asked
+        used = reserved if asked is None or made >= asked else reserved * made / asked
+    used = min(used, reserved) if reserved > 0 else used
+    return TaskCredits(reserved=reserved, charged=used, released=max(ZERO, reserved - used))
+
+
+@attrs.define
+class CreditLedger:
+    """Credits per task and in total, for one batch.
+
+    Attributes:
+        reserved: held by every create so far.
+        charged: taken for completed tasks.
+        released: returned for failed, cancelled or partly made tasks.
+    """
+
+    _tasks: dict[str, TaskCredits] = attrs.field(factory=dict)
+    _images: dict[str, int] = attrs.field(factory=dict)
+    reserved: Decimal = ZERO
+    charged: Decimal = ZERO
+    released: Decimal = ZERO
+
+    @property
+    def outstanding(self) -> Decimal:
+        """Held for tasks still running."""
+        return self.reserved - self.charged - self.released
+
+    @property
+    def committed(self) -> Decimal:
+        """Charged plus still held: what counts against a budget."""
+        return self.charged + self.outstanding
+
+    @property
+    def tasks(self) -> Mapping[str, TaskCredits]:
+        """Each task's credits, by task id."""
+        return self._tasks
+
+    def reserve(self, task_id: str, amount: Decimal, *, images: int | None = None) -> None:
+        """Record a create's reservation for `images` images (once per task)."""
+        if task_id in self._tasks:
+            return  # a replayed create: the server held nothing new
+        self._tasks[task_id] = TaskCredits(reserved=amount)
+        if images is not None:
+            self._images[task_id] = images
+        self.reserved += amount
+
+    def settle(self, task: Task) -> TaskCredits:
+        """Record a terminal task's charge and release; return its credits."""
+        entry = self._tasks.get(task.id, TaskCredits())
+        if entry.charged or entry.released:
+            return entry  # settled already: a duplicate update
+        done = settle(task, entry.reserved, images_asked=self._images.get(task.id))
+        self._tasks[task.id] = done
+        self.charged += done.charged
+        self.released += done.released
+        return done

@@ -1,0 +1,285 @@
+"""One watcher per batch: it decides when to read each task, and reads many at once.
+
+Each task is read when its `ReadPlan` says it is likely done (about two reads a task). Where
+the server has `POST /v1/tasks/batch`, every task due within a short window goes into one
+request of up to 50 ids; where it answers 404, the watcher falls back to one GET per task.
+A task is never read twice at once. Updates from outside (callbacks, via `feed`) are hints:
+they trigger a read that confirms them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import anyio
+import attrs
+
+from evolink._client import AsyncEvolink, Pacer
+from evolink._converter import parse_task
+from evolink._errors import EvolinkError, NotFoundError, ResponseDecodeError
+from evolink._estimate import ReadPlan
+from evolink._models import Task
+
+#: Ids per `POST /v1/tasks/batch` (the server's limit).
+BATCH_READ_SIZE = 50
+#: With batch reads, a due read waits this share of the task's duration (bounded below)
+#: for others to join its request: fewer requests for a little latency.
+BATCH_WINDOW_SHARE = 0.03
+BATCH_WINDOW_BOUNDS = (0.02, 1.0)
+#: After a failed read, read again after this long (doubling per failure, capped).
+READ_ERROR_DELAY = 1.0
+READ_ERROR_DELAY_MAX = 30.0
+
+
+@attrs.define
+class _Watched:
+    task: Task
+    plan: ReadPlan
+    due: float
+    reading: bool = False
+    confirm: bool = False
+    failures: int = 0
+
+
+@attrs.define(eq=False)
+class Watcher:
+    """Reads a set of tasks until each ends, calling `on_update` and `on_end`.
+
+    `on_lost` is called for a task the server no longer knows (404).
+    """
+
+    _client: AsyncEvolink
+    _on_update: Callable[[Task], None]
+    _on_end: Callable[[Task], None]
+    _on_lost: Callable[[str, EvolinkError], None]
+    _pacer: Pacer | None = None
+    _limiter: anyio.CapacityLimiter | None = None
+    batch_reads: bool = True
+    _watched: dict[str, _Watched] = attrs.field(factory=dict)
+    _heap: list[tuple[float, int, str]] = attrs.field(factory=list)
+    _seq: itertools.count[int] = attrs.field(factory=itertools.count)
+    _changed: anyio.Event = attrs.field(factory=anyio.Event)
+    reads: int = 0
+    read_requests: int = 0
+
+    def __len__(self) -> int:
+        return len(self._watched)
+
+    def watch(self, task: Task, *, started: float) -> None:
+        """Start watching a task whose create answered at `started` (monotonic)."""
+        plan = ReadPlan(started=started)
+        now = self._client.clock.monotonic()
+        plan.observe(task, now)
+        watched = _Watched(task=task, plan=plan, due=plan.next_read_at(now, task.status))
+        self._watched[task.id] = watched
+        self._schedule(task.id, watched)
+
+    def forget(self, task_id: str) -> Task | None:
+        """Stop watching a task; return its last known state."""
+        watched = self._watched.pop(task_id, None)
+        return watched.task if watched is not None else None
+
+    def tasks(self) -> Iterable[Task]:
+        """The last known state of every task still watched."""
+        return [w.task for w in self._watched.values()]
+
+    def feed(self, payload: Mapping[str, Any] | Task) -> bool:
+        """Take an update from outside (a callback's body); True if it is for a watched task.
+
+        The update is not trusted: the task is read again at once to confirm it.
+        """
+        try:
+            task = payload if isinstance(payload, Task) else parse_task(payload)
+        except ResponseDecodeError:
+            return False
+        watched = self._watched.get(task.id)
+        if watched is None:
+            return False
+        if watched.reading:
+            watched.confirm = True
+        else:
+            watched.due = self._client.clock.monotonic()
+            self._schedule(task.id, watched)
+        return True
+
+    def _schedule(self, task_id: str, watched: _Watched) -> None:
+        heapq.heappush(self._heap, (watched.due, next(self._seq), task_id))
+        self._changed.set()
+
+    def _next_due(self) -> float | None:
+        """The earliest due time of a task not being read (dropping stale heap entries)."""
+        while self._heap:
+            due, _, task_id = self._heap[0]
+            watched = self._watched.get(task_id)
+            if watched is None or watched.reading or watched.due != due:
+                heapq.heappop(self._heap)
+                continue
+            return due
+        return None
+
+    def _window(self, task_id: str) -> float:
+        if not self.batch_reads:
+            return 0.0
+        low, high = BATCH_WINDOW_BOUNDS
+        watched = self._watched[task_id]
+        return min(high, max(low, BATCH_WINDOW_SHARE * watched.plan.predicted_duration()))
+
+    def _take_due(self, now: float) -> list[str]:
+        due: list[str] = []
+        while (first := self._next_due()) is not None and first <= now:
+            _, _, task_id = heapq.heappop(self._heap)
+            self._watched[task_id].reading = True
+            due.append(task_id)
+        return due
+
+    async def run(self) -> None:
+        """Read tasks as they fall due, until cancelled."""
+        clock = self._client.clock
+        async with anyio.create_task_group() as tg:
+            while True:
+                first = self._next_due()
+                if first is None:
+                    await self._wait_for_change(None)
+                    continue
+                _, _, first_id = self._heap[0]
+                wake = first + self._window(first_id)
+                now = clock.monotonic()
+                if wake > now:
+                    await self._wait_for_change(wake - now)
+                    if clock.monotonic() < wake:
+                        continue  # something changed before the wake-up: plan again
+                ids = self._take_due(clock.monotonic())
+                size = BATCH_READ_SIZE if self.batch_reads else 1
+                for start in range(0, len(ids), size):
+                    tg.start_soon(self._read, ids[start : start + size])
+
+    async def _wait_for_change(self, seconds: float | None) -> None:
+        changed = self._changed
+        if changed.is_set():
+            self._changed = anyio.Event()
+            return
+        async with anyio.create_task_group() as tg:
+
+            async def on_change() -> None:
+                await changed.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(on_change)
+            if seconds is not None:
+                await self._client.clock.sleep(seconds)
+                tg.cancel_scope.cancel()
+        if changed.is_set():
+            self._changed = anyio.Event()
+
+    async def _read(self, ids: list[str]) -> None:
+        found: dict[str, Task] = {}
+        try:
+            if self.batch_reads:
+                found = await self._read_batch(ids)
+            else:
+                async with anyio.create_task_group() as tg:
+                    for task_id in ids:
+                        tg.start_soon(self._read_into, task_id, found)
+        except EvolinkError:
+            for task_id in ids:
+                self._retry_later(task_id)
+            return
+        now = self._client.clock.monotonic()
+        for task_id, task in found.items():
+            self._take(task_id, task, now)
+
+    async def _read_batch(self, ids: list[str]) -> dict[str, Task]:
+        try:
+            data = await self._post_batch(ids)
+        except NotFoundError:
+            # No batch endpoint on this server: one GET per task from now on.
+            self.batch_reads = False
+            found: dict[str, Task] = {}
+            async with anyio.create_task_group() as tg:
+                for task_id in ids:
+                    tg.start_soon(self._read_into, task_id, found)
+            return found
+        found = {}
+        for item in data:
+            try:
+                task = parse_task(item)
+            except ResponseDecodeError:
+                continue
+            found[task.id] = task
+        # An id the batch answer left out: read it alone (it may be gone: 404).
+        missing = [task_id for task_id in ids if task_id not in found]
+        if missing:
+            async with anyio.create_task_group() as tg:
+                for task_id in missing:
+                    tg.start_soon(self._read_into, task_id, found)
+        return found
+
+    async def _post_batch(self, ids: list[str]) -> list[Any]:
+        self.read_requests += 1
+        self.reads += len(ids)
+        answer = await self._send("POST", "/v1/tasks/batch", {"task_ids": ids})
+        data = answer.get("data") if isinstance(answer, Mapping) else None
+        if not isinstance(data, list):
+            raise ResponseDecodeError(
+                "batch read without a data list", status_code=200, body=answer
+            )
+        return data
+
+    async def _read_into(self, task_id: str, found: dict[str, Task]) -> None:
+        try:
+            found.update(await self._read_single(task_id))
+        except EvolinkError:
+            self._retry_later(task_id)
+
+    async def _read_single(self, task_id: str) -> dict[str, Task]:
+        self.read_requests += 1
+        self.reads += 1
+        try:
+            data = await self._send("GET", f"/v1/tasks/{task_id}", None)
+        except NotFoundError as exc:
+            watched = self._watched.pop(task_id, None)
+            if watched is not None:
+                self._on_lost(task_id, exc)
+            return {}
+        return {task_id: parse_task(data)}
+
+    async def _send(self, method: str, path: str, body: Any) -> Any:
+        if self._limiter is None:
+            answer = await self._client._request(method, path, body=body, pacer=self._pacer)  # noqa: SLF001
+        else:
+            async with self._limiter:
+                answer = await self._client._request(method, path, body=body, pacer=self._pacer)  # noqa: SLF001
+        return answer.data
+
+    def _retry_later(self, task_id: str) -> None:
+        watched = self._watched.get(task_id)
+        if watched is None or not watched.reading:
+            return
+        watched.reading = False
+        watched.failures += 1
+        delay = min(READ_ERROR_DELAY_MAX, READ_ERROR_DELAY * 2.0 ** (watched.failures - 1))
+        watched.due = self._client.clock.monotonic() + delay
+        self._schedule(task_id, watched)
+
+    def _take(self, task_id: str, task: Task, now: float) -> None:
+        watched = self._watched.get(task_id)
+        if watched is None:
+            return
+        watched.reading = False
+        watched.failures = 0
+        watched.task = task
+        if task.is_terminal:
+            del self._watched[task_id]
+            self._on_end(task)
+            return
+        watched.plan.observe(task, now)
+        self._on_update(task)
+        if watched.confirm:
+            watched.confirm = False
+            watched.due = now
+        else:
+            watched.due = watched.plan.next_read_at(now, task.status)
+        self._schedule(task_id, watched)
