@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from evolink._batch import Batch, BatchOptions
 from evolink._client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncEvolink
 from evolink._errors import (
     APIConnectionError,
@@ -28,6 +29,7 @@ from evolink._errors import (
     ValidationError,
     WaitTimeoutError,
 )
+from evolink._ledger import CreditLedger, TaskCredits
 from evolink._models import (
     Balance,
     BillingRule,
@@ -40,6 +42,8 @@ from evolink._models import (
     TaskType,
     Usage,
 )
+from evolink._outcomes import BatchReport, Outcome, OutcomeKind, SkipReason
+from evolink._progress import BatchProgress
 from evolink._retry import RetryPolicy
 from evolink._validation import MODEL_RULES, ModelRules
 from evolink._version import __version__
@@ -55,22 +59,31 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Balance",
+    "Batch",
+    "BatchOptions",
+    "BatchProgress",
+    "BatchReport",
     "BillingRule",
     "ConfigurationError",
     "ConflictError",
+    "CreditLedger",
     "Credits",
     "EvolinkError",
     "GenerationRequest",
     "InsufficientCreditsError",
     "ModelRules",
     "NotFoundError",
+    "Outcome",
+    "OutcomeKind",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseDecodeError",
     "RetryPolicy",
     "ServerError",
+    "SkipReason",
     "SubmissionUncertainError",
     "Task",
+    "TaskCredits",
     "TaskError",
     "TaskFailedError",
     "TaskInfo",

@@ -10,7 +10,7 @@ the tasks still running (they go on on the server; their outcomes say `abandoned
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -47,6 +47,11 @@ MAX_CREATE_ATTEMPTS = 6
 _BACKOFF = RetryPolicy(initial_delay=0.5, max_delay=10.0)
 
 
+CreateHook = Callable[[int, GenerationRequest, str], None]
+CreatedHook = Callable[[int, Task], None]
+OutcomeHook = Callable[[Outcome], None]
+
+
 def _to_decimal(value: float | Decimal | str | None) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
@@ -65,6 +70,10 @@ class BatchOptions:
         batch_reads: read many tasks per request where the server allows it.
         model / size / n: applied to inputs given as plain prompt strings.
         total: how many inputs to expect (for progress); set from a list's length.
+        on_create: called with (index, request, idempotency_key) just before each create is
+            sent, so a journal can record it first (a crash then leaves the key to reconcile).
+        on_created: called with (index, task) when a create answers.
+        on_outcome: called with each input's `Outcome` as it ends.
     """
 
     max_in_flight: int = 32
@@ -72,6 +81,9 @@ class BatchOptions:
     max_credits: Decimal | None = attrs.field(default=None, converter=_to_decimal)
     retry_failed: int = 0
     on_progress: ProgressHook | None = None
+    on_create: CreateHook | None = None
+    on_created: CreatedHook | None = None
+    on_outcome: OutcomeHook | None = None
     batch_reads: bool = True
     model: str = "gpt-4o-image"
     size: str | None = None
@@ -141,6 +153,7 @@ class Batch:
         self._stopped_reason: str | None = None
         self._resubmitted = 0
         self._creates = 0
+        self._feeding = 0  # submit_all calls running: more inputs may come
         self._changed = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
         self._started_at = 0.0
@@ -193,12 +206,16 @@ class Batch:
 
     # -- submitting -------------------------------------------------------------------------
 
-    async def submit(self, item: str | GenerationRequest) -> int:
+    async def submit(
+        self, item: str | GenerationRequest, *, idempotency_key: str | None = None
+    ) -> int:
         """Hand the batch one input; return its index.
 
         Waits for a free slot (and room in the budget) before the create starts, so a
         producer never runs far ahead. Invalid input becomes a `rejected` outcome, not an
-        exception: nothing is sent for it.
+        exception: nothing is sent for it. Give the `idempotency_key` of an earlier create
+        whose outcome is unknown (after a crash) to reconcile it: the server answers with
+        the task it made, or makes it once.
         """
         if self._tg is None:
             raise EvolinkError("use the batch as `async with client.batch(...) as batch:`")
@@ -216,7 +233,7 @@ class Batch:
                 )
             )
             return index
-        entry = _Entry(index=index, request=request, key=_new_key())
+        entry = _Entry(index=index, request=request, key=idempotency_key or _new_key())
         if not await self._admit(entry):
             return index
         self._creating += 1
@@ -228,12 +245,34 @@ class Batch:
         self, items: Iterable[str | GenerationRequest] | AsyncIterable[str | GenerationRequest]
     ) -> None:
         """Submit every input of a list or an (async) iterable, in order."""
-        if isinstance(items, AsyncIterable):
-            async for item in items:
-                await self.submit(item)
-        else:
-            for item in items:
-                await self.submit(item)
+        self._feeding += 1
+        try:
+            if isinstance(items, AsyncIterable):
+                async for item in items:
+                    await self.submit(item)
+            else:
+                for item in items:
+                    await self.submit(item)
+        finally:
+            self._feeding -= 1
+            self._notify()
+
+    async def adopt(self, task: Task | str, request: GenerationRequest) -> int:
+        """Watch a task created earlier (by a run that crashed) as this batch's next input.
+
+        No create is sent. It holds a slot like any task in flight.
+        """
+        if self._tg is None:
+            raise EvolinkError("use the batch as `async with client.batch(...) as batch:`")
+        index = len(self._outcomes)
+        self._outcomes.append(None)
+        entry = _Entry(index=index, request=request, key="")
+        await self._slots.acquire()
+        if isinstance(task, str):
+            task = await self._client.tasks.get(task)
+        self._creating += 1
+        self._created(entry, task)
+        return index
 
     def _to_request(self, item: object) -> GenerationRequest | ValidationError:
         if isinstance(item, str):
@@ -296,6 +335,8 @@ class Batch:
                 try:
                     async with self._limiter:
                         self._creates += 1
+                        if self.options.on_create is not None:
+                            self.options.on_create(entry.index, entry.request, entry.key)
                         task = await self._client.images.create(
                             entry.request,
                             idempotency_key=entry.key,
@@ -376,6 +417,8 @@ class Batch:
             known = self._prices.get(entry.request.model, ZERO)
             self._prices[entry.request.model] = max(known, price)
         self._entries[task.id] = entry
+        if self.options.on_created is not None:
+            self.options.on_created(entry.index, task)
         if task.is_terminal:
             self._on_end(task)
         else:
@@ -493,6 +536,8 @@ class Batch:
         if self._outcomes[outcome.index] is not None:
             return  # one outcome per input, whatever arrives later
         self._outcomes[outcome.index] = outcome
+        if self.options.on_outcome is not None:
+            self.options.on_outcome(outcome)
         self._finished.append(outcome)
         self._counts[outcome.kind] += 1
         self._notify()
@@ -566,7 +611,7 @@ class Batch:
             while seen < len(self._finished):
                 seen += 1
                 yield self._finished[seen - 1]
-            if seen >= len(self._outcomes) and not self._creating:
+            if seen >= len(self._outcomes) and not self._creating and not self._feeding:
                 return
             await self._wait_change()
 
