@@ -18,8 +18,8 @@ DEFAULT_DURATION = 20.0
 PROBE_FRACTION = 0.55
 #: Read this long after the predicted end (a fraction of the duration), so the read that
 #: was meant to find the task done does.
-END_MARGIN = 0.02
-MIN_DELAY = 0.05
+END_MARGIN = 0.01
+MIN_DELAY = 0.02
 MAX_DELAY = 30.0
 
 
@@ -35,6 +35,7 @@ class ReadPlan:
     _progress: int = 0
     _progress_at: float | None = None
     _stalled_reads: int = 0
+    _observed: bool = False
 
     def observe(self, task: Task, now: float) -> None:
         """Take in a read of the task made at `now`."""
@@ -44,13 +45,17 @@ class ReadPlan:
             self._progress = task.progress
             self._progress_at = now
             self._stalled_reads = 0
-        else:
+        elif self._observed:
+            # Only a read after the first can stall: the first (often the create's
+            # answer, at progress 0) is where the plan starts from.
             self._stalled_reads += 1
+        self._observed = True
 
     def predicted_duration(self) -> float:
         """The task's likely total duration, from progress where seen, else the estimate."""
         if self._progress_at is not None and self._progress > 0:
-            return (self._progress_at - self.started) * 100.0 / self._progress
+            # Servers report whole percents, rounded down: p means [p, p+1), centred on p+0.5.
+            return (self._progress_at - self.started) * 100.0 / (self._progress + 0.5)
         return self.estimated_time or DEFAULT_DURATION
 
     def next_read_at(self, now: float, status: TaskStatus = TaskStatus.PENDING) -> float:
@@ -59,11 +64,16 @@ class ReadPlan:
         if self._progress_at is None and self._stalled_reads == 0:
             # First read: part-way through the server's estimate.
             return max(now + MIN_DELAY, self.started + PROBE_FRACTION * duration)
-        end = self.started + duration * (1.0 + END_MARGIN) + MIN_DELAY
-        if end > now + MIN_DELAY and (self._stalled_reads == 0 or status is TaskStatus.PROCESSING):
-            return end
-        # Past the predicted end, or no progress since the last read: back off gently.
-        backoff = min(
-            MAX_DELAY, max(MIN_DELAY, 0.05 * duration) * 2.0 ** min(self._stalled_reads, 8)
-        )
-        return now + backoff
+        if self._stalled_reads == 0:
+            # Progress moved on the last read: aim just past the end it predicts, or, if
+            # that is already behind us, at the latest end the progress allows.
+            end = self.started + duration * (1.0 + END_MARGIN) + MIN_DELAY
+            if end > now + MIN_DELAY:
+                return end
+            left = (100 - self._progress) / 100.0 * duration
+            return now + max(MIN_DELAY, min(left, MAX_DELAY))
+        # No progress since the last read (queued, or stalled): back off gently.
+        step = max(MIN_DELAY, 0.05 * duration)
+        if status is TaskStatus.PROCESSING:
+            step = max(MIN_DELAY, 0.02 * duration)
+        return now + min(MAX_DELAY, step * 2.0 ** min(self._stalled_reads - 1, 8))

@@ -28,7 +28,9 @@ BATCH_READ_SIZE = 50
 #: With batch reads, a due read waits this share of the task's duration (bounded below)
 #: for others to join its request: fewer requests for a little latency.
 BATCH_WINDOW_SHARE = 0.03
-BATCH_WINDOW_BOUNDS = (0.02, 1.0)
+BATCH_WINDOW_BOUNDS = (0.01, 0.5)
+#: A batch read that has room takes tasks due within this share of their duration.
+BATCH_LOOKAHEAD_SHARE = 0.25
 #: After a failed read, read again after this long (doubling per failure, capped).
 READ_ERROR_DELAY = 1.0
 READ_ERROR_DELAY_MAX = 30.0
@@ -130,10 +132,22 @@ class Watcher:
     def _take_due(self, now: float) -> list[str]:
         due: list[str] = []
         while (first := self._next_due()) is not None and first <= now:
-            _, _, task_id = heapq.heappop(self._heap)
-            self._watched[task_id].reading = True
-            due.append(task_id)
+            due.append(self._pop_for_reading())
+        if self.batch_reads and due:
+            # The request goes out anyway: fill its last places with tasks due soon, so
+            # their reads ride along instead of costing requests of their own.
+            while len(due) % BATCH_READ_SIZE and (first := self._next_due()) is not None:
+                _, _, task_id = self._heap[0]
+                ahead = BATCH_LOOKAHEAD_SHARE * self._watched[task_id].plan.predicted_duration()
+                if first > now + ahead:
+                    break
+                due.append(self._pop_for_reading())
         return due
+
+    def _pop_for_reading(self) -> str:
+        _, _, task_id = heapq.heappop(self._heap)
+        self._watched[task_id].reading = True
+        return task_id
 
     async def run(self) -> None:
         """Read tasks as they fall due, until cancelled."""
