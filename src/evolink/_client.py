@@ -134,7 +134,7 @@ class AsyncEvolink:
         self.clock: Clock = clock or SYSTEM_CLOCK
         self.allow_local_callbacks = allow_local_callbacks
         self._retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
-        self._rng = random.Random()  # noqa: S311 - jitter, not secrets
+        self._rng = random.Random()  # jitter, not secrets
         self._owns_http_client = http_client is None
         self._http = http_client or httpx.AsyncClient(
             transport=transport,
@@ -262,7 +262,9 @@ class AsyncEvolink:
             delay = self._retry_policy.delay(attempt - 1, retry_after=retry_after, rng=self._rng)
             if pacer is not None and isinstance(error, RateLimitError):
                 pacer.rate_limited(delay)
-            logger.debug("retrying %s %s in %.2f s after %s", method, path, delay, type(error).__name__)
+            logger.debug(
+                "retrying %s %s in %.2f s after %s", method, path, delay, type(error).__name__
+            )
             await self.clock.sleep(delay)
 
     async def _attempt(
@@ -280,10 +282,11 @@ class AsyncEvolink:
         try:
             async with self._limiter:
                 response = await self._http.request(method, url, headers=headers, content=content)
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:  # transport failures, and bodies it cannot decode
             elapsed = (time.perf_counter() - started) * 1000
             logger.debug(
-                "%s %s -> %s in %.1f ms (attempt %d)", method, path, type(exc).__name__, elapsed, attempt
+                "%s %s -> %s in %.1f ms (attempt %d)",
+                *(method, path, type(exc).__name__, elapsed, attempt),
             )
             wrapped: Exception = (
                 APITimeoutError(f"{method} {path} timed out ({type(exc).__name__})")
@@ -294,7 +297,8 @@ class AsyncEvolink:
             return wrapped, classify_error(exc, is_create=is_create), None
         elapsed = (time.perf_counter() - started) * 1000
         logger.debug(
-            "%s %s -> %d in %.1f ms (attempt %d)", method, path, response.status_code, elapsed, attempt
+            "%s %s -> %d in %.1f ms (attempt %d)",
+            *(method, path, response.status_code, elapsed, attempt),
         )
         status = response.status_code
         if status < 400:
@@ -308,7 +312,8 @@ class AsyncEvolink:
 
 
 def _request_id(headers: httpx.Headers) -> str | None:
-    return headers.get("X-Request-Id") or headers.get("X-Oneapi-Request-Id")
+    request_id: str | None = headers.get("X-Request-Id") or headers.get("X-Oneapi-Request-Id")
+    return request_id
 
 
 def _decode_success(response: httpx.Response) -> Answer:

@@ -17,7 +17,7 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
 from evolink._errors import ResponseDecodeError
-from evolink._models import _OpenEnum, Balance, Credits, Task, TaskError, TaskInfo, Usage
+from evolink._models import Balance, Credits, Task, TaskError, TaskInfo, Usage, _OpenEnum
 
 T = TypeVar("T")
 
@@ -72,6 +72,13 @@ def _to_bool(value: Any, _: object) -> bool:
     return value
 
 
+def _to_str_tuple(value: Any, _: object) -> tuple[str, ...]:
+    # A bare string would otherwise become a tuple of its characters.
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"not a list: {value!r}")
+    return tuple(_to_str(item, str) for item in value)
+
+
 def _to_enum(value: Any, cls: type[_OpenEnum]) -> _OpenEnum:
     return cls(_to_str(value, cls))
 
@@ -80,10 +87,8 @@ def _from_decimal(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def _structure_with_extra(
-    converter: cattrs.Converter, cls: type[T]
-) -> Callable[[Any, object], T]:
-    known = frozenset(a.name for a in attrs.fields(cls)) - {"extra"}  # type: ignore[misc]
+def _structure_with_extra(converter: cattrs.Converter, cls: type[T]) -> Callable[[Any, object], T]:
+    known = frozenset(a.name for a in attrs.fields(cls)) - {"extra"}  # type: ignore[arg-type]
     base = make_dict_structure_fn(cls, converter, extra=override(omit=True))
 
     def structure(data: Any, _: object) -> T:
@@ -98,9 +103,7 @@ def _structure_with_extra(
     return structure
 
 
-def _unstructure_dropping_none(
-    converter: cattrs.Converter, cls: type[Any]
-) -> Callable[[Any], Any]:
+def _unstructure_dropping_none(converter: cattrs.Converter, cls: type[Any]) -> Callable[[Any], Any]:
     names = [a.name for a in attrs.fields(cls) if a.name != "extra"]
 
     def unstructure(obj: Any) -> dict[str, Any]:
@@ -122,6 +125,7 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(float, _to_float)
     converter.register_structure_hook(str, _to_str)
     converter.register_structure_hook(bool, _to_bool)
+    converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _to_str_tuple)
     # More specific than the str hook, so the str-based enums stay enums.
     converter.register_structure_hook(_OpenEnum, _to_enum)
     converter.register_unstructure_hook(Decimal, _from_decimal)
@@ -131,8 +135,8 @@ def _make_converter() -> cattrs.Converter:
     # Leaves first: a class's generated hook binds the hooks of its fields when it is made.
     for cls in _WITH_EXTRA:
         converter.register_structure_hook(cls, _structure_with_extra(converter, cls))
-    for cls in (*_WITH_EXTRA, Balance):
-        converter.register_unstructure_hook(cls, _unstructure_dropping_none(converter, cls))
+    for model in (*_WITH_EXTRA, Balance):
+        converter.register_unstructure_hook(model, _unstructure_dropping_none(converter, model))
     return converter
 
 
@@ -143,7 +147,7 @@ def parse(cls: type[T], data: Any) -> T:
     """Structure API JSON into `cls`, raising `ResponseDecodeError` on a shape we cannot use."""
     try:
         return CONVERTER.structure(data, cls)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever cattrs or a hook raises, the body is bad
         detail = _describe(exc)
         raise ResponseDecodeError(
             f"unexpected {cls.__name__} in response: {detail}", status_code=200, body=data

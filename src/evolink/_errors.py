@@ -175,7 +175,8 @@ class TaskFailedError(EvolinkError):
         error = task.error
         code = error.code if error is not None else None
         text = error.message if error is not None else task.status.value
-        super().__init__(f"task {task.id} {task.status.value}: {code or ''} {text}".strip())
+        detail = " ".join(part for part in (code, text) if part)
+        super().__init__(f"task {task.id} {task.status.value}: {detail}")
         self.task = task
         self.code = code
         self.retryable = error.is_retryable if error is not None else False

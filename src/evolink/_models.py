@@ -209,8 +209,8 @@ class Balance:
 class Credits:
     """The answer of `GET /v1/credits`: the key's and the user's balances."""
 
-    token: Balance | None
-    user: Balance | None
+    token: Balance | None = None
+    user: Balance | None = None
     extra: Mapping[str, Any] = attrs.field(default=_EMPTY, repr=False)
 
     @property

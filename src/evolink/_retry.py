@@ -42,7 +42,7 @@ def classify_status(status_code: int, *, is_create: bool) -> Outcome:
     return Outcome.RETRY_UNCERTAIN
 
 
-def classify_error(error: httpx.TransportError, *, is_create: bool) -> Outcome:
+def classify_error(error: httpx.RequestError, *, is_create: bool) -> Outcome:
     """Classify a transport failure (no answer)."""
     if isinstance(error, _NOT_SENT) or not is_create:
         return Outcome.RETRY_SAFE

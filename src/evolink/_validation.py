@@ -147,6 +147,7 @@ def _check_callback_url(url: str, *, allow_local: bool) -> None:
 
 
 def _is_internal(host: str) -> bool:
+    host = host.rstrip(".")  # "localhost." and "127.0.0.1." name the same hosts
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:

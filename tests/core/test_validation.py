@@ -1,0 +1,331 @@
+"""Every documented rule is checked before any request, so no credit is spent on bad input."""
+
+# The house style is `assert expected == actual`.
+# ruff: noqa: SIM300
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import respx
+from _core_support import CREATE_PATH, task_payload
+
+from evolink import MODEL_RULES, GenerationRequest, ModelRules, ValidationError
+from evolink._validation import validate
+
+IMG = "https://img.example/ref.png"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "rule"),
+    [
+        pytest.param({"prompt": ""}, "prompt", "not_empty", id="empty-prompt"),
+        pytest.param({"prompt": " \n\t "}, "prompt", "not_empty", id="whitespace-prompt"),
+        pytest.param({"prompt": None}, "prompt", "type", id="prompt-not-str"),
+        pytest.param({"prompt": "x" * 2001}, "prompt", "max_length", id="over-long-prompt"),
+        pytest.param({"model": ""}, "model", "not_empty", id="empty-model"),
+        pytest.param({"model": "  "}, "model", "not_empty", id="whitespace-model"),
+        pytest.param({"model": 4}, "model", "type", id="model-not-str"),
+        pytest.param({"size": "800x600"}, "size", "one_of", id="bad-size"),
+        pytest.param({"size": "1:1 "}, "size", "one_of", id="size-with-space"),
+        pytest.param({"size": 1024}, "size", "type", id="size-not-str"),
+        pytest.param({"n": 3}, "n", "one_of", id="bad-n"),
+        pytest.param({"n": 8}, "n", "one_of", id="n-too-big"),
+        pytest.param({"n": True}, "n", "type", id="bool-n"),
+        pytest.param({"n": 2.0}, "n", "type", id="float-n"),
+        pytest.param({"n": 0}, "n", "positive", id="n-zero"),
+        pytest.param({"n": -1}, "n", "positive", id="n-negative"),
+        pytest.param(
+            {"image_urls": [IMG] * 6}, "image_urls", "max_items", id="too-many-image-urls"
+        ),
+        pytest.param(
+            {"image_urls": [IMG, IMG], "mask_url": "https://img.example/mask.png"},
+            "mask_url",
+            "single_image",
+            id="mask-with-two-images",
+        ),
+        pytest.param(
+            {"image_urls": ["ftp://x/y.png"]}, "image_urls[0]", "http_url", id="ftp-image"
+        ),
+        pytest.param(
+            {"image_urls": [IMG, "file:///etc/passwd"]},
+            "image_urls[1]",
+            "http_url",
+            id="file-image",
+        ),
+        pytest.param({"image_urls": ["https://"]}, "image_urls[0]", "http_url", id="no-host-image"),
+        pytest.param({"image_urls": ["ref.png"]}, "image_urls[0]", "http_url", id="relative-image"),
+        pytest.param({"image_urls": [7]}, "image_urls[0]", "type", id="image-not-str"),
+        pytest.param({"image_urls": IMG}, "image_urls[0]", "http_url", id="image-urls-a-string"),
+        pytest.param(
+            {"mask_url": "data:image/png;base64,AA"}, "mask_url", "http_url", id="data-mask"
+        ),
+        pytest.param(
+            {"callback_url": "ftp://hooks.example/cb"},
+            "callback_url",
+            "http_url",
+            id="ftp-callback",
+        ),
+        pytest.param(
+            {"callback_url": "http://hooks.example/cb"}, "callback_url", "https", id="http-callback"
+        ),
+        pytest.param(
+            {"callback_url": "https://hooks.example/" + "a" * 2030},
+            "callback_url",
+            "max_length",
+            id="callback-too-long",
+        ),
+        pytest.param(
+            {"callback_url": "https://127.0.0.1/cb"},
+            "callback_url",
+            "public_address",
+            id="callback-127",
+        ),
+        pytest.param(
+            {"callback_url": "https://10.1.2.3/cb"},
+            "callback_url",
+            "public_address",
+            id="callback-10",
+        ),
+        pytest.param(
+            {"callback_url": "https://172.16.5.4/cb"},
+            "callback_url",
+            "public_address",
+            id="callback-172-16",
+        ),
+        pytest.param(
+            {"callback_url": "https://192.168.1.1:8443/cb"},
+            "callback_url",
+            "public_address",
+            id="callback-192-168",
+        ),
+        pytest.param(
+            {"callback_url": "https://169.254.169.254/latest"},
+            "callback_url",
+            "public_address",
+            id="callback-link-local",
+        ),
+        pytest.param(
+            {"callback_url": "https://0.0.0.0/cb"},
+            "callback_url",
+            "public_address",
+            id="callback-unspecified",
+        ),
+        pytest.param(
+            {"callback_url": "https://localhost/cb"},
+            "callback_url",
+            "public_address",
+            id="callback-localhost",
+        ),
+        pytest.param(
+            {"callback_url": "https://LOCALHOST:9000/cb"},
+            "callback_url",
+            "public_address",
+            id="callback-localhost-upper",
+        ),
+        pytest.param(
+            {"callback_url": "https://localhost./cb"},
+            "callback_url",
+            "public_address",
+            id="callback-localhost-dot",
+        ),
+        pytest.param(
+            {"callback_url": "https://127.0.0.1./cb"},
+            "callback_url",
+            "public_address",
+            id="callback-127-dot",
+        ),
+        pytest.param(
+            {"callback_url": "https://api.localhost/cb"},
+            "callback_url",
+            "public_address",
+            id="callback-sub-localhost",
+        ),
+        pytest.param(
+            {"callback_url": "https://[::1]/cb"},
+            "callback_url",
+            "public_address",
+            id="callback-ipv6-loopback",
+        ),
+        pytest.param(
+            {"callback_url": "https://[fd00::1]/cb"},
+            "callback_url",
+            "public_address",
+            id="callback-ipv6-ula",
+        ),
+        pytest.param(
+            {"extra_body": {"prompt": "sneaky"}},
+            "extra_body",
+            "no_common_fields",
+            id="extra-body-prompt",
+        ),
+        pytest.param(
+            {"extra_body": {"n": 3, "seed": 1}}, "extra_body", "no_common_fields", id="extra-body-n"
+        ),
+        pytest.param(
+            {"extra_body": {"model": "other"}},
+            "extra_body",
+            "no_common_fields",
+            id="extra-body-model",
+        ),
+    ],
+)
+@pytest.mark.anyio
+async def test_invalid_request_sends_nothing(
+    router: respx.MockRouter, make_client, kwargs: dict[str, Any], field, rule
+):
+    """A request breaking a rule raises ValidationError naming field and rule; nothing is sent."""
+    route = router.post(CREATE_PATH).respond(200, json=task_payload())
+    args = {"prompt": "a red fox in snow", **kwargs}
+    prompt = args.pop("prompt")
+
+    async with make_client() as client:
+        with pytest.raises(ValidationError) as info:
+            await client.images.generate(prompt, **args)
+
+    assert (field, rule) == (info.value.field, info.value.rule)
+    assert str(info.value).startswith(f"{field}: ")
+    assert str(info.value).endswith(f"[{rule}]")
+    assert 0 == route.call_count
+    assert 0 == len(router.calls)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        pytest.param({}, id="prompt-only"),
+        pytest.param({"prompt": "x" * 2000}, id="prompt-at-limit"),
+        pytest.param({"size": "1:1", "n": 1}, id="1-1-n1"),
+        pytest.param({"size": "1536x1024", "n": 4}, id="1536x1024-n4"),
+        pytest.param({"size": "2:3", "n": 2}, id="2-3-n2"),
+        pytest.param({"image_urls": [IMG] * 5}, id="five-images"),
+        pytest.param(
+            {"image_urls": [IMG], "mask_url": "http://img.example/m.png"}, id="mask-one-image"
+        ),
+        pytest.param({"callback_url": "https://hooks.example/cb?x=1"}, id="public-callback"),
+        pytest.param({"callback_url": "https://8.8.8.8/cb"}, id="public-ip-callback"),
+        pytest.param(
+            {"callback_url": "https://hooks.example/" + "a" * 2026}, id="callback-at-limit"
+        ),
+        pytest.param({"extra_body": {"seed": 7, "quality": "high"}}, id="extra-body-own-fields"),
+        pytest.param({"extra_body": {}}, id="extra-body-empty"),
+    ],
+)
+@pytest.mark.anyio
+async def test_valid_request_is_sent(router: respx.MockRouter, make_client, kwargs):
+    """A request inside every rule is sent, with extra_body's fields merged in."""
+    route = router.post(CREATE_PATH).respond(200, json=task_payload())
+    args = {"prompt": "a red fox in snow", **kwargs}
+    prompt = args.pop("prompt")
+
+    async with make_client() as client:
+        await client.images.generate(prompt, **args)
+
+    assert 1 == route.call_count
+    sent = route.calls.last.request
+    expected = GenerationRequest(prompt=prompt, **args).to_body()
+
+    assert expected == json.loads(sent.content)
+    assert "application/json" == sent.headers["Content-Type"]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        pytest.param({"prompt": "x" * 5000}, id="long-prompt"),
+        pytest.param({"size": "16:9"}, id="other-size"),
+        pytest.param({"n": 3}, id="other-n"),
+        pytest.param({"image_urls": [IMG] * 9, "mask_url": IMG}, id="many-images-with-mask"),
+    ],
+)
+@pytest.mark.anyio
+async def test_unknown_model_skips_model_rules(router: respx.MockRouter, make_client, kwargs):
+    """A model missing from MODEL_RULES gets only the common rules."""
+    route = router.post(CREATE_PATH).respond(200, json=task_payload())
+    args = {"prompt": "a fox", **kwargs}
+    prompt = args.pop("prompt")
+
+    async with make_client() as client:
+        await client.images.generate(prompt, model="some-future-model", **args)
+
+    assert 1 == route.call_count
+
+
+@pytest.mark.anyio
+async def test_unknown_model_still_gets_common_rules(router: respx.MockRouter, make_client):
+    """Common rules (here: n >= 1) hold for an unknown model too."""
+    async with make_client() as client:
+        with pytest.raises(ValidationError) as info:
+            await client.images.generate("a fox", model="some-future-model", n=0)
+
+    assert ("n", "positive") == (info.value.field, info.value.rule)
+    assert 0 == len(router.calls)
+
+
+@pytest.mark.parametrize(
+    "callback_url",
+    [
+        pytest.param("http://127.0.0.1:8000/cb", id="http-loopback"),
+        pytest.param("http://localhost:8000/cb", id="http-localhost"),
+        pytest.param("https://10.0.0.2/cb", id="private"),
+        pytest.param("http://[::1]:9000/cb", id="ipv6-loopback"),
+    ],
+)
+@pytest.mark.anyio
+async def test_allow_local_callbacks(router: respx.MockRouter, make_client, callback_url):
+    """allow_local_callbacks accepts http and internal callbacks (for a local simulator)."""
+    route = router.post(CREATE_PATH).respond(200, json=task_payload())
+
+    async with make_client(allow_local_callbacks=True) as client:
+        await client.images.generate("a fox", callback_url=callback_url)
+
+    assert 1 == route.call_count
+
+
+@pytest.mark.parametrize(
+    ("callback_url", "rule"),
+    [
+        pytest.param("ftp://localhost/cb", "http_url", id="still-http-only"),
+        pytest.param("http://localhost/" + "a" * 2048, "max_length", id="still-length-capped"),
+    ],
+)
+def test_allow_local_callbacks_keeps_other_rules(callback_url, rule):
+    """allow_local_callbacks relaxes only https and public address, not scheme or length."""
+    request = GenerationRequest(prompt="a fox", callback_url=callback_url)
+
+    with pytest.raises(ValidationError) as info:
+        validate(request, allow_local_callbacks=True)
+
+    assert ("callback_url", rule) == (info.value.field, info.value.rule)
+
+
+def test_rules_are_a_table():
+    """gpt-4o-image's rules are data in MODEL_RULES, shared by its beta alias."""
+    rules = MODEL_RULES["gpt-4o-image"]
+
+    assert isinstance(rules, ModelRules)
+    assert rules is MODEL_RULES["gpt-4o-image-beta"]
+    assert frozenset({1, 2, 4}) == rules.n_values
+    assert frozenset({"1:1", "2:3", "3:2", "1024x1024", "1024x1536", "1536x1024"}) == rules.sizes
+    assert 2000 == rules.max_prompt_length
+
+
+def test_generation_request_body():
+    """to_body sends only set fields, image_urls as a list, extra_body on top."""
+    request = GenerationRequest(
+        prompt="p", n=2, image_urls=[IMG], extra_body={"seed": 3}, callback_url="https://h.example/"
+    )
+
+    assert {
+        "model": "gpt-4o-image",
+        "prompt": "p",
+        "n": 2,
+        "image_urls": [IMG],
+        "callback_url": "https://h.example/",
+        "seed": 3,
+    } == request.to_body()
+    assert (IMG,) == request.image_urls
+    assert 2 == request.images
+    assert 1 == GenerationRequest(prompt="p").images

@@ -1,0 +1,134 @@
+"""The public API as users write it: never run, only type-checked by `mypy --strict`.
+
+This file is listed in `[tool.mypy] files`; a change to a public signature that breaks
+ordinary use fails the type check here (the pattern of stamina's `tests/typing/api.py`).
+It is not named `test_*.py`, so pytest never collects it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import httpx
+
+import evolink
+from evolink import (
+    APIError,
+    AsyncEvolink,
+    Credits,
+    GenerationRequest,
+    RateLimitError,
+    RetryPolicy,
+    SubmissionUncertainError,
+    Task,
+    TaskFailedError,
+    TaskStatus,
+    ValidationError,
+    WaitTimeoutError,
+)
+from evolink.testing import VirtualClock
+
+
+async def generate_and_wait() -> list[str]:
+    async with AsyncEvolink() as client:
+        task: Task = await client.images.generate("a red fox in snow", size="1:1", n=2)
+        task = await client.tasks.get(task.id)
+        done: Task = await client.tasks.wait(task, timeout=300)
+        again: Task = await client.tasks.wait(done.id, raise_on_failure=True)
+        reserved: Decimal | None = again.credits_reserved
+        if done.usage is not None:
+            reserved = done.usage.credits_reserved
+        assert reserved is None or reserved >= 0
+        return list(done.results)
+
+
+async def every_option() -> Task:
+    clock = VirtualClock()
+    async with clock.running():
+        client = AsyncEvolink(
+            api_key="sk-evo-example",
+            base_url="http://127.0.0.1:8000",
+            timeout=httpx.Timeout(30.0, connect=5.0),
+            max_retries=0,
+            max_connections=8,
+            transport=httpx.MockTransport(lambda _: httpx.Response(200)),
+            clock=clock,
+            allow_local_callbacks=True,
+            retry_policy=RetryPolicy(max_retries=1, initial_delay=0.1, max_delay=1.0),
+        )
+        try:
+            return await client.images.generate(
+                "a cat",
+                model="gpt-4o-image",
+                size="1024x1536",
+                n=4,
+                image_urls=["https://img.example/ref.png"],
+                mask_url="https://img.example/mask.png",
+                callback_url="http://127.0.0.1:9000/hook",
+                extra_body={"seed": 42, "quality": "high"},
+                idempotency_key="my-order-000000000001",
+                max_retries=3,
+            )
+        finally:
+            await client.aclose()
+
+
+async def borrowed_client(http: httpx.AsyncClient) -> Credits:
+    client = AsyncEvolink(api_key="sk-evo-example", http_client=http, timeout=10.0)
+    credits_ = await client.credits()
+    remaining: Decimal | None = credits_.remaining_credits
+    if credits_.token is not None:
+        remaining = credits_.token.remaining_credits
+    assert remaining is not None
+    await client.aclose()
+    closed: bool = client.is_closed
+    assert closed
+    return credits_
+
+
+async def prepared_request(client: AsyncEvolink) -> Task:
+    request = GenerationRequest(prompt="a fox", n=2, image_urls=("https://x/y.png",))
+    body: dict[str, object] = request.to_body()
+    assert body
+    return await client.images.create(request, idempotency_key="my-order-000000000002")
+
+
+async def handling_errors(client: AsyncEvolink) -> Task | None:
+    try:
+        task = await client.images.generate("a fox")
+        return await client.tasks.wait(task, timeout=60, raise_on_failure=True)
+    except ValidationError as exc:
+        field: str = exc.field
+        rule: str = exc.rule
+        print(field, rule)  # noqa: T201
+    except SubmissionUncertainError as exc:
+        key: str = exc.idempotency_key
+        request: GenerationRequest = exc.request
+        return await client.images.create(request, idempotency_key=key)
+    except RateLimitError as exc:
+        after: float | None = exc.retry_after
+        print(after)  # noqa: T201
+    except APIError as exc:
+        status: int = exc.status_code
+        code: str | int | None = exc.code
+        request_id: str | None = exc.request_id
+        print(status, code, request_id, exc.message, exc.type, exc.body)  # noqa: T201
+    except TaskFailedError as exc:
+        failed: Task = exc.task
+        retryable: bool = exc.retryable
+        print(failed.error, exc.code, retryable)  # noqa: T201
+    except WaitTimeoutError as exc:
+        last: Task = exc.task
+        print(last.progress, exc.timeout)  # noqa: T201
+    except evolink.EvolinkError:
+        raise
+    return None
+
+
+def statuses(task: Task) -> bool:
+    status: TaskStatus = task.status
+    known: bool = status.is_known
+    return known and task.is_terminal and not task.is_success and status.is_terminal
+
+
+version: str = evolink.__version__
