@@ -297,6 +297,16 @@ def test_plan_backs_off_past_predicted_end():
     assert pytest.approx(MAX_DELAY) == waits[-1]
 
 
+def test_plan_progress_moved_but_end_already_passed():
+    """Progress moved yet its predicted end is behind us: read again within MAX_DELAY."""
+    plan = ReadPlan(started=0.0, estimated_time=100)
+    plan.observe(_seen(0, "pending"), 0.0)
+    plan.observe(_seen(90), 180.0)
+
+    now = 250.0
+    assert now + MIN_DELAY <= plan.next_read_at(now, TaskStatus.PROCESSING) <= now + MAX_DELAY
+
+
 def test_plan_stalled_pending_task_backs_off():
     """A pending task that has not moved since the last read is not read at the predicted end."""
     plan = ReadPlan(started=0.0, estimated_time=100)
