@@ -112,6 +112,7 @@ class _Entry:
     attempts: int = 0
     started: float = 0.0
     task: Task | None = None
+    sent: bool = False
 
 
 def _new_key() -> str:
@@ -145,6 +146,7 @@ class Batch:
         self._outcomes: list[Outcome | None] = []
         self._finished: list[Outcome] = []
         self._entries: dict[str, _Entry] = {}  # by task id, while watched
+        self._unanswered: dict[int, _Entry] = {}  # by index, while its create is out
         self._creating = 0
         self._pending_credits = ZERO  # predicted reservations of creates not yet answered
         self._prices: dict[str, Decimal] = {}  # learned credits per image, by model
@@ -187,21 +189,30 @@ class Batch:
             await self._tg.__aexit__(None, None, None)
             raise
         if exc is not None:
+            # Stop, abandon what runs, and let the caller's exception through unwrapped.
             self._stop(SkipReason.STOPPED, f"stopped by {type(exc).__name__}")
             self._abandon()
+            self._tg.cancel_scope.cancel()
+            if isinstance(exc, anyio.get_cancelled_exc_class()):
+                return await self._tg.__aexit__(exc_type, exc, tb)
+            await self._tg.__aexit__(None, None, None)
+            return None
         self._tg.cancel_scope.cancel()
         self._ended_at = self._clock.monotonic()
-        return await self._tg.__aexit__(exc_type, exc, tb)
+        return await self._tg.__aexit__(None, None, None)
 
     def _abandon(self) -> None:
         for task_id, entry in list(self._entries.items()):
             task = self._watcher.forget(task_id) or entry.task
             self._finish(entry, OutcomeKind.ABANDONED, task=task)
         self._entries.clear()
-        for index, outcome in enumerate(self._outcomes):
-            if outcome is None:  # a create that never answered
-                request = None
-                self._record(Outcome(index=index, request=request, kind=OutcomeKind.UNCERTAIN))
+        for entry in list(self._unanswered.values()):
+            if entry.sent:
+                # Sent, never answered: the server may have made it. The key tells.
+                self._finish(entry, OutcomeKind.UNCERTAIN, error_code="stopped")
+            else:
+                self._skip(entry, SkipReason.STOPPED)
+        self._unanswered.clear()
         self._ended_at = self._clock.monotonic()
 
     # -- submitting -------------------------------------------------------------------------
@@ -236,9 +247,7 @@ class Batch:
         entry = _Entry(index=index, request=request, key=idempotency_key or _new_key())
         if not await self._admit(entry):
             return index
-        self._creating += 1
-        self._tg.start_soon(self._create, entry)
-        self._notify()
+        self._start_create(entry)
         return index
 
     async def submit_all(
@@ -326,6 +335,14 @@ class Batch:
         self._pending_credits += entry.predicted
         return True
 
+    def _start_create(self, entry: _Entry) -> None:
+        assert self._tg is not None  # noqa: S101 - only while running
+        self._creating += 1
+        entry.sent = False
+        self._unanswered[entry.index] = entry
+        self._tg.start_soon(self._create, entry)
+        self._notify()
+
     async def _create(self, entry: _Entry) -> None:
         """Create the task for `entry`, retrying only what cannot pay twice."""
         failures = 0
@@ -335,8 +352,9 @@ class Batch:
                 try:
                     async with self._limiter:
                         self._creates += 1
-                        if self.options.on_create is not None:
+                        if self.options.on_create is not None and not entry.sent:
                             self.options.on_create(entry.index, entry.request, entry.key)
+                        entry.sent = True
                         task = await self._client.images.create(
                             entry.request,
                             idempotency_key=entry.key,
@@ -401,6 +419,7 @@ class Batch:
 
     def _creating_done(self, entry: _Entry) -> None:
         self._creating -= 1
+        self._unanswered.pop(entry.index, None)
         self._pending_credits -= entry.predicted
         entry.predicted = ZERO
 
@@ -442,10 +461,7 @@ class Batch:
         if self._should_resubmit(entry, task):
             self._resubmitted += 1
             entry.key = _new_key()
-            self._creating += 1
-            assert self._tg is not None  # noqa: S101 - only while running
-            self._tg.start_soon(self._create, entry)
-            self._notify()
+            self._start_create(entry)
             return
         self._slots.release()
         kind = {

@@ -1,0 +1,340 @@
+"""The batch: slots, budget, outcomes, 402/429, batch-read fallback, cancellation, feed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import anyio
+import anyio.lowlevel
+import pytest
+from _fake import FakeEvolink
+
+from evolink import (
+    AsyncEvolink,
+    BatchProgress,
+    GenerationRequest,
+    OutcomeKind,
+    SkipReason,
+)
+from evolink.testing import VirtualClock
+
+pytestmark = pytest.mark.anyio
+
+KEY = "sk-evo-batch-test-key"
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+def fake(clock: VirtualClock) -> FakeEvolink:
+    return FakeEvolink(clock)
+
+
+def client_for(fake: FakeEvolink, clock: VirtualClock) -> AsyncEvolink:
+    return AsyncEvolink(
+        api_key=KEY, base_url="https://api.test", transport=fake.transport(), clock=clock
+    )
+
+
+async def run_many(fake, clock, prompts, **options):
+    async with clock.running(), client_for(fake, clock) as client:
+        return await client.images.generate_many(prompts, **options)
+
+
+async def test_every_input_gets_one_outcome_in_input_order(fake, clock):
+    """Completed, failed, cancelled and rejected inputs each end once, in input order."""
+    prompts = ["a fox", "fail:content_policy_violation", "cancel", "", "an owl"]
+    report = await run_many(fake, clock, prompts, max_in_flight=2)
+    kinds = [o.kind for o in report.outcomes]
+    assert [
+        OutcomeKind.COMPLETED,
+        OutcomeKind.FAILED,
+        OutcomeKind.CANCELLED,
+        OutcomeKind.REJECTED,
+        OutcomeKind.COMPLETED,
+    ] == kinds
+    assert list(range(5)) == [o.index for o in report.outcomes]
+    assert 1 == report.counts[OutcomeKind.FAILED]
+    assert "content_policy_violation" == report.outcomes[1].error_code
+    assert report.outcomes[1].retryable is False
+    assert "not_empty" == report.outcomes[3].error_code
+    assert 4 == fake.count("POST", "/v1/images/generations")  # nothing sent for ""
+
+
+async def test_in_flight_never_exceeds_the_limit(fake, clock):
+    """At most max_in_flight tasks are unfinished at once, on the server and in the batch."""
+    async with clock.running(), client_for(fake, clock) as client:
+        async with client.batch(max_in_flight=5) as batch:
+            await batch.submit_all([f"p{i}" for i in range(40)])
+        report = batch.report()
+    assert 40 == report.counts[OutcomeKind.COMPLETED]
+    assert batch._slots.peak == 5
+    assert fake.in_flight_peak <= 5
+
+
+async def test_slots_free_as_tasks_end(fake, clock):
+    """With 4 slots and 4-second tasks, 12 tasks take about 3 rounds, not 12."""
+    report = await run_many(fake, clock, [f"p{i}" for i in range(12)], max_in_flight=4)
+    assert 12 == report.counts[OutcomeKind.COMPLETED]
+    assert 12.0 <= report.elapsed < 12.0 * 1.15
+
+
+async def test_reads_per_task_stay_low(fake, clock):
+    """Per-task reads average at most about two; batch reads need far fewer requests."""
+    fake.batch_endpoint = False
+    await run_many(fake, clock, [f"p{i}" for i in range(30)], max_in_flight=10)
+    assert fake.count("GET", "/v1/tasks/") / 30 <= 2.2
+
+
+async def test_batch_reads_fall_back_to_gets_on_404(fake, clock):
+    """A server without POST /v1/tasks/batch is asked once, then read task by task."""
+    fake.batch_endpoint = False
+    report = await run_many(fake, clock, ["a", "b", "c"], max_in_flight=3)
+    assert report.ok
+    assert 1 == fake.count("POST", "/v1/tasks/batch")
+    assert fake.count("GET", "/v1/tasks/") >= 3
+
+
+async def test_batch_endpoint_reads_many_tasks_per_request(fake, clock):
+    """With the batch endpoint, 50 tasks are read in far fewer requests than tasks."""
+    report = await run_many(fake, clock, [f"p{i}" for i in range(50)], max_in_flight=50)
+    assert report.ok
+    assert 0 == fake.count("GET", "/v1/tasks/")
+    assert fake.count("POST", "/v1/tasks/batch") <= 10
+
+
+async def test_budget_is_never_exceeded(fake, clock):
+    """With max_credits, no create is sent whose reservation could pass the budget."""
+    report = await run_many(
+        fake, clock, [f"p{i}" for i in range(10)], max_in_flight=4, max_credits=10
+    )
+    assert 4 == report.counts[OutcomeKind.COMPLETED]
+    assert 6 == report.skipped_for_budget
+    assert Decimal(10) == report.charged
+    assert 4 == fake.count("POST", "/v1/images/generations")
+    assert all(o.reason is SkipReason.BUDGET for o in report.outcomes[4:])
+
+
+async def test_released_credits_return_to_the_budget(fake, clock):
+    """Credits released by a failed task can pay for a later one."""
+    prompts = ["fail:content_policy_violation", "b", "c"]
+    report = await run_many(fake, clock, prompts, max_in_flight=1, max_credits=5)
+    assert [OutcomeKind.FAILED, OutcomeKind.COMPLETED, OutcomeKind.COMPLETED] == [
+        o.kind for o in report.outcomes
+    ]
+    assert Decimal(5) == report.charged
+    assert Decimal("2.5") == report.released
+
+
+async def test_ledger_charges_pro_rata_for_partial_results(fake, clock):
+    """A task that made 1 of 4 images is charged a quarter; the rest is released."""
+    report = await run_many(fake, clock, [GenerationRequest(prompt="partial", n=4)])
+    credits = report.outcomes[0].credits
+    assert (Decimal(10), Decimal("2.5"), Decimal("7.5")) == (
+        credits.reserved,
+        credits.charged,
+        credits.released,
+    )
+    assert (Decimal(10), Decimal("2.5"), Decimal("7.5")) == (
+        report.reserved,
+        report.charged,
+        report.released,
+    )
+
+
+async def test_402_stops_new_submissions_and_collects_work_in_flight(fake, clock):
+    """After a 402, later inputs are skipped, and tasks already made still complete."""
+    fake.balance = Decimal("7.5")
+    report = await run_many(fake, clock, [f"p{i}" for i in range(6)], max_in_flight=6)
+    assert 3 == report.counts[OutcomeKind.COMPLETED]
+    assert 3 == report.counts[OutcomeKind.SKIPPED]
+    assert all(
+        o.reason is SkipReason.INSUFFICIENT_CREDITS
+        for o in report.outcomes
+        if o.kind is OutcomeKind.SKIPPED
+    )
+    assert report.stopped_reason is not None
+    assert "402" in report.stopped_reason
+
+
+async def test_429_slows_the_batch_and_nothing_is_lost(fake, clock):
+    """Refused creates are retried after a shared backoff, with the same idempotency key."""
+    fake.create_script = [429, 429, 429, 429]
+    fake.retry_after = "2"
+    async with clock.running(), client_for(fake, clock) as client:
+        async with client.batch(max_in_flight=4) as batch:
+            await batch.submit_all([f"p{i}" for i in range(8)])
+        report = batch.report()
+    assert 8 == report.counts[OutcomeKind.COMPLETED]
+    assert 8 == len(fake.tasks)  # no input made two tasks
+    assert batch._pacer.rate_limited_count == 4
+    assert report.elapsed >= 2.0  # the Retry-After was honoured
+
+
+async def test_429_shrinks_the_in_flight_limit_then_it_grows_back(fake, clock):
+    """The in-flight limit shrinks on refusals and returns to max_in_flight."""
+    fake.create_script = [429, 429]
+    async with clock.running(), client_for(fake, clock) as client:
+        async with client.batch(max_in_flight=8) as batch:
+            await batch.submit_all([f"p{i}" for i in range(30)])
+    assert 8 == batch._slots.limit
+    assert 30 == batch.report().counts[OutcomeKind.COMPLETED]
+
+
+async def test_a_lost_create_answer_is_reconciled_with_the_same_key(fake, clock):
+    """A create answered 500 after the task was made is resent with its key: one task."""
+    fake.create_script = [500]
+    fake.create_anyway = True
+    report = await run_many(fake, clock, ["a fox"])
+    assert OutcomeKind.COMPLETED == report.outcomes[0].kind
+    assert 1 == len(fake.tasks)
+    keys = fake.create_keys()
+    assert [2] == list(keys.values())  # two sends, one key
+
+
+async def test_a_create_that_never_answers_is_uncertain(fake, clock):
+    """Creates failing 500 every time end uncertain, all sent with one key."""
+    fake.create_script = [500] * 20
+    report = await run_many(fake, clock, ["a fox"])
+    outcome = report.outcomes[0]
+    assert OutcomeKind.UNCERTAIN == outcome.kind
+    assert outcome.idempotency_key is not None
+    assert {outcome.idempotency_key} == set(fake.create_keys())
+
+
+async def test_503_on_every_try_is_a_certain_failure(fake, clock):
+    """A create refused 503 every time made no task: failed and retryable, not uncertain."""
+    fake.create_script = [503] * 20
+    report = await run_many(fake, clock, ["a fox"])
+    assert OutcomeKind.FAILED == report.outcomes[0].kind
+    assert report.outcomes[0].retryable is True
+
+
+async def test_retry_failed_resubmits_retryable_failures_as_new_tasks(fake, clock):
+    """A retryable failure is resubmitted (new key); a non-retryable one is not."""
+    prompts = ["fail:service_error", "fail:content_policy_violation"]
+    report = await run_many(fake, clock, prompts, retry_failed=2)
+    assert [OutcomeKind.FAILED, OutcomeKind.FAILED] == [o.kind for o in report.outcomes]
+    assert 3 == report.outcomes[0].attempts
+    assert 1 == report.outcomes[1].attempts
+    assert 2 == report.resubmitted
+    assert 4 == len(fake.tasks)
+    assert 4 == len(fake.create_keys())  # each resubmission under a key of its own
+
+
+async def test_async_iterable_input_is_consumed_lazily(fake, clock):
+    """An async generator is read only as fast as slots free: memory follows max_in_flight."""
+    pulled = 0
+    max_ahead = 0
+
+    async def prompts() -> AsyncIterator[str]:
+        nonlocal pulled, max_ahead
+        for i in range(30):
+            pulled += 1
+            finished = len(batch._finished)
+            max_ahead = max(max_ahead, pulled - finished)
+            yield f"p{i}"
+
+    async with clock.running(), client_for(fake, clock) as client:
+        async with client.batch(max_in_flight=3) as batch:
+            await batch.submit_all(prompts())
+    assert 30 == batch.report().counts[OutcomeKind.COMPLETED]
+    assert max_ahead <= 4
+
+
+async def test_as_completed_yields_every_outcome(fake, clock):
+    """as_completed yields each outcome once, the short tasks before the slow one."""
+    async with clock.running(), client_for(fake, clock) as client:
+        async with client.batch(max_in_flight=4) as batch:
+            for prompt in ["slow", "a", "b"]:
+                await batch.submit(prompt)
+            seen = [o.index async for o in batch.as_completed()]
+    assert 0 == seen[-1]
+    assert [0, 1, 2] == sorted(seen)
+
+
+async def test_progress_hook_reports_counts_credits_and_eta(fake, clock):
+    """on_progress gets snapshots; the last one counts everything and has no time left."""
+    snapshots: list[BatchProgress] = []
+    await run_many(fake, clock, ["a", "b", "fail:service_error"], on_progress=snapshots.append)
+    last = snapshots[-1]
+    assert (3, 2, 1, 0) == (last.total, last.completed, last.failed, last.in_flight)
+    assert Decimal(5) == last.charged
+    assert 0.0 == last.eta
+    assert any(s.in_flight > 0 for s in snapshots)
+
+
+async def test_cancelling_the_batch_leaves_no_task_running(fake, clock):
+    """Cancelling the scope stops submissions; in-flight inputs end abandoned; no task leaks."""
+    async with clock.running(), client_for(fake, clock) as client:
+        with anyio.CancelScope() as scope:
+            async with client.batch(max_in_flight=2) as batch:
+                await batch.submit_all(["a", "slow", "b"])  # "b" waits for "a" to end
+                scope.cancel()
+                await anyio.sleep_forever()
+    report = batch.report()
+    kinds = [o.kind for o in report.outcomes]
+    assert [OutcomeKind.COMPLETED, OutcomeKind.ABANDONED, OutcomeKind.SKIPPED] == kinds
+    assert report.outcomes[1].task_id is not None
+    assert SkipReason.STOPPED == report.outcomes[2].reason
+
+
+async def test_an_error_inside_the_block_abandons_in_flight_tasks(fake, clock):
+    """An exception in the block propagates; tasks in flight end abandoned, with their ids."""
+    async with clock.running(), client_for(fake, clock) as client:
+        with pytest.raises(RuntimeError, match="boom"):
+            async with client.batch(max_in_flight=2) as batch:
+                await batch.submit("slow")
+                while not batch._entries:  # until its create has answered
+                    await anyio.lowlevel.checkpoint()
+                raise RuntimeError("boom")
+    outcome = batch.report().outcomes[0]
+    assert OutcomeKind.ABANDONED == outcome.kind
+    assert outcome.task_id is not None
+
+
+async def test_feed_triggers_a_confirming_read(fake, clock):
+    """A fed 'completed' payload is not trusted: the task is read, and only then counted."""
+    async with clock.running(), client_for(fake, clock) as client:
+        async with client.batch() as batch:
+            await batch.submit("slow")
+            while not batch._entries:
+                await anyio.lowlevel.checkpoint()
+            task_id = next(iter(batch._entries))
+            reads_before = fake.count("POST", "/v1/tasks/batch")
+            fake_payload = {"id": task_id, "status": "completed", "results": ["https://x"]}
+            assert batch.feed(fake_payload) is True
+            assert batch.feed({"id": "task-unified-other", "status": "completed"}) is False
+            assert batch.feed({"nonsense": True}) is False
+            await clock.sleep(0.5)
+            assert fake.count("POST", "/v1/tasks/batch") > reads_before
+            assert not batch._finished  # the read said processing: the feed was a lie
+    assert OutcomeKind.COMPLETED == batch.report().outcomes[0].kind
+
+
+async def test_invalid_input_is_rejected_without_a_request(fake, clock):
+    """Bad sizes and non-request inputs are rejected; nothing is sent for them."""
+    report = await run_many(
+        fake,
+        clock,
+        [GenerationRequest(prompt="x", size="9:9"), 42, "ok"],  # type: ignore[list-item]
+    )
+    assert [OutcomeKind.REJECTED, OutcomeKind.REJECTED, OutcomeKind.COMPLETED] == [
+        o.kind for o in report.outcomes
+    ]
+    assert "one_of" == report.outcomes[0].error_code
+    assert 1 == fake.count("POST", "/v1/images/generations")
+
+
+async def test_options_are_validated():
+    """Nonsense options are refused before anything runs."""
+    client = AsyncEvolink(api_key=KEY, base_url="https://api.test")
+    with pytest.raises(ValueError, match="max_in_flight"):
+        client.batch(max_in_flight=0)
+    with pytest.raises(ValueError, match="max_credits"):
+        client.batch(max_credits=-1)
+    await client.aclose()
