@@ -88,7 +88,8 @@ class AsyncEvolink:
         api_key: the `sk-evo-...` key; defaults to `EVOLINK_API_KEY`.
         base_url: the API's address; defaults to `EVOLINK_BASE_URL`, then the real API.
         timeout: httpx timeouts (default: 10 s to connect, 60 s otherwise).
-        max_retries: retries per request (0 turns retries off).
+        max_retries: retries per request (0 turns retries off); defaults to
+            `retry_policy.max_retries`, else 2.
         max_connections: HTTP requests in flight at once.
         transport: an httpx async transport (e.g. `evolink.testing.Simulator().transport()`).
         http_client: an httpx client to borrow; it is not closed by `aclose()`.
@@ -106,7 +107,7 @@ class AsyncEvolink:
         api_key: str | None = None,
         base_url: str | None = None,
         timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_retries: int | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
@@ -120,6 +121,8 @@ class AsyncEvolink:
                 "no API key: pass api_key=... or set EVOLINK_API_KEY "
                 "(or test against evolink.testing.Simulator)"
             )
+        if max_retries is None:
+            max_retries = retry_policy.max_retries if retry_policy else DEFAULT_MAX_RETRIES
         if max_retries < 0:
             raise ConfigurationError("max_retries must be 0 or more")
         if max_connections < 1:

@@ -1,8 +1,5 @@
 """The virtual clock the core tests rely on: time moves only when everything waits on it."""
 
-# The house style is `assert expected == actual`.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import math

@@ -1,8 +1,5 @@
 """Every error answer and transport failure becomes a typed `EvolinkError`."""
 
-# The house style is `assert expected == actual`.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import json

@@ -1,8 +1,5 @@
 """Configuration, the connection pool's lifecycle and the event-loop guard."""
 
-# The house style is `assert expected == actual`.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import anyio

@@ -1,8 +1,5 @@
 """The models and the one converter: tolerant parsing, faithful round-trips."""
 
-# The house style is `assert expected == actual`.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 from datetime import datetime, timezone

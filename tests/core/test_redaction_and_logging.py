@@ -1,8 +1,5 @@
 """The API key never shows, and every HTTP attempt logs one debug line."""
 
-# The house style is `assert expected == actual`.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import logging

@@ -1,8 +1,5 @@
 """Retries: reads repeat freely, a create only when it cannot pay twice."""
 
-# The house style is `assert expected == actual`.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import random
@@ -580,3 +577,34 @@ async def test_pacer_sees_every_attempt_and_rate_limit(
 
     assert 3 == pacer.attempts
     assert [3.0] == pacer.braked
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected_attempts"),
+    [
+        pytest.param({}, 3, id="default"),
+        pytest.param({"retry_policy": RetryPolicy(max_retries=0)}, 1, id="policy-off"),
+        pytest.param({"retry_policy": RetryPolicy(max_retries=4)}, 5, id="policy-four"),
+        pytest.param(
+            {"retry_policy": RetryPolicy(max_retries=4), "max_retries": 1}, 2, id="argument-wins"
+        ),
+    ],
+)
+@pytest.mark.anyio
+async def test_retry_policy_max_retries_is_honoured(
+    router: respx.MockRouter, make_client, kwargs, expected_attempts
+):
+    """A RetryPolicy's max_retries counts unless max_retries is given too."""
+    route = router.get(TASK_PATH).respond(503)
+    kwargs = dict(kwargs)  # parametrized values are shared across backends
+    policy = kwargs.pop("retry_policy", RetryPolicy())
+    fast = RetryPolicy(
+        max_retries=policy.max_retries, initial_delay=0.0, max_delay=0.0, max_retry_after=0.0
+    )
+
+    async with make_client(retry_policy=fast, **kwargs) as client:
+        with pytest.raises(ServerError):
+            await client.tasks.get(TASK_ID)
+
+    assert expected_attempts == route.call_count
+    assert expected_attempts - 1 == client.max_retries

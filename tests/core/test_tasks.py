@@ -1,8 +1,5 @@
 """`client.tasks.get`, `client.tasks.wait` and `client.credits()`."""
 
-# The house style is `assert expected == actual`.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import itertools

@@ -1,8 +1,5 @@
 """Every documented rule is checked before any request, so no credit is spent on bad input."""
 
-# The house style is `assert expected == actual`.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import json
