@@ -199,6 +199,7 @@ class Batch:
             return None
         self._tg.cancel_scope.cancel()
         self._ended_at = self._clock.monotonic()
+        self._notify()
         return await self._tg.__aexit__(None, None, None)
 
     def _abandon(self) -> None:
@@ -214,6 +215,7 @@ class Batch:
                 self._skip(entry, SkipReason.STOPPED)
         self._unanswered.clear()
         self._ended_at = self._clock.monotonic()
+        self._notify()
 
     # -- submitting -------------------------------------------------------------------------
 

@@ -41,6 +41,10 @@ class FakeEvolink:
     # For a scripted 5xx: make the task anyway (a lost answer) before failing.
     create_anyway: bool = False
     retry_after: str | None = None
+    # Statuses to answer the next reads (GET or batch) with before serving them.
+    read_script: list[int] = attrs.field(factory=list)
+    # Creates to refuse with a connection error (nothing reaches the server).
+    refuse_connections: int = 0
     tasks: dict[str, FakeTask] = attrs.field(factory=dict)
     by_key: dict[str, str] = attrs.field(factory=dict)
     requests: list[tuple[str, str, Any]] = attrs.field(factory=list)
@@ -110,7 +114,15 @@ class FakeEvolink:
         if isinstance(body, dict):
             body["_key"] = request.headers.get("Idempotency-Key")
         self.requests.append((request.method, path, body))
+        if path.startswith("/v1/tasks") and self.read_script:
+            status = self.read_script.pop(0)
+            if status == 200:
+                return httpx.Response(200, content=b"{not json")
+            return self._error(status, "scripted")
         if request.method == "POST" and path == "/v1/images/generations":
+            if self.refuse_connections:
+                self.refuse_connections -= 1
+                raise httpx.ConnectError("connection refused", request=request)
             return self._create(body or {})
         if request.method == "POST" and path == "/v1/tasks/batch":
             if not self.batch_endpoint:

@@ -13,6 +13,7 @@ from _fake import FakeEvolink
 from evolink import (
     AsyncEvolink,
     BatchProgress,
+    EvolinkError,
     GenerationRequest,
     OutcomeKind,
     SkipReason,
@@ -338,3 +339,118 @@ async def test_options_are_validated():
     with pytest.raises(ValueError, match="max_credits"):
         client.batch(max_credits=-1)
     await client.aclose()
+
+
+async def test_adopt_watches_tasks_made_by_an_earlier_run(fake, clock):
+    """Adopted tasks (by id or as a Task) are watched to their end; no create is sent."""
+    async with clock.running(), client_for(fake, clock) as client:
+        first = await client.images.generate("made earlier")
+        second = await client.images.generate("also earlier")
+        creates = fake.count("POST", "/v1/images/generations")
+        async with client.batch() as batch:
+            await batch.adopt(first.id, GenerationRequest(prompt="made earlier"))
+            await batch.adopt(second, GenerationRequest(prompt="also earlier"))
+    report = batch.report()
+    assert [first.id, second.id] == [o.task_id for o in report.outcomes]
+    assert report.ok
+    assert creates == fake.count("POST", "/v1/images/generations")
+    assert Decimal(5) == report.charged
+
+
+async def test_hooks_see_each_create_before_it_is_sent(fake, clock):
+    """on_create runs before the request leaves; on_created and on_outcome follow."""
+    events: list[tuple[str, int]] = []
+
+    def on_create(index, request, key):
+        sent = fake.count("POST", "/v1/images/generations")
+        events.append(("create", index))
+        assert sent == index  # this input's create has not been sent yet
+        assert len(key) >= 16
+
+    async with clock.running(), client_for(fake, clock) as client:
+        async with client.batch(
+            max_in_flight=1,
+            on_create=on_create,
+            on_created=lambda index, task: events.append(("created", index)),
+            on_outcome=lambda outcome: events.append(("outcome", outcome.index)),
+        ) as batch:
+            await batch.submit_all(["a", "b"])
+    assert [
+        ("create", 0),
+        ("created", 0),
+        ("outcome", 0),
+        ("create", 1),
+        ("created", 1),
+        ("outcome", 1),
+    ] == events
+
+
+async def test_server_refusal_of_a_create_is_a_failed_outcome(fake, clock):
+    """A 400 from the server ends the input failed with its code; no task exists."""
+    fake.create_script = [400]
+    report = await run_many(fake, clock, ["a"])
+    outcome = report.outcomes[0]
+    assert (OutcomeKind.FAILED, "boom", None) == (outcome.kind, outcome.error_code, outcome.task)
+
+
+async def test_refused_connections_are_retried_then_fail_certainly(fake, clock):
+    """A create that never connects is retried, then fails certainly (no task was made)."""
+    fake.refuse_connections = 2
+    report = await run_many(fake, clock, ["a"])
+    assert OutcomeKind.COMPLETED == report.outcomes[0].kind
+    fake.refuse_connections = 100
+    report = await run_many(fake, clock, ["b"])
+    assert (OutcomeKind.FAILED, True) == (report.outcomes[0].kind, report.outcomes[0].retryable)
+
+
+async def test_failed_reads_are_retried_later(fake, clock):
+    """A 500 or a malformed body on a read does not lose the task: it is read again."""
+    fake.read_script = [500, 500, 500, 200]  # 200 here means: malformed JSON
+    report = await run_many(fake, clock, ["a", "b"])
+    assert report.ok
+
+
+async def test_a_task_the_server_forgot_is_uncertain(fake, clock):
+    """A task that answers 404 (expired) ends uncertain, with its id."""
+    fake.batch_endpoint = False
+
+    def forget(request):
+        if request.method == "GET":
+            fake.tasks.clear()
+
+    fake.on_request = forget
+    report = await run_many(fake, clock, ["a"])
+    outcome = report.outcomes[0]
+    assert (OutcomeKind.UNCERTAIN, "task_not_found") == (outcome.kind, outcome.error_code)
+    assert outcome.task_id is not None
+
+
+async def test_progress_events_follow_the_batch_to_its_end(fake, clock):
+    """progress_events yields snapshots until the batch ends; the last one is complete."""
+    seen: list[BatchProgress] = []
+
+    async with clock.running(), client_for(fake, clock) as client:
+        async with anyio.create_task_group() as tg:
+            async with client.batch(total=3) as batch:
+
+                async def follow() -> None:
+                    async for snapshot in batch.progress_events():
+                        seen.append(snapshot)
+
+                tg.start_soon(follow)
+                await batch.submit_all(["a", "b", "c"])
+    assert 3 == seen[-1].completed
+    assert 0 == seen[-1].waiting
+    assert 3 == seen[-1].finished
+
+
+async def test_report_and_submit_need_the_batch_running(fake, clock):
+    """report() inside the block and submit() outside it are clear errors."""
+    async with clock.running(), client_for(fake, clock) as client:
+        batch = client.batch()
+        with pytest.raises(EvolinkError, match="async with"):
+            await batch.submit("a")
+        async with batch:
+            await batch.submit("slow")
+            with pytest.raises(EvolinkError, match="still running"):
+                batch.report()
