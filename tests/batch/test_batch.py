@@ -8,7 +8,7 @@ from decimal import Decimal
 import anyio
 import anyio.lowlevel
 import pytest
-from _fake import FakeEvolink
+from _fake_server import FakeEvolink
 
 from evolink import (
     AsyncEvolink,

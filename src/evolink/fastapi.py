@@ -1,0 +1,295 @@
+"""FastAPI integration: one client per app, a callback receiver, hybrid waiting.
+
+    evolink = EvolinkIntegration(public_url="https://my.app")
+    app = FastAPI(lifespan=evolink.lifespan)
+    app.include_router(evolink.callback_router)
+
+    @app.post("/images")
+    async def create(prompt: str, client: AsyncEvolink = Depends(evolink.client)):
+        task = await client.images.generate(prompt, callback_url=evolink.callback_url())
+        return {"task_id": task.id}
+
+Evolink's callbacks are not signed, so a delivery is only a hint: the receiver checks the
+secret token in its URL (in constant time), answers 202 at once, and confirms the task with
+a `GET /v1/tasks/{id}` in the background before anything waits on it counts it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import secrets
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+
+import anyio
+import anyio.abc
+import attrs
+from fastapi import APIRouter, FastAPI, Request, Response
+
+from evolink._batch import Batch
+from evolink._client import AsyncEvolink
+from evolink._clock import Clock
+from evolink._errors import ConfigurationError, EvolinkError, WaitTimeoutError
+from evolink._estimate import ReadPlan
+from evolink._models import Task
+from evolink._tasks import TASK_ID_PREFIX, check_task_id
+
+logger = logging.getLogger("evolink.fastapi")
+
+#: Callback bodies larger than this are refused (a task body is a few KB).
+MAX_CALLBACK_BYTES = 256 * 1024
+#: Confirmed terminal tasks remembered for late `wait` calls and duplicate deliveries.
+REMEMBERED_TASKS = 10_000
+#: A callback is this late (past the predicted end) before `wait` reads the task itself.
+CALLBACK_GRACE = 5.0
+
+
+@attrs.define(eq=False)
+class _Waiter:
+    event: anyio.Event = attrs.field(factory=anyio.Event)
+    task: Task | None = None
+
+
+class EvolinkIntegration:
+    """Wires one `AsyncEvolink` and Evolink's callbacks into a FastAPI app.
+
+    Args:
+        public_url: the app's public base URL, as Evolink will reach it (https).
+        secret: the token that makes callback URLs unguessable; one is generated per
+            process when not given (set it when several workers share callbacks).
+        path: where the callback route lives.
+        client_factory: makes the app's client (default: `AsyncEvolink()`, configured from
+            `EVOLINK_API_KEY` and `EVOLINK_BASE_URL`).
+        callback_grace: seconds past a task's predicted end before `wait` stops trusting
+            the callback to come and reads the task itself.
+    """
+
+    def __init__(
+        self,
+        *,
+        public_url: str,
+        secret: str | None = None,
+        path: str = "/evolink/callbacks",
+        client_factory: Callable[[], AsyncEvolink] | None = None,
+        callback_grace: float = CALLBACK_GRACE,
+    ) -> None:
+        self.public_url = public_url.rstrip("/")
+        self._token = secret or secrets.token_urlsafe(32)
+        self.path = "/" + path.strip("/")
+        self._client_factory = client_factory or AsyncEvolink
+        self.callback_grace = callback_grace
+        self._client: AsyncEvolink | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._waiters: dict[str, _Waiter] = {}
+        self._done: OrderedDict[str, Task] = OrderedDict()
+        self._confirming: set[str] = set()
+        self._batches: list[Batch] = []
+        self.deliveries = 0
+        self.rejected = 0
+        self.callback_router = APIRouter()
+        self.callback_router.add_api_route(
+            self.path + "/{token}",
+            self._receive,
+            methods=["POST"],
+            status_code=202,
+            include_in_schema=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"EvolinkIntegration(public_url={self.public_url!r}, path={self.path!r})"
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:  # noqa: ARG002 - FastAPI's signature
+        """The app's lifespan: opens the one client and the background work, then closes them."""
+        access_log = logging.getLogger("uvicorn.access")
+        masker = _TokenMask(self._token)
+        access_log.addFilter(masker)
+        try:
+            async with self._client_factory() as client, anyio.create_task_group() as tg:
+                self._client, self._tg = client, tg
+                try:
+                    yield
+                finally:
+                    tg.cancel_scope.cancel()
+                    self._client, self._tg = None, None
+        finally:
+            access_log.removeFilter(masker)
+
+    def client(self) -> AsyncEvolink:
+        """A FastAPI dependency: the app's one client (`Depends(evolink.client)`)."""
+        if self._client is None:
+            raise ConfigurationError("the app's lifespan has not started: FastAPI(lifespan=...)")
+        return self._client
+
+    def callback_url(self) -> str:
+        """The URL to pass as `callback_url` when creating tasks."""
+        return f"{self.public_url}{self.path}/{self._token}"
+
+    def attach(self, batch: Batch) -> None:
+        """Feed confirmed callbacks to a running batch (it confirms them again with a read)."""
+        self._batches.append(batch)
+
+    def detach(self, batch: Batch) -> None:
+        """Stop feeding a batch."""
+        if batch in self._batches:
+            self._batches.remove(batch)
+
+    # -- the receiver -----------------------------------------------------------------------
+
+    async def _receive(self, token: str, request: Request) -> Response:
+        if not hmac.compare_digest(token.encode(), self._token.encode()):
+            self.rejected += 1
+            logger.warning("callback with a wrong token refused (from %s)", _peer(request))
+            return Response(status_code=404)
+        body = await _read_limited(request, MAX_CALLBACK_BYTES)
+        if body is None:
+            self.rejected += 1
+            return Response(status_code=413)
+        task_id = _task_id_of(body)
+        if task_id is None:
+            self.rejected += 1
+            return Response(status_code=400)
+        self.deliveries += 1
+        if task_id not in self._done and task_id not in self._confirming and self._tg is not None:
+            self._confirming.add(task_id)
+            self._tg.start_soon(self._confirm, task_id)
+        return Response(status_code=202)
+
+    async def _confirm(self, task_id: str) -> None:
+        """Read the task the callback named; only what the read says counts."""
+        try:
+            task = await self.client().tasks.get(task_id)
+        except EvolinkError as exc:
+            logger.warning("could not confirm callback for %s: %s", task_id, type(exc).__name__)
+            return
+        finally:
+            self._confirming.discard(task_id)
+        for batch in self._batches:
+            batch.feed(task)
+        if task.is_terminal:
+            self._settled(task)
+
+    def _settled(self, task: Task) -> None:
+        self._done[task.id] = task
+        self._done.move_to_end(task.id)
+        while len(self._done) > REMEMBERED_TASKS:
+            self._done.popitem(last=False)
+        waiter = self._waiters.pop(task.id, None)
+        if waiter is not None:
+            waiter.task = task
+            waiter.event.set()
+
+    # -- waiting ----------------------------------------------------------------------------
+
+    async def wait(self, task_or_id: Task | str, *, timeout: float | None = None) -> Task:
+        """Wait for a task to end: by its callback when it comes, by reading it when late.
+
+        Raises:
+            WaitTimeoutError: still unfinished after `timeout` seconds.
+        """
+        client = self.client()
+        clock = client.clock
+        task_id = task_or_id.id if isinstance(task_or_id, Task) else check_task_id(task_or_id)
+        if task_id in self._done:
+            return self._done[task_id]
+        start = clock.monotonic()
+        deadline = None if timeout is None else start + timeout
+        last = task_or_id if isinstance(task_or_id, Task) else await client.tasks.get(task_id)
+        plan = ReadPlan(started=start)
+        plan.observe(last, start)
+        waiter = self._waiters.setdefault(task_id, _Waiter())
+        while not last.is_terminal:
+            now = clock.monotonic()
+            # The callback should come by the predicted end; read only when it is late.
+            wake = plan.next_read_at(now, last.status) + self.callback_grace
+            if deadline is not None:
+                if now >= deadline:
+                    raise WaitTimeoutError(last, timeout or 0.0)
+                wake = min(wake, deadline)
+            await _wait_or_sleep(waiter.event, clock, wake - now)
+            if waiter.task is not None:
+                return waiter.task
+            last = await client.tasks.get(task_id)
+            plan.observe(last, clock.monotonic())
+        self._settled(last)
+        return last
+
+
+class _TokenMask(logging.Filter):
+    """Masks the callback token in access-log lines (uvicorn logs every request path)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self._token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                arg.replace(self._token, "***") if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        if isinstance(record.msg, str) and self._token in record.msg:
+            record.msg = record.msg.replace(self._token, "***")
+        return True
+
+
+async def _wait_or_sleep(event: anyio.Event, clock: Clock, seconds: float) -> None:
+    """Return when `event` is set or `seconds` have passed on `clock`."""
+    if event.is_set() or seconds <= 0:
+        return
+    async with anyio.create_task_group() as tg:
+
+        async def on_event() -> None:
+            await event.wait()
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(on_event)
+        await clock.sleep(seconds)
+        tg.cancel_scope.cancel()
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _task_id_of(body: bytes) -> str | None:
+    """The task id of a callback body, parsed strictly; None if it is not a task."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, Mapping):
+        return None
+    task_id = data.get("id")
+    status = data.get("status")
+    if not isinstance(task_id, str) or not isinstance(status, str):
+        return None
+    if not task_id.startswith(TASK_ID_PREFIX) or len(task_id) > 200:
+        return None
+    try:
+        check_task_id(task_id)
+    except EvolinkError:
+        return None
+    return task_id
+
+
+def _peer(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+__all__ = ["EvolinkIntegration"]
