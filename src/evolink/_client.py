@@ -12,7 +12,7 @@ import os
 import random
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -74,6 +74,20 @@ class Answer:
     data: Any
 
 
+class _BearerAuth(httpx.Auth):
+    """Adds the API key to each request as it leaves."""
+
+    def __init__(self, key: Secret) -> None:
+        self._key = key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._key.reveal()}"
+        yield request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(***)"
+
+
 def _new_idempotency_key() -> str:
     return f"evl-{secrets.token_urlsafe(24)}"
 
@@ -130,6 +144,9 @@ class AsyncEvolink:
         if transport is not None and http_client is not None:
             raise ConfigurationError("pass transport= or http_client=, not both")
         self._api_key = Secret(key)
+        # The header is set on the outgoing request only, so no frame of ours holds it
+        # (error trackers that capture local variables see only the Secret).
+        self._auth = _BearerAuth(self._api_key)
         self.base_url = (base_url or os.environ.get("EVOLINK_BASE_URL") or DEFAULT_BASE_URL).rstrip(
             "/"
         )
@@ -235,7 +252,6 @@ class AsyncEvolink:
         is_create = generation is not None
         retries = self.max_retries if max_retries is None else max_retries
         headers = dict(self._headers)
-        headers["Authorization"] = f"Bearer {self._api_key.reveal()}"
         if is_create:
             headers["Idempotency-Key"] = idempotency_key = idempotency_key or _new_idempotency_key()
         content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
@@ -284,7 +300,9 @@ class AsyncEvolink:
         started = time.perf_counter()
         try:
             async with self._limiter:
-                response = await self._http.request(method, url, headers=headers, content=content)
+                response = await self._http.request(
+                    method, url, headers=headers, content=content, auth=self._auth
+                )
         except httpx.RequestError as exc:  # transport failures, and bodies it cannot decode
             elapsed = (time.perf_counter() - started) * 1000
             logger.debug(

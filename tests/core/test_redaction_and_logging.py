@@ -93,6 +93,13 @@ async def test_errors_never_carry_the_key(
     assert f"Bearer {API_KEY}" == router.calls.last.request.headers["Authorization"]
     for text in _texts_of(info.value):
         assert API_KEY not in text
+    # Nor do our own frames' local variables (what error trackers capture).
+    tb = info.value.__traceback__
+    while tb is not None:
+        if "/evolink/" in tb.tb_frame.f_code.co_filename:
+            for name, value in tb.tb_frame.f_locals.items():
+                assert API_KEY not in repr(value), name
+        tb = tb.tb_next
     assert caplog.records
     for record in caplog.records:
         assert API_KEY not in record.getMessage()
