@@ -69,6 +69,13 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session(python=CURRENT)
+def docs(session: nox.Session) -> None:
+    """Build the docs site strictly (warnings are errors) into site/."""
+    _install(session, "docs")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site")
+
+
+@nox.session(python=CURRENT)
 def bench(session: nox.Session) -> None:
     """Benchmarks against the simulator served in its own process (not run by default)."""
     _install(session, "bench")
