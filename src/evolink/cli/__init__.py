@@ -1,0 +1,11 @@
+"""The `evolink` command line: batches from a file, live progress, downloads, resume.
+
+Installed with the `cli` extra (`pip install evolink[cli]`); `evolink --help` lists the
+commands, and `evolink demo` shows them off against the built-in simulator.
+"""
+
+from __future__ import annotations
+
+from evolink.cli._app import main
+
+__all__ = ["main"]

@@ -1,0 +1,412 @@
+"""The `evolink` commands (click): demo, batch, generate, task get, credits, simulator."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import anyio
+import click
+from rich.console import Console
+
+from evolink._converter import unstructure
+from evolink._errors import ConfigurationError, EvolinkError
+from evolink._version import __version__
+from evolink.cli._backend import Target, open_backend
+from evolink.cli._demo import clear_previous_demo, demo_rows
+from evolink.cli._input import Defaults, InputError, PromptFile, read_prompt_file, rows_from_fields
+from evolink.cli._journal import JournalError
+from evolink.cli._run import RunConfig, RunRefusedError, RunSummary, run_batch
+from evolink.cli._summary import dumps, print_summary, summary_json
+from evolink.cli._view import make_view
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+_MAX_ERRORS_SHOWN = 20
+
+T = TypeVar("T")
+
+
+def _fail(message: str, *, code: int = EXIT_USAGE) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _run(main: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return anyio.run(main)
+    except ConfigurationError as exc:
+        _fail(f"{exc}\n  (or add --simulate to try it against the built-in simulator)")
+    except (InputError, RunRefusedError, JournalError) as exc:
+        _fail(str(exc))
+    except EvolinkError as exc:
+        _fail(str(exc), code=EXIT_SOME_FAILED)
+
+
+def _credits(_: click.Context, __: click.Parameter, value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise click.BadParameter(f"{value!r} is not a number") from None
+    if not amount.is_finite() or amount < 0:
+        raise click.BadParameter("must be a number, 0 or more")
+    return amount
+
+
+def _target_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """--simulate, --api-key and --base-url, shared by every command that calls the API."""
+    function = click.option(
+        "--base-url",
+        envvar="EVOLINK_BASE_URL",
+        metavar="URL",
+        help="The API's address (default https://api.evolink.ai). Env: EVOLINK_BASE_URL.",
+    )(function)
+    function = click.option(
+        "--api-key",
+        envvar="EVOLINK_API_KEY",
+        metavar="KEY",
+        show_default=False,
+        help="Your sk-evo-... key. Env: EVOLINK_API_KEY (preferred: a flag shows in `ps`).",
+    )(function)
+    return click.option(
+        "--simulate",
+        is_flag=True,
+        help="Use the built-in simulator instead of the API (no key, no credits).",
+    )(function)
+
+
+def _console(*, json_output: bool, plain: bool) -> Console:
+    """Progress goes to stderr when stdout is for JSON."""
+    return Console(stderr=json_output, no_color=plain or None, highlight=False)
+
+
+def _exit_code(summary: RunSummary) -> int:
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if summary.ok else EXIT_SOME_FAILED
+
+
+def _report_invalid(prompts: PromptFile, source: str, *, skip_invalid: bool) -> None:
+    invalid = prompts.invalid
+    if not invalid:
+        return
+    for row in invalid[:_MAX_ERRORS_SHOWN]:
+        click.echo(f"{source}:{row.line}: {row.error}", err=True)
+    if len(invalid) > _MAX_ERRORS_SHOWN:
+        click.echo(f"... and {len(invalid) - _MAX_ERRORS_SHOWN} more invalid rows", err=True)
+    if not skip_invalid:
+        _fail(
+            f"{len(invalid)} invalid row(s) in {source}; nothing was sent. Fix them, or add "
+            "--skip-invalid to run the others (the invalid ones become 'rejected')."
+        )
+
+
+def _finish(summary: RunSummary, console: Console, *, json_output: bool) -> NoReturn:
+    if json_output:
+        click.echo(dumps(summary_json(summary)))
+        if summary.interrupted:
+            click.echo("interrupted: run again with --resume to continue", err=True)
+    else:
+        print_summary(console, summary)
+    sys.exit(_exit_code(summary))
+
+
+def _execute(
+    target: Target,
+    prompts: PromptFile,
+    config: RunConfig,
+    *,
+    json_output: bool,
+    plain: bool,
+) -> NoReturn:
+    console = _console(json_output=json_output, plain=plain)
+    view = make_view(console, plain=plain)
+
+    async def main() -> RunSummary:
+        async with open_backend(target) as (client, images):
+            return await run_batch(client, images, prompts, config, view)
+
+    _finish(_run(main), console, json_output=json_output)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="evolink")
+def main() -> None:
+    """Generate images with Evolink from the command line.
+
+    Start with `evolink demo`: fifty prompts against the built-in simulator, with live
+    progress, downloads, a manifest and an HTML gallery.
+    """
+
+
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("out/demo"),
+    show_default=True,
+    help="Folder for images, manifest.jsonl and index.html.",
+)
+@click.option(
+    "-n",
+    "--count",
+    type=click.IntRange(1, 500),
+    default=50,
+    show_default=True,
+    help="How many prompts to run.",
+)
+@click.option(
+    "--max-in-flight",
+    type=click.IntRange(1, 1000),
+    default=16,
+    show_default=True,
+    help="Tasks running at once, at most.",
+)
+@click.option(
+    "--max-credits",
+    callback=_credits,
+    metavar="CREDITS",
+    default="200",
+    show_default=True,
+    help="Budget: no task starts that could exceed it.",
+)
+@click.option("--plain", is_flag=True, help="Log lines instead of the live display.")
+@click.option("--json", "json_output", is_flag=True, help="Print the result as JSON on stdout.")
+def demo(
+    out: Path,
+    count: int,
+    max_in_flight: int,
+    max_credits: Decimal | None,
+    plain: bool,
+    json_output: bool,
+) -> None:
+    """Run a batch of varied prompts against the built-in simulator (no key needed).
+
+    Tasks take 2-6 seconds each, as on a quiet day; images are downloaded as they finish.
+    Open the printed gallery link in a browser at the end.
+    """
+    clear_previous_demo(out)
+    prompts = rows_from_fields(demo_rows(count), Defaults())
+    config = RunConfig(
+        out=out,
+        title=f"evolink demo: {count} prompts against the simulator",
+        max_in_flight=max_in_flight,
+        max_credits=max_credits,
+    )
+    _execute(Target(simulate=True), prompts, config, json_output=json_output, plain=plain)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for images, manifest.jsonl, index.html and the journal.",
+)
+@click.option(
+    "--max-in-flight",
+    type=click.IntRange(1, 1000),
+    default=32,
+    show_default=True,
+    help="Tasks running at once, at most.",
+)
+@click.option(
+    "--max-credits",
+    callback=_credits,
+    metavar="CREDITS",
+    help="Budget: no task starts that could take the batch over it.",
+)
+@click.option(
+    "--model",
+    default="gpt-4o-image",
+    show_default=True,
+    help="Model for rows that do not name one.",
+)
+@click.option("--size", help="Size for rows that do not set one (1:1, 2:3, 3:2, 1024x1024, ...).")
+@click.option("-n", "n", type=int, help="Images per prompt for rows that do not set `n`.")
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Run the valid rows; invalid ones become 'rejected' (default: stop).",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run recorded in --out's journal (after Ctrl-C or a crash).",
+)
+@click.option("--plain", is_flag=True, help="Log lines instead of the live display.")
+@click.option("--json", "json_output", is_flag=True, help="Print the result as JSON on stdout.")
+@_target_options
+def batch(
+    file: Path,
+    out: Path,
+    max_in_flight: int,
+    max_credits: Decimal | None,
+    model: str,
+    size: str | None,
+    n: int | None,
+    skip_invalid: bool,
+    resume: bool,
+    plain: bool,
+    json_output: bool,
+    simulate: bool,
+    api_key: str | None,
+    base_url: str | None,
+) -> None:
+    """Generate every prompt of FILE: a .txt (a prompt a line), .jsonl or .csv.
+
+    JSONL and CSV rows may set prompt, size, n, image_urls, model and any model field.
+    The whole file is checked before anything is sent. Images land in --out as
+    0001-a-red-fox-in-snow-1.png, with manifest.jsonl and an index.html gallery.
+
+    Exit status: 0 all completed, 1 some failed or were skipped, 2 usage or input
+    errors, 130 interrupted (continue with --resume).
+    """
+    try:
+        prompts = read_prompt_file(file, Defaults(model=model, size=size, n=n))
+    except InputError as exc:
+        _fail(str(exc))
+    if not prompts.rows:
+        _fail(f"{file}: no prompts found")
+    _report_invalid(prompts, str(file), skip_invalid=skip_invalid)
+    config = RunConfig(
+        out=out,
+        title=f"evolink batch: {len(prompts.rows)} prompts from {file.name}",
+        max_in_flight=max_in_flight,
+        max_credits=max_credits,
+        resume=resume,
+    )
+    target = Target(simulate=simulate, api_key=api_key, base_url=base_url)
+    _execute(target, prompts, config, json_output=json_output, plain=plain)
+
+
+@main.command()
+@click.argument("prompt")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for the images.",
+)
+@click.option("--model", default="gpt-4o-image", show_default=True, help="The model.")
+@click.option("--size", help="1:1, 2:3, 3:2, 1024x1024, 1024x1536 or 1536x1024.")
+@click.option("-n", "n", type=int, help="How many images: 1, 2 or 4.")
+@click.option("--plain", is_flag=True, help="Log lines instead of the live display.")
+@click.option("--json", "json_output", is_flag=True, help="Print the result as JSON on stdout.")
+@_target_options
+def generate(
+    prompt: str,
+    out: Path,
+    model: str,
+    size: str | None,
+    n: int | None,
+    plain: bool,
+    json_output: bool,
+    simulate: bool,
+    api_key: str | None,
+    base_url: str | None,
+) -> None:
+    """Generate images for one PROMPT, wait for them, and save them in --out."""
+    prompts = rows_from_fields([{"prompt": prompt}], Defaults(model=model, size=size, n=n))
+    _report_invalid(prompts, "prompt", skip_invalid=False)
+    config = RunConfig(
+        out=out, title=f"evolink generate: {prompt[:60]}", journal=False, outputs=False
+    )
+    target = Target(simulate=simulate, api_key=api_key, base_url=base_url)
+    _execute(target, prompts, config, json_output=json_output, plain=plain)
+
+
+@main.group()
+def task() -> None:
+    """Look at tasks."""
+
+
+@task.command("get")
+@click.argument("task_id")
+@click.option("--json", "json_output", is_flag=True, help="Print the task as JSON.")
+@_target_options
+def task_get(
+    task_id: str, json_output: bool, simulate: bool, api_key: str | None, base_url: str | None
+) -> None:
+    """Show one task: status, progress, results, error, credits."""
+    target = Target(simulate=simulate, api_key=api_key, base_url=base_url)
+
+    async def main() -> Any:
+        async with open_backend(target) as (client, _):
+            return await client.tasks.get(task_id)
+
+    found = _run(main)
+    document = unstructure(found)
+    if json_output:
+        click.echo(dumps(document))
+        return
+    console = Console(highlight=False)
+    console.print(f"[bold]{found.id}[/]  {found.status}  {found.progress}%")
+    if found.credits_reserved is not None:
+        console.print(f"credits reserved: {found.credits_reserved:f}")
+    for url in found.results:
+        console.print(f"  {url}", soft_wrap=True)
+    if found.error is not None:
+        console.print(f"[red]error {found.error.code}: {found.error.message}[/]")
+
+
+@main.command("credits")
+@click.option("--json", "json_output", is_flag=True, help="Print the balances as JSON.")
+@_target_options
+def credits_command(
+    json_output: bool, simulate: bool, api_key: str | None, base_url: str | None
+) -> None:
+    """Show the credits left on your key and account."""
+    target = Target(simulate=simulate, api_key=api_key, base_url=base_url)
+
+    async def main() -> Any:
+        async with open_backend(target) as (client, _):
+            return await client.credits()
+
+    balances = _run(main)
+    if json_output:
+        click.echo(dumps(unstructure(balances)))
+        return
+    remaining = balances.remaining_credits
+    click.echo(f"remaining credits: {'unknown' if remaining is None else f'{remaining:f}'}")
+    if balances.user is not None:
+        click.echo(
+            f"account: {balances.user.remaining_credits:f} left,"
+            f" {balances.user.used_credits:f} used"
+        )
+    if balances.token is not None:
+        limit = (
+            "unlimited"
+            if balances.token.unlimited_credits
+            else (f"{balances.token.remaining_credits:f} left")
+        )
+        click.echo(f"this key: {limit}, {balances.token.used_credits:f} used")
+
+
+@main.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port to listen on.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+def simulator(port: int, host: str) -> None:
+    """Serve the Evolink simulator over HTTP (point --base-url or EVOLINK_BASE_URL at it)."""
+    try:
+        from evolink.testing import serve  # type: ignore[attr-defined]  # noqa: PLC0415
+    except ImportError as exc:
+        _fail(f"the simulator cannot be served here: {exc}")
+    click.echo(
+        f"Evolink simulator on http://{host}:{port} (any sk-evo-... key works); Ctrl-C stops"
+    )
+    serve(host=host, port=port)

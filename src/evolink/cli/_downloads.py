@@ -1,0 +1,171 @@
+"""Result images to disk: streamed, size-capped, type-checked, retried, written atomically.
+
+A file appears under its final name only once it is complete (a temporary name, then
+`os.replace`), so a crash never leaves half an image where a resume would take it for done.
+File names are built from the input's index and a slug of its prompt and never leave the
+output folder, whatever the prompt says.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import unicodedata
+from pathlib import Path
+
+import anyio
+import attrs
+import httpx
+
+#: Largest image accepted (the API's images are a few MB).
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+DEFAULT_ATTEMPTS = 4
+_SLUG_LENGTH = 40
+_EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/jpg": "jpg",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "image/bmp": "bmp",
+}
+_TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class DownloadError(Exception):
+    """An image could not be fetched; `transient` if trying again later may work."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+def slugify(text: str, *, length: int = _SLUG_LENGTH) -> str:
+    """Lower-case ASCII words joined by `-`: safe in any file system, never empty."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    slug = slug[:length].rstrip("-")
+    return slug or "image"
+
+
+def image_stem(index: int, prompt: str, number: int) -> str:
+    """`0001-a-red-fox-in-snow-1`: the input's 1-based index, its prompt, the image number."""
+    return f"{index + 1:04d}-{slugify(prompt)}-{number}"
+
+
+def extension_for(content_type: str | None) -> str | None:
+    """The file extension for an image content type, or None if it is not an image."""
+    if content_type is None:
+        return None
+    return _EXTENSIONS.get(content_type.split(";")[0].strip().lower())
+
+
+def inside(folder: Path, name: str) -> Path:
+    """`folder / name`, refusing any name that would land elsewhere."""
+    if not name or name in {".", ".."} or "/" in name or "\\" in name or "\x00" in name:
+        raise DownloadError(f"unsafe file name {name!r}", transient=False)
+    target = (folder / name).resolve()
+    if target.parent != folder.resolve():
+        raise DownloadError(f"unsafe file name {name!r}", transient=False)
+    return target
+
+
+@attrs.frozen
+class Downloaded:
+    """An image on disk."""
+
+    url: str
+    path: Path
+    size: int
+
+
+@attrs.frozen(kw_only=True)
+class Downloader:
+    """Fetches result images into one folder.
+
+    Attributes:
+        client: the HTTP client for image URLs (never the API client: no key goes along).
+        folder: where images land.
+        max_bytes: larger images are refused.
+        attempts: tries per image on transient errors (connection lost, 5xx, 429).
+        backoff: seconds before the second try, doubling after.
+    """
+
+    client: httpx.AsyncClient
+    folder: Path
+    max_bytes: int = DEFAULT_MAX_BYTES
+    attempts: int = DEFAULT_ATTEMPTS
+    backoff: float = 0.5
+
+    async def fetch(self, url: str, stem: str) -> Downloaded:
+        """Download `url` to `<stem>.<ext>`, retrying transient failures.
+
+        Raises:
+            DownloadError: the image could not be fetched (after retries, if transient).
+        """
+        delay = self.backoff
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return await self._fetch_once(url, stem)
+            except DownloadError as exc:
+                if not exc.transient or attempt == self.attempts:
+                    raise
+            await anyio.sleep(delay)
+            delay *= 2
+        raise AssertionError  # pragma: no cover - the loop returns or raises
+
+    async def _fetch_once(self, url: str, stem: str) -> Downloaded:
+        inside(self.folder, stem)  # the stem alone must already be safe
+        try:
+            async with self.client.stream("GET", url) as response:
+                if response.status_code != 200:
+                    raise DownloadError(
+                        f"HTTP {response.status_code} for {_short(url)}",
+                        transient=response.status_code in _TRANSIENT_STATUS,
+                    )
+                content_type = response.headers.get("Content-Type")
+                extension = extension_for(content_type)
+                if extension is None:
+                    raise DownloadError(
+                        f"not an image: Content-Type {content_type!r} for {_short(url)}",
+                        transient=False,
+                    )
+                declared = response.headers.get("Content-Length")
+                if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+                    raise DownloadError(
+                        f"image is {int(declared)} bytes, over the {self.max_bytes} limit",
+                        transient=False,
+                    )
+                target = inside(self.folder, f"{stem}.{extension}")
+                size = await self._write(response, target)
+        except httpx.TransportError as exc:
+            raise DownloadError(f"{type(exc).__name__} for {_short(url)}", transient=True) from None
+        return Downloaded(url=url, path=target, size=size)
+
+    async def _write(self, response: httpx.Response, target: Path) -> int:
+        temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+        size = 0
+        try:
+            async with await anyio.open_file(temporary, "wb") as file:
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise DownloadError(  # noqa: TRY301 - the handler below cleans up
+                            f"image is over the {self.max_bytes} byte limit", transient=False
+                        )
+                    await file.write(chunk)
+                await file.flush()
+                await anyio.to_thread.run_sync(os.fsync, file.wrapped.fileno())
+            if size == 0:
+                raise DownloadError("empty image", transient=True)  # noqa: TRY301 - ditto
+            await anyio.Path(temporary).replace(target)
+        except BaseException:
+            await anyio.Path(temporary).unlink(missing_ok=True)
+            raise
+        return size
+
+
+def _short(url: str) -> str:
+    """A URL for messages, without its query (signed URLs carry tokens there)."""
+    return url.split("?", 1)[0][:120]

@@ -1,0 +1,236 @@
+"""Prompt files: plain text, JSONL or CSV, read and validated whole before anything is sent.
+
+Every row gets an index (its position among the rows, blank lines and comments aside), so an
+invalid row can become a `rejected` outcome with `--skip-invalid` and numbering stays stable
+between a run and its `--resume`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from evolink._errors import ValidationError
+from evolink._models import GenerationRequest
+from evolink._validation import validate
+
+#: Lines longer than this are refused as they are read (a prompt is at most a few KB).
+MAX_LINE_BYTES = 1_000_000
+_COMMON = ("prompt", "model", "size", "n", "image_urls", "mask_url", "callback_url")
+
+
+class InputError(Exception):
+    """The file cannot be read at all (missing, undecodable, unknown format)."""
+
+
+@attrs.frozen
+class Defaults:
+    """What the command line sets for rows that do not say."""
+
+    model: str = "gpt-4o-image"
+    size: str | None = None
+    n: int | None = None
+
+
+@attrs.frozen
+class Row:
+    """One input: its index, where it came from, and the request or why it is invalid."""
+
+    index: int
+    line: int
+    request: GenerationRequest | None
+    error: str | None = None
+    prompt: str = ""
+
+    @property
+    def valid(self) -> bool:
+        """Whether the row can be sent."""
+        return self.request is not None
+
+
+@attrs.frozen
+class PromptFile:
+    """Every row of a prompt file, valid or not."""
+
+    rows: tuple[Row, ...]
+
+    @property
+    def invalid(self) -> tuple[Row, ...]:
+        """The rows that cannot be sent, in file order."""
+        return tuple(row for row in self.rows if not row.valid)
+
+    def fingerprint(self) -> str:
+        """A hash of every row, to tell on `--resume` whether the input changed."""
+        digest = hashlib.sha256()
+        for row in self.rows:
+            body = row.request.to_body() if row.request is not None else {"error": row.error}
+            digest.update(json.dumps(body, sort_keys=True, default=str).encode())
+            digest.update(b"\n")
+        return digest.hexdigest()
+
+
+def read_prompt_file(path: Path, defaults: Defaults) -> PromptFile:
+    """Read and validate a prompt file; the format comes from its suffix.
+
+    `.jsonl`/`.ndjson` are JSON objects a line, `.csv` has a header row, anything else is a
+    prompt a line (blank lines and lines starting with `#` are skipped).
+
+    Raises:
+        InputError: the file is missing, not UTF-8, or has a line over `MAX_LINE_BYTES`.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    text = decode(raw, path)
+    suffix = path.suffix.lower()
+    if suffix in {".jsonl", ".ndjson"}:
+        entries = _jsonl_entries(text)
+    elif suffix == ".csv":
+        entries = _csv_entries(text)
+    else:
+        entries = _text_entries(text)
+    rows = [_to_row(index, line, fields, defaults) for index, (line, fields) in enumerate(entries)]
+    return PromptFile(rows=tuple(rows))
+
+
+def rows_from_fields(rows: Sequence[Mapping[str, Any]], defaults: Defaults) -> PromptFile:
+    """Rows given in code (the demo, `generate`), validated like a file's."""
+    return PromptFile(
+        rows=tuple(_to_row(index, index + 1, fields, defaults) for index, fields in enumerate(rows))
+    )
+
+
+def decode(raw: bytes, path: Path) -> str:
+    """UTF-8 (a BOM allowed), or an `InputError` naming the line of the first bad byte."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise InputError(
+            f"{path}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
+        ) from None
+    for number, content in enumerate(text.split("\n"), start=1):
+        if len(content) > MAX_LINE_BYTES:
+            raise InputError(f"{path}:{number}: line is over {MAX_LINE_BYTES} characters")
+    return text
+
+
+# Each reader yields (line number, fields) or (line number, an error message).
+_Entry = tuple[int, "Mapping[str, Any] | str"]
+
+
+def _text_entries(text: str) -> Iterator[_Entry]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        prompt = line.strip()
+        if prompt and not prompt.startswith("#"):
+            yield number, {"prompt": prompt}
+
+
+def _jsonl_entries(text: str) -> Iterator[_Entry]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, f"not valid JSON ({exc.msg} at column {exc.colno})"
+            continue
+        if isinstance(value, str):
+            value = {"prompt": value}
+        if not isinstance(value, dict):
+            yield number, f"expected a JSON object, not {type(value).__name__}"
+            continue
+        yield number, value
+
+
+def _csv_entries(text: str) -> Iterator[_Entry]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        yield 1, f"malformed CSV header ({exc})"
+        return
+    if header is None:
+        return
+    names = [name.strip() for name in header]
+    if "prompt" not in names:
+        yield 1, "the CSV header has no 'prompt' column"
+        return
+    while True:
+        start = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield start, f"malformed CSV ({exc})"
+            return  # the reader cannot resynchronise after a broken quote
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) != len(names):
+            yield start, f"expected {len(names)} cells as in the header, found {len(cells)}"
+            continue
+        fields = {
+            name: _csv_value(name, cell)
+            for name, cell in zip(names, cells, strict=True)
+            if name and cell.strip()
+        }
+        yield start, fields
+
+
+def _csv_value(name: str, cell: str) -> Any:
+    cell = cell.strip()
+    if name == "image_urls":
+        return cell.replace("|", " ").split()
+    if name in {"prompt", "model", "size", "mask_url", "callback_url"}:
+        return cell
+    try:  # numbers and booleans for `n` and model fields (`seed`, ...)
+        value = json.loads(cell)
+    except ValueError:
+        return cell
+    return value if isinstance(value, (int, float, bool)) else cell
+
+
+def _to_row(index: int, line: int, fields: Mapping[str, Any] | str, defaults: Defaults) -> Row:
+    if isinstance(fields, str):
+        return Row(index=index, line=line, request=None, error=fields)
+    prompt = fields.get("prompt")
+    shown = prompt if isinstance(prompt, str) else ""
+    try:
+        request = _to_request(fields, defaults)
+        validate(request)
+    except ValidationError as exc:
+        return Row(index=index, line=line, request=None, error=str(exc), prompt=shown)
+    return Row(index=index, line=line, request=request, prompt=request.prompt)
+
+
+def _to_request(fields: Mapping[str, Any], defaults: Defaults) -> GenerationRequest:
+    if "prompt" not in fields:
+        raise ValidationError("prompt", "required", "missing")
+    image_urls = fields.get("image_urls")
+    if isinstance(image_urls, str):
+        image_urls = [image_urls]
+    if image_urls is not None and not isinstance(image_urls, list):
+        raise ValidationError("image_urls", "type", "must be a list of URLs")
+    extra = {key: value for key, value in fields.items() if key not in _COMMON}
+    n = fields.get("n", defaults.n)
+    if isinstance(n, float) and n.is_integer():
+        n = int(n)
+    return GenerationRequest(
+        prompt=fields["prompt"],
+        model=fields.get("model") or defaults.model,
+        size=fields.get("size", defaults.size),
+        n=n,
+        image_urls=image_urls,
+        mask_url=fields.get("mask_url"),
+        callback_url=fields.get("callback_url"),
+        extra_body=extra or None,
+    )
