@@ -13,7 +13,7 @@ import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from decimal import Decimal
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import anyio
 import attrs
@@ -50,6 +50,24 @@ _BACKOFF = RetryPolicy(initial_delay=0.5, max_delay=10.0)
 CreateHook = Callable[[int, GenerationRequest, str], None]
 CreatedHook = Callable[[int, Task], None]
 OutcomeHook = Callable[[Outcome], None]
+
+
+class BatchKwargs(TypedDict, total=False):
+    """The keyword options of `client.batch(...)` and `generate_many(...)` (see BatchOptions)."""
+
+    max_in_flight: int
+    max_connections: int | None
+    max_credits: float | Decimal | str | None
+    retry_failed: int
+    on_progress: ProgressHook | None
+    on_create: CreateHook | None
+    on_created: CreatedHook | None
+    on_outcome: OutcomeHook | None
+    batch_reads: bool
+    model: str
+    size: str | None
+    n: int | None
+    total: int | None
 
 
 def _to_decimal(value: float | Decimal | str | None) -> Decimal | None:

@@ -41,7 +41,9 @@ from evolink._tasks import Tasks
 from evolink._version import __version__
 
 if TYPE_CHECKING:
-    from evolink._batch import Batch, BatchOptions
+    from typing_extensions import Unpack
+
+    from evolink._batch import Batch, BatchKwargs
 
 logger = logging.getLogger("evolink")
 
@@ -207,15 +209,18 @@ class AsyncEvolink:
         data = answer.data.get("data") if isinstance(answer.data, Mapping) else None
         return parse_credits(data)
 
-    def batch(self, **options: Any) -> Batch:
+    def batch(self, **options: Unpack[BatchKwargs]) -> Batch:
         """A batch: submit many requests under limits and a budget, collect every outcome.
 
-        See `evolink.Batch` for the options (`max_in_flight`, `max_credits`, ...).
+        Use it as `async with client.batch(max_in_flight=32, max_credits=500) as batch:`.
+        The options are `evolink.BatchOptions`'s.
+
+        Raises:
+            ValidationError: an option is out of range.
         """
         from evolink._batch import Batch, BatchOptions  # noqa: PLC0415 - avoids a cycle
 
-        opts: BatchOptions = BatchOptions(**options)
-        return Batch(self, opts)
+        return Batch(self, BatchOptions(**options))
 
     # -- the one request path -------------------------------------------------------------
 

@@ -10,9 +10,11 @@ from evolink._models import GenerationRequest, Task
 from evolink._validation import validate
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from evolink._batch import BatchKwargs
     from evolink._client import AsyncEvolink, Pacer
     from evolink._outcomes import BatchReport
-    from evolink._progress import ProgressHook
 
 
 class Images:
@@ -94,17 +96,16 @@ class Images:
     async def generate_many(
         self,
         requests: Iterable[str | GenerationRequest] | AsyncIterable[str | GenerationRequest],
-        **options: Any,
+        **options: Unpack[BatchKwargs],
     ) -> BatchReport:
         """Generate every request as one batch and return its report.
 
         Takes the options of `client.batch(...)` (`max_in_flight`, `max_credits`,
         `retry_failed`, `on_progress`, ...). Every input ends in exactly one outcome.
         """
-        on_progress: ProgressHook | None = options.pop("on_progress", None)
         if "total" not in options and isinstance(requests, Sized):
             options["total"] = len(requests)
-        async with self._client.batch(on_progress=on_progress, **options) as batch:
+        async with self._client.batch(**options) as batch:
             await batch.submit_all(requests)
         return batch.report()
 

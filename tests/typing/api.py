@@ -132,3 +132,26 @@ def statuses(task: Task) -> bool:
 
 
 version: str = evolink.__version__
+
+
+async def batches(client: AsyncEvolink, prompts: list[str]) -> Decimal:
+    report: evolink.BatchReport = await client.images.generate_many(
+        prompts, max_in_flight=32, max_credits=500, retry_failed=1
+    )
+    for outcome in report.outcomes:
+        kind: evolink.OutcomeKind = outcome.kind
+        urls: tuple[str, ...] = outcome.results
+        print(kind, urls, outcome.credits.charged)  # noqa: T201
+
+    def show(progress: evolink.BatchProgress) -> None:
+        print(progress.completed, progress.eta)  # noqa: T201
+
+    async with client.batch(max_in_flight=8, on_progress=show, size="1:1") as batch:
+        for prompt in prompts:
+            index: int = await batch.submit(prompt)
+            print(index)  # noqa: T201
+        await batch.submit(GenerationRequest(prompt="an owl", n=2))
+        async for done in batch.as_completed():
+            print(done.index, done.kind)  # noqa: T201
+    ledger: evolink.CreditLedger = batch.ledger
+    return ledger.reserved - ledger.charged - ledger.released
