@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import unicodedata
+from contextlib import aclosing
 from pathlib import Path
 
 import anyio
@@ -147,8 +148,11 @@ class Downloader:
         temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
         size = 0
         try:
-            async with await anyio.open_file(temporary, "wb") as file:
-                async for chunk in response.aiter_bytes():
+            async with (
+                await anyio.open_file(temporary, "wb") as file,
+                aclosing(response.aiter_bytes()) as chunks,  # type: ignore[type-var]
+            ):
+                async for chunk in chunks:
                     size += len(chunk)
                     if size > self.max_bytes:
                         raise DownloadError(  # noqa: TRY301 - the handler below cleans up

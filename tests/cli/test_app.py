@@ -1,0 +1,328 @@
+"""The commands end to end through click's runner, on the fake API."""
+
+from __future__ import annotations
+
+import json
+import types
+from functools import partial
+from pathlib import Path
+
+import httpx
+import pytest
+
+from evolink import AsyncEvolink
+from evolink.cli import main
+from evolink.cli._input import Defaults, read_prompt_file
+from evolink.cli._journal import Journal
+
+KEY = "sk-evo-VERYSECRETKEY0123456789"
+
+
+def _prompts(tmp_path: Path, text: str, name: str = "p.txt") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _manifest(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+
+
+def _batch(runner, *args: str):
+    return runner.invoke(main, ["batch", *args, "--simulate"], catch_exceptions=False)
+
+
+def test_batch_all_completed(tmp_path, fake, runner):
+    """Every prompt completes: exit 0, images named by index and prompt, manifest, gallery."""
+    source = _prompts(tmp_path, "a red fox in snow\n# skip me\n\n../../etc/passwd\n")
+    out = tmp_path / "out"
+    result = _batch(runner, str(source), "--out", str(out), "-n", "2")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.glob("*.png")) == [
+        "0001-a-red-fox-in-snow-1.png",
+        "0001-a-red-fox-in-snow-2.png",
+        "0002-etc-passwd-1.png",
+        "0002-etc-passwd-2.png",
+    ]
+    assert not list(tmp_path.glob("etc*"))
+    lines = _manifest(out)
+    assert [(m["index"], m["line"], m["status"]) for m in lines] == [
+        (0, 1, "completed"),
+        (1, 4, "completed"),
+    ]
+    assert lines[0]["files"] == ["0001-a-red-fox-in-snow-1.png", "0001-a-red-fox-in-snow-2.png"]
+    assert lines[0]["credits"] == {"reserved": 5, "charged": 5}
+    assert lines[0]["task_id"].startswith("task-unified-")
+    assert lines[0]["request"] == {"model": "gpt-4o-image", "prompt": "a red fox in snow", "n": 2}
+    gallery = (out / "index.html").read_text()
+    assert '<img src="0001-a-red-fox-in-snow-1.png"' in gallery
+    assert "../../etc/passwd" in gallery
+    assert "Gallery: file://" in result.output
+
+
+def test_failures_exit_1_and_show_in_manifest_and_gallery(tmp_path, fake, runner):
+    """A failed task gives exit 1; its error is in the manifest and on the gallery page."""
+    source = _prompts(tmp_path, "fine\nplease FAIL <script>\n")
+    out = tmp_path / "out"
+    result = _batch(runner, str(source), "--out", str(out))
+    assert result.exit_code == 1
+    failed = _manifest(out)[1]
+    assert failed["status"] == "failed"
+    assert failed["error"] == {"code": "content_policy_violation", "message": "refused"}
+    gallery = (out / "index.html").read_text()
+    assert "content_policy_violation: refused" in gallery
+    assert "please FAIL &lt;script&gt;" in gallery
+    assert "<script>" not in gallery.split("<main>")[1].split("</main>")[0]
+
+
+def test_invalid_rows_stop_the_run(tmp_path, fake, runner):
+    """Invalid rows are listed with line numbers, nothing is sent, exit 2."""
+    source = _prompts(tmp_path, '{"prompt": "ok"}\n{"prompt": "x", "n": 3}\nnot json\n', "p.jsonl")
+    result = _batch(runner, str(source), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert "p.jsonl:2: n: 3 is not one of 1, 2, 4" in result.output
+    assert "p.jsonl:3: not valid JSON" in result.output
+    assert "--skip-invalid" in result.output
+    assert fake.requests == []
+
+
+def test_skip_invalid_makes_rejected_outcomes(tmp_path, fake, runner):
+    """With --skip-invalid the valid rows run and invalid ones are 'rejected' (exit 1)."""
+    source = _prompts(tmp_path, '{"prompt": "ok"}\n{"prompt": "x", "size": "9:9"}\n', "p.jsonl")
+    out = tmp_path / "out"
+    result = _batch(runner, str(source), "--out", str(out), "--skip-invalid")
+    assert result.exit_code == 1
+    rejected = _manifest(out)[1]
+    assert rejected["status"] == "rejected"
+    assert rejected["error"]["message"].startswith("line 2: size:")
+    assert len(fake.creates()) == 1
+
+
+def test_unreadable_input_exits_2(tmp_path, fake, runner):
+    """A file that is not UTF-8 stops with exit 2 and the line of the bad byte."""
+    source = tmp_path / "p.txt"
+    source.write_bytes(b"ok\n\xc3\x28 broken\n")
+    result = _batch(runner, str(source), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert "p.txt:2: not UTF-8" in result.output
+
+
+def test_usage_errors_exit_2(tmp_path, runner):
+    """A bad option value is a usage error (exit 2)."""
+    source = _prompts(tmp_path, "fox\n")
+    result = runner.invoke(main, ["batch", str(source), "--out", "o", "--max-credits", "lots"])
+    assert result.exit_code == 2
+    assert "is not a number" in result.output
+
+
+def test_json_output(tmp_path, fake, runner):
+    """--json prints one JSON document with counts, credits and every result."""
+    source = _prompts(tmp_path, "fox\nFAIL\n")
+    result = _batch(runner, str(source), "--out", str(tmp_path / "out"), "--json")
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert document["ok"] is False
+    assert document["counts"]["completed"] == 1
+    assert document["counts"]["failed"] == 1
+    assert document["credits"]["charged"] == 2.5
+    assert [r["status"] for r in document["results"]] == ["completed", "failed"]
+
+
+def test_plain_output_off_a_terminal(tmp_path, fake, runner):
+    """Off a terminal, progress is plain log lines: no escape codes, a line per input."""
+    source = _prompts(tmp_path, "fox\ncat\n")
+    result = _batch(runner, str(source), "--out", str(tmp_path / "out"))
+    assert "\x1b[" not in result.output
+    assert "completed 0001-fox-1.png  1 image(s)" in result.output
+    assert "progress: 2/2 done (2 completed, 0 failed, 0 skipped)" in result.output
+
+
+def test_budget_skips_what_does_not_fit(tmp_path, fake, runner):
+    """--max-credits: inputs that would go over the budget are skipped (exit 1)."""
+    source = _prompts(tmp_path, "".join(f"prompt {i}\n" for i in range(6)))
+    out = tmp_path / "out"
+    result = _batch(runner, str(source), "--out", str(out), "--max-credits", "5")
+    assert result.exit_code == 1
+    statuses = [m["status"] for m in _manifest(out)]
+    assert statuses.count("completed") == 2
+    assert statuses.count("skipped") == 4
+
+
+def test_existing_journal_needs_resume(tmp_path, fake, runner):
+    """A second run into the same folder refuses without --resume (exit 2, nothing sent)."""
+    source = _prompts(tmp_path, "fox\n")
+    out = str(tmp_path / "out")
+    assert _batch(runner, str(source), "--out", out).exit_code == 0
+    sent = len(fake.requests)
+    result = _batch(runner, str(source), "--out", out)
+    assert result.exit_code == 2
+    assert "--resume" in result.output
+    assert len(fake.requests) == sent
+
+
+def test_resume_of_a_finished_run_sends_nothing(tmp_path, fake, runner):
+    """--resume after a complete run creates nothing and downloads nothing again."""
+    source = _prompts(tmp_path, "fox\ncat\n")
+    out = str(tmp_path / "out")
+    assert _batch(runner, str(source), "--out", out).exit_code == 0
+    sent = len(fake.requests)
+    result = _batch(runner, str(source), "--out", out, "--resume")
+    assert result.exit_code == 0
+    assert len(fake.requests) == sent
+    assert "resumed as done" in result.output
+
+
+def test_resume_refuses_a_changed_input(tmp_path, fake, runner):
+    """--resume with a different file is an input error (exit 2)."""
+    out = str(tmp_path / "out")
+    assert _batch(runner, str(_prompts(tmp_path, "fox\n")), "--out", out).exit_code == 0
+    changed = _prompts(tmp_path, "fox\ncat\n", "q.txt")
+    result = _batch(runner, str(changed), "--out", out, "--resume")
+    assert result.exit_code == 2
+    assert "the input changed" in result.output
+
+
+def test_resume_reconciles_adopts_and_refetches(tmp_path, fake, runner):
+    """From a crash's journal: a keyed create is resent with its key, a known task adopted,
+    a missing image fetched again, an unstarted input created, and nothing created twice."""
+    source = _prompts(tmp_path, "keyed\nadopted\nredownload\nfresh\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    # What a run killed mid-way leaves: tasks made on the server, rows in the journal.
+    created = {
+        p: fake.handle(_create_request(p, f"key-{p}-0123456789"))
+        for p in ("keyed", "adopted", "redownload")
+    }
+    ids = {p: r.json()["id"] for p, r in created.items()}
+    fake.tasks[ids["redownload"]]["started"] -= 10
+    journal = Journal.open(out)
+    journal.bind(read_prompt_file(source, Defaults()).fingerprint(), resume=False)
+    body = {"model": "gpt-4o-image"}
+    journal.record_create(0, {**body, "prompt": "keyed"}, "key-keyed-0123456789")
+    journal.record_create(1, {**body, "prompt": "adopted"}, "key-adopted-0123456789")
+    journal.record_created(1, {**body, "prompt": "adopted"}, ids["adopted"])
+    journal.record_outcome(
+        2,
+        {**body, "prompt": "redownload"},
+        status="completed",
+        task_id=ids["redownload"],
+        results=(f"https://files.fake.test/{ids['redownload']}/1.png",),
+    )
+    journal.close()
+    fake.requests.clear()
+    result = _batch(runner, str(source), "--out", str(out), "--resume")
+    assert result.exit_code == 0, result.output
+    creates = fake.creates()
+    assert sorted(json.loads(r.content)["prompt"] for r in creates) == ["fresh", "keyed"]
+    keyed = next(r for r in creates if json.loads(r.content)["prompt"] == "keyed")
+    assert keyed.headers["Idempotency-Key"] == "key-keyed-0123456789"
+    assert len(fake.tasks) == 4  # the keyed create was answered with its first task
+    assert sorted(p.name for p in out.glob("*.png")) == [
+        "0001-keyed-1.png",
+        "0002-adopted-1.png",
+        "0003-redownload-1.png",
+        "0004-fresh-1.png",
+    ]
+
+
+def _create_request(prompt: str, key: str) -> httpx.Request:
+    return httpx.Request(
+        "POST",
+        "https://api.evolink.ai/v1/images/generations",
+        json={"model": "gpt-4o-image", "prompt": prompt},
+        headers={"Idempotency-Key": key},
+    )
+
+
+def test_generate(tmp_path, fake, runner):
+    """`generate` saves one prompt's images in --out and reports them as JSON."""
+    out = tmp_path / "out"
+    result = runner.invoke(
+        main,
+        [
+            "generate",
+            "a red fox",
+            "-n",
+            "2",
+            "--size",
+            "1:1",
+            "--out",
+            str(out),
+            "--simulate",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["results"][0]["files"] == ["0001-a-red-fox-1.png", "0001-a-red-fox-2.png"]
+    assert not (out / "manifest.jsonl").exists()
+    assert json.loads(fake.creates()[0].content)["size"] == "1:1"
+
+
+def test_task_get_and_credits(tmp_path, fake, runner):
+    """`task get` and `credits` print what the API says, as text or JSON."""
+    task_id = fake.handle(_create_request("fox", "k" * 20)).json()["id"]
+    shown = runner.invoke(main, ["task", "get", task_id, "--simulate", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["id"] == task_id
+    text = runner.invoke(main, ["task", "get", task_id, "--simulate"])
+    assert task_id in text.output
+    missing = runner.invoke(main, ["task", "get", "task-unified-nope", "--simulate"])
+    assert missing.exit_code == 1
+    assert "404" in missing.output
+    balance = runner.invoke(main, ["credits", "--simulate"])
+    assert "remaining credits: 100" in balance.output
+    as_json = runner.invoke(main, ["credits", "--simulate", "--json"])
+    assert json.loads(as_json.stdout)["user"]["remaining_credits"] == 100
+
+
+def test_no_key_is_a_usage_error(tmp_path, runner, monkeypatch):
+    """Without a key (and without --simulate) the command says how to fix it; exit 2."""
+    monkeypatch.delenv("EVOLINK_API_KEY", raising=False)
+    result = runner.invoke(main, ["credits"])
+    assert result.exit_code == 2
+    assert "EVOLINK_API_KEY" in result.output
+    assert "--simulate" in result.output
+
+
+def test_api_key_never_written(tmp_path, fake, runner, monkeypatch):
+    """The API key appears in no output, manifest, gallery or journal."""
+    monkeypatch.setattr(
+        "evolink.cli._backend.AsyncEvolink", partial(AsyncEvolink, transport=fake.transport())
+    )
+    monkeypatch.setattr(
+        "evolink.cli._backend.httpx",
+        types.SimpleNamespace(
+            AsyncClient=partial(httpx.AsyncClient, transport=fake.transport()),
+            Timeout=httpx.Timeout,
+        ),
+    )
+    monkeypatch.setenv("EVOLINK_API_KEY", KEY)
+    source = _prompts(tmp_path, "fox\nFAIL\n")
+    out = tmp_path / "out"
+    result = runner.invoke(main, ["batch", str(source), "--out", str(out), "--json"])
+    assert result.exit_code == 1
+    assert fake.creates()[0].headers["Authorization"] == f"Bearer {KEY}"
+    assert KEY not in result.output
+    for path in out.iterdir():
+        assert KEY.encode() not in path.read_bytes(), path.name
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["batch", "--help"],
+        ["generate", "--help"],
+        ["task", "get", "--help"],
+        ["credits", "--help"],
+        ["simulator", "--help"],
+        ["demo", "--help"],
+    ],
+    ids=" ".join,
+)
+def test_help_everywhere(runner, args):
+    """Every command has --help."""
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0
+    assert "Usage: " in result.output

@@ -1,0 +1,167 @@
+"""Prompt files: formats, defaults, invalid rows with line numbers, hostile bytes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evolink.cli._input import MAX_LINE_BYTES, Defaults, InputError, read_prompt_file
+
+
+def _write(tmp_path: Path, name: str, content: str | bytes) -> Path:
+    path = tmp_path / name
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8")
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def test_text_skips_blanks_and_comments(tmp_path):
+    """A text file is a prompt a line; blank lines and # comments are skipped, lines kept."""
+    path = _write(
+        tmp_path, "p.txt", "# header\n\na red fox\n   \n  # indented comment\nblue sea \n"
+    )
+    rows = read_prompt_file(path, Defaults(size="1:1", n=2)).rows
+    assert [(r.index, r.line, r.prompt) for r in rows] == [(0, 3, "a red fox"), (1, 6, "blue sea")]
+    assert rows[0].request is not None
+    assert (rows[0].request.size, rows[0].request.n) == ("1:1", 2)
+
+
+def test_jsonl_fields_and_model_extras(tmp_path):
+    """JSONL rows set their own fields; unknown fields go to extra_body; defaults fill the rest."""
+    path = _write(
+        tmp_path,
+        "p.jsonl",
+        '{"prompt": "fox", "size": "2:3", "n": 4}\n\n"just a string"\n'
+        '{"prompt": "cat", "model": "other-model", "seed": 7, "image_urls": ["https://x.test/a.png"]}\n',
+    )
+    rows = read_prompt_file(path, Defaults(size="1:1")).rows
+    bodies = [r.request.to_body() for r in rows if r.request is not None]
+    assert bodies == [
+        {"model": "gpt-4o-image", "prompt": "fox", "size": "2:3", "n": 4},
+        {"model": "gpt-4o-image", "prompt": "just a string", "size": "1:1"},
+        {
+            "model": "other-model",
+            "prompt": "cat",
+            "size": "1:1",
+            "image_urls": ["https://x.test/a.png"],
+            "seed": 7,
+        },
+    ]
+    assert [r.line for r in rows] == [1, 3, 4]
+
+
+def test_csv_columns_and_types(tmp_path):
+    """CSV reads a header; n and model fields become numbers, image_urls splits on | or space."""
+    path = _write(
+        tmp_path,
+        "p.csv",
+        'prompt,size,n,image_urls,seed\n"a fox, in snow",1:1,2,https://a.test/1.png|https://a.test/2.png,42\n'
+        "\n"
+        "plain,,,,\n",
+    )
+    rows = read_prompt_file(path, Defaults()).rows
+    assert [r.line for r in rows] == [2, 4]
+    assert rows[0].request is not None
+    assert rows[0].request.to_body() == {
+        "model": "gpt-4o-image",
+        "prompt": "a fox, in snow",
+        "size": "1:1",
+        "n": 2,
+        "image_urls": ["https://a.test/1.png", "https://a.test/2.png"],
+        "seed": 42,
+    }
+    assert rows[1].request is not None
+    assert rows[1].request.to_body() == {"model": "gpt-4o-image", "prompt": "plain"}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "line", "message"),
+    [
+        pytest.param(
+            "p.jsonl", '{"prompt": "ok"}\n{"prompt": \n', 2, "not valid JSON", id="jsonl-bad-json"
+        ),
+        pytest.param(
+            "p.jsonl", '{"prompt": "ok"}\n[1, 2]\n', 2, "expected a JSON object", id="jsonl-array"
+        ),
+        pytest.param("p.jsonl", '{"size": "1:1"}\n', 1, "prompt: missing", id="jsonl-no-prompt"),
+        pytest.param("p.jsonl", '{"prompt": "x", "size": "9:9"}\n', 1, "size", id="bad-size"),
+        pytest.param("p.jsonl", '{"prompt": "x", "n": 3}\n', 1, "n: 3 is not one of", id="bad-n"),
+        pytest.param("p.jsonl", '{"prompt": 5}\n', 1, "prompt: must be a str", id="prompt-type"),
+        pytest.param(
+            "p.csv", "prompt,size\nok,1:1\nextra,1:1,oops\n", 3, "expected 2 cells", id="csv-cells"
+        ),
+        pytest.param("p.csv", "prompt,size\nok,5:5\n", 2, "size", id="csv-bad-size"),
+        pytest.param("p.txt", "ok\n" + "x" * 2001 + "\n", 2, "max_length", id="txt-too-long"),
+    ],
+)
+def test_invalid_rows_carry_line_numbers(tmp_path, name, content, line, message):
+    """An invalid row is reported with its line, and other rows stay valid."""
+    rows = read_prompt_file(_write(tmp_path, name, content), Defaults()).rows
+    invalid = [r for r in rows if not r.valid]
+    assert [r.line for r in invalid] == [line]
+    assert message in (invalid[0].error or "")
+
+
+def test_csv_without_prompt_column(tmp_path):
+    """A CSV with no prompt column is one invalid row at line 1."""
+    rows = read_prompt_file(_write(tmp_path, "p.csv", "text,size\nfox,1:1\n"), Defaults()).rows
+    assert [(r.line, r.error) for r in rows] == [(1, "the CSV header has no 'prompt' column")]
+
+
+def test_broken_encoding_names_the_line(tmp_path):
+    """A file that is not UTF-8 is refused with the line of the first bad byte."""
+    path = _write(tmp_path, "p.txt", b"fine\nalso fine\nbad \xff byte\n")
+    with pytest.raises(InputError, match=r"p.txt:3: not UTF-8 \(byte 0xff\)"):
+        read_prompt_file(path, Defaults())
+
+
+def test_bom_is_ignored(tmp_path):
+    """A UTF-8 byte-order mark does not end up in the first prompt."""
+    rows = read_prompt_file(_write(tmp_path, "p.txt", "\ufefffox\n".encode()), Defaults()).rows
+    assert [r.prompt for r in rows] == ["fox"]
+
+
+def test_huge_line_is_refused(tmp_path):
+    """A line over the limit stops the read with its line number (no megabyte prompt sent)."""
+    path = _write(tmp_path, "p.txt", "ok\n" + "y" * (MAX_LINE_BYTES + 1) + "\n")
+    with pytest.raises(InputError, match=r"p.txt:2: line is over"):
+        read_prompt_file(path, Defaults())
+
+
+def test_missing_file(tmp_path):
+    """A missing file is an InputError, not a traceback."""
+    with pytest.raises(InputError, match="cannot read"):
+        read_prompt_file(tmp_path / "nope.txt", Defaults())
+
+
+def test_fingerprint_changes_with_input(tmp_path):
+    """The fingerprint tells two inputs apart (so --resume refuses a changed file)."""
+    one = read_prompt_file(_write(tmp_path, "a.txt", "fox\n"), Defaults())
+    same = read_prompt_file(_write(tmp_path, "b.txt", "# c\nfox\n"), Defaults())
+    other = read_prompt_file(_write(tmp_path, "c.txt", "fox\n"), Defaults(size="1:1"))
+    assert one.fingerprint() == same.fingerprint()
+    assert one.fingerprint() != other.fingerprint()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=30), max_size=8)
+)
+def test_text_rows_match_nonblank_lines(tmp_path_factory, lines):
+    """Any text file: one row per non-blank, non-comment line, in order, never a crash."""
+    path = tmp_path_factory.mktemp("h") / "p.txt"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    text = path.read_text(encoding="utf-8-sig")
+    expected = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    rows = read_prompt_file(path, Defaults()).rows
+    assert [r.prompt for r in rows] == expected
+    assert [r.index for r in rows] == list(range(len(expected)))
