@@ -24,6 +24,7 @@ PNG = (
 @attrs.define
 class FakeAPI:
     duration: float = 0.05
+    image_base: str = "https://files.fake.test"
     price: float = 2.5
     images: dict[str, tuple[int, str, bytes]] = attrs.field(factory=dict)
     requests: list[httpx.Request] = attrs.field(factory=list)
@@ -34,6 +35,27 @@ class FakeAPI:
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
 
+    async def asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """The same API as an ASGI app, to serve it over HTTP (uvicorn)."""
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        query = scope.get("query_string", b"").decode()
+        url = f"http://testserver{scope['path']}" + (f"?{query}" if query else "")
+        headers = [(k.decode(), v.decode()) for k, v in scope["headers"]]
+        response = self.handle(httpx.Request(scope["method"], url, headers=headers, content=body))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": [(k.encode(), v.encode()) for k, v in response.headers.items()],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.content})
+
     def creates(self) -> list[httpx.Request]:
         return [
             r for r in self.requests if r.method == "POST" and r.url.path.endswith("generations")
@@ -42,7 +64,7 @@ class FakeAPI:
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         path = request.url.path
-        if request.url.host == "files.fake.test":
+        if request.url.host == "files.fake.test" or path.startswith("/files/"):
             status, kind, body = self.images.get(path, (200, "image/png", PNG))
             return httpx.Response(status, headers={"Content-Type": kind}, content=body)
         if path == "/v1/images/generations":
@@ -96,7 +118,7 @@ class FakeAPI:
         }
         if status == "completed":
             view["results"] = [
-                f"https://files.fake.test/{task_id}/{k}.png" for k in range(1, task["n"] + 1)
+                f"{self.image_base}/{task_id}/{k}.png" for k in range(1, task["n"] + 1)
             ]
         if status == "failed":
             view["error"] = {

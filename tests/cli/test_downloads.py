@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from evolink.cli._downloads import Downloader, DownloadError, image_stem, inside, slugify
+from evolink.cli._downloads import (
+    Downloader,
+    DownloadError,
+    image_stem,
+    inside,
+    slugify,
+    sweep_partials,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"x" * 100
 
@@ -159,3 +166,13 @@ async def test_404_is_not_retried(tmp_path):
     with pytest.raises(DownloadError, match="HTTP 404"):
         await _downloader(tmp_path, handler).fetch("https://i.test/a", "s")
     assert len(calls) == 1
+
+
+def test_sweep_partials_only_removes_ours(tmp_path):
+    """A resume removes killed downloads' temporary files and nothing else."""
+    ours = tmp_path / ".0001-fox-1.png.0a1b2c3d.part"
+    kept = [tmp_path / ".notes.part", tmp_path / "0001-fox-1.png", tmp_path / "x.0a1b2c3d.part"]
+    for path in [ours, *kept]:
+        path.write_bytes(b"x")
+    assert sweep_partials(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in kept)

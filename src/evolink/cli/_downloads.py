@@ -170,6 +170,19 @@ class Downloader:
         return size
 
 
+_PARTIAL = re.compile(r"^\..+\.[0-9a-f]{8}\.part$")
+
+
+def sweep_partials(folder: Path) -> int:
+    """Remove the temporary files of downloads a killed run left behind; return how many."""
+    removed = 0
+    for path in folder.glob(".*.part"):
+        if _PARTIAL.match(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def _short(url: str) -> str:
     """A URL for messages, without its query (signed URLs carry tokens there)."""
     return url.split("?", 1)[0][:120]

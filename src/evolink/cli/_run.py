@@ -27,7 +27,7 @@ from evolink._errors import EvolinkError, NotFoundError
 from evolink._models import GenerationRequest, Task
 from evolink._outcomes import Outcome, OutcomeKind
 from evolink._progress import BatchProgress
-from evolink.cli._downloads import Downloader, DownloadError, image_stem
+from evolink.cli._downloads import Downloader, DownloadError, image_stem, sweep_partials
 from evolink.cli._gallery import write_gallery
 from evolink.cli._input import PromptFile, Row
 from evolink.cli._journal import FINAL_STATUSES, FileEntry, Journal, JournalEntry
@@ -432,6 +432,7 @@ async def run_batch(
     """
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
+    sweep_partials(out)
     journal: Journal | None = None
     entries: dict[int, JournalEntry] = {}
     if config.journal:
