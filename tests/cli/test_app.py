@@ -326,3 +326,12 @@ def test_help_everywhere(runner, args):
     result = runner.invoke(main, args)
     assert result.exit_code == 0
     assert "Usage: " in result.output
+
+
+def test_generate_twice_keeps_the_first_images(tmp_path, fake, runner):
+    """A second `generate` into the same folder adds files instead of overwriting."""
+    out = str(tmp_path / "out")
+    for _ in range(2):
+        result = runner.invoke(main, ["generate", "fox", "--out", out, "--simulate"])
+        assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in Path(out).iterdir()) == ["0001-fox-1-2.png", "0001-fox-1.png"]

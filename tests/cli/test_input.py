@@ -165,3 +165,14 @@ def test_text_rows_match_nonblank_lines(tmp_path_factory, lines):
     rows = read_prompt_file(path, Defaults()).rows
     assert [r.prompt for r in rows] == expected
     assert [r.index for r in rows] == list(range(len(expected)))
+
+
+@pytest.mark.parametrize(
+    "name", ["animals.txt", "mixed.jsonl", "products.csv"], ids=lambda name: name
+)
+def test_example_prompt_files_are_valid(name):
+    """The sample prompt files shipped in examples/prompts/ read without an invalid row."""
+    path = Path(__file__).parents[2] / "examples" / "prompts" / name
+    rows = read_prompt_file(path, Defaults()).rows
+    assert rows
+    assert [r for r in rows if not r.valid] == []

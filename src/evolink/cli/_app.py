@@ -318,7 +318,11 @@ def generate(
     prompts = rows_from_fields([{"prompt": prompt}], Defaults(model=model, size=size, n=n))
     _report_invalid(prompts, "prompt", skip_invalid=False)
     config = RunConfig(
-        out=out, title=f"evolink generate: {prompt[:60]}", journal=False, outputs=False
+        out=out,
+        title=f"evolink generate: {prompt[:60]}",
+        journal=False,
+        keep_existing=True,
+        outputs=False,
     )
     target = Target(simulate=simulate, api_key=api_key, base_url=base_url)
     _execute(target, prompts, config, json_output=json_output, plain=plain)

@@ -7,6 +7,7 @@ and turns everything into `Result`s for the manifest, the gallery and the summar
 
 from __future__ import annotations
 
+import enum
 import math
 import signal
 import threading
@@ -54,6 +55,9 @@ class RunConfig:
     resume: bool = False
     journal: bool = True
     outputs: bool = True  # manifest.jsonl and index.html
+    #: Keep files already in the folder (a new name instead); off when a journal says
+    #: which files are this run's.
+    keep_existing: bool = False
     max_download_bytes: int = 50 * 1024 * 1024
 
 
@@ -98,6 +102,7 @@ class _State:
     finished_here: int = 0
     resumed: int = 0
     interrupted: bool = False
+    keep_existing: bool = False
 
     def request_body(self, index: int) -> dict[str, Any]:
         request = self.rows[index].request
@@ -183,11 +188,19 @@ def _downloads_complete(out: Path, entry: JournalEntry, files: list[FileEntry]) 
     return len(present) >= wanted
 
 
+class _Do(enum.Enum):
+    """What a run does with an input the journal has not seen finish."""
+
+    SUBMIT = "submit"  # never sent: a new create
+    RECONCILE = "reconcile"  # sent, answer unknown: the same create with the same key
+    ADOPT = "adopt"  # created: watch the task, create nothing
+
+
 @attrs.frozen
 class _Action:
     """What to do with one input on this run."""
 
-    kind: str  # "submit", "reconcile", "adopt"
+    kind: _Do
     row: Row
     key: str | None = None
     task_id: str | None = None
@@ -221,7 +234,7 @@ def _plan(state: _State, out: Path, entries: Mapping[int, JournalEntry]) -> list
             )
             continue
         if entry is None:
-            actions.append(_Action("submit", row))
+            actions.append(_Action(_Do.SUBMIT, row))
             continue
         if entry.status in FINAL_STATUSES and (
             entry.status != "completed" or _downloads_complete(out, entry, files)
@@ -229,11 +242,11 @@ def _plan(state: _State, out: Path, entries: Mapping[int, JournalEntry]) -> list
             state.resumed += 1
             state.finish(_result_from_entry(row, entry, files), here=False)
         elif entry.task_id is not None:
-            actions.append(_Action("adopt", row, task_id=entry.task_id))
+            actions.append(_Action(_Do.ADOPT, row, task_id=entry.task_id))
         elif entry.idempotency_key is not None:
-            actions.append(_Action("reconcile", row, key=entry.idempotency_key))
+            actions.append(_Action(_Do.RECONCILE, row, key=entry.idempotency_key))
         else:
-            actions.append(_Action("submit", row))
+            actions.append(_Action(_Do.SUBMIT, row))
     return actions
 
 
@@ -243,7 +256,7 @@ async def _produce(
     for action in actions:
         request = action.row.request
         assert request is not None  # noqa: S101 - only valid rows get actions
-        if action.kind == "adopt":
+        if action.kind is _Do.ADOPT:
             assert action.task_id is not None  # noqa: S101
             task = await _read_task(client, state, action, action.task_id)
             if task is None:
@@ -357,6 +370,15 @@ def _result_of(
     )
 
 
+def _free_stem(folder: Path, stem: str) -> str:
+    """`stem`, or `stem-2`, `stem-3`, ... if a file by that name is already there."""
+    candidate, suffix = stem, 1
+    while any(folder.glob(f"{candidate}.*")):
+        suffix += 1
+        candidate = f"{stem}-{suffix}"
+    return candidate
+
+
 async def _download_all(
     receive: MemoryObjectReceiveStream[Outcome], downloader: Downloader, state: _State
 ) -> None:
@@ -380,7 +402,10 @@ async def _download_one(
             continue
         try:
             async with limiter:
-                got = await downloader.fetch(url, image_stem(index, row.prompt, number))
+                stem = image_stem(index, row.prompt, number)
+                if state.keep_existing:
+                    stem = _free_stem(downloader.folder, stem)
+                got = await downloader.fetch(url, stem)
         except DownloadError as exc:
             errors.append(f"image {number}: {exc}")
             continue
@@ -445,7 +470,13 @@ async def run_batch(
             )
         journal.bind(prompts.fingerprint(), resume=config.resume)
         entries = journal.entries() if config.resume else {}
-    state = _State(prompts.rows, view, journal, max_credits=config.max_credits)
+    state = _State(
+        prompts.rows,
+        view,
+        journal,
+        max_credits=config.max_credits,
+        keep_existing=config.keep_existing,
+    )
     if journal is not None and config.resume:
         state.files = journal.files()
     view.start(config.title)
