@@ -176,3 +176,12 @@ def test_example_prompt_files_are_valid(name):
     rows = read_prompt_file(path, Defaults()).rows
     assert rows
     assert [r for r in rows if not r.valid] == []
+
+
+def test_csv_huge_field_names_its_line(tmp_path):
+    """A CSV cell over the csv module's field limit is reported at its line, not a traceback."""
+    path = _write(tmp_path, "p.csv", 'prompt\nfine\n"' + "z" * 200_000 + '"\n')
+    rows = read_prompt_file(path, Defaults()).rows
+    assert rows[0].valid
+    assert rows[1].line == 3
+    assert "malformed CSV (field larger than field limit" in (rows[1].error or "")

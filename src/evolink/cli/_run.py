@@ -37,6 +37,8 @@ from evolink.cli._view import Snapshot, View
 
 #: Images fetched at once.
 DOWNLOADS_AT_ONCE = 8
+#: Seconds between snapshots handed to the view (every outcome forces one).
+_REFRESH_EVERY = 0.05
 _FAILED = frozenset({"failed", "cancelled", "uncertain", "abandoned", "download_failed"})
 
 
@@ -103,6 +105,7 @@ class _State:
     resumed: int = 0
     interrupted: bool = False
     keep_existing: bool = False
+    refreshed: float = 0.0
 
     def request_body(self, index: int) -> dict[str, Any]:
         request = self.rows[index].request
@@ -146,8 +149,12 @@ class _State:
             eta=eta,
         )
 
-    def refresh(self) -> None:
-        self.view.update(self.snapshot())
+    def refresh(self, *, force: bool = False) -> None:
+        """Hand the view a snapshot; at most every `_REFRESH_EVERY` s unless `force`."""
+        now = time.monotonic()
+        if force or now - self.refreshed >= _REFRESH_EVERY:
+            self.refreshed = now
+            self.view.update(self.snapshot())
 
     def finish(self, result: Result, *, here: bool = True) -> None:
         """Record how an input ended (in memory, the journal, and the view)."""
@@ -163,7 +170,7 @@ class _State:
                 f"  {detail}".rstrip(),
                 ok=result.ok,
             )
-        self.refresh()
+        self.refresh(force=True)
 
 
 def _result_from_entry(row: Row, entry: JournalEntry, files: list[FileEntry]) -> Result:
@@ -490,6 +497,7 @@ async def run_batch(
                 await _drive(client, downloader, state, actions, config)
                 tg.cancel_scope.cancel()
     finally:
+        state.refresh(force=True)
         view.stop()
         if journal is not None:
             journal.close()
