@@ -247,6 +247,17 @@ class Batch:
         exception: nothing is sent for it. Give the `idempotency_key` of an earlier create
         whose outcome is unknown (after a crash) to reconcile it: the server answers with
         the task it made, or makes it once.
+
+        Args:
+            item: a prompt (sent with the batch's `model`, `size` and `n`) or a
+                `GenerationRequest`.
+            idempotency_key: the key of an earlier create of this request.
+
+        Returns:
+            The input's index, as its `Outcome.index` will say.
+
+        Raises:
+            EvolinkError: the batch is not entered (`async with`).
         """
         if self._tg is None:
             raise EvolinkError("use the batch as `async with client.batch(...) as batch:`")
@@ -290,6 +301,17 @@ class Batch:
         """Watch a task created earlier (by a run that crashed) as this batch's next input.
 
         No create is sent. It holds a slot like any task in flight.
+
+        Args:
+            task: the task, or its id (then it is read first).
+            request: the request the task was created from (for the outcome and credits).
+
+        Returns:
+            The input's index.
+
+        Raises:
+            EvolinkError: the batch is not entered (`async with`).
+            NotFoundError: the id names no task (it may have expired).
         """
         if self._tg is None:
             raise EvolinkError("use the batch as `async with client.batch(...) as batch:`")
@@ -655,13 +677,20 @@ class Batch:
         """Take a task update from outside (a callback body); True if it is this batch's.
 
         The update is confirmed by reading the task before it counts.
+
+        Args:
+            payload: the callback's JSON body, or a `Task`.
         """
         return self._watcher.feed(payload)
 
     # -- the report -------------------------------------------------------------------------
 
     def report(self) -> BatchReport:
-        """Every outcome in input order, with credit totals and timings."""
+        """Every outcome in input order, with credit totals and timings.
+
+        Raises:
+            EvolinkError: the batch is still running (read it after the `async with`).
+        """
         outcomes = [o for o in self._outcomes if o is not None]
         if len(outcomes) != len(self._outcomes):
             raise EvolinkError("the batch is still running: read the report after `async with`")

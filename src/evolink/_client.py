@@ -112,9 +112,11 @@ class AsyncEvolink:
         clock: where time comes from (tests pass `evolink.testing.VirtualClock`).
         allow_local_callbacks: accept `http://` and internal callback URLs (for a local
             simulator only; the real API refuses them).
+        retry_policy: the waits between retries (`evolink.RetryPolicy`).
 
     Raises:
-        ConfigurationError: no API key was given or found.
+        ConfigurationError: no API key was given or found, `max_retries` is negative,
+            `max_connections` is below 1, or both `transport` and `http_client` were given.
     """
 
     def __init__(
@@ -204,7 +206,12 @@ class AsyncEvolink:
         return self._closed
 
     async def credits(self) -> Credits:
-        """The account's and the key's credit balances (`GET /v1/credits`)."""
+        """The account's and the key's credit balances (`GET /v1/credits`).
+
+        Raises:
+            AuthenticationError: the key is missing, invalid or expired.
+            APIError: any other refusal.
+        """
         answer = await self._request("GET", "/v1/credits")
         data = answer.data.get("data") if isinstance(answer.data, Mapping) else None
         return parse_credits(data)

@@ -79,7 +79,23 @@ class Images:
         max_retries: int | None = None,
         pacer: Pacer | None = None,
     ) -> Task:
-        """Create a task from a prepared `GenerationRequest`; see `generate`."""
+        """Create a task from a prepared `GenerationRequest`; see `generate`.
+
+        Args:
+            request: the request, as `GenerationRequest(prompt=..., ...)` builds it.
+            idempotency_key: the key of an earlier create to repeat it safely; one is
+                generated per call when not given.
+            max_retries: overrides the client's for this call.
+            pacer: a shared brake for many requests (used by batches).
+
+        Returns:
+            The new task (or, for a repeated key, the task the first create made).
+
+        Raises:
+            ValidationError: the request or the key breaks a documented rule.
+            SubmissionUncertainError: the server may have made the task.
+            APIError: the server refused the create.
+        """
         validate(request, allow_local_callbacks=self._client.allow_local_callbacks)
         _check_idempotency_key(idempotency_key)
         answer = await self._client._request(  # noqa: SLF001 - the resource's one way out
@@ -100,8 +116,19 @@ class Images:
     ) -> BatchReport:
         """Generate every request as one batch and return its report.
 
-        Takes the options of `client.batch(...)` (`max_in_flight`, `max_credits`,
-        `retry_failed`, `on_progress`, ...). Every input ends in exactly one outcome.
+        Every input ends in exactly one outcome: failures, refusals and skipped inputs
+        are outcomes in the report, not exceptions.
+
+        Args:
+            requests: prompts or `GenerationRequest`s, as a list or an (async) iterable.
+            **options: the options of `client.batch(...)` (`max_in_flight`,
+                `max_credits`, `retry_failed`, `on_progress`, ...; see `BatchOptions`).
+
+        Returns:
+            The `BatchReport`, outcomes in input order.
+
+        Raises:
+            ValidationError: an option is out of range.
         """
         if "total" not in options and isinstance(requests, Sized):
             options["total"] = len(requests)

@@ -76,6 +76,12 @@ class RetryPolicy:
     Waits grow exponentially with full jitter (a random wait between 0 and the cap), so many
     clients retrying at once spread out. A server's `Retry-After` is honoured up to
     `max_retry_after`.
+
+    Attributes:
+        max_retries: retries per request (0 turns retries off).
+        initial_delay: the cap of the first wait, in seconds; it doubles per retry.
+        max_delay: the largest cap, in seconds.
+        max_retry_after: the longest `Retry-After` honoured, in seconds.
     """
 
     max_retries: int = 2

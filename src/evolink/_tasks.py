@@ -33,6 +33,9 @@ class Tasks:
     async def get(self, task_id: str) -> Task:
         """Read a task (`GET /v1/tasks/{task_id}`).
 
+        Args:
+            task_id: the task's id (`task-unified-...`).
+
         Raises:
             ValidationError: `task_id` is not a task id (nothing was sent).
             NotFoundError: no such task, or it expired.

@@ -189,8 +189,16 @@ class EvolinkIntegration:
     async def wait(self, task_or_id: Task | str, *, timeout: float | None = None) -> Task:
         """Wait for a task to end: by its callback when it comes, by reading it when late.
 
+        Args:
+            task_or_id: a task or a task id.
+            timeout: seconds to wait at most; `None` waits as long as the task runs.
+
+        Returns:
+            The terminal task (completed, failed or cancelled), as confirmed by a read.
+
         Raises:
             WaitTimeoutError: still unfinished after `timeout` seconds.
+            ConfigurationError: the app's lifespan has not started.
         """
         client = self.client()
         clock = client.clock
