@@ -12,7 +12,8 @@ import pytest
 
 from evolink import AsyncEvolink
 from evolink.cli import main
-from evolink.cli._input import Defaults, read_prompt_file
+from evolink.cli._demo import demo_rows
+from evolink.cli._input import Defaults, read_prompt_file, rows_from_fields
 from evolink.cli._journal import Journal
 
 KEY = "sk-evo-VERYSECRETKEY0123456789"
@@ -335,3 +336,30 @@ def test_generate_twice_keeps_the_first_images(tmp_path, fake, runner):
         result = runner.invoke(main, ["generate", "fox", "--out", out, "--simulate"])
         assert result.exit_code == 0, result.output
     assert sorted(p.name for p in Path(out).iterdir()) == ["0001-fox-1-2.png", "0001-fox-1.png"]
+
+
+def test_demo_runs_and_reruns(tmp_path, fake, runner):
+    """The demo fills its folder; a second demo replaces its own files and keeps others."""
+    out = tmp_path / "demo"
+    first = runner.invoke(main, ["demo", "--out", str(out), "-n", "6"])
+    assert first.exit_code == 0, first.output
+    assert len(_manifest(out)) == 6
+    assert len(list(out.glob("*.png"))) == 8  # prompts 1 and 6 ask for 2 images
+    (out / "mine.txt").write_text("keep me")
+    second = runner.invoke(main, ["demo", "--out", str(out), "-n", "3", "--json"])
+    assert second.exit_code == 0, second.output
+    assert json.loads(second.stdout)["counts"]["completed"] == 3
+    assert sorted(p.name for p in out.iterdir() if p.suffix != ".png") == [
+        "index.html",
+        "journal.sqlite3",
+        "manifest.jsonl",
+        "mine.txt",
+    ]
+    assert len(list(out.glob("*.png"))) == 4
+
+
+def test_demo_rows_are_varied_and_valid():
+    """The demo's built-in prompts are all different and all valid requests."""
+    rows = rows_from_fields(demo_rows(50), Defaults()).rows
+    assert all(r.valid for r in rows)
+    assert len({r.prompt for r in rows}) == 50

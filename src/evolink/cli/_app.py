@@ -16,7 +16,7 @@ from evolink._converter import unstructure
 from evolink._errors import ConfigurationError, EvolinkError
 from evolink._version import __version__
 from evolink.cli._backend import Target, open_backend
-from evolink.cli._demo import clear_previous_demo, demo_rows
+from evolink.cli._demo import DEMO_FAILURES, clear_previous_demo, demo_rows
 from evolink.cli._input import Defaults, InputError, PromptFile, read_prompt_file, rows_from_fields
 from evolink.cli._journal import JournalError
 from evolink.cli._run import RunConfig, RunRefusedError, RunSummary, run_batch
@@ -108,14 +108,17 @@ def _report_invalid(prompts: PromptFile, source: str, *, skip_invalid: bool) -> 
         )
 
 
-def _finish(summary: RunSummary, console: Console, *, json_output: bool) -> NoReturn:
+def _finish(
+    summary: RunSummary, console: Console, *, json_output: bool, failures_ok: bool = False
+) -> NoReturn:
     if json_output:
         click.echo(dumps(summary_json(summary)))
         if summary.interrupted:
             click.echo("interrupted: run again with --resume to continue", err=True)
     else:
         print_summary(console, summary)
-    sys.exit(_exit_code(summary))
+    code = _exit_code(summary)
+    sys.exit(EXIT_OK if failures_ok and code == EXIT_SOME_FAILED else code)
 
 
 def _execute(
@@ -125,6 +128,7 @@ def _execute(
     *,
     json_output: bool,
     plain: bool,
+    failures_ok: bool = False,
 ) -> NoReturn:
     console = _console(json_output=json_output, plain=plain)
     view = make_view(console, plain=plain)
@@ -133,7 +137,7 @@ def _execute(
         async with open_backend(target) as (client, images):
             return await run_batch(client, images, prompts, config, view)
 
-    _finish(_run(main), console, json_output=json_output)
+    _finish(_run(main), console, json_output=json_output, failures_ok=failures_ok)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -189,8 +193,9 @@ def demo(
 ) -> None:
     """Run a batch of varied prompts against the built-in simulator (no key needed).
 
-    Tasks take 2-6 seconds each, as on a quiet day; images are downloaded as they finish.
-    Open the printed gallery link in a browser at the end.
+    Tasks take 2-6 seconds each and a few fail, as on a real day; images are downloaded
+    as they finish. Open the printed gallery link in a browser at the end. Exits 0 when
+    the demo ran (simulated failures included), 130 if interrupted.
     """
     clear_previous_demo(out)
     prompts = rows_from_fields(demo_rows(count), Defaults())
@@ -200,7 +205,8 @@ def demo(
         max_in_flight=max_in_flight,
         max_credits=max_credits,
     )
-    _execute(Target(simulate=True), prompts, config, json_output=json_output, plain=plain)
+    target = Target(simulate=True, failures=DEMO_FAILURES)
+    _execute(target, prompts, config, json_output=json_output, plain=plain, failures_ok=True)
 
 
 @main.command()

@@ -30,13 +30,16 @@ class Target:
     base_url: str | None = None
     #: The simulator's task durations (seconds, at least and at most).
     durations: tuple[float, float] = DEMO_DURATIONS
+    #: The share of simulated tasks that fail.
+    failures: float = 0.0
     seed: int | None = None
 
 
-def make_simulator(*, durations: tuple[float, float], seed: int | None) -> Any:
+def make_simulator(*, durations: tuple[float, float], failures: float, seed: int | None) -> Any:
     """The in-process simulator, on the system clock, with tasks of `durations` seconds."""
     testing = importlib.import_module("evolink.testing")  # only when simulating
-    return testing.Simulator(seed=seed, durations=durations)
+    faults = testing.Faults(task_failure=failures)
+    return testing.Simulator(seed=seed, durations=durations, faults=faults)
 
 
 @asynccontextmanager
@@ -47,7 +50,9 @@ async def open_backend(target: Target) -> AsyncIterator[tuple[AsyncEvolink, http
         ConfigurationError: no API key (and not simulating).
     """
     if target.simulate:
-        simulator = make_simulator(durations=target.durations, seed=target.seed)
+        simulator = make_simulator(
+            durations=target.durations, failures=target.failures, seed=target.seed
+        )
         client = AsyncEvolink(
             api_key=SIMULATOR_KEY, transport=simulator.transport(), allow_local_callbacks=True
         )

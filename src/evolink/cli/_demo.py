@@ -14,6 +14,8 @@ from evolink.cli._journal import JOURNAL_NAME, Journal
 
 #: Seconds a simulated task takes, at least and at most.
 DEMO_DURATIONS = (2.0, 6.0)
+#: Share of demo tasks that fail, so the gallery shows what a failure looks like.
+DEMO_FAILURES = 0.06
 #: The key the CLI hands the in-process simulator (any key works there; it is not a secret).
 SIMULATOR_KEY = "sk-evo-simulator-local-demo"
 
