@@ -29,7 +29,7 @@ class FakeTask:
     key: str | None
 
 
-@attrs.define
+@attrs.define(slots=False)  # tests may swap `view`
 class FakeEvolink:
     clock: VirtualClock
     duration: float = 4.0
@@ -43,6 +43,8 @@ class FakeEvolink:
     retry_after: str | None = None
     # Statuses to answer the next reads (GET or batch) with before serving them.
     read_script: list[int] = attrs.field(factory=list)
+    # Bodies to answer the next batch reads with (status 200), before serving them.
+    batch_bodies: list[Any] = attrs.field(factory=list)
     # Creates to refuse with a connection error (nothing reaches the server).
     refuse_connections: int = 0
     tasks: dict[str, FakeTask] = attrs.field(factory=dict)
@@ -127,6 +129,8 @@ class FakeEvolink:
         if request.method == "POST" and path == "/v1/tasks/batch":
             if not self.batch_endpoint:
                 return self._error(404, "not_found")
+            if self.batch_bodies:
+                return httpx.Response(200, json=self.batch_bodies.pop(0))
             ids = (body or {})["task_ids"]
             assert len(ids) <= 50
             return httpx.Response(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
@@ -58,7 +58,7 @@ class Watcher:
     _on_end: Callable[[Task], None]
     _on_lost: Callable[[str, EvolinkError], None]
     _pacer: Pacer | None = None
-    _limiter: anyio.CapacityLimiter | None = None
+    _limiter: anyio.CapacityLimiter = attrs.field(factory=lambda: anyio.CapacityLimiter(8))
     batch_reads: bool = True
     _watched: dict[str, _Watched] = attrs.field(factory=dict)
     _heap: list[tuple[float, int, str]] = attrs.field(factory=list)
@@ -66,9 +66,6 @@ class Watcher:
     _changed: anyio.Event = attrs.field(factory=anyio.Event)
     reads: int = 0
     read_requests: int = 0
-
-    def __len__(self) -> int:
-        return len(self._watched)
 
     def watch(self, task: Task, *, started: float) -> None:
         """Start watching a task whose create answered at `started` (monotonic)."""
@@ -83,10 +80,6 @@ class Watcher:
         """Stop watching a task; return its last known state."""
         watched = self._watched.pop(task_id, None)
         return watched.task if watched is not None else None
-
-    def tasks(self) -> Iterable[Task]:
-        """The last known state of every task still watched."""
-        return [w.task for w in self._watched.values()]
 
     def feed(self, payload: Mapping[str, Any] | Task) -> bool:
         """Take an update from outside (a callback's body); True if it is for a watched task.
@@ -261,11 +254,8 @@ class Watcher:
         return {task_id: parse_task(data)}
 
     async def _send(self, method: str, path: str, body: Any) -> Any:
-        if self._limiter is None:
+        async with self._limiter:
             answer = await self._client._request(method, path, body=body, pacer=self._pacer)  # noqa: SLF001
-        else:
-            async with self._limiter:
-                answer = await self._client._request(method, path, body=body, pacer=self._pacer)  # noqa: SLF001
         return answer.data
 
     def _retry_later(self, task_id: str) -> None:

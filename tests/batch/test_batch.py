@@ -7,16 +7,22 @@ from decimal import Decimal
 
 import anyio
 import anyio.lowlevel
+import httpx
 import pytest
-from _fake_server import FakeEvolink
 
+from _fake_server import FakeEvolink
 from evolink import (
     AsyncEvolink,
     BatchProgress,
+    BatchReport,
+    CreditLedger,
     EvolinkError,
     GenerationRequest,
+    Outcome,
     OutcomeKind,
     SkipReason,
+    Task,
+    TaskStatus,
 )
 from evolink.testing import VirtualClock
 
@@ -454,3 +460,162 @@ async def test_report_and_submit_need_the_batch_running(fake, clock):
             await batch.submit("slow")
             with pytest.raises(EvolinkError, match="still running"):
                 batch.report()
+
+
+class HangingCreates(httpx.AsyncBaseTransport):
+    """Creates never answer; everything else goes to the fake."""
+
+    def __init__(self, fake: FakeEvolink) -> None:
+        self._inner = fake.transport()
+        self.sent = anyio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/images/generations":
+            self.sent.set()
+            await anyio.sleep_forever()
+        return await self._inner.handle_async_request(request)
+
+
+async def test_a_create_in_flight_when_stopped_is_uncertain(fake, clock):
+    """A create sent but unanswered when the batch stops may have made a task: uncertain."""
+    transport = HangingCreates(fake)
+    async with clock.running():
+        client = AsyncEvolink(
+            api_key=KEY, base_url="https://api.test", transport=transport, clock=clock
+        )
+        async with client:
+            with anyio.CancelScope() as scope:
+                async with client.batch() as batch:
+                    await batch.submit("a")
+                    await transport.sent.wait()
+                    scope.cancel()
+    outcome = batch.report().outcomes[0]
+    assert (OutcomeKind.UNCERTAIN, "stopped") == (outcome.kind, outcome.error_code)
+    assert outcome.idempotency_key is not None
+
+
+async def test_cancelled_while_draining_abandons_what_runs(fake, clock):
+    """A cancellation that lands while the block's end waits for tasks abandons them."""
+    async with clock.running(), client_for(fake, clock) as client:
+        async with anyio.create_task_group() as tg:
+            with anyio.CancelScope() as scope:
+
+                async def cancel_soon() -> None:
+                    await clock.sleep(1)
+                    scope.cancel()
+
+                tg.start_soon(cancel_soon)
+                async with client.batch() as batch:
+                    await batch.submit("slow")
+    assert OutcomeKind.ABANDONED == batch.report().outcomes[0].kind
+
+
+async def test_an_adopted_task_already_finished_ends_at_once(fake, clock):
+    """Adopting a task that already ended records its outcome without a read."""
+    async with clock.running(), client_for(fake, clock) as client:
+        task = await client.images.generate("done")
+        await clock.sleep(5)
+        finished = await client.tasks.get(task.id)
+        reads = fake.count("POST", "/v1/tasks/batch")
+        async with client.batch() as batch:
+            await batch.adopt(finished, GenerationRequest(prompt="done"))
+    assert batch.report().ok
+    assert reads == fake.count("POST", "/v1/tasks/batch")
+    assert 0 == batch.reads
+
+
+async def test_resubmission_respects_the_budget(fake, clock):
+    """retry_failed does not resubmit when the budget has no room left for it."""
+    prompts = ["fail:service_error", "b"]
+    report = await run_many(fake, clock, prompts, retry_failed=3, max_credits=5, max_in_flight=2)
+    assert [OutcomeKind.FAILED, OutcomeKind.COMPLETED] == [o.kind for o in report.outcomes]
+    assert report.charged + report.released == report.reserved
+    assert report.charged <= 5
+
+
+async def test_the_first_create_of_a_model_teaches_its_price(fake, clock):
+    """With a budget and an unknown price, one create goes first; the rest follow its answer."""
+    order: list[int] = []
+    fake.on_request = lambda request: order.append(len(fake.tasks))
+    report = await run_many(fake, clock, [f"p{i}" for i in range(4)], max_credits=100)
+    assert report.ok
+    paths = [path for _, path, _ in fake.requests]
+    creates = [n for n, path in zip(order, paths, strict=True) if path.endswith("generations")]
+    assert 0 == creates[0]
+    assert all(n >= 1 for n in creates[1:])  # sent after the first create was answered
+
+
+async def test_a_batch_answer_with_a_bad_item_reads_that_task_alone(fake, clock):
+    """An unparseable task in a batch answer is read again by itself."""
+    original = fake.view
+    spoiled: set[str] = set()
+
+    def view(task):
+        data = original(task)
+        if task.id not in spoiled and data["status"] == "completed":
+            spoiled.add(task.id)
+            data["progress"] = "lots"
+        return data
+
+    fake.view = view
+    report = await run_many(fake, clock, ["a", "b"])
+    assert report.ok
+    assert fake.count("GET", "/v1/tasks/") >= 2
+
+
+async def test_a_batch_answer_without_a_data_list_is_retried(fake, clock):
+    """A batch answer of the wrong shape loses nothing: the tasks are read again later."""
+    fake.batch_bodies = [{"data": "nope"}, ["not", "an", "object"]]
+    report = await run_many(fake, clock, ["a"])
+    assert report.ok
+    assert fake.count("POST", "/v1/tasks/batch") >= 3
+
+
+async def test_feed_during_a_read_asks_for_another_read(fake, clock):
+    """A feed that lands while the task is being read triggers one more read right after."""
+    async with clock.running(), client_for(fake, clock) as client:
+        async with client.batch() as batch:
+            fed = []
+
+            def feed_while_reading(request):
+                if request.url.path == "/v1/tasks/batch" and not fed:
+                    task_id = next(iter(batch._entries))
+                    fed.append(batch.feed({"id": task_id, "status": "completed"}))
+
+            fake.on_request = feed_while_reading
+            await batch.submit("slow")
+    assert [True] == fed
+    assert batch.report().ok
+
+
+def test_report_helpers():
+    """Outcome kinds print as their values; reports count and filter."""
+    report = BatchReport(
+        outcomes=[
+            Outcome(index=0, request=None, kind=OutcomeKind.COMPLETED),
+            Outcome(index=1, request=None, kind=OutcomeKind.SKIPPED, reason=SkipReason.BUDGET),
+        ]
+    )
+    assert ("completed", "budget") == (str(OutcomeKind.COMPLETED), str(SkipReason.BUDGET))
+    assert 2 == len(report)
+    assert [0] == [o.index for o in report.completed]
+    assert () == report.outcomes[1].results
+    assert report.ok is False
+
+
+def test_ledger_counts_each_task_once():
+    """A replayed reservation and a duplicate settlement change nothing."""
+    ledger = CreditLedger()
+    ledger.reserve("task-unified-1", Decimal(5), images=2)
+    ledger.reserve("task-unified-1", Decimal(5), images=2)
+    assert Decimal(5) == ledger.outstanding
+    done = Task(id="task-unified-1", status=TaskStatus.COMPLETED, results=("u",))
+    first = ledger.settle(done)
+    again = ledger.settle(done)
+    assert first == again
+    assert (Decimal(5), Decimal("2.5"), Decimal("2.5")) == (
+        ledger.reserved,
+        ledger.charged,
+        ledger.released,
+    )
+    assert Decimal(0) == first.outstanding == ledger.outstanding

@@ -1,0 +1,65 @@
+"""The clients we measure ourselves against, written as users write them by hand.
+
+`poll_loop` is the usual script: httpx, an asyncio.Semaphore for concurrency, and a read of
+each task every `interval` seconds (1 s by hand, 3 s as Evolink's own client does).
+`raw_requests` replays a list of requests with bare httpx, to price our own overhead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+
+async def poll_loop(
+    base_url: str, api_key: str, prompts: list[str], *, max_in_flight: int, interval: float
+) -> dict[str, Any]:
+    """Create each task under a semaphore and read it every `interval` s until it ends."""
+    semaphore = asyncio.Semaphore(max_in_flight)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    done = 0
+    limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits) as http:
+
+        async def one(prompt: str) -> None:
+            nonlocal done
+            async with semaphore:
+                created = await http.post(
+                    "/v1/images/generations", json={"model": "gpt-4o-image", "prompt": prompt}
+                )
+                task_id = created.json()["id"]
+                while True:
+                    await asyncio.sleep(interval)
+                    task = (await http.get(f"/v1/tasks/{task_id}")).json()
+                    if task["status"] in {"completed", "failed", "cancelled"}:
+                        done += 1
+                        return
+
+        await asyncio.gather(*(one(p) for p in prompts))
+    return {"completed": done}
+
+
+async def raw_requests(
+    base_url: str, api_key: str, requests: list[tuple[str, str, Any]], *, concurrency: int
+) -> int:
+    """Send exactly these requests with bare httpx, `concurrency` at a time."""
+    headers = {"Authorization": f"Bearer {api_key}"}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    queue: asyncio.Queue[tuple[str, str, Any]] = asyncio.Queue()
+    for item in requests:
+        queue.put_nowait(item)
+    sent = 0
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits) as http:
+
+        async def worker() -> None:
+            nonlocal sent
+            while not queue.empty():
+                method, path, body = queue.get_nowait()
+                response = await http.request(method, path, json=body)
+                response.json()
+                sent += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return sent
