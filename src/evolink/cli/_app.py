@@ -21,7 +21,7 @@ from evolink.cli._input import Defaults, InputError, PromptFile, read_prompt_fil
 from evolink.cli._journal import JournalError
 from evolink.cli._run import RunConfig, RunRefusedError, RunSummary, run_batch
 from evolink.cli._summary import dumps, print_summary, summary_json
-from evolink.cli._view import make_view
+from evolink.cli._view import amount, make_view
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -52,12 +52,12 @@ def _credits(_: click.Context, __: click.Parameter, value: str | None) -> Decima
     if value is None:
         return None
     try:
-        amount = Decimal(value)
+        budget = Decimal(value)
     except InvalidOperation:
         raise click.BadParameter(f"{value!r} is not a number") from None
-    if not amount.is_finite() or amount < 0:
+    if not budget.is_finite() or budget < 0:
         raise click.BadParameter("must be a number, 0 or more")
-    return amount
+    return budget
 
 
 def _target_options(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -361,7 +361,7 @@ def task_get(
     console = Console(highlight=False)
     console.print(f"[bold]{found.id}[/]  {found.status}  {found.progress}%")
     if found.credits_reserved is not None:
-        console.print(f"credits reserved: {found.credits_reserved:f}")
+        console.print(f"credits reserved: {amount(found.credits_reserved)}")
     for url in found.results:
         console.print(f"  {url}", soft_wrap=True)
     if found.error is not None:
@@ -386,37 +386,62 @@ def credits_command(
         click.echo(dumps(unstructure(balances)))
         return
     remaining = balances.remaining_credits
-    click.echo(f"remaining credits: {'unknown' if remaining is None else f'{remaining:f}'}")
+    click.echo(f"remaining credits: {'unknown' if remaining is None else f'{amount(remaining)}'}")
     if balances.user is not None:
         click.echo(
-            f"account: {balances.user.remaining_credits:f} left,"
-            f" {balances.user.used_credits:f} used"
+            f"account: {amount(balances.user.remaining_credits)} left,"
+            f" {amount(balances.user.used_credits)} used"
         )
     if balances.token is not None:
         limit = (
             "unlimited"
             if balances.token.unlimited_credits
-            else (f"{balances.token.remaining_credits:f} left")
+            else (f"{amount(balances.token.remaining_credits)} left")
         )
-        click.echo(f"this key: {limit}, {balances.token.used_credits:f} used")
+        click.echo(f"this key: {limit}, {amount(balances.token.used_credits)} used")
 
 
 @main.command()
 @click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=8000,
-    show_default=True,
-    help="Port to listen on.",
+    "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port."
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-def simulator(port: int, host: str) -> None:
-    """Serve the Evolink simulator over HTTP (point --base-url or EVOLINK_BASE_URL at it)."""
+@click.option(
+    "--durations",
+    nargs=2,
+    type=click.FloatRange(min=0.001),
+    default=(8.0, 30.0),
+    show_default=True,
+    metavar="LOW HIGH",
+    help="Seconds a task takes, at least and at most.",
+)
+@click.option(
+    "--task-failure",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Share of tasks that fail.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for every draw.")
+def simulator(
+    port: int, host: str, durations: tuple[float, float], task_failure: float, seed: int
+) -> None:
+    """Serve the Evolink simulator over HTTP until Ctrl-C.
+
+    Point the other commands at it with --base-url http://127.0.0.1:PORT (any sk-evo-...
+    key works). `python -m evolink.testing --help` lists every knob.
+    """
+    from evolink.testing import Faults, serve  # noqa: PLC0415 - only this command needs it
+
+    click.echo(f"Evolink simulator on http://{host}:{port} (any sk-evo-... key works)")
     try:
-        from evolink.testing import serve  # type: ignore[attr-defined]  # noqa: PLC0415
-    except ImportError as exc:
-        _fail(f"the simulator cannot be served here: {exc}")
-    click.echo(
-        f"Evolink simulator on http://{host}:{port} (any sk-evo-... key works); Ctrl-C stops"
-    )
-    serve(host=host, port=port)
+        serve(
+            host=host,
+            port=port,
+            seed=seed,
+            durations=durations,
+            faults=Faults(task_failure=task_failure),
+            log_level="warning",
+        )
+    except RuntimeError as exc:  # uvicorn missing
+        _fail(str(exc))

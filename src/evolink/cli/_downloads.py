@@ -46,8 +46,11 @@ def slugify(text: str, *, length: int = _SLUG_LENGTH) -> str:
     """Lower-case ASCII words joined by `-`: safe in any file system, never empty."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    slug = slug[:length].rstrip("-")
-    return slug or "image"
+    if len(slug) > length:
+        cut = slug[:length]
+        # End on a whole word when one ends in the second half.
+        slug = cut.rsplit("-", 1)[0] if cut.rfind("-") >= length // 2 else cut
+    return slug.strip("-") or "image"
 
 
 def image_stem(index: int, prompt: str, number: int) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from evolink.cli._manifest import STATUSES, Result, write_atomically
+from evolink.cli._view import amount
 
 GALLERY_NAME = "index.html"
 
@@ -57,7 +58,7 @@ function(r){r.style.display=(s==='all'||r.dataset.status===s)?'':'none'})}});
 
 
 def _credits(value: Decimal | None) -> str:
-    return "-" if value is None else f"{value:f}"
+    return "-" if value is None else f"{amount(value)}"
 
 
 def _row(result: Result) -> str:
@@ -105,7 +106,7 @@ def render_gallery(results: Sequence[Result], *, title: str) -> str:
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
         f"<header><h1>{html.escape(title)}</h1>"
         f'<div class="meta">{len(ordered)} prompts · {images} images · {summary}'
-        f" · {charged:f} credits charged</div>"
+        f" · {amount(charged)} credits charged</div>"
         f'<div class="filters">{buttons}</div></header>'
         f"<main>\n{body}\n</main><script>{_SCRIPT}</script></body></html>\n"
     )

@@ -144,6 +144,7 @@ class _State:
             images=sum(len(f) for f in self.files.values()),
             reserved=progress.reserved if progress is not None else Decimal(0),
             charged=progress.charged if progress is not None else Decimal(0),
+            released=progress.released if progress is not None else Decimal(0),
             max_credits=self.max_credits,
             elapsed=elapsed,
             eta=eta,

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from evolink.cli._manifest import STATUSES
 from evolink.cli._run import RunSummary
-from evolink.cli._view import duration
+from evolink.cli._view import amount, duration
 
 _STYLES = {
     "completed": "green",
@@ -46,8 +46,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     details.add_column(style="dim")
     details.add_column()
     details.add_row("images", str(images))
-    details.add_row("credits charged", f"{_charged(summary):f}")
-    details.add_row("credits reserved (this run)", f"{summary.reserved:f}")
+    details.add_row("credits charged", f"{amount(_charged(summary))}")
+    details.add_row("credits reserved (this run)", f"{amount(summary.reserved)}")
     details.add_row("elapsed", duration(summary.elapsed))
     if summary.resumed:
         details.add_row("resumed as done", str(summary.resumed))
@@ -59,7 +59,9 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     console.print(details)
     problems = [r for r in summary.results if not r.ok]
     for result in problems[:10]:
-        detail = ": ".join(p for p in (result.error_code, result.error_message) if p)
+        detail = " ".join(
+            ": ".join(p for p in (result.error_code, result.error_message) if p).split()
+        )
         console.print(
             Text(f"  #{result.index + 1} (line {result.line}) {result.status}: {detail}"[:300]),
             style=_STYLES.get(result.status, ""),

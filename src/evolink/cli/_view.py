@@ -14,6 +14,7 @@ from typing import IO, Protocol
 import attrs
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
+from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
@@ -37,6 +38,7 @@ class Snapshot:
     images: int = 0
     reserved: Decimal = Decimal(0)
     charged: Decimal = Decimal(0)
+    released: Decimal = Decimal(0)
     max_credits: Decimal | None = None
     elapsed: float = 0.0
     eta: float | None = None
@@ -72,10 +74,16 @@ def duration(seconds: float | None) -> str:
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
+def amount(value: Decimal) -> str:
+    """Credits without float noise or trailing zeros: `150`, `2.5`."""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def credits_text(snapshot: Snapshot) -> str:
     """`12.5 reserved · 10 charged / 500 budget`."""
-    budget = "" if snapshot.max_credits is None else f" / {snapshot.max_credits:f} budget"
-    return f"{snapshot.reserved:f} reserved · {snapshot.charged:f} charged{budget}"
+    budget = "" if snapshot.max_credits is None else f" / {amount(snapshot.max_credits)} budget"
+    return f"{amount(snapshot.reserved)} reserved · {amount(snapshot.charged)} charged{budget}"
 
 
 @attrs.define
@@ -118,7 +126,7 @@ class PlainView:
 
 
 class _Panel:
-    """The live panel: a bar and the counters, drawn from the view's latest snapshot."""
+    """The live panel: bars and counters, drawn from the view's latest snapshot."""
 
     def __init__(self, view: LiveView) -> None:
         self._view = view
@@ -126,37 +134,66 @@ class _Panel:
     def __rich__(self) -> RenderableType:
         s = self._view.snapshot
         done = s.finished
-        bar = ProgressBar(total=max(s.total, 1), completed=done, width=None)
-        header = Text.assemble(
-            (f" {done}/{s.total} ", "bold"),
-            (f" {100 * done / max(s.total, 1):3.0f}% ", "cyan"),
-            ("  elapsed ", "dim"),
-            duration(s.elapsed),
-            ("  eta ", "dim"),
-            duration(s.eta),
-        )
-        counters = Table.grid(padding=(0, 3))
-        for _ in range(6):
-            counters.add_column(justify="left")
-        counters.add_row(
-            Text.assemble(("✓ done ", "green"), (str(s.completed), "bold green")),
-            Text.assemble(("✗ failed ", "red"), (str(s.failed), "bold red")),
-            Text.assemble(("⟳ in flight ", "cyan"), (str(s.in_flight), "bold cyan")),
-            Text.assemble(("↓ downloading ", "blue"), (str(s.downloading), "bold blue")),
-            Text.assemble(("… waiting ", "dim"), (str(s.waiting), "bold")),
-            Text.assemble(("⊘ skipped ", "yellow"), (str(s.rejected + s.skipped), "bold yellow")),
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column(no_wrap=True)
+        grid.add_column(no_wrap=True)
+        grid.add_row(
+            "inputs",
+            ProgressBar(total=max(s.total, 1), completed=done, width=36),
+            Text.assemble(
+                (f"{done}/{s.total}", "bold"),
+                (f"  {100 * done / max(s.total, 1):.0f}%", "cyan"),
+                ("   elapsed ", "dim"),
+                duration(s.elapsed),
+                ("   eta ", "dim"),
+                duration(s.eta),
+            ),
         )
         money = Text.assemble(
-            ("credits ", "dim"),
-            (f"{s.reserved:f}", "bold"),
-            (" reserved · ", "dim"),
-            (f"{s.charged:f}", "bold"),
-            (" charged", "dim"),
-            ("" if s.max_credits is None else f" / {s.max_credits:f} budget", "magenta"),
+            (amount(s.charged), "bold"),
+            (" charged · ", "dim"),
+            (amount(s.reserved), "bold"),
+            (" reserved", "dim"),
+        )
+        if s.max_credits is not None and s.max_credits > 0:
+            committed = s.reserved - s.released  # charged, or still held
+            grid.add_row(
+                "credits",
+                ProgressBar(
+                    total=float(s.max_credits),
+                    completed=float(min(committed, s.max_credits)),
+                    width=36,
+                    complete_style="magenta",
+                ),
+                Text.assemble(money, (f"  of {amount(s.max_credits)} budget", "magenta")),
+            )
+        else:
+            grid.add_row("credits", money, "")
+        counters = Text.assemble(
+            ("✓ done ", "green"),
+            (str(s.completed), "bold green"),
+            ("   ✗ failed ", "red"),
+            (str(s.failed), "bold red"),
+            ("   ⟳ in flight ", "cyan"),
+            (str(s.in_flight), "bold cyan"),
+            ("   ↓ downloading ", "blue"),
+            (str(s.downloading), "bold blue"),
+            ("   … waiting ", "dim"),
+            (str(s.waiting), "bold"),
+            ("   ⊘ skipped ", "yellow"),
+            (str(s.rejected + s.skipped), "bold yellow"),
             ("   images ", "dim"),
             (str(s.images), "bold"),
         )
-        return Group(bar, header, counters, money)
+        return Panel(
+            Group(grid, Text(), counters),
+            title=Text(self._view.title, style="bold"),
+            title_align="left",
+            border_style="bright_black",
+            expand=False,
+            padding=(0, 1),
+        )
 
 
 @attrs.define
@@ -165,10 +202,11 @@ class LiveView:
 
     console: Console
     snapshot: Snapshot = attrs.field(factory=lambda: Snapshot(total=0))
+    title: str = ""
     _live: Live | None = None
 
     def start(self, title: str) -> None:
-        self.console.print(Text(title, style="bold"))
+        self.title = title
         self._live = Live(_Panel(self), console=self.console, refresh_per_second=8, transient=False)
         self._live.start()
 
