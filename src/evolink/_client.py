@@ -33,6 +33,7 @@ from evolink._errors import (
     SubmissionUncertainError,
     error_class_for,
 )
+from evolink._http_backend import HttpBackend, default_transport
 from evolink._images import Images
 from evolink._models import Credits, GenerationRequest
 from evolink._retry import Outcome, RetryPolicy, classify_error, classify_status, parse_retry_after
@@ -113,6 +114,8 @@ class AsyncEvolink:
         allow_local_callbacks: accept `http://` and internal callback URLs (for a local
             simulator only; the real API refuses them).
         retry_policy: the waits between retries (`evolink.RetryPolicy`).
+        http_backend: `"auto"` (aiohttp's transport under httpx when `evolink[aiohttp]` is
+            installed and the loop is asyncio, else httpx's own), `"httpx"` or `"aiohttp"`.
 
     Raises:
         ConfigurationError: no API key was given or found, `max_retries` is negative,
@@ -132,6 +135,7 @@ class AsyncEvolink:
         clock: Clock | None = None,
         allow_local_callbacks: bool = False,
         retry_policy: RetryPolicy | None = None,
+        http_backend: HttpBackend = "auto",
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("EVOLINK_API_KEY")
         if not key:
@@ -160,13 +164,14 @@ class AsyncEvolink:
         self._retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
         self._rng = random.Random()  # jitter, not secrets
         self._owns_http_client = http_client is None
-        self._http = http_client or httpx.AsyncClient(
-            transport=transport,
-            timeout=timeout,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+        # Made on first use, on the loop that uses it (the transport depends on the loop).
+        self._http: httpx.AsyncClient | None = http_client
+        self._transport = transport
+        self._timeout = timeout
+        self._limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
         )
+        self._http_backend: HttpBackend = http_backend
         self._limiter = anyio.CapacityLimiter(max_connections)
         self._headers = {
             "User-Agent": f"evolink-python/{__version__}",
@@ -197,7 +202,7 @@ class AsyncEvolink:
         if self._closed:
             return
         self._closed = True
-        if self._owns_http_client:
+        if self._owns_http_client and self._http is not None:
             await self._http.aclose()
 
     @property
@@ -230,6 +235,14 @@ class AsyncEvolink:
         return Batch(self, BatchOptions(**options))
 
     # -- the one request path -------------------------------------------------------------
+
+    def _http_client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            transport = self._transport or default_transport(self._http_backend, self._limits)
+            self._http = httpx.AsyncClient(
+                transport=transport, timeout=self._timeout, limits=self._limits
+            )
+        return self._http
 
     def _bind_event_loop(self) -> None:
         token = anyio.lowlevel.current_token().native_token
@@ -312,7 +325,7 @@ class AsyncEvolink:
         started = time.perf_counter()
         try:
             async with self._limiter:
-                response = await self._http.request(
+                response = await self._http_client().request(
                     method, url, headers=headers, content=content, auth=self._auth
                 )
         except httpx.RequestError as exc:  # transport failures, and bodies it cannot decode
