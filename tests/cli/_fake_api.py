@@ -35,27 +35,6 @@ class FakeAPI:
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
 
-    async def asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """The same API as an ASGI app, to serve it over HTTP (uvicorn)."""
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        query = scope.get("query_string", b"").decode()
-        url = f"http://testserver{scope['path']}" + (f"?{query}" if query else "")
-        headers = [(k.decode(), v.decode()) for k, v in scope["headers"]]
-        response = self.handle(httpx.Request(scope["method"], url, headers=headers, content=body))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status_code,
-                "headers": [(k.encode(), v.encode()) for k, v in response.headers.items()],
-            }
-        )
-        await send({"type": "http.response.body", "body": response.content})
-
     def creates(self) -> list[httpx.Request]:
         return [
             r for r in self.requests if r.method == "POST" and r.url.path.endswith("generations")

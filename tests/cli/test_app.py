@@ -15,6 +15,7 @@ from evolink.cli import main
 from evolink.cli._demo import demo_rows
 from evolink.cli._input import Defaults, read_prompt_file, rows_from_fields
 from evolink.cli._journal import Journal
+from evolink.testing import Simulator
 
 KEY = "sk-evo-VERYSECRETKEY0123456789"
 
@@ -363,3 +364,35 @@ def test_demo_rows_are_varied_and_valid():
     rows = rows_from_fields(demo_rows(50), Defaults()).rows
     assert all(r.valid for r in rows)
     assert len({r.prompt for r in rows}) == 50
+
+
+def test_batch_against_the_simulator(tmp_path, runner, monkeypatch):
+    """On the real in-process simulator: tasks run, images download as PNGs, credits add up."""
+    simulator = Simulator(seed=3, durations=(0.05, 0.2))
+    monkeypatch.setattr("evolink.cli._backend.make_simulator", lambda **_: simulator)
+    source = _prompts(
+        tmp_path, '{"prompt": "fox", "n": 2, "size": "2:3"}\n{"prompt": "owl"}\n', "p.jsonl"
+    )
+    out = tmp_path / "out"
+    result = _batch(runner, str(source), "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert [r["files"] for r in document["results"]] == [
+        ["0001-fox-1.png", "0001-fox-2.png"],
+        ["0002-owl-1.png"],
+    ]
+    assert (out / "0001-fox-1.png").read_bytes().startswith(b"\x89PNG")
+    assert document["credits"]["charged"] == float(simulator.ledger.charged)
+
+
+def test_simulator_command_serves(runner, monkeypatch):
+    """`evolink simulator` hands its options to evolink.testing.serve."""
+    calls = []
+    monkeypatch.setattr("evolink.testing.serve", lambda **kwargs: calls.append(kwargs))
+    result = runner.invoke(
+        main, ["simulator", "--port", "8123", "--durations", "1", "2", "--task-failure", "0.5"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:8123" in result.output
+    [call] = calls
+    assert (call["port"], call["durations"], call["faults"].task_failure) == (8123, (1.0, 2.0), 0.5)

@@ -1,8 +1,8 @@
-"""Crash safety, end to end: the CLI as a subprocess against an API served on loopback.
+"""Crash safety, end to end: the CLI as a subprocess against the simulator served on loopback.
 
-SIGKILL mid-batch, then `--resume`: no input gets two tasks, no create body goes out under
-two idempotency keys, and every prompt ends with its images on disk. SIGINT stops cleanly
-with exit 130 and a hint to resume.
+SIGKILL mid-batch, then `--resume`: from the simulator's request record, no create body went
+out under two idempotency keys and no input made two tasks; every prompt ends with its
+images on disk. SIGINT stops cleanly with exit 130 and a hint to resume.
 """
 
 from __future__ import annotations
@@ -12,38 +12,24 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-from _fake_api import FakeAPI
+
+from evolink.testing import Faults, Simulator
 
 PROMPTS = [f"prompt number {i} of the crash test" for i in range(16)]
 
 
 @pytest.fixture
-def served() -> Iterator[tuple[FakeAPI, str]]:
-    """The fake API on 127.0.0.1 (a thread), tasks taking a second."""
-    api = FakeAPI(duration=1.0)
-    config = uvicorn.Config(
-        api.asgi, host="127.0.0.1", port=0, log_level="error", lifespan="off", interface="asgi3"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    api.image_base = f"{url}/files"
-    yield api, url
-    server.should_exit = True
-    thread.join(timeout=10)
+def served() -> Iterator[tuple[Simulator, str]]:
+    """The simulator on 127.0.0.1 (a thread): 1-1.5 s tasks, some create answers lost."""
+    simulator = Simulator(seed=7, durations=(1.0, 1.5), faults=Faults(lost_create_response=0.1))
+    with simulator.serve_in_thread() as url:
+        yield simulator, url
 
 
 def _start(source: Path, out: Path, url: str, *extra: str) -> subprocess.Popen[str]:
@@ -84,14 +70,16 @@ def _wait_for_images(out: Path, process: subprocess.Popen[str], at_least: int) -
     raise AssertionError("no image appeared")
 
 
-def _check_everything_made_once(api: FakeAPI, out: Path) -> None:
-    keys: dict[str, set[str]] = defaultdict(set)
-    for request in api.creates():
-        keys[json.loads(request.content)["prompt"]].add(request.headers["Idempotency-Key"])
+def _check_everything_made_once(simulator: Simulator, out: Path) -> None:
+    keys: dict[str, set[str | None]] = defaultdict(set)
+    for request in simulator.requests:
+        if request.method == "POST" and request.path == "/v1/images/generations":
+            keys[request.body["prompt"]].add(request.idempotency_key)
+    # No create body went out under two keys, so no input can have made two tasks.
     assert dict.fromkeys(PROMPTS, 1) == {p: len(k) for p, k in keys.items()}
-    tasks = defaultdict(int)
-    for task in api.tasks.values():
-        tasks[task["body"]["prompt"]] += 1
+    tasks: dict[str, int] = defaultdict(int)
+    for task in simulator.tasks.values():
+        tasks[task.prompt] += 1
     assert dict.fromkeys(PROMPTS, 1) == dict(tasks)
     for index in range(len(PROMPTS)):
         assert len(list(out.glob(f"{index + 1:04d}-prompt-number-{index}-*-[12].png"))) == 2
@@ -101,7 +89,7 @@ def _check_everything_made_once(api: FakeAPI, out: Path) -> None:
 
 def test_sigkill_then_resume_creates_nothing_twice(tmp_path, served):
     """Killed with SIGKILL mid-batch, a --resume finishes every prompt with one task each."""
-    api, url = served
+    simulator, url = served
     source = tmp_path / "prompts.txt"
     source.write_text("\n".join(PROMPTS) + "\n")
     out = tmp_path / "out"
@@ -110,18 +98,18 @@ def test_sigkill_then_resume_creates_nothing_twice(tmp_path, served):
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=10)
     assert seen < 2 * len(PROMPTS)
-    created_before = len(api.tasks)
+    created_before = len(simulator.tasks)
     assert 0 < created_before < len(PROMPTS) + 4
     second = _start(source, out, url, "--resume")
     stdout, stderr = second.communicate(timeout=60)
     assert second.returncode == 0, stdout + stderr
-    _check_everything_made_once(api, out)
+    _check_everything_made_once(simulator, out)
     assert not list(out.glob(".*.part"))
 
 
 def test_sigint_stops_cleanly_with_130(tmp_path, served):
     """Ctrl-C stops the run with exit 130 and a hint; --resume then completes it."""
-    api, url = served
+    simulator, url = served
     source = tmp_path / "prompts.txt"
     source.write_text("\n".join(PROMPTS) + "\n")
     out = tmp_path / "out"
@@ -135,4 +123,4 @@ def test_sigint_stops_cleanly_with_130(tmp_path, served):
     second = _start(source, out, url, "--resume")
     stdout, stderr = second.communicate(timeout=60)
     assert second.returncode == 0, stdout + stderr
-    _check_everything_made_once(api, out)
+    _check_everything_made_once(simulator, out)
