@@ -21,7 +21,7 @@ PNG = (
 )
 
 
-@attrs.define
+@attrs.define(slots=False)  # tests patch its methods
 class FakeAPI:
     duration: float = 0.05
     image_base: str = "https://files.fake.test"

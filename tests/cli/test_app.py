@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import runpy
 import types
 from functools import partial
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from evolink import AsyncEvolink
 from evolink.cli import main
+from evolink.cli._backend import make_simulator
 from evolink.cli._demo import demo_rows
 from evolink.cli._input import Defaults, read_prompt_file, rows_from_fields
 from evolink.cli._journal import Journal
@@ -396,3 +398,130 @@ def test_simulator_command_serves(runner, monkeypatch):
     assert "http://127.0.0.1:8123" in result.output
     [call] = calls
     assert (call["port"], call["durations"], call["faults"].task_failure) == (8123, (1.0, 2.0), 0.5)
+
+
+def test_failed_download_is_its_own_outcome(tmp_path, fake, runner):
+    """An image that cannot be fetched makes a 'download_failed' outcome, not a crash."""
+    fake.images["/task-unified-1757156493-00000001/1.png"] = (200, "text/html", b"<html>")
+    source = _prompts(tmp_path, "fox\nowl\n")
+    out = tmp_path / "out"
+    result = _batch(runner, str(source), "--out", str(out))
+    assert result.exit_code == 1
+    first, second = _manifest(out)
+    assert first["status"] == "download_failed"
+    assert first["error"]["code"] == "download_failed"
+    assert "not an image" in first["error"]["message"]
+    assert second["status"] == "completed"
+
+
+def test_resume_refetches_a_failed_download(tmp_path, fake, runner):
+    """After a failed download, --resume reads the task again and fetches its image."""
+    fake.images["/task-unified-1757156493-00000001/1.png"] = (404, "text/plain", b"gone")
+    source = _prompts(tmp_path, "fox\n")
+    out = tmp_path / "out"
+    assert _batch(runner, str(source), "--out", str(out)).exit_code == 1
+    del fake.images["/task-unified-1757156493-00000001/1.png"]
+    result = _batch(runner, str(source), "--out", str(out), "--resume")
+    assert result.exit_code == 0, result.output
+    assert len(fake.creates()) == 1
+    assert _manifest(out)[0]["files"] == ["0001-fox-1.png"]
+
+
+def test_resume_with_an_expired_task(tmp_path, fake, runner):
+    """A journaled task the server no longer knows ends 'uncertain' (it is not made again)."""
+    source = _prompts(tmp_path, "fox\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    journal = Journal.open(out)
+    journal.bind(read_prompt_file(source, Defaults()).fingerprint(), resume=False)
+    journal.record_created(0, {"prompt": "fox"}, "task-unified-1757156493-gone")
+    journal.close()
+    result = _batch(runner, str(source), "--out", str(out), "--resume")
+    assert result.exit_code == 1
+    [line] = _manifest(out)
+    assert (line["status"], line["error"]["code"]) == ("uncertain", "task_not_found")
+    assert fake.creates() == []
+
+
+def test_completed_task_without_images(tmp_path, fake, runner, monkeypatch):
+    """A task that completes with no image at all is reported, not counted as done."""
+    view = fake._view
+
+    def no_results(task_id):
+        answer = view(task_id)
+        answer.pop("results", None)
+        return answer
+
+    monkeypatch.setattr(fake, "_view", no_results)
+    out = tmp_path / "out"
+    result = _batch(runner, str(_prompts(tmp_path, "fox\n")), "--out", str(out))
+    assert result.exit_code == 1
+    assert _manifest(out)[0]["error"]["message"] == "the task completed without any image"
+
+
+def test_task_get_text_shows_results_and_errors(tmp_path, fake, runner):
+    """`task get` without --json shows credits, result links and the error."""
+    done = fake.handle(_create_request("fox", "a" * 20)).json()["id"]
+    failed = fake.handle(_create_request("FAIL", "b" * 20)).json()["id"]
+    for task in fake.tasks.values():
+        task["started"] -= 10
+    shown = runner.invoke(main, ["task", "get", done, "--simulate"])
+    assert "credits reserved: 2.5" in shown.output
+    assert f"https://files.fake.test/{done}/1.png" in shown.output
+    refused = runner.invoke(main, ["task", "get", failed, "--simulate"])
+    assert "error content_policy_violation: refused" in refused.output
+
+
+def test_credits_of_a_capped_key(tmp_path, runner, monkeypatch, fake):
+    """`credits` shows the key's own cap and the account's balance."""
+    original = fake.handle
+
+    def handle(request):
+        if request.url.path == "/v1/credits":
+            balance = {"remaining_credits": 7, "used_credits": 3, "unlimited_credits": False}
+            user = {"remaining_credits": 90, "used_credits": 10}
+            return httpx.Response(200, json={"data": {"token": balance, "user": user}})
+        return original(request)
+
+    monkeypatch.setattr(fake, "handle", handle)
+    result = runner.invoke(main, ["credits", "--simulate"])
+    assert result.output.splitlines() == [
+        "remaining credits: 7",
+        "account: 90 left, 10 used",
+        "this key: 7 left, 3 used",
+    ]
+
+
+def test_simulator_command_without_uvicorn(runner, monkeypatch):
+    """If the simulator cannot be served, the command says why (exit 2)."""
+
+    def serve(**_):
+        raise RuntimeError("serving the simulator needs uvicorn")
+
+    monkeypatch.setattr("evolink.testing.serve", serve)
+    result = runner.invoke(main, ["simulator"])
+    assert result.exit_code == 2
+    assert "needs uvicorn" in result.output
+
+
+def test_empty_file_exits_2(tmp_path, runner):
+    """A file with no prompt (only comments) is an input error."""
+    result = runner.invoke(main, ["batch", str(_prompts(tmp_path, "# nothing\n")), "--out", "o"])
+    assert result.exit_code == 2
+    assert "no prompts found" in result.output
+
+
+def test_module_entry_point(monkeypatch):
+    """`python -m evolink.cli` runs the same command."""
+    monkeypatch.setattr("sys.argv", ["evolink", "--version"])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_module("evolink.cli", run_name="__main__")
+    assert exited.value.code == 0
+
+
+def test_make_simulator_builds_the_real_one():
+    """--simulate builds evolink.testing's Simulator with the asked durations and failures."""
+    simulator = make_simulator(durations=(1.0, 2.0), failures=0.25, seed=5)
+    assert isinstance(simulator, Simulator)
+    assert simulator.faults.task_failure == 0.25
+    assert simulator.seed == 5

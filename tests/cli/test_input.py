@@ -185,3 +185,51 @@ def test_csv_huge_field_names_its_line(tmp_path):
     assert rows[0].valid
     assert rows[1].line == 3
     assert "malformed CSV (field larger than field limit" in (rows[1].error or "")
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(
+            '{"prompt": "a", "image_urls": "https://x.test/1.png", "n": 2.0}\n',
+            {"prompt": "a", "image_urls": ["https://x.test/1.png"], "n": 2},
+            id="single-url-and-float-n",
+        ),
+        pytest.param(
+            '{"prompt": "a", "quality": "high", "model_params": {"a": 1}}\n',
+            {"prompt": "a", "quality": "high", "model_params": {"a": 1}},
+            id="model-fields",
+        ),
+    ],
+)
+def test_jsonl_lenient_shapes(tmp_path, content, expected):
+    """A single URL string and an integral float `n` are accepted as what they mean."""
+    [row] = read_prompt_file(_write(tmp_path, "p.jsonl", content), Defaults()).rows
+    assert row.request is not None
+    assert {"model": "gpt-4o-image", **expected} == row.request.to_body()
+
+
+def test_jsonl_image_urls_must_be_a_list(tmp_path):
+    """image_urls that is neither a URL nor a list is an invalid row."""
+    [row] = read_prompt_file(
+        _write(tmp_path, "p.jsonl", '{"prompt": "a", "image_urls": 5}\n'), Defaults()
+    ).rows
+    assert "image_urls: must be a list of URLs" in (row.error or "")
+
+
+def test_csv_text_cells_stay_text(tmp_path):
+    """A model field that is not a number stays a string; an empty file has no rows."""
+    [row] = read_prompt_file(
+        _write(tmp_path, "p.csv", "prompt,style\nfox,vivid\n"), Defaults()
+    ).rows
+    assert row.request is not None
+    assert row.request.extra_body == {"style": "vivid"}
+    assert read_prompt_file(_write(tmp_path, "e.csv", ""), Defaults()).rows == ()
+
+
+def test_csv_broken_header(tmp_path):
+    """A header the csv module cannot read is one invalid row at line 1."""
+    path = _write(tmp_path, "p.csv", '"prompt\n' + "x" * 200_000 + "\n")
+    [row] = read_prompt_file(path, Defaults()).rows
+    assert row.line == 1
+    assert "malformed CSV header" in (row.error or "")

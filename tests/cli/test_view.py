@@ -1,0 +1,147 @@
+"""Progress views and the final summary, rendered to a string."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from evolink.cli._manifest import Result
+from evolink.cli._run import RunSummary
+from evolink.cli._summary import dumps, print_summary
+from evolink.cli._view import LiveView, PlainView, Snapshot, amount, duration, make_view
+
+SNAPSHOT = Snapshot(
+    total=50,
+    completed=19,
+    failed=1,
+    in_flight=16,
+    waiting=14,
+    images=23,
+    reserved=Decimal("105.0"),
+    charged=Decimal("57.50"),
+    released=Decimal("2.5"),
+    max_credits=Decimal(200),
+    elapsed=65.2,
+    eta=12,
+)
+
+
+def _terminal(width: int = 120) -> Console:
+    return Console(file=io.StringIO(), force_terminal=True, width=width, color_system=None)
+
+
+def test_live_view_on_a_terminal():
+    """On a terminal the view is a live panel with both bars, the counters and the lines."""
+    console = _terminal()
+    view = make_view(console, plain=False)
+    assert isinstance(view, LiveView)
+    view.start("evolink demo")
+    view.update(SNAPSHOT)
+    view.event("[1/50] completed 0001-fox-1.png", ok=True)
+    view.event("[2/50] failed    owl", ok=False)
+    view.stop()
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "evolink demo" in text
+    assert "20/50  40%   elapsed 1m 05s   eta 12s" in text
+    assert "57.5 charged · 105 reserved  of 200 budget" in text
+    assert "✓ done 19   ✗ failed 1   ⟳ in flight 16" in text
+    assert "✓ [1/50] completed 0001-fox-1.png" in text
+    assert "✗ [2/50] failed    owl" in text
+
+
+def test_live_view_without_budget():
+    """Without --max-credits the credits row has no budget bar."""
+    console = _terminal()
+    view = LiveView(console)
+    view.start("t")
+    view.update(Snapshot(total=2, reserved=Decimal(5), charged=Decimal(5)))
+    view.stop()
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "5 charged · 5 reserved" in text
+    assert "budget" not in text
+
+
+def test_plain_view_off_a_terminal():
+    """Off a terminal (or with --plain): plain lines, a status line at most every few s."""
+    console = Console(file=io.StringIO(), width=80)
+    view = make_view(console, plain=False)
+    assert isinstance(view, PlainView)
+    assert isinstance(make_view(_terminal(), plain=True), PlainView)
+    view.start("title")
+    view.update(SNAPSHOT)
+    view.update(SNAPSHOT)  # too soon for a second status line
+    view.event("[1/50] completed x", ok=True)
+    view.stop()
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert lines[0] == "title"
+    assert lines[1].startswith("progress: 20/50 done (19 completed, 1 failed, 0 skipped)")
+    assert "credits 105 reserved · 57.5 charged / 200 budget" in lines[1]
+    assert lines[2] == "[1/50] completed x"
+    assert lines[3] == lines[1]
+    assert len(lines) == 4
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [("150.0", "150"), ("2.50", "2.5"), ("0", "0"), ("1E+2", "100"), ("0.125", "0.125")],
+)
+def test_amount(value, text):
+    """Credits print without trailing zeros or exponents."""
+    assert text == amount(Decimal(value))
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(None, "-"), (0.4, "0s"), (59.6, "1m 00s"), (125, "2m 05s"), (-3, "0s")]
+)
+def test_duration(seconds, text):
+    """Durations read as seconds, or minutes and seconds."""
+    assert text == duration(seconds)
+
+
+def _summary(count: int, *, interrupted: bool) -> RunSummary:
+    results = tuple(
+        Result(
+            index=i,
+            line=i + 1,
+            prompt=f"p{i}",
+            status="failed",
+            error_code="service_error",
+            error_message="multi\nline   message",
+            charged=Decimal(0),
+        )
+        for i in range(count)
+    )
+    return RunSummary(
+        results=results,
+        out=Path("out"),
+        manifest=None,
+        gallery=None,
+        reserved=Decimal(0),
+        charged=Decimal(0),
+        elapsed=1.0,
+        interrupted=interrupted,
+        resumed=2,
+    )
+
+
+def test_summary_lists_a_few_problems_and_the_resume_hint():
+    """The summary shows ten problems on one line each, counts the rest, and hints --resume."""
+    console = Console(file=io.StringIO(), width=200)
+    print_summary(console, _summary(12, interrupted=True))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "#1 (line 1) failed: service_error: multi line message" in text
+    assert "#11 (line 11)" not in text
+    assert "… and 2 more in the manifest" in text
+    assert "resumed as done" in text
+    assert "--resume" in text
+
+
+def test_dumps_refuses_unknown_types():
+    """The JSON writer turns decimals into numbers and refuses what it does not know."""
+    assert dumps({"a": Decimal("2.5")}) == '{\n  "a": 2.5\n}'
+    with pytest.raises(TypeError):
+        dumps({"a": object()})
