@@ -55,10 +55,23 @@ def serve_in_thread(
     simulator: Simulator, *, host: str = "127.0.0.1", port: int = 0
 ) -> Iterator[str]:
     """Serve `simulator` in a background thread; yield its base URL; stop on exit."""
+    with serve_app_in_thread(simulator.app, host=host, port=port) as base_url:
+        yield base_url
+
+
+@contextlib.contextmanager
+def serve_app_in_thread(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve any ASGI app with uvicorn in a background thread; yield its base URL."""
     uvicorn = _uvicorn()
-    config = uvicorn.Config(simulator.app, host=host, port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="evolink-simulator", daemon=True)
+
+    def run() -> None:
+        # uvicorn exits the process on a bind failure; here only the thread ends.
+        with contextlib.suppress(SystemExit):
+            server.run()
+
+    thread = threading.Thread(target=run, name="evolink-simulator", daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
