@@ -125,6 +125,7 @@ def _summary(count: int, *, interrupted: bool) -> RunSummary:
         elapsed=1.0,
         interrupted=interrupted,
         resumed=2,
+        interrupted_hint="run it again with --resume",
     )
 
 
@@ -137,7 +138,7 @@ def test_summary_lists_a_few_problems_and_the_resume_hint():
     assert "#11 (line 11)" not in text
     assert "… and 2 more in the manifest" in text
     assert "resumed as done" in text
-    assert "--resume" in text
+    assert "Interrupted: run it again with --resume." in text
 
 
 def test_dumps_refuses_unknown_types():

@@ -114,7 +114,7 @@ def _finish(
     if json_output:
         click.echo(dumps(summary_json(summary)))
         if summary.interrupted:
-            click.echo("interrupted: run again with --resume to continue", err=True)
+            click.echo(f"interrupted: {summary.interrupted_hint}", err=True)
     else:
         print_summary(console, summary)
     code = _exit_code(summary)
@@ -204,6 +204,7 @@ def demo(
         title=f"evolink demo: {count} prompts against the simulator",
         max_in_flight=max_in_flight,
         max_credits=max_credits,
+        interrupted_hint="run `evolink demo` again to start it over",
     )
     target = Target(simulate=True, failures=DEMO_FAILURES)
     _execute(target, prompts, config, json_output=json_output, plain=plain, failures_ok=True)
@@ -329,6 +330,7 @@ def generate(
         journal=False,
         keep_existing=True,
         outputs=False,
+        interrupted_hint="the task may still finish: look it up with `evolink task get`",
     )
     target = Target(simulate=simulate, api_key=api_key, base_url=base_url)
     _execute(target, prompts, config, json_output=json_output, plain=plain)

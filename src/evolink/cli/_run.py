@@ -61,6 +61,11 @@ class RunConfig:
     #: which files are this run's.
     keep_existing: bool = False
     max_download_bytes: int = 50 * 1024 * 1024
+    #: What to tell the user after Ctrl-C.
+    interrupted_hint: str = (
+        "the journal is saved: run the same command with --resume to continue without"
+        " creating any task twice"
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -76,6 +81,7 @@ class RunSummary:
     elapsed: float
     interrupted: bool
     resumed: int = 0
+    interrupted_hint: str = ""
 
     @property
     def ok(self) -> bool:
@@ -556,4 +562,5 @@ def _summarize(state: _State, config: RunConfig) -> RunSummary:
         elapsed=time.monotonic() - state.started,
         interrupted=state.interrupted,
         resumed=state.resumed,
+        interrupted_hint=config.interrupted_hint,
     )

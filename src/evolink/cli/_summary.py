@@ -77,13 +77,7 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             soft_wrap=True,
         )
     if summary.interrupted:
-        console.print(
-            Text(
-                "Interrupted: the journal is saved. Run the same command with --resume to "
-                "continue without creating any task twice.",
-                style="yellow",
-            )
-        )
+        console.print(Text(f"Interrupted: {summary.interrupted_hint}.", style="yellow"))
 
 
 def summary_json(summary: RunSummary) -> dict[str, Any]:
