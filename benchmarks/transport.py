@@ -82,9 +82,7 @@ async def measure(base_url: str, transport_name: str, requests: int, concurrency
 
 def run(requests: int, concurrency: int) -> dict[str, float]:
     port = free_port()
-    server = subprocess.Popen(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", SERVER % (TASK,), str(port)]
-    )
+    server = subprocess.Popen([sys.executable, "-c", SERVER % (TASK,), str(port)])
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

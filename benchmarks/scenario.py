@@ -1,0 +1,125 @@
+"""One client run against a served simulator, in its own process; prints JSON.
+
+    python benchmarks/scenario.py NAME BASE_URL --tasks N --in-flight K [--backend B]
+
+Names: `ours` (batch reads), `ours_get` (one GET per task), `hand_1s` / `official_3s`
+(peers.poll_loop), `raw` (bare httpx replaying a request mix), `scale` (N tasks in flight
+at once: CPU while waiting, memory per task).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+from typing import Any
+
+import anyio
+import peers
+import psutil
+
+from evolink import AsyncEvolink
+
+KEY = "sk-evo-benchmark-key-0000"
+
+
+def cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def rss_kb() -> float:
+    return psutil.Process().memory_info().rss / 1024
+
+
+def prompts(n: int) -> list[str]:
+    return [f"benchmark prompt {i}" for i in range(n)]
+
+
+async def ours(args: argparse.Namespace, *, batch_reads: bool) -> dict[str, Any]:
+    async with AsyncEvolink(
+        api_key=KEY, base_url=args.base_url, http_backend=args.backend, max_connections=64
+    ) as client:
+        report = await client.images.generate_many(
+            prompts(args.tasks), max_in_flight=args.in_flight, batch_reads=batch_reads
+        )
+    return {"completed": report.counts[report.outcomes[0].kind.COMPLETED]}
+
+
+async def peer(args: argparse.Namespace, interval: float) -> dict[str, Any]:
+    return await peers.poll_loop(
+        args.base_url, KEY, prompts(args.tasks), max_in_flight=args.in_flight, interval=interval
+    )
+
+
+async def raw(args: argparse.Namespace) -> dict[str, Any]:
+    mix = json.loads(args.mix)
+    body = {"model": "gpt-4o-image", "prompt": "benchmark prompt"}
+    creates = [("POST", "/v1/images/generations", body)] * int(mix.get("creates", 0))
+    sent = await peers.raw_requests(args.base_url, KEY, creates, concurrency=args.in_flight)
+    # Reads of tasks that exist: the same number and shape as the client under test made.
+    async with AsyncEvolink(api_key=KEY, base_url=args.base_url, http_backend="httpx") as c:
+        listing = await c._request("GET", "/v1/tasks?page_size=50")  # noqa: SLF001
+    ids = [t["id"] for t in listing.data["data"]][:50] or ["task-unified-0-missing"]
+    per_batch = max(1, round(mix.get("batch_read_ids", 0) / max(1, mix.get("batch_reads", 1))))
+    reads = [("POST", "/v1/tasks/batch", {"task_ids": ids[:per_batch]})] * int(
+        mix.get("batch_reads", 0)
+    )
+    reads += [("GET", f"/v1/tasks/{ids[0]}", None)] * int(mix.get("task_reads", 0))
+    start = cpu()
+    sent += await peers.raw_requests(args.base_url, KEY, reads, concurrency=args.in_flight)
+    return {"requests": sent, "cpu_reads": cpu() - start}
+
+
+async def scale(args: argparse.Namespace) -> dict[str, Any]:
+    """Put every task in flight at once; then measure CPU over a waiting window and RSS."""
+    async with AsyncEvolink(
+        api_key=KEY, base_url=args.base_url, http_backend=args.backend, max_connections=64
+    ) as client:
+        before = rss_kb()
+        result: dict[str, Any] = {}
+        with anyio.CancelScope() as scope:
+            async with client.batch(max_in_flight=args.tasks) as batch:
+                await batch.submit_all(prompts(args.tasks))
+                while batch.progress().in_flight < args.tasks:  # noqa: ASYNC110 - a bench probe
+                    await anyio.sleep(0.2)
+                result["created_after"] = time.monotonic() - START
+                await anyio.sleep(2)  # let the first reads settle into their plans
+                cpu0, wall0 = cpu(), time.monotonic()
+                await anyio.sleep(args.window)
+                result["cpu_while_waiting"] = (cpu() - cpu0) / (time.monotonic() - wall0)
+                result["rss_per_task_kb"] = (rss_kb() - before) / args.tasks
+                scope.cancel()
+    return result
+
+
+START = time.monotonic()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("name")
+    parser.add_argument("base_url")
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--in-flight", type=int, default=100)
+    parser.add_argument("--backend", default="httpx")
+    parser.add_argument("--mix", default="{}")
+    parser.add_argument("--window", type=float, default=10.0)
+    args = parser.parse_args()
+    runners = {
+        "ours": lambda: ours(args, batch_reads=True),
+        "ours_get": lambda: ours(args, batch_reads=False),
+        "hand_1s": lambda: peer(args, 1.0),
+        "official_3s": lambda: peer(args, 3.0),
+        "raw": lambda: raw(args),
+        "scale": lambda: scale(args),
+    }
+    cpu0, wall0 = cpu(), time.monotonic()
+    result = anyio.run(runners[args.name])
+    result.update(cpu=cpu() - cpu0, wall=time.monotonic() - wall0, rss_kb=rss_kb())
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""The simulator served in its own process for the benchmarks, with one extra route.
+
+`python benchmarks/sim_server.py PORT '{"durations": [2, 6], ...}'` serves
+`Simulator(**knobs)`; `GET /_bench/truth` answers every task's true creation time and
+duration and the server's request counts, so the harness can compute the oracle.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from typing import Any
+
+import uvicorn
+
+from evolink.testing import Faults, Simulator
+
+
+def truth(sim: Simulator) -> dict[str, Any]:
+    tasks = sorted(sim.tasks.values(), key=lambda t: t.created)
+    kinds: Counter[str] = Counter()
+    for request in sim.requests:
+        if request.path.startswith("/v1/tasks/batch"):
+            kinds["batch_reads"] += 1
+            kinds["batch_read_ids"] += len((request.body or {}).get("task_ids", []))
+        elif request.path.startswith("/v1/tasks/"):
+            kinds["task_reads"] += 1
+        elif request.path.startswith("/v1/images/generations"):
+            kinds["creates"] += 1
+        if request.status == 429:
+            kinds["rate_limited"] += 1
+        kinds["requests"] += 1
+    return {
+        "tasks": [
+            {
+                "id": t.id,
+                "created": t.created,
+                "duration": t.duration,
+                "status": t.final_status.value,
+            }
+            for t in tasks
+        ],
+        "counts": dict(kinds),
+    }
+
+
+def main() -> None:
+    port = int(sys.argv[1])
+    knobs = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    if "faults" in knobs:
+        faults = knobs.pop("faults")
+        if "rate_limit_window" in faults:
+            faults["rate_limit_window"] = tuple(faults["rate_limit_window"])
+        knobs["faults"] = Faults(**faults)
+    if "durations" in knobs:
+        knobs["durations"] = tuple(knobs["durations"])
+    sim = Simulator(**knobs)
+    inner = sim.app
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/_bench/truth":
+            body = json.dumps(truth(sim)).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await inner(scope, receive, send)
+
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+    )
+
+
+if __name__ == "__main__":
+    main()
