@@ -80,7 +80,8 @@ class BatchOptions:
 
     Attributes:
         max_in_flight: tasks created and not yet ended, at most (adapts down on 429).
-        max_connections: HTTP requests the batch has in flight at once.
+        max_connections: HTTP requests the batch has in flight at once (default: the
+            client's `max_connections`).
         max_credits: the budget: no task is started whose reservation could exceed it.
         retry_failed: resubmit a task that failed with a retryable code, up to this many
             times, as a new task.
@@ -151,7 +152,8 @@ class Batch:
         self.ledger = CreditLedger()
         self._slots = AdaptiveSlots(maximum=options.max_in_flight)
         self._pacer = SharedBackoff(self._clock)
-        self._limiter = anyio.CapacityLimiter(options.max_connections or options.max_in_flight)
+        # HTTP requests of this batch at once: its own cap, else the client's pool size.
+        self._limiter = anyio.CapacityLimiter(options.max_connections or client.max_connections)
         self._watcher = Watcher(
             client,
             self._on_update,

@@ -172,6 +172,7 @@ class AsyncEvolink:
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
         self._http_backend: HttpBackend = http_backend
+        self.max_connections = max_connections
         self._limiter = anyio.CapacityLimiter(max_connections)
         self._headers = {
             "User-Agent": f"evolink-python/{__version__}",
