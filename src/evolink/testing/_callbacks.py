@@ -47,6 +47,7 @@ class CallbackAttempt:
 
     @property
     def delivered(self) -> bool:
+        """Whether the receiver answered 2xx."""
         return self.status is not None and 200 <= self.status < 300
 
 

@@ -33,6 +33,7 @@ class Uniform:
             raise ValueError(f"high ({self.high}) must be >= low ({self.low})")
 
     def sample(self, rng: random.Random) -> float:
+        """One duration, uniform in [low, high]."""
         return rng.uniform(self.low, self.high)
 
 
@@ -43,6 +44,7 @@ class Fixed:
     seconds: float = attrs.field(validator=_positive)
 
     def sample(self, rng: random.Random) -> float:  # noqa: ARG002 - the protocol's signature
+        """Always `seconds`."""
         return self.seconds
 
 

@@ -86,6 +86,7 @@ class SimulatedTask:
 
     @property
     def credits_reserved(self) -> Decimal:
+        """Credits held at creation (price x n)."""
         return self.price * self.n
 
     @property
@@ -94,6 +95,7 @@ class SimulatedTask:
         return self.price * self.images
 
     def is_finished(self, now: float) -> bool:
+        """Whether the task has ended by `now`."""
         return now >= self.ends_at
 
     def status_at(self, now: float) -> str:
