@@ -391,13 +391,10 @@ def test_simulator_command_serves(runner, monkeypatch):
     """`evolink simulator` hands its options to evolink.testing.serve."""
     calls = []
     monkeypatch.setattr("evolink.testing.serve", lambda **kwargs: calls.append(kwargs))
-    result = runner.invoke(
-        main, ["simulator", "--port", "8123", "--durations", "1", "2", "--task-failure", "0.5"]
-    )
+    result = runner.invoke(main, ["simulator", "--port", "8123", "--host", "127.0.0.2"])
     assert result.exit_code == 0, result.output
-    assert "http://127.0.0.1:8123" in result.output
-    [call] = calls
-    assert (call["port"], call["durations"], call["faults"].task_failure) == (8123, (1.0, 2.0), 0.5)
+    assert "http://127.0.0.2:8123" in result.output
+    assert [{"host": "127.0.0.2", "port": 8123, "log_level": "warning"}] == calls
 
 
 def test_failed_download_is_its_own_outcome(tmp_path, fake, runner):

@@ -408,42 +408,16 @@ def credits_command(
     "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port."
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
-    "--durations",
-    nargs=2,
-    type=click.FloatRange(min=0.001),
-    default=(8.0, 30.0),
-    show_default=True,
-    metavar="LOW HIGH",
-    help="Seconds a task takes, at least and at most.",
-)
-@click.option(
-    "--task-failure",
-    type=click.FloatRange(0.0, 1.0),
-    default=0.0,
-    show_default=True,
-    help="Share of tasks that fail.",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for every draw.")
-def simulator(
-    port: int, host: str, durations: tuple[float, float], task_failure: float, seed: int
-) -> None:
+def simulator(port: int, host: str) -> None:
     """Serve the Evolink simulator over HTTP until Ctrl-C.
 
     Point the other commands at it with --base-url http://127.0.0.1:PORT (any sk-evo-...
-    key works). `python -m evolink.testing --help` lists every knob.
+    key works). For durations, faults and limits, `python -m evolink.testing --help`.
     """
-    from evolink.testing import Faults, serve  # noqa: PLC0415 - only this command needs it
+    from evolink.testing import serve  # noqa: PLC0415 - only this command needs it
 
     click.echo(f"Evolink simulator on http://{host}:{port} (any sk-evo-... key works)")
     try:
-        serve(
-            host=host,
-            port=port,
-            seed=seed,
-            durations=durations,
-            faults=Faults(task_failure=task_failure),
-            log_level="warning",
-        )
+        serve(host=host, port=port, log_level="warning")
     except RuntimeError as exc:  # uvicorn missing
         _fail(str(exc))
