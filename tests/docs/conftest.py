@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 #: Seconds a simulated task takes, at least and at most: short, so the examples are fast.
@@ -30,9 +31,30 @@ def _simulator_class() -> Any:
     return Simulator
 
 
+class _ServerClock:
+    """The system clock, one second ahead: as a server's clock may be.
+
+    The API stamps `created` in whole seconds, so a task's age as the client computes it
+    can be up to a second too old; for the sub-second tasks used here, that would distort
+    the read plan (real tasks take tens of seconds). A server ahead of the client makes the
+    age negative instead, which the client clamps to zero.
+    """
+
+    def time(self) -> float:
+        return time.time() + 1.0
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(max(0.0, seconds))
+
+
 def _make_simulator(simulator_class: Any) -> Any:
-    # Generous limits: the examples are about the SDK, not about being refused.
-    return simulator_class(seed=1, durations=TASK_DURATIONS)
+    # No rate limits and a large balance (the defaults): the examples show the SDK at work.
+    return simulator_class(
+        clock=_ServerClock(), seed=1, durations=TASK_DURATIONS, pending_time=0.02
+    )
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +67,13 @@ def served_simulator() -> Iterator[str]:
 
     sim = _make_simulator(simulator_class)
     config = uvicorn.Config(
-        sim.app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False
+        sim.app,
+        host="127.0.0.1",
+        port=0,
+        interface="asgi3",
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="docs-simulator", daemon=True)
