@@ -1,8 +1,8 @@
 """The async Python SDK for Evolink's image-generation API.
 
-    async with AsyncEvolink() as client:
-        task = await client.images.generate("a red fox in snow")
-        done = await client.tasks.wait(task)
+async with AsyncEvolink() as client:
+    task = await client.images.generate("a red fox in snow")
+    done = await client.tasks.wait(task)
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ the tasks still running (they go on on the server; their outcomes say `abandoned
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -23,11 +23,13 @@ from evolink._errors import (
     APIError,
     EvolinkError,
     InsufficientCreditsError,
+    NotFoundError,
     RateLimitError,
     ServerError,
     SubmissionUncertainError,
     ValidationError,
 )
+from evolink._idempotency import new_idempotency_key
 from evolink._ledger import ZERO, CreditLedger, TaskCredits
 from evolink._models import GenerationRequest, Task, TaskStatus
 from evolink._outcomes import BatchReport, Outcome, OutcomeKind, SkipReason
@@ -135,7 +137,7 @@ class _Entry:
 
 
 def _new_key() -> str:
-    return f"evl-b-{secrets.token_urlsafe(24)}"
+    return new_idempotency_key()
 
 
 class Batch:
@@ -287,45 +289,50 @@ class Batch:
         self, items: Iterable[str | GenerationRequest] | AsyncIterable[str | GenerationRequest]
     ) -> None:
         """Submit every input of a list or an (async) iterable, in order."""
-        self._feeding += 1
-        try:
+        with self.feeding():
             if isinstance(items, AsyncIterable):
                 async for item in items:
                     await self.submit(item)
             else:
                 for item in items:
                     await self.submit(item)
-        finally:
-            self._feeding -= 1
-            self._notify()
 
     async def adopt(self, task: Task | str, request: GenerationRequest) -> int:
         """Watch a task created earlier (by a run that crashed) as this batch's next input.
 
-        No create is sent. It holds a slot like any task in flight.
-
-        Args:
-            task: the task, or its id (then it is read first).
-            request: the request the task was created from (for the outcome and credits).
-
-        Returns:
-            The input's index.
-
-        Raises:
-            EvolinkError: the batch is not entered (`async with`).
-            NotFoundError: the id names no task (it may have expired).
+        No create is sent. It holds a slot like any task in flight. A task id the server
+        no longer knows ends `uncertain` (error code `task_not_found`).
         """
         if self._tg is None:
             raise EvolinkError("use the batch as `async with client.batch(...) as batch:`")
         index = len(self._outcomes)
         self._outcomes.append(None)
         entry = _Entry(index=index, request=request, key="")
-        await self._slots.acquire()
         if isinstance(task, str):
-            task = await self._client.tasks.get(task)
+            try:
+                task = await self._client.tasks.get(task)
+            except EvolinkError as exc:
+                code = "task_not_found" if isinstance(exc, NotFoundError) else type(exc).__name__
+                self._finish(entry, OutcomeKind.UNCERTAIN, error_code=code, error_message=str(exc))
+                return index
+        await self._slots.acquire()
         self._creating += 1
         self._created(entry, task)
         return index
+
+    @contextmanager
+    def feeding(self) -> Iterator[None]:
+        """Say more inputs are coming: `as_completed()` waits for them inside this block.
+
+        `submit_all` does this itself; use it around a loop of your own `submit` calls
+        when another task iterates `as_completed()` at the same time.
+        """
+        self._feeding += 1
+        try:
+            yield
+        finally:
+            self._feeding -= 1
+            self._notify()
 
     def _to_request(self, item: object) -> GenerationRequest | ValidationError:
         if isinstance(item, str):

@@ -1,8 +1,10 @@
 """Which HTTP transport carries the client's requests.
 
 httpx is always the interface. Under it, the aiohttp transport (`evolink[aiohttp]`) costs
-about a quarter of stock httpx's CPU per request here (benchmarks/transport.py), so on
-asyncio it is used when installed; trio has only httpx's own.
+about a quarter of stock httpx's CPU per request here (benchmarks/transport.py). It is
+opt-in (`http_backend="aiohttp"` or `"auto"`): httpx mocks such as respx patch httpx's own
+transport only, so a silent switch would send a user's mocked tests to the network.
+trio has only httpx's own.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterable, Iterable, Mapping, Sequence, Sized
 from typing import TYPE_CHECKING, Any
 
 from evolink._converter import parse_task
+from evolink._errors import ResponseDecodeError, SubmissionUncertainError
+from evolink._idempotency import check_idempotency_key, new_idempotency_key
 from evolink._models import GenerationRequest, Task
 from evolink._validation import validate
 
@@ -97,17 +99,26 @@ class Images:
             APIError: the server refused the create.
         """
         validate(request, allow_local_callbacks=self._client.allow_local_callbacks)
-        _check_idempotency_key(idempotency_key)
+        check_idempotency_key(idempotency_key)
+        key = idempotency_key or new_idempotency_key()
         answer = await self._client._request(  # noqa: SLF001 - the resource's one way out
             "POST",
             "/v1/images/generations",
             body=request.to_body(),
-            idempotency_key=idempotency_key,
+            idempotency_key=key,
             max_retries=max_retries,
             pacer=pacer,
             generation=request,
         )
-        return parse_task(answer.data)
+        try:
+            return parse_task(answer.data)
+        except ResponseDecodeError as exc:
+            # The server answered 2xx: a task exists that we cannot read. Its key finds it.
+            raise SubmissionUncertainError(
+                f"the create succeeded but its task could not be read: {exc}",
+                idempotency_key=key,
+                request=request,
+            ) from exc
 
     async def generate_many(
         self,
@@ -135,17 +146,3 @@ class Images:
         async with self._client.batch(**options) as batch:
             await batch.submit_all(requests)
         return batch.report()
-
-
-_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
-
-
-def _check_idempotency_key(key: str | None) -> None:
-    from evolink._errors import ValidationError  # noqa: PLC0415 - keep the import light
-
-    if key is None:
-        return
-    if not 16 <= len(key) <= 96 or not _KEY_CHARS.issuperset(key):
-        raise ValidationError(
-            "idempotency_key", "format", "must be 16-96 characters of A-Z, a-z, 0-9, '.', '_', '-'"
-        )

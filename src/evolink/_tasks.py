@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING
 from evolink._converter import parse_task
 from evolink._errors import ValidationError, WaitTimeoutError
 from evolink._estimate import ReadPlan
-from evolink._models import Task
+from evolink._models import Task, TaskStatus
 
 if TYPE_CHECKING:
     from evolink._client import AsyncEvolink
 
 TASK_ID_PREFIX = "task-unified-"
+#: A pending task stamped less than this long ago is taken as created now.
+FRESH_AGE = 10.0
 
 
 def check_task_id(task_id: object) -> str:
@@ -72,8 +74,13 @@ class Tasks:
             task = task_or_id
         else:
             task = await self.get(task_or_id)
-        # The task's age by the server's stamp: a wait that begins late reads at once.
+        # The task's age by the server's stamp, so a wait that begins late reads at once;
+        # but a task fresh from `generate` (pending, no progress, stamped seconds ago)
+        # starts now by our clock: the stamp is whole seconds on the server's clock, and
+        # that error would stretch every prediction made from progress.
         age = 0.0 if task.created is None else clock.time() - task.created.timestamp()
+        if task.status is TaskStatus.PENDING and task.progress == 0 and age < FRESH_AGE:
+            age = 0.0
         plan = ReadPlan(started=start - min(max(age, 0.0), 86_400.0))
         plan.observe(task, start)
         deadline = None if timeout is None else start + timeout

@@ -336,3 +336,21 @@ async def test_credits(router: respx.MockRouter, make_client):
     assert Decimal(50) == credits_.remaining_credits
     assert Decimal("1234.5") == credits_.user.remaining_credits
     assert credits_.token.unlimited_credits is False
+
+
+@pytest.mark.parametrize(
+    "skew", [pytest.param(0.9, id="stamp-truncated"), pytest.param(6.0, id="server-clock-behind")]
+)
+async def test_wait_on_a_fresh_task_ignores_the_stamps_error(
+    router: respx.MockRouter, make_client, clock, skew
+):
+    """A just-created task's whole-second, skewed stamp does not make wait() read late."""
+    sim = LinearTask(clock, duration=8, estimated_time=8)
+    router.get(TASK_PATH).mock(side_effect=sim.respond)
+    created = parse_task({**sim.payload(), "created": int(clock.time() - skew)})  # pending, 0%
+
+    async with clock.running(), make_client(clock=clock) as client:
+        task = await client.tasks.wait(created)
+
+    assert task.is_success
+    assert sim.read_times[-1] <= 8 * 1.1
