@@ -69,6 +69,20 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session(python=CURRENT)
+def soak(session: nox.Session) -> None:
+    """The reliability suite at full size: 2,000 prompts under every fault, crash trials."""
+    _install(session, "tests")
+    session.run(
+        "pytest",
+        "tests/reliability",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+        env={"EVOLINK_SOAK_PROMPTS": "2000", "EVOLINK_CRASH_TRIALS": "20"},
+    )
+
+
+@nox.session(python=CURRENT)
 def docs(session: nox.Session) -> None:
     """Build the docs site strictly (warnings are errors) into site/."""
     _install(session, "docs")
