@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -139,26 +140,25 @@ def test_cli_main_serves(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_python_dash_m_serves() -> None:
-    """`python -m evolink.testing --port N` serves the simulator in its own process."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-        [sys.executable, "-m", "evolink.testing", "--port", str(port), "--log-level", "warning"],
+    """`python -m evolink.testing --port 0` serves the simulator in its own process."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "evolink.testing", "--port", "0", "--log-level", "info"],
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/v1/models", headers=AUTH)
+        assert process.stderr is not None
+        # uvicorn says where it listens: "Uvicorn running on http://127.0.0.1:PORT ...".
+        for line in process.stderr:
+            found = re.search(r"running on http://127\.0\.0\.1:(\d+)", line)
+            if found:
                 break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.05)
+        else:
+            pytest.fail("the simulator did not start")
+        response = httpx.get(f"http://127.0.0.1:{found[1]}/v1/models", headers=AUTH)
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.communicate(timeout=10)
     assert 200 == response.status_code
 
 
