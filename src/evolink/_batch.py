@@ -69,6 +69,7 @@ class BatchKwargs(TypedDict, total=False):
     model: str
     size: str | None
     n: int | None
+    callback_url: str | None
     total: int | None
 
 
@@ -90,6 +91,8 @@ class BatchOptions:
         on_progress: called with a `BatchProgress` on every change.
         batch_reads: read many tasks per request where the server allows it.
         model / size / n: applied to inputs given as plain prompt strings.
+        callback_url: where the server should POST each task when it ends (applied to every
+            input without one of its own); feed those callbacks to `feed` to hear sooner.
         total: how many inputs to expect (for progress); set from a list's length.
         on_create: called with (index, request, idempotency_key) just before each create is
             sent, so a journal can record it first (a crash then leaves the key to reconcile).
@@ -109,6 +112,7 @@ class BatchOptions:
     model: str = "gpt-4o-image"
     size: str | None = None
     n: int | None = None
+    callback_url: str | None = None
     total: int | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -335,12 +339,19 @@ class Batch:
             self._notify()
 
     def _to_request(self, item: object) -> GenerationRequest | ValidationError:
+        options = self.options
         if isinstance(item, str):
             request = GenerationRequest(
-                prompt=item, model=self.options.model, size=self.options.size, n=self.options.n
+                prompt=item,
+                model=options.model,
+                size=options.size,
+                n=options.n,
+                callback_url=options.callback_url,
             )
         elif isinstance(item, GenerationRequest):
             request = item
+            if options.callback_url is not None and request.callback_url is None:
+                request = attrs.evolve(request, callback_url=options.callback_url)
         else:
             kind = type(item).__name__
             return ValidationError(

@@ -21,21 +21,25 @@ import json
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sized
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
 import attrs
 from fastapi import APIRouter, FastAPI, Request, Response
 
-from evolink._batch import Batch
+from evolink._batch import Batch, BatchKwargs
 from evolink._client import AsyncEvolink
 from evolink._clock import Clock
 from evolink._errors import ConfigurationError, EvolinkError, WaitTimeoutError
 from evolink._estimate import ReadPlan
-from evolink._models import Task
+from evolink._models import GenerationRequest, Task
 from evolink._tasks import TASK_ID_PREFIX, check_task_id
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 logger = logging.getLogger("evolink.fastapi")
 
@@ -43,6 +47,8 @@ logger = logging.getLogger("evolink.fastapi")
 MAX_CALLBACK_BYTES = 256 * 1024
 #: Confirmed terminal tasks remembered for late `wait` calls and duplicate deliveries.
 REMEMBERED_TASKS = 10_000
+#: Batches started with `start_batch` remembered for their progress and report.
+REMEMBERED_BATCHES = 100
 #: A callback is this late (past the predicted end) before `wait` reads the task itself.
 CALLBACK_GRACE = 5.0
 
@@ -87,6 +93,7 @@ class EvolinkIntegration:
         self._done: OrderedDict[str, Task] = OrderedDict()
         self._confirming: set[str] = set()
         self._batches: list[Batch] = []
+        self._batches_by_id: OrderedDict[str, Batch] = OrderedDict()
         self.deliveries = 0
         self.rejected = 0
         self.callback_router = APIRouter()
@@ -129,6 +136,50 @@ class EvolinkIntegration:
     def callback_url(self) -> str:
         """The URL to pass as `callback_url` when creating tasks."""
         return f"{self.public_url}{self.path}/{self._token}"
+
+    def start_batch(
+        self,
+        requests: Iterable[str | GenerationRequest],
+        **options: Unpack[BatchKwargs],
+    ) -> str:
+        """Run a batch in the app's background, with callbacks; return its id.
+
+        Every task is created with this app's callback URL; callbacks are fed to the batch,
+        which confirms each with a read and polls any task whose callback is late. Read it
+        back with `batch(batch_id)` (its `progress()`, `progress_events()`, `report()`).
+
+        Raises:
+            ConfigurationError: the app's lifespan has not started.
+        """
+        client = self.client()
+        if self._tg is None:  # pragma: no cover - set together with the client
+            raise ConfigurationError("the app's lifespan has not started")
+        if "total" not in options and isinstance(requests, Sized):
+            options["total"] = len(requests)
+        options["callback_url"] = self.callback_url()
+        batch = client.batch(**options)
+        batch_id = secrets.token_urlsafe(9)
+        self._batches_by_id[batch_id] = batch
+        while len(self._batches_by_id) > REMEMBERED_BATCHES:
+            self._batches_by_id.popitem(last=False)
+        self._tg.start_soon(self._run_batch, batch, requests)
+        return batch_id
+
+    def batch(self, batch_id: str) -> Batch:
+        """A batch started with `start_batch`.
+
+        Raises:
+            KeyError: no such batch (or it is long finished and forgotten).
+        """
+        return self._batches_by_id[batch_id]
+
+    async def _run_batch(self, batch: Batch, requests: Iterable[str | GenerationRequest]) -> None:
+        try:
+            async with batch:
+                self.attach(batch)
+                await batch.submit_all(requests)
+        finally:
+            self.detach(batch)
 
     def attach(self, batch: Batch) -> None:
         """Feed confirmed callbacks to a running batch (it confirms them again with a read)."""
