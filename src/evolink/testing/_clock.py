@@ -53,9 +53,11 @@ class VirtualClock:
     _counter: itertools.count[int] = attrs.field(factory=itertools.count)
 
     def time(self) -> float:
+        """Seconds since the epoch: the start (2026-01-01 by default) plus time passed."""
         return self._start + self._offset
 
     def monotonic(self) -> float:
+        """Seconds passed since the clock was made."""
         return self._offset
 
     def advance(self, seconds: float) -> None:
@@ -67,6 +69,7 @@ class VirtualClock:
         self._wake_due()
 
     async def sleep(self, seconds: float) -> None:
+        """Wait until the clock has moved `seconds` on (a checkpoint for 0)."""
         if seconds <= 0 or math.isnan(seconds):
             await anyio.lowlevel.checkpoint()
             return
