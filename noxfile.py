@@ -57,8 +57,9 @@ def tests_all(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """Ruff, lint and format check."""
     _install(session, "lint")
-    session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "noxfile.py")
+    paths = ["src", "tests", "benchmarks", "examples", "noxfile.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
 
 
 @nox.session(python=CURRENT)
