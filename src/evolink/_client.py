@@ -177,6 +177,9 @@ class AsyncEvolink:
             "Accept": "application/json",
         }
         self._loop_token: object | None = None
+        # Idempotency-Key is undocumented: until a replayed answer shows the server honours
+        # it, an uncertain create is resent once at most (as Evolink's own client does).
+        self._idempotency_confirmed = False
         self._closed = False
         self.images = Images(self)
         self.tasks = Tasks(self)
@@ -203,6 +206,20 @@ class AsyncEvolink:
         self._closed = True
         if self._owns_http_client and self._http is not None:
             await self._http.aclose()
+
+    @property
+    def idempotency_confirmed(self) -> bool:
+        """Whether the server has shown it honours `Idempotency-Key` (a replayed answer)."""
+        return self._idempotency_confirmed
+
+    @property
+    def uncertain_create_retries(self) -> int:
+        """How many times a create that may have made a task is resent with its key.
+
+        Once while the server has not shown it honours idempotency keys, else as many as
+        `max_retries` allows: a resend with the key then finds the task already made.
+        """
+        return self.max_retries if self._idempotency_confirmed else min(1, self.max_retries)
 
     @property
     def is_closed(self) -> bool:
@@ -282,7 +299,7 @@ class AsyncEvolink:
         if content is not None:
             headers["Content-Type"] = "application/json"
         url = self.base_url + path
-        uncertain = False
+        uncertain = 0  # attempts that may have made a task
         attempt = 0
         while True:
             attempt += 1
@@ -293,8 +310,8 @@ class AsyncEvolink:
             )
             if isinstance(error, Answer):
                 return error
-            uncertain = uncertain or outcome is Outcome.RETRY_UNCERTAIN
-            if outcome is Outcome.FINAL or attempt > retries:
+            uncertain += outcome is Outcome.RETRY_UNCERTAIN
+            if self._give_up(outcome, attempt=attempt, retries=retries, uncertain=uncertain):
                 if uncertain and generation is not None and idempotency_key is not None:
                     raise SubmissionUncertainError(
                         f"create outcome unknown after {attempt} attempt(s): {error}",
@@ -309,6 +326,12 @@ class AsyncEvolink:
                 "retrying %s %s in %.2f s after %s", method, path, delay, type(error).__name__
             )
             await self.clock.sleep(delay)
+
+    def _give_up(self, outcome: Outcome, *, attempt: int, retries: int, uncertain: int) -> bool:
+        if outcome is Outcome.FINAL or attempt > retries:
+            return True
+        # A create that may have made a task is resent only as often as it is safe to.
+        return outcome is Outcome.RETRY_UNCERTAIN and uncertain > self.uncertain_create_retries
 
     async def _attempt(
         self,
@@ -340,6 +363,12 @@ class AsyncEvolink:
             )
             wrapped.__cause__ = exc
             return wrapped, classify_error(exc, is_create=is_create), None
+        except Exception as exc:  # noqa: BLE001 - a transport's own error type, unmapped
+            # Its repr may hold the request (headers included): keep only its type. The
+            # request may have left, so a create's outcome is unknown.
+            logger.debug("%s %s -> %s (attempt %d)", method, path, type(exc).__name__, attempt)
+            unmapped = APIConnectionError(f"{method} {path} failed: {type(exc).__name__}")
+            return unmapped, Outcome.RETRY_UNCERTAIN if is_create else Outcome.RETRY_SAFE, None
         elapsed = (time.perf_counter() - started) * 1000
         logger.debug(
             "%s %s -> %d in %.1f ms (attempt %d)",
@@ -347,6 +376,8 @@ class AsyncEvolink:
         )
         status = response.status_code
         if status < 400:
+            if response.headers.get("Idempotency-Replayed", "").lower() == "true":
+                self._idempotency_confirmed = True
             try:
                 return _decode_success(response), Outcome.FINAL, None
             except ResponseDecodeError as exc:

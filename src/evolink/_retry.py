@@ -88,10 +88,13 @@ class RetryPolicy:
     initial_delay: float = 0.5
     max_delay: float = 8.0
     max_retry_after: float = 60.0
+    #: The shortest wait, even when `Retry-After` says 0 or a time already past: a server
+    #: that says "now" and refuses again must not be hammered in a tight loop.
+    min_delay: float = 0.1
 
     def delay(self, retry: int, *, retry_after: float | None, rng: random.Random) -> float:
         """The wait before retry number `retry` (0 for the first retry)."""
         if retry_after is not None:
-            return min(retry_after, self.max_retry_after)
-        cap = min(self.max_delay, self.initial_delay * 2.0**retry)
-        return rng.uniform(0.0, cap)
+            return max(self.min_delay, min(retry_after, self.max_retry_after))
+        cap = min(self.max_delay, self.initial_delay * 2.0 ** min(retry, 30))
+        return max(self.min_delay, rng.uniform(0.0, cap))

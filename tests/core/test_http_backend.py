@@ -6,6 +6,7 @@ import contextlib
 import socket
 import sys
 import threading
+import traceback
 
 import httpx
 import pytest
@@ -103,3 +104,25 @@ async def test_a_refused_connection_is_certain_on_every_backend(backend):
     ) as client:
         with pytest.raises(APIConnectionError):
             await client.images.generate("a fox")
+
+
+class _Exploding(httpx.AsyncBaseTransport):
+    """A transport failing with its own exception type, its message full of secrets."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise RuntimeError(f"boom {request.headers['Authorization']}")
+
+
+async def test_an_unmapped_transport_error_is_typed_and_keyless():
+    """A transport's own exception becomes an Evolink error (uncertain for a create), keyless."""
+    async with AsyncEvolink(
+        api_key="sk-evo-SECRET-unmapped", base_url="https://a.test", transport=_Exploding()
+    ) as client:
+        with pytest.raises(SubmissionUncertainError) as created:
+            await client.images.generate("a fox")
+        with pytest.raises(APIConnectionError) as read:
+            await client.tasks.get("task-unified-1-abc")
+    for error in (created.value, read.value):
+        text = "".join(traceback.format_exception(error))
+        assert "RuntimeError" in text
+        assert "sk-evo-SECRET-unmapped" not in text
