@@ -9,6 +9,7 @@ the tasks still running (they go on on the server; their outcomes say `abandoned
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
@@ -21,6 +22,8 @@ import attrs
 from evolink._errors import (
     APIConnectionError,
     APIError,
+    AuthenticationError,
+    ConflictError,
     EvolinkError,
     InsufficientCreditsError,
     NotFoundError,
@@ -29,7 +32,7 @@ from evolink._errors import (
     SubmissionUncertainError,
     ValidationError,
 )
-from evolink._idempotency import new_idempotency_key
+from evolink._idempotency import check_idempotency_key, new_idempotency_key
 from evolink._ledger import ZERO, CreditLedger, TaskCredits
 from evolink._models import GenerationRequest, Task, TaskStatus
 from evolink._outcomes import BatchReport, Outcome, OutcomeKind, SkipReason
@@ -70,7 +73,12 @@ class BatchKwargs(TypedDict, total=False):
     size: str | None
     n: int | None
     callback_url: str | None
+    price_hints: Mapping[str, float | Decimal | str]
     total: int | None
+
+
+def _to_prices(value: Mapping[str, float | Decimal | str]) -> dict[str, Decimal]:
+    return {model: Decimal(str(price)) for model, price in value.items()}
 
 
 def _to_decimal(value: float | Decimal | str | None) -> Decimal | None:
@@ -93,6 +101,9 @@ class BatchOptions:
         model / size / n: applied to inputs given as plain prompt strings.
         callback_url: where the server should POST each task when it ends (applied to every
             input without one of its own); feed those callbacks to `feed` to hear sooner.
+        price_hints: credits per image, by model, to budget with before the first answer
+            tells. Without one, the first create of a model whose price is unknown goes out
+            alone and may take the batch over `max_credits` by up to its own reservation.
         total: how many inputs to expect (for progress); set from a list's length.
         on_create: called with (index, request, idempotency_key) just before each create is
             sent, so a journal can record it first (a crash then leaves the key to reconcile).
@@ -113,6 +124,7 @@ class BatchOptions:
     size: str | None = None
     n: int | None = None
     callback_url: str | None = None
+    price_hints: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_to_prices)
     total: int | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -155,6 +167,7 @@ class Batch:
         self._client = client
         self.options = options
         self._clock = client.clock
+        self._rng = client._rng  # noqa: SLF001 - one jitter source per client
         self.ledger = CreditLedger()
         self._slots = AdaptiveSlots(maximum=options.max_in_flight)
         self._pacer = SharedBackoff(self._clock)
@@ -176,6 +189,7 @@ class Batch:
         self._creating = 0
         self._pending_credits = ZERO  # predicted reservations of creates not yet answered
         self._prices: dict[str, Decimal] = {}  # learned credits per image, by model
+        self._keys: set[str] = set()  # idempotency keys of this batch's inputs
         self._probing: set[str] = set()  # models whose first create is out
         self._stopped: SkipReason | None = None
         self._stopped_reason: str | None = None
@@ -240,6 +254,16 @@ class Batch:
             else:
                 self._skip(entry, SkipReason.STOPPED)
         self._unanswered.clear()
+        for index, outcome in enumerate(self._outcomes):
+            if outcome is None:  # an input cancelled on its way in
+                self._record(
+                    Outcome(
+                        index=index,
+                        request=None,
+                        kind=OutcomeKind.SKIPPED,
+                        reason=SkipReason.STOPPED,
+                    )
+                )
         self._ended_at = self._clock.monotonic()
         self._notify()
 
@@ -271,7 +295,7 @@ class Batch:
             raise EvolinkError("use the batch as `async with client.batch(...) as batch:`")
         index = len(self._outcomes)
         self._outcomes.append(None)
-        request = self._to_request(item)
+        request = self._to_request(item, idempotency_key)
         if isinstance(request, ValidationError):
             self._record(
                 Outcome(
@@ -284,9 +308,14 @@ class Batch:
             )
             return index
         entry = _Entry(index=index, request=request, key=idempotency_key or _new_key())
-        if not await self._admit(entry):
-            return index
-        self._start_create(entry)
+        self._keys.add(entry.key)
+        try:
+            admitted = await self._admit(entry)
+        except BaseException:
+            self._skip(entry, SkipReason.STOPPED)  # cancelled while waiting its turn
+            raise
+        if admitted:
+            self._start_create(entry)
         return index
 
     async def submit_all(
@@ -312,6 +341,18 @@ class Batch:
         index = len(self._outcomes)
         self._outcomes.append(None)
         entry = _Entry(index=index, request=request, key="")
+        task_id = task if isinstance(task, str) else task.id
+        if task_id in self._entries:
+            self._record(
+                Outcome(
+                    index=index,
+                    request=request,
+                    kind=OutcomeKind.REJECTED,
+                    error_code="unique",
+                    error_message=f"task {task_id} is already an input of this batch",
+                )
+            )
+            return index
         if isinstance(task, str):
             try:
                 task = await self._client.tasks.get(task)
@@ -338,7 +379,9 @@ class Batch:
             self._feeding -= 1
             self._notify()
 
-    def _to_request(self, item: object) -> GenerationRequest | ValidationError:
+    def _to_request(
+        self, item: object, idempotency_key: str | None = None
+    ) -> GenerationRequest | ValidationError:
         options = self.options
         if isinstance(item, str):
             request = GenerationRequest(
@@ -359,43 +402,64 @@ class Batch:
             )
         try:
             validate(request, allow_local_callbacks=self._client.allow_local_callbacks)
+            check_idempotency_key(idempotency_key)
         except ValidationError as exc:
             return exc
+        if idempotency_key is not None and idempotency_key in self._keys:
+            # Two inputs under one key would be one task on the server.
+            return ValidationError(
+                "idempotency_key", "unique", "already used by another input of this batch"
+            )
+        try:
+            json.dumps(request.to_body())
+        except (TypeError, ValueError) as exc:
+            return ValidationError("extra_body", "json", f"cannot be sent as JSON: {exc}")
         return request
 
     async def _admit(self, entry: _Entry) -> bool:
         """Take a slot and budget for `entry`; False (and an outcome) if it cannot start."""
         await self._slots.acquire()
-        while True:
-            if self._stopped is not None:
-                self._slots.release()
-                self._skip(entry, self._stopped)
-                return False
-            model = entry.request.model
-            price = self._prices.get(model)
-            if price is None and model in self._probing and self.options.max_credits is not None:
-                # The first create of this model is out: its answer tells the price.
-                await self._wait_change()
-                continue
-            if self.options.max_credits is None:
-                break
-            predicted = (price or ZERO) * entry.request.images
-            committed = self.ledger.committed + self._pending_credits
-            if committed + predicted <= self.options.max_credits and (
-                price is not None or committed < self.options.max_credits
-            ):
-                entry.predicted = predicted
-                break
-            if not self._creating and not self._entries:
-                # Nothing running could free credits: this input cannot fit.
-                self._slots.release()
-                self._skip(entry, SkipReason.BUDGET)
-                return False
-            await self._wait_change()
-        if self._prices.get(entry.request.model) is None:
+        try:
+            admitted = await self._fit_budget(entry)
+        except BaseException:
+            self._slots.release()
+            raise
+        if not admitted:
+            self._slots.release()
+            return False
+        if self._price(entry.request.model) is None:
             self._probing.add(entry.request.model)
         self._pending_credits += entry.predicted
         return True
+
+    def _price(self, model: str) -> Decimal | None:
+        """Credits per image: the most seen for `model`, else the caller's hint, else None."""
+        return self._prices.get(model, self.options.price_hints.get(model))
+
+    async def _fit_budget(self, entry: _Entry) -> bool:
+        """Wait until `entry`'s predicted reservation fits the budget; False if it never can."""
+        budget = self.options.max_credits
+        while True:
+            if self._stopped is not None:
+                self._skip(entry, self._stopped)
+                return False
+            if budget is None:
+                return True
+            price = self._price(entry.request.model)
+            if price is None and self._probing:
+                # A create of unknown price is out: its answer tells what things cost.
+                await self._wait_change()
+                continue
+            predicted = (price or ZERO) * entry.request.images
+            committed = self.ledger.committed + self._pending_credits
+            if committed + predicted <= budget and (price is not None or committed < budget):
+                entry.predicted = predicted
+                return True
+            if not self._creating and not self._entries:
+                # Nothing running could free credits: this input cannot fit.
+                self._skip(entry, SkipReason.BUDGET)
+                return False
+            await self._wait_change()
 
     def _start_create(self, entry: _Entry) -> None:
         assert self._tg is not None  # noqa: S101 - only while running
@@ -408,57 +472,37 @@ class Batch:
     async def _create(self, entry: _Entry) -> None:
         """Create the task for `entry`, retrying only what cannot pay twice."""
         failures = 0
-        uncertain = False
+        uncertain = 0  # tries that may have made a task
         try:
             while True:
                 try:
-                    async with self._limiter:
-                        self._creates += 1
-                        if self.options.on_create is not None and not entry.sent:
-                            self.options.on_create(entry.index, entry.request, entry.key)
-                        entry.sent = True
-                        task = await self._client.images.create(
-                            entry.request,
-                            idempotency_key=entry.key,
-                            max_retries=0,
-                            pacer=self._pacer,
-                        )
+                    task = await self._send_create(entry)
                     break
                 except RateLimitError as exc:
                     # Refused before any task was made: slow the whole batch, try again.
                     self._slots.shrink()
-                    self._pacer.rate_limited(
-                        _BACKOFF.delay(
-                            min(failures, 5),
-                            retry_after=exc.retry_after,
-                            rng=self._client._rng,  # noqa: SLF001
-                        )
+                    delay = _BACKOFF.delay(
+                        min(failures, 5), retry_after=exc.retry_after, rng=self._rng
                     )
+                    self._pacer.rate_limited(delay)
                     failures += 1
                 except (SubmissionUncertainError, ServerError, APIConnectionError) as exc:
-                    # Maybe made, maybe not: the same key makes the next try safe.
+                    # Maybe made, maybe not: only the same key makes another try safe, and
+                    # only as often as the server has shown it honours keys.
                     failures += 1
-                    uncertain = uncertain or isinstance(exc, SubmissionUncertainError)
-                    if failures >= MAX_CREATE_ATTEMPTS:
-                        self._create_gave_up(entry, exc, uncertain=uncertain)
+                    uncertain += isinstance(exc, SubmissionUncertainError)
+                    allowed = MAX_CREATE_ATTEMPTS if self._client.idempotency_confirmed else 2
+                    if failures >= MAX_CREATE_ATTEMPTS or uncertain >= allowed:
+                        self._create_ended(entry, exc, uncertain=uncertain > 0)
                         return
                     await self._clock.sleep(
-                        _BACKOFF.delay(failures - 1, retry_after=None, rng=self._client._rng)  # noqa: SLF001
+                        _BACKOFF.delay(failures - 1, retry_after=None, rng=self._rng)
                     )
-                except InsufficientCreditsError as exc:
-                    self._stop(SkipReason.INSUFFICIENT_CREDITS, f"402 {exc.code or ''}".strip())
-                    self._creating_done(entry)
-                    self._slots.release()
-                    self._skip(entry, SkipReason.INSUFFICIENT_CREDITS)
-                    return
-                except APIError as exc:
-                    self._creating_done(entry)
-                    self._slots.release()
-                    self._finish(
-                        entry,
-                        OutcomeKind.FAILED,
-                        error_code=str(exc.code) if exc.code is not None else str(exc.status_code),
-                        error_message=exc.message,
+                except EvolinkError as exc:
+                    # A refusal. After a try that may have made a task it proves nothing
+                    # (a 409 even says a task exists for this key): the outcome is unknown.
+                    self._create_ended(
+                        entry, exc, uncertain=uncertain > 0 or isinstance(exc, ConflictError)
                     )
                     return
         finally:
@@ -466,18 +510,41 @@ class Batch:
             self._notify()
         self._created(entry, task)
 
-    def _create_gave_up(self, entry: _Entry, exc: EvolinkError, *, uncertain: bool) -> None:
+    async def _send_create(self, entry: _Entry) -> Task:
+        async with self._limiter:
+            self._creates += 1
+            if self.options.on_create is not None and not entry.sent:
+                self.options.on_create(entry.index, entry.request, entry.key)
+            entry.sent = True
+            return await self._client.images.create(
+                entry.request, idempotency_key=entry.key, max_retries=0, pacer=self._pacer
+            )
+
+    def _create_ended(self, entry: _Entry, exc: EvolinkError, *, uncertain: bool) -> None:
+        """Record how a create that made no known task ended."""
         self._creating_done(entry)
         self._slots.release()
-        # Only refusals on every try (503, no connection) prove no task was made.
-        certain = not uncertain
-        self._finish(
-            entry,
-            OutcomeKind.FAILED if certain else OutcomeKind.UNCERTAIN,
-            error_code=type(exc).__name__,
-            error_message=str(exc),
-            retryable=certain,
-        )
+        code = str(exc.code) if isinstance(exc, APIError) and exc.code is not None else None
+        code = code or type(exc).__name__
+        if uncertain:
+            self._finish(entry, OutcomeKind.UNCERTAIN, error_code=code, error_message=str(exc))
+        elif isinstance(exc, InsufficientCreditsError):
+            self._stop(SkipReason.INSUFFICIENT_CREDITS, f"402 {exc.code or ''}".strip())
+            self._skip(entry, SkipReason.INSUFFICIENT_CREDITS)
+        else:
+            if isinstance(exc, AuthenticationError):
+                # The key is refused: every other input would be refused the same way.
+                self._stop(SkipReason.UNAUTHORIZED, f"401 {exc.code or ''}".strip())
+            # Refused for sure (no task): a 5xx or lost connection may pass next time.
+            retryable = isinstance(exc, (ServerError, APIConnectionError))
+            message = exc.message if isinstance(exc, APIError) else str(exc)
+            self._finish(
+                entry,
+                OutcomeKind.FAILED,
+                error_code=code,
+                error_message=message,
+                retryable=retryable,
+            )
 
     def _creating_done(self, entry: _Entry) -> None:
         self._creating -= 1
@@ -549,7 +616,7 @@ class Batch:
             return False
         if self.options.max_credits is None:
             return True
-        price = self._prices.get(entry.request.model, ZERO)
+        price = self._price(entry.request.model) or ZERO
         predicted = price * entry.request.images
         committed = self.ledger.committed + self._pending_credits
         if committed + predicted > self.options.max_credits:
@@ -563,13 +630,17 @@ class Batch:
         if entry is None:
             return
         self._slots.release()
-        # The server forgot the task (expired): what it cost is unknown to us.
+        # The server forgot the task (expired), or will not show it to this key: how it
+        # ended, and what it cost, is unknown to us.
+        code = "task_not_found" if isinstance(error, NotFoundError) else type(error).__name__
+        if (
+            isinstance(error, APIError)
+            and error.code is not None
+            and not isinstance(error, NotFoundError)
+        ):
+            code = str(error.code)
         self._finish(
-            entry,
-            OutcomeKind.UNCERTAIN,
-            task=entry.task,
-            error_code="task_not_found",
-            error_message=str(error),
+            entry, OutcomeKind.UNCERTAIN, task=entry.task, error_code=code, error_message=str(error)
         )
 
     # -- outcomes ---------------------------------------------------------------------------
@@ -725,6 +796,11 @@ class Batch:
             elapsed=end - self._started_at,
             requests=self._creates + self._watcher.read_requests,
         )
+
+    @property
+    def finished(self) -> bool:
+        """Whether the batch has ended (its `async with` block is done)."""
+        return self._ended_at is not None
 
     @property
     def reads(self) -> int:

@@ -22,28 +22,31 @@ class TaskCredits:
     reserved: Decimal = ZERO
     charged: Decimal = ZERO
     released: Decimal = ZERO
+    settled: bool = False
 
     @property
     def outstanding(self) -> Decimal:
-        """Still held: neither charged nor released yet."""
-        return self.reserved - self.charged - self.released
+        """Still held: the reservation until the task ends, nothing after."""
+        return ZERO if self.settled else self.reserved
 
 
 def settle(task: Task, reserved: Decimal, *, images_asked: int | None) -> TaskCredits:
     """What a terminal task cost: the server's `credits_used` where it says, else pro rata.
 
-    A completed task is charged for the images it made (a share of the reservation) and the
-    rest is released; a failed or cancelled task releases it all.
+    Where the server reports `credits_used`, that is the charge, whatever the status (a
+    reservation is an estimate: the charge may exceed it). Otherwise a completed task is
+    charged for the images it made (a share of the reservation) and the rest is released;
+    a failed or cancelled task releases it all.
     """
-    if task.status is not TaskStatus.COMPLETED:
-        return TaskCredits(reserved=reserved, released=reserved)
     used = task.usage.credits_used if task.usage is not None else None
     if used is None:
+        if task.status is not TaskStatus.COMPLETED:
+            return TaskCredits(reserved=reserved, released=reserved, settled=True)
         made = len(task.results)
         asked = images_asked
         used = reserved if asked is None or made >= asked else reserved * made / asked
-    used = min(used, reserved) if reserved > 0 else used
-    return TaskCredits(reserved=reserved, charged=used, released=max(ZERO, reserved - used))
+    released = max(ZERO, reserved - used)
+    return TaskCredits(reserved=reserved, charged=used, released=released, settled=True)
 
 
 @attrs.define
@@ -61,11 +64,16 @@ class CreditLedger:
     reserved: Decimal = ZERO
     charged: Decimal = ZERO
     released: Decimal = ZERO
+    _open: Decimal = ZERO  # reservations of tasks not yet ended
 
     @property
     def outstanding(self) -> Decimal:
-        """Held for tasks still running."""
-        return self.reserved - self.charged - self.released
+        """Held for tasks still running.
+
+        `reserved == charged + released + outstanding`, except where the server charged a
+        task more than its reservation (an estimate): then `charged` says what was taken.
+        """
+        return self._open
 
     @property
     def committed(self) -> Decimal:
@@ -85,14 +93,16 @@ class CreditLedger:
         if images is not None:
             self._images[task_id] = images
         self.reserved += amount
+        self._open += amount
 
     def settle(self, task: Task) -> TaskCredits:
         """Record a terminal task's charge and release; return its credits."""
         entry = self._tasks.get(task.id, TaskCredits())
-        if entry.charged or entry.released:
-            return entry  # settled already: a duplicate update
+        if entry.settled:
+            return entry  # a duplicate update
         done = settle(task, entry.reserved, images_asked=self._images.get(task.id))
         self._tasks[task.id] = done
         self.charged += done.charged
         self.released += done.released
+        self._open -= entry.reserved
         return done

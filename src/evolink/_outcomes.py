@@ -40,6 +40,7 @@ class SkipReason(str, enum.Enum):
 
     BUDGET = "budget"
     INSUFFICIENT_CREDITS = "insufficient_credits"
+    UNAUTHORIZED = "unauthorized"
     STOPPED = "stopped"
 
     def __str__(self) -> str:

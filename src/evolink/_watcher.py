@@ -19,7 +19,14 @@ import attrs
 
 from evolink._client import AsyncEvolink, Pacer
 from evolink._converter import parse_task
-from evolink._errors import EvolinkError, NotFoundError, ResponseDecodeError
+from evolink._errors import (
+    APIError,
+    AuthenticationError,
+    EvolinkError,
+    NotFoundError,
+    PermissionDeniedError,
+    ResponseDecodeError,
+)
 from evolink._estimate import ReadPlan
 from evolink._models import Task
 
@@ -190,6 +197,12 @@ class Watcher:
                 async with anyio.create_task_group() as tg:
                     for task_id in ids:
                         tg.start_soon(self._read_into, task_id, found)
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            # The key may no longer read these tasks: retrying would poll forever.
+            for task_id in ids:
+                if self._watched.pop(task_id, None) is not None:
+                    self._on_lost(task_id, exc)
+            return
         except EvolinkError:
             for task_id in ids:
                 self._retry_later(task_id)
@@ -201,7 +214,9 @@ class Watcher:
     async def _read_batch(self, ids: list[str]) -> dict[str, Task]:
         try:
             data = await self._post_batch(ids)
-        except NotFoundError:
+        except APIError as exc:
+            if not isinstance(exc, NotFoundError) and exc.status_code not in {405, 501}:
+                raise
             # No batch endpoint on this server: one GET per task from now on.
             self.batch_reads = False
             found: dict[str, Task] = {}
@@ -238,6 +253,9 @@ class Watcher:
     async def _read_into(self, task_id: str, found: dict[str, Task]) -> None:
         try:
             found.update(await self._read_single(task_id))
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            if self._watched.pop(task_id, None) is not None:
+                self._on_lost(task_id, exc)
         except EvolinkError:
             self._retry_later(task_id)
 
@@ -264,7 +282,7 @@ class Watcher:
             return
         watched.reading = False
         watched.failures += 1
-        delay = min(READ_ERROR_DELAY_MAX, READ_ERROR_DELAY * 2.0 ** (watched.failures - 1))
+        delay = min(READ_ERROR_DELAY_MAX, READ_ERROR_DELAY * 2.0 ** min(watched.failures - 1, 16))
         watched.due = self._client.clock.monotonic() + delay
         self._schedule(task_id, watched)
 

@@ -57,6 +57,7 @@ CALLBACK_GRACE = 5.0
 class _Waiter:
     event: anyio.Event = attrs.field(factory=anyio.Event)
     task: Task | None = None
+    count: int = 0  # wait() calls sharing it
 
 
 class EvolinkIntegration:
@@ -160,8 +161,7 @@ class EvolinkIntegration:
         batch = client.batch(**options)
         batch_id = secrets.token_urlsafe(9)
         self._batches_by_id[batch_id] = batch
-        while len(self._batches_by_id) > REMEMBERED_BATCHES:
-            self._batches_by_id.popitem(last=False)
+        self._forget_finished_batches()
         self._tg.start_soon(self._run_batch, batch, requests)
         return batch_id
 
@@ -173,11 +173,22 @@ class EvolinkIntegration:
         """
         return self._batches_by_id[batch_id]
 
+    def _forget_finished_batches(self) -> None:
+        """Keep at most REMEMBERED_BATCHES: drop the oldest finished ones, never a running one."""
+        excess = len(self._batches_by_id) - REMEMBERED_BATCHES
+        if excess <= 0:
+            return
+        for batch_id in [b for b, batch in self._batches_by_id.items() if batch.finished][:excess]:
+            del self._batches_by_id[batch_id]
+
     async def _run_batch(self, batch: Batch, requests: Iterable[str | GenerationRequest]) -> None:
         try:
             async with batch:
                 self.attach(batch)
                 await batch.submit_all(requests)
+        except Exception:
+            # A batch failing must not take the app's lifespan (and its client) down with it.
+            logger.exception("a background batch stopped on an error")
         finally:
             self.detach(batch)
 
@@ -262,19 +273,25 @@ class EvolinkIntegration:
         plan = ReadPlan(started=start)
         plan.observe(last, start)
         waiter = self._waiters.setdefault(task_id, _Waiter())
-        while not last.is_terminal:
-            now = clock.monotonic()
-            # The callback should come by the predicted end; read only when it is late.
-            wake = plan.next_read_at(now, last.status) + self.callback_grace
-            if deadline is not None:
-                if now >= deadline:
-                    raise WaitTimeoutError(last, timeout or 0.0)
-                wake = min(wake, deadline)
-            await _wait_or_sleep(waiter.event, clock, wake - now)
-            if waiter.task is not None:
-                return waiter.task
-            last = await client.tasks.get(task_id)
-            plan.observe(last, clock.monotonic())
+        waiter.count += 1
+        try:
+            while not last.is_terminal:
+                now = clock.monotonic()
+                # The callback should come by the predicted end; read only when it is late.
+                wake = plan.next_read_at(now, last.status) + self.callback_grace
+                if deadline is not None:
+                    if now >= deadline:
+                        raise WaitTimeoutError(last, timeout or 0.0)
+                    wake = min(wake, deadline)
+                await _wait_or_sleep(waiter.event, clock, wake - now)
+                if waiter.task is not None:
+                    return waiter.task
+                last = await client.tasks.get(task_id)
+                plan.observe(last, clock.monotonic())
+        finally:
+            waiter.count -= 1
+            if waiter.count == 0 and self._waiters.get(task_id) is waiter:
+                del self._waiters[task_id]  # no one waits any more: forget it
         self._settled(last)
         return last
 
