@@ -36,6 +36,8 @@ class FakeEvolink:
     price: Decimal = Decimal("2.5")
     balance: Decimal | None = None
     batch_endpoint: bool = True
+    # The status a server without the batch endpoint answers it with.
+    no_batch_status: int = 404
     # Statuses to answer the next creates with before serving them (e.g. [429, 500]).
     create_script: list[int] = attrs.field(factory=list)
     # For a scripted 5xx: make the task anyway (a lost answer) before failing.
@@ -128,7 +130,7 @@ class FakeEvolink:
             return self._create(body or {})
         if request.method == "POST" and path == "/v1/tasks/batch":
             if not self.batch_endpoint:
-                return self._error(404, "not_found")
+                return self._error(self.no_batch_status, "not_found")
             if self.batch_bodies:
                 return httpx.Response(200, json=self.batch_bodies.pop(0))
             ids = (body or {})["task_ids"]
