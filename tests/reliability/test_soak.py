@@ -11,6 +11,7 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
+from _figures import record
 
 from evolink import AsyncEvolink, GenerationRequest, OutcomeKind, RetryPolicy
 from evolink.testing import TEST_API_KEY, Faults, Simulator, VirtualClock
@@ -76,6 +77,24 @@ async def test_soak_with_every_fault(anyio_backend, seed):
         assert outcome.results
         assert outcome.task is not None
         assert sim.task(outcome.task.id).images == len(outcome.results)
+    faults = Counter(r.fault for r in sim.requests if r.fault is not None)
+    record(
+        "soak",
+        {
+            "runs": 1,
+            "prompts": PROMPTS,
+            "requests": len(sim.requests),
+            "faults": sum(faults.values()),
+            **{f"fault_{kind}": count for kind, count in faults.items()},
+            "failed_tasks": sum(
+                1 for t in sim.tasks.values() if t.final_status.value != "completed"
+            ),
+            "resubmitted": report.resubmitted,
+            "lost": PROMPTS - len(report.outcomes),
+            "duplicated": sum(per_prompt.values()) - PROMPTS - report.resubmitted,
+            "charged": str(sim.ledger.charged),
+        },
+    )
 
 
 async def test_budget_holds_under_faults(anyio_backend):

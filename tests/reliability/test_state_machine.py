@@ -106,7 +106,7 @@ class BatchMachine(RuleBasedStateMachine):
         self.clock = VirtualClock()
         self.sim = Simulator(
             clock=self.clock,
-            seed=STATS["machines"],
+            seed=0,  # fixed: a replayed example must meet the same server
             durations=(2, 12),
             faults=Faults(task_failure=0.15, cancellation=0.05, partial_completion=0.2),
         )
@@ -228,6 +228,9 @@ class BatchMachine(RuleBasedStateMachine):
         """In flight within the limit; one outcome per input; ledgers consistent; confirmed."""
         self.portal.call(self._check)
 
+    def _uncertain_prompts(self) -> set[str]:
+        return {o.request.prompt for o in self.outcomes if o.kind is OutcomeKind.UNCERTAIN}
+
     def _check(self) -> None:
         batch = self.batch
         assert batch is not None
@@ -235,8 +238,15 @@ class BatchMachine(RuleBasedStateMachine):
         assert progress.creating + progress.in_flight <= MAX_IN_FLIGHT
         now = self.clock.time()
         if not self.cancelled:
-            # The server agrees: never more unfinished tasks than the limit.
-            assert self.sim.unfinished() <= MAX_IN_FLIGHT
+            # The server agrees: never more unfinished tasks than the limit (a create
+            # given up as uncertain frees its slot, whatever the server did with it).
+            uncertain = self._uncertain_prompts()
+            running = [
+                t
+                for t in self.sim.tasks.values()
+                if not t.is_finished(now) and t.prompt not in uncertain
+            ]
+            assert len(running) <= MAX_IN_FLIGHT
         assert all(1 == count for count in Counter(o.index for o in self.outcomes).values())
         ledger = batch.ledger
         tasks = list(ledger.tasks.values())
@@ -282,14 +292,32 @@ class BatchMachine(RuleBasedStateMachine):
     def _check_end(self) -> None:
         report = self.batch.report()
         assert list(range(self.submitted)) == [o.index for o in report.outcomes]
-        assert 0 == report.counts[OutcomeKind.UNCERTAIN]
         assert 0 == report.counts[OutcomeKind.ABANDONED]
-        per_prompt = Counter(task.prompt for task in self.sim.tasks.values())
-        assert self.submitted + report.resubmitted == sum(per_prompt.values())
+        uncertain = self._uncertain_prompts()
+        if uncertain:
+            # Until a replay shows keys are honoured, a create is given up as uncertain
+            # after two unclear failures: only injected faults can cause that.
+            assert sum(self.transport.injected.values()) >= 2 * len(uncertain)
+        STATS["uncertain"] += len(uncertain)
+        known = [t for t in self.sim.tasks.values() if t.prompt not in uncertain]
+        assert self.submitted - len(uncertain) + report.resubmitted == len(known)
+        # An uncertain input made at most one task (its key).
+        assert all(
+            n <= 1
+            for n in Counter(
+                t.prompt for t in self.sim.tasks.values() if t.prompt in uncertain
+            ).values()
+        )
         truth = self.sim.ledger
-        assert truth.reserved == report.reserved
-        assert truth.charged == report.charged
-        assert truth.released == report.released
+        ids = {t.id for t in known}
+        assert ids == set(self.batch.ledger.tasks)
+        entries = [e for e in truth.entries if e.task_id in ids]
+        for kind, total in (
+            ("reserve", report.reserved),
+            ("charge", report.charged),
+            ("release", report.released),
+        ):
+            assert sum((e.amount for e in entries if e.kind.value == kind), Decimal(0)) == total
         assert Decimal(0) == truth.outstanding
 
 
