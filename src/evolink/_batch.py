@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import anyio
 import attrs
 
+from evolink._budget import Budget, Verdict
 from evolink._errors import (
     APIConnectionError,
     APIError,
@@ -187,14 +188,13 @@ class Batch:
         self._entries: dict[str, _Entry] = {}  # by task id, while watched
         self._unanswered: dict[int, _Entry] = {}  # by index, while its create is out
         self._creating = 0
-        self._pending_credits = ZERO  # predicted reservations of creates not yet answered
-        self._prices: dict[str, Decimal] = {}  # learned credits per image, by model
+        self._budget = Budget(options.max_credits, self.ledger, hints=options.price_hints)
         self._keys: set[str] = set()  # idempotency keys of this batch's inputs
-        self._probing: set[str] = set()  # models whose first create is out
         self._stopped: SkipReason | None = None
         self._stopped_reason: str | None = None
         self._resubmitted = 0
         self._creates = 0
+        self._parked = 0  # creates waiting for proof that keys are honoured
         self._feeding = 0  # submit_all calls running: more inputs may come
         self._changed = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
@@ -427,36 +427,20 @@ class Batch:
         if not admitted:
             self._slots.release()
             return False
-        if self._price(entry.request.model) is None:
-            self._probing.add(entry.request.model)
-        self._pending_credits += entry.predicted
+        entry.predicted = self._budget.start(entry.request)
         return True
 
-    def _price(self, model: str) -> Decimal | None:
-        """Credits per image: the most seen for `model`, else the caller's hint, else None."""
-        return self._prices.get(model, self.options.price_hints.get(model))
-
     async def _fit_budget(self, entry: _Entry) -> bool:
-        """Wait until `entry`'s predicted reservation fits the budget; False if it never can."""
-        budget = self.options.max_credits
+        """Wait until `entry` fits the budget; False (and an outcome) if it never can."""
         while True:
             if self._stopped is not None:
                 self._skip(entry, self._stopped)
                 return False
-            if budget is None:
+            running = bool(self._creating or self._entries)
+            verdict = self._budget.verdict(entry.request, can_wait=running)
+            if verdict is Verdict.FITS:
                 return True
-            price = self._price(entry.request.model)
-            if price is None and self._probing:
-                # A create of unknown price is out: its answer tells what things cost.
-                await self._wait_change()
-                continue
-            predicted = (price or ZERO) * entry.request.images
-            committed = self.ledger.committed + self._pending_credits
-            if committed + predicted <= budget and (price is not None or committed < budget):
-                entry.predicted = predicted
-                return True
-            if not self._creating and not self._entries:
-                # Nothing running could free credits: this input cannot fit.
+            if verdict is Verdict.NEVER:
                 self._skip(entry, SkipReason.BUDGET)
                 return False
             await self._wait_change()
@@ -492,7 +476,9 @@ class Batch:
                     failures += 1
                     uncertain += isinstance(exc, SubmissionUncertainError)
                     allowed = MAX_CREATE_ATTEMPTS if self._client.idempotency_confirmed else 2
-                    if failures >= MAX_CREATE_ATTEMPTS or uncertain >= allowed:
+                    if failures >= MAX_CREATE_ATTEMPTS or (
+                        uncertain >= allowed and not await self._keys_proven()
+                    ):
                         self._create_ended(entry, exc, uncertain=uncertain > 0)
                         return
                     await self._clock.sleep(
@@ -506,9 +492,25 @@ class Batch:
                     )
                     return
         finally:
-            self._probing.discard(entry.request.model)
             self._notify()
         self._created(entry, task)
+
+    async def _keys_proven(self) -> bool:
+        """Wait while other work may show the server honours keys; True once it has.
+
+        A create that may have made a task is not resent again on an unproven server. But
+        the batch's other creates may soon meet a replay that proves it: then resending
+        with the key is safe, and the input need not end uncertain.
+        """
+        self._parked += 1
+        try:
+            while not self._client.idempotency_confirmed:
+                if self._creating - self._parked <= 0 and not self._entries:
+                    return False  # nothing left that could prove it
+                await self._wait_change()
+            return True
+        finally:
+            self._parked -= 1
 
     async def _send_create(self, entry: _Entry) -> Task:
         async with self._limiter:
@@ -549,7 +551,7 @@ class Batch:
     def _creating_done(self, entry: _Entry) -> None:
         self._creating -= 1
         self._unanswered.pop(entry.index, None)
-        self._pending_credits -= entry.predicted
+        self._budget.answered(entry.request, entry.predicted)
         entry.predicted = ZERO
 
     def _created(self, entry: _Entry, task: Task) -> None:
@@ -560,10 +562,7 @@ class Batch:
         entry.started = self._clock.monotonic()
         reserved = task.credits_reserved or ZERO
         self.ledger.reserve(task.id, reserved, images=entry.request.images)
-        if reserved > 0:
-            price = reserved / entry.request.images
-            known = self._prices.get(entry.request.model, ZERO)
-            self._prices[entry.request.model] = max(known, price)
+        self._budget.learn(entry.request, reserved)
         self._entries[task.id] = entry
         if self.options.on_created is not None:
             self.options.on_created(entry.index, task)
@@ -614,15 +613,9 @@ class Batch:
             return False
         if entry.attempts > self.options.retry_failed or self._stopped is not None:
             return False
-        if self.options.max_credits is None:
-            return True
-        price = self._price(entry.request.model) or ZERO
-        predicted = price * entry.request.images
-        committed = self.ledger.committed + self._pending_credits
-        if committed + predicted > self.options.max_credits:
+        if self._budget.verdict(entry.request, can_wait=False) is not Verdict.FITS:
             return False
-        entry.predicted = predicted
-        self._pending_credits += predicted
+        entry.predicted = self._budget.start(entry.request)
         return True
 
     def _on_lost(self, task_id: str, error: EvolinkError) -> None:

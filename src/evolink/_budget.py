@@ -1,0 +1,81 @@
+"""A batch's credit budget: what a create will reserve, and whether it may start.
+
+Reservations are predicted from a price per image, learned from the answers (the most seen
+per model) or hinted by the caller. A create of unknown price is a probe: one at a time.
+The budget counts what the ledger has committed plus the predictions of creates not yet
+answered, so it holds while answers are in flight.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from decimal import Decimal
+
+import attrs
+
+from evolink._ledger import ZERO, CreditLedger
+from evolink._models import GenerationRequest
+
+
+class Verdict(enum.Enum):
+    """Whether a create may start now."""
+
+    FITS = "fits"
+    #: Not now: a probe is out, or running tasks may free credits.
+    WAIT = "wait"
+    #: Not while nothing runs: it cannot fit.
+    NEVER = "never"
+
+
+@attrs.define
+class Budget:
+    """Admission of creates against `max_credits` (None: no budget, everything fits)."""
+
+    max_credits: Decimal | None
+    ledger: CreditLedger
+    hints: Mapping[str, Decimal] = attrs.field(factory=dict)
+    _learned: dict[str, Decimal] = attrs.field(factory=dict)
+    _probes: set[str] = attrs.field(factory=set)  # models whose price-telling create is out
+    pending: Decimal = ZERO  # predicted reservations of creates not yet answered
+
+    def price(self, model: str) -> Decimal | None:
+        """Credits per image: the most seen for `model`, else the caller's hint, else None."""
+        return self._learned.get(model, self.hints.get(model))
+
+    def predict(self, request: GenerationRequest) -> Decimal:
+        """The reservation `request` is expected to make (0 while its price is unknown)."""
+        return (self.price(request.model) or ZERO) * request.images
+
+    def verdict(self, request: GenerationRequest, *, can_wait: bool) -> Verdict:
+        """May `request` start? `can_wait`: whether running work may still free credits."""
+        if self.max_credits is None:
+            return Verdict.FITS
+        price = self.price(request.model)
+        if price is None and self._probes:
+            return Verdict.WAIT  # a probe is out: its answer tells what things cost
+        committed = self.ledger.committed + self.pending
+        predicted = self.predict(request)
+        fits = committed + predicted <= self.max_credits
+        if fits and (price is not None or committed < self.max_credits):
+            return Verdict.FITS
+        return Verdict.WAIT if can_wait else Verdict.NEVER
+
+    def start(self, request: GenerationRequest) -> Decimal:
+        """Count `request`'s create as sent; return its predicted reservation."""
+        if self.price(request.model) is None:
+            self._probes.add(request.model)
+        predicted = self.predict(request) if self.max_credits is not None else ZERO
+        self.pending += predicted
+        return predicted
+
+    def answered(self, request: GenerationRequest, predicted: Decimal) -> None:
+        """A create was answered (or gave up): its prediction is no longer pending."""
+        self.pending -= predicted
+        self._probes.discard(request.model)
+
+    def learn(self, request: GenerationRequest, reserved: Decimal) -> None:
+        """Take the price a create's reservation tells."""
+        if reserved > 0:
+            price = reserved / request.images
+            self._learned[request.model] = max(self._learned.get(request.model, ZERO), price)
