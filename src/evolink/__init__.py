@@ -7,7 +7,8 @@ async with AsyncEvolink() as client:
 
 from __future__ import annotations
 
-from evolink._batch import Batch, BatchOptions
+from evolink._batch import Batch
+from evolink._batch_options import BatchOptions
 from evolink._client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncEvolink
 from evolink._errors import (
     APIConnectionError,

@@ -10,15 +10,16 @@ the tasks still running (they go on on the server; their outcomes say `abandoned
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import attrs
 
+from evolink._batch_options import BatchOptions
 from evolink._budget import Budget, Verdict
 from evolink._errors import (
     APIConnectionError,
@@ -38,7 +39,7 @@ from evolink._ledger import ZERO, CreditLedger, TaskCredits
 from evolink._models import GenerationRequest, Task, TaskStatus
 from evolink._outcomes import BatchReport, Outcome, OutcomeKind, SkipReason
 from evolink._pacer import SharedBackoff
-from evolink._progress import BatchProgress, ProgressHook
+from evolink._progress import BatchProgress
 from evolink._retry import RetryPolicy
 from evolink._slots import AdaptiveSlots
 from evolink._validation import validate
@@ -51,92 +52,6 @@ if TYPE_CHECKING:
 #: all with the same Idempotency-Key, before its outcome is called uncertain.
 MAX_CREATE_ATTEMPTS = 6
 _BACKOFF = RetryPolicy(initial_delay=0.5, max_delay=10.0)
-
-
-CreateHook = Callable[[int, GenerationRequest, str], None]
-CreatedHook = Callable[[int, Task], None]
-OutcomeHook = Callable[[Outcome], None]
-
-
-class BatchKwargs(TypedDict, total=False):
-    """The keyword options of `client.batch(...)` and `generate_many(...)` (see BatchOptions)."""
-
-    max_in_flight: int
-    max_connections: int | None
-    max_credits: float | Decimal | str | None
-    retry_failed: int
-    on_progress: ProgressHook | None
-    on_create: CreateHook | None
-    on_created: CreatedHook | None
-    on_outcome: OutcomeHook | None
-    batch_reads: bool
-    model: str
-    size: str | None
-    n: int | None
-    callback_url: str | None
-    price_hints: Mapping[str, float | Decimal | str]
-    total: int | None
-
-
-def _to_prices(value: Mapping[str, float | Decimal | str]) -> dict[str, Decimal]:
-    return {model: Decimal(str(price)) for model, price in value.items()}
-
-
-def _to_decimal(value: float | Decimal | str | None) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
-
-
-@attrs.frozen(kw_only=True)
-class BatchOptions:
-    """How a batch runs; see `AsyncEvolink.batch`.
-
-    Attributes:
-        max_in_flight: tasks created and not yet ended, at most (adapts down on 429).
-        max_connections: HTTP requests the batch has in flight at once (default: the
-            client's `max_connections`).
-        max_credits: the budget: no task is started whose reservation could exceed it.
-        retry_failed: resubmit a task that failed with a retryable code, up to this many
-            times, as a new task.
-        on_progress: called with a `BatchProgress` on every change.
-        batch_reads: read many tasks per request where the server allows it.
-        model / size / n: applied to inputs given as plain prompt strings.
-        callback_url: where the server should POST each task when it ends (applied to every
-            input without one of its own); feed those callbacks to `feed` to hear sooner.
-        price_hints: credits per image, by model, to budget with before the first answer
-            tells. Without one, the first create of a model whose price is unknown goes out
-            alone and may take the batch over `max_credits` by up to its own reservation.
-        total: how many inputs to expect (for progress); set from a list's length.
-        on_create: called with (index, request, idempotency_key) just before each create is
-            sent, so a journal can record it first (a crash then leaves the key to reconcile).
-        on_created: called with (index, task) when a create answers.
-        on_outcome: called with each input's `Outcome` as it ends.
-    """
-
-    max_in_flight: int = 32
-    max_connections: int | None = None
-    max_credits: Decimal | None = attrs.field(default=None, converter=_to_decimal)
-    retry_failed: int = 0
-    on_progress: ProgressHook | None = None
-    on_create: CreateHook | None = None
-    on_created: CreatedHook | None = None
-    on_outcome: OutcomeHook | None = None
-    batch_reads: bool = True
-    model: str = "gpt-4o-image"
-    size: str | None = None
-    n: int | None = None
-    callback_url: str | None = None
-    price_hints: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_to_prices)
-    total: int | None = None
-
-    def __attrs_post_init__(self) -> None:
-        if self.max_in_flight < 1:
-            raise ValidationError("max_in_flight", "positive", "must be at least 1")
-        if self.max_connections is not None and self.max_connections < 1:
-            raise ValidationError("max_connections", "positive", "must be at least 1")
-        if self.max_credits is not None and self.max_credits < 0:
-            raise ValidationError("max_credits", "not_negative", "must be 0 or more")
-        if self.retry_failed < 0:
-            raise ValidationError("retry_failed", "not_negative", "must be 0 or more")
 
 
 @attrs.define(eq=False)

@@ -44,7 +44,8 @@ from evolink._version import __version__
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from evolink._batch import Batch, BatchKwargs
+    from evolink._batch import Batch
+    from evolink._batch_options import BatchKwargs
 
 logger = logging.getLogger("evolink")
 
@@ -246,7 +247,8 @@ class AsyncEvolink:
         Raises:
             ValidationError: an option is out of range.
         """
-        from evolink._batch import Batch, BatchOptions  # noqa: PLC0415 - avoids a cycle
+        from evolink._batch import Batch  # noqa: PLC0415 - avoids a cycle
+        from evolink._batch_options import BatchOptions  # noqa: PLC0415
 
         return Batch(self, BatchOptions(**options))
 

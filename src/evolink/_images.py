@@ -14,7 +14,7 @@ from evolink._validation import validate
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from evolink._batch import BatchKwargs
+    from evolink._batch_options import BatchKwargs
     from evolink._client import AsyncEvolink, Pacer
     from evolink._outcomes import BatchReport
 

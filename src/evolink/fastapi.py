@@ -30,7 +30,8 @@ import anyio.abc
 import attrs
 from fastapi import APIRouter, FastAPI, Request, Response
 
-from evolink._batch import Batch, BatchKwargs
+from evolink._batch import Batch
+from evolink._batch_options import BatchKwargs
 from evolink._client import AsyncEvolink
 from evolink._clock import Clock
 from evolink._errors import ConfigurationError, EvolinkError, WaitTimeoutError
