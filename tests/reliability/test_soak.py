@@ -32,9 +32,16 @@ ALL_FAULTS = Faults(
 )
 
 
-async def soak(seed: int, faults: Faults, prompts: int, **options):
+async def soak(seed: int, faults: Faults, prompts: int, *, balance: int = 10_000, **options):
     clock = VirtualClock()
-    sim = Simulator(clock=clock, seed=seed, durations=(2, 8), faults=faults, retry_after=1.0)
+    sim = Simulator(
+        clock=clock,
+        seed=seed,
+        durations=(2, 8),
+        faults=faults,
+        retry_after=1.0,
+        balance=balance,
+    )
     requests = [
         GenerationRequest(prompt=f"soak prompt {i}", n=(1, 2, 4)[i % 3]) for i in range(prompts)
     ]
@@ -55,7 +62,8 @@ async def soak(seed: int, faults: Faults, prompts: int, **options):
 @pytest.mark.parametrize("seed", [pytest.param(s, id=f"seed-{s}") for s in (1, 2)])
 async def test_soak_with_every_fault(anyio_backend, seed):
     """Each input has one outcome; no input made two tasks; the ledgers agree to the cent."""
-    sim, report = await soak(seed, ALL_FAULTS, PROMPTS, retry_failed=1)
+    # Enough credits for every prompt at 4 images and its resubmission (a 402 would stop it).
+    sim, report = await soak(seed, ALL_FAULTS, PROMPTS, retry_failed=1, balance=PROMPTS * 25)
 
     assert PROMPTS == len(report.outcomes)
     assert list(range(PROMPTS)) == [o.index for o in report.outcomes]
