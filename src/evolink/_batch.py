@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 #: Attempts at one create that failed without a certain refusal (5xx, connection lost),
 #: all with the same Idempotency-Key, before its outcome is called uncertain.
 MAX_CREATE_ATTEMPTS = 6
+#: 429s one create takes before it ends failed (retryable): with the shared backoff, many
+#: minutes of the server refusing.
+MAX_RATE_LIMITED = 60
 _BACKOFF = RetryPolicy(initial_delay=0.5, max_delay=10.0)
 
 
@@ -371,6 +374,7 @@ class Batch:
     async def _create(self, entry: _Entry) -> None:
         """Create the task for `entry`, retrying only what cannot pay twice."""
         failures = 0
+        refused = 0  # 429s for this create
         uncertain = 0  # tries that may have made a task
         try:
             while True:
@@ -379,6 +383,10 @@ class Batch:
                     break
                 except RateLimitError as exc:
                     # Refused before any task was made: slow the whole batch, try again.
+                    refused += 1
+                    if refused >= MAX_RATE_LIMITED:
+                        self._create_ended(entry, exc, uncertain=uncertain > 0)
+                        return
                     self._slots.shrink()
                     delay = _BACKOFF.delay(
                         min(failures, 5), retry_after=exc.retry_after, rng=self._rng
@@ -452,8 +460,8 @@ class Batch:
             if isinstance(exc, AuthenticationError):
                 # The key is refused: every other input would be refused the same way.
                 self._stop(SkipReason.UNAUTHORIZED, f"401 {exc.code or ''}".strip())
-            # Refused for sure (no task): a 5xx or lost connection may pass next time.
-            retryable = isinstance(exc, (ServerError, APIConnectionError))
+            # Refused for sure (no task): a 5xx, 429 or lost connection may pass next time.
+            retryable = isinstance(exc, (ServerError, APIConnectionError, RateLimitError))
             message = exc.message if isinstance(exc, APIError) else str(exc)
             self._finish(
                 entry,

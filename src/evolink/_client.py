@@ -403,7 +403,7 @@ def _request_id(headers: httpx.Headers) -> str | None:
 def _decode_success(response: httpx.Response) -> Answer:
     try:
         data = json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested absurdly deep
         raise ResponseDecodeError(
             "response body is not valid JSON",
             status_code=response.status_code,
@@ -418,7 +418,7 @@ def _api_error(response: httpx.Response, retry_after: float | None) -> APIError:
     body: Any
     try:
         body = json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):
         body = response.text[:2000]
     error = body.get("error") if isinstance(body, Mapping) else None
     if not isinstance(error, Mapping):

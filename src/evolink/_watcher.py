@@ -41,6 +41,9 @@ BATCH_LOOKAHEAD_SHARE = 0.25
 #: After a failed read, read again after this long (doubling per failure, capped).
 READ_ERROR_DELAY = 1.0
 READ_ERROR_DELAY_MAX = 30.0
+#: Reads of one task failing this many times in a row (about 12 minutes of trying) end it
+#: as unknown: a poll loop needs a deadline.
+MAX_READ_FAILURES = 30
 
 
 @attrs.define
@@ -203,13 +206,15 @@ class Watcher:
                 if self._watched.pop(task_id, None) is not None:
                     self._on_lost(task_id, exc)
             return
-        except EvolinkError:
+        except EvolinkError as exc:
             for task_id in ids:
-                self._retry_later(task_id)
+                self._retry_later(task_id, exc)
             return
         now = self._client.clock.monotonic()
-        for task_id, task in found.items():
-            self._take(task_id, task, now)
+        for task_id in ids:  # only what was asked: an answer may name other tasks
+            task = found.get(task_id)
+            if task is not None:
+                self._take(task_id, task, now)
 
     async def _read_batch(self, ids: list[str]) -> dict[str, Task]:
         try:
@@ -256,8 +261,8 @@ class Watcher:
         except (AuthenticationError, PermissionDeniedError) as exc:
             if self._watched.pop(task_id, None) is not None:
                 self._on_lost(task_id, exc)
-        except EvolinkError:
-            self._retry_later(task_id)
+        except EvolinkError as exc:
+            self._retry_later(task_id, exc)
 
     async def _read_single(self, task_id: str) -> dict[str, Task]:
         self.read_requests += 1
@@ -269,19 +274,29 @@ class Watcher:
             if watched is not None:
                 self._on_lost(task_id, exc)
             return {}
-        return {task_id: parse_task(data)}
+        task = parse_task(data)
+        if task.id != task_id:
+            raise ResponseDecodeError(
+                f"asked for {task_id}, answered with {task.id}", status_code=200, body=data
+            )
+        return {task_id: task}
 
     async def _send(self, method: str, path: str, body: Any) -> Any:
         async with self._limiter:
             answer = await self._client._request(method, path, body=body, pacer=self._pacer)  # noqa: SLF001
         return answer.data
 
-    def _retry_later(self, task_id: str) -> None:
+    def _retry_later(self, task_id: str, error: EvolinkError) -> None:
         watched = self._watched.get(task_id)
         if watched is None or not watched.reading:
             return
         watched.reading = False
         watched.failures += 1
+        if watched.failures >= MAX_READ_FAILURES:
+            # Every read of it failing for this long: give it up rather than poll forever.
+            del self._watched[task_id]
+            self._on_lost(task_id, error)
+            return
         delay = min(READ_ERROR_DELAY_MAX, READ_ERROR_DELAY * 2.0 ** min(watched.failures - 1, 16))
         watched.due = self._client.clock.monotonic() + delay
         self._schedule(task_id, watched)

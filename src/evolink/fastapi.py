@@ -348,7 +348,7 @@ def _task_id_of(body: bytes) -> str | None:
     """The task id of a callback body, parsed strictly; None if it is not a task."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
     if not isinstance(data, Mapping):
         return None

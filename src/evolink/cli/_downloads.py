@@ -14,6 +14,7 @@ import secrets
 import unicodedata
 from contextlib import aclosing
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import anyio
 import attrs
@@ -122,6 +123,12 @@ class Downloader:
     async def _fetch_once(self, url: str, stem: str) -> Downloaded:
         inside(self.folder, stem)  # the stem alone must already be safe
         try:
+            scheme = urlsplit(url).scheme
+        except ValueError:
+            scheme = ""
+        if scheme not in {"http", "https"}:
+            raise DownloadError(f"not an http(s) URL: {_short(url)}", transient=False)
+        try:
             async with self.client.stream("GET", url) as response:
                 if response.status_code != 200:
                     raise DownloadError(
@@ -143,8 +150,13 @@ class Downloader:
                     )
                 target = inside(self.folder, f"{stem}.{extension}")
                 size = await self._write(response, target)
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, httpx.DecodingError) as exc:
             raise DownloadError(f"{type(exc).__name__} for {_short(url)}", transient=True) from None
+        except (httpx.RequestError, httpx.InvalidURL) as exc:
+            # Redirects without end, a URL httpx cannot use: trying again will not help.
+            raise DownloadError(
+                f"{type(exc).__name__} for {_short(url)}", transient=False
+            ) from None
         return Downloaded(url=url, path=target, size=size)
 
     async def _write(self, response: httpx.Response, target: Path) -> int:

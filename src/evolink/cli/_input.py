@@ -143,6 +143,9 @@ def _jsonl_entries(text: str) -> Iterator[_Entry]:
         except json.JSONDecodeError as exc:
             yield number, f"not valid JSON ({exc.msg} at column {exc.colno})"
             continue
+        except RecursionError:
+            yield number, "not valid JSON (nested too deeply)"
+            continue
         if isinstance(value, str):
             value = {"prompt": value}
         if not isinstance(value, dict):
