@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from decimal import Decimal
 
@@ -73,9 +74,9 @@ def test_refuses_a_newer_schema(tmp_path):
     journal = Journal.open(tmp_path)
     journal.bind("f1", resume=False)
     journal.close()
-    with sqlite3.connect(tmp_path / JOURNAL_NAME) as db:
+    with contextlib.closing(sqlite3.connect(tmp_path / JOURNAL_NAME)) as db:
         db.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
-    db.close()
+        db.commit()
     journal = Journal.open(tmp_path)
     with pytest.raises(JournalError, match="schema 99 is not supported"):
         journal.bind("f1", resume=True)

@@ -8,6 +8,7 @@ and searched for the key.
 
 # No `from __future__ import annotations`: FastAPI reads handler annotations at runtime.
 
+import contextlib
 import hmac
 import json
 import logging
@@ -157,7 +158,7 @@ def _everything_written(out: Path) -> list[str]:
             texts.append(path.read_bytes().decode("latin-1"))
     journal = out / "journal.sqlite3"
     if journal.exists():
-        with sqlite3.connect(journal) as db:
+        with contextlib.closing(sqlite3.connect(journal)) as db:
             texts.append("\n".join(db.iterdump()))
     return texts
 

@@ -90,12 +90,13 @@ class Journal:
     def open(cls, folder: Path) -> Journal:
         """Open (or create) the journal in `folder`."""
         path = folder / JOURNAL_NAME
+        db = sqlite3.connect(path, isolation_level=None)
         try:
-            db = sqlite3.connect(path, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process
             db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
+            db.close()
             raise JournalError(f"{path}: not a usable journal ({exc})") from None
         return cls(db, path)
 

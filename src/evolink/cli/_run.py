@@ -476,14 +476,13 @@ async def run_batch(
     entries: dict[int, JournalEntry] = {}
     if config.journal:
         journal = Journal.open(out)
-        if not config.resume and journal.has_work():
+        try:
+            _check_journal(journal, out, resume=config.resume)
+            journal.bind(prompts.fingerprint(), resume=config.resume)
+            entries = journal.entries() if config.resume else {}
+        except BaseException:
             journal.close()
-            raise RunRefusedError(
-                f"{out} holds the journal of an earlier run: add --resume to continue it,"
-                " or choose another --out"
-            )
-        journal.bind(prompts.fingerprint(), resume=config.resume)
-        entries = journal.entries() if config.resume else {}
+            raise
     state = _State(
         prompts.rows,
         view,
@@ -564,3 +563,12 @@ def _summarize(state: _State, config: RunConfig) -> RunSummary:
         resumed=state.resumed,
         interrupted_hint=config.interrupted_hint,
     )
+
+
+def _check_journal(journal: Journal, out: Path, *, resume: bool) -> None:
+    """Refuse to start over a journal with work in it, unless resuming it."""
+    if not resume and journal.has_work():
+        raise RunRefusedError(
+            f"{out} holds the journal of an earlier run: add --resume to continue it,"
+            " or choose another --out"
+        )
