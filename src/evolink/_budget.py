@@ -1,7 +1,8 @@
 """A batch's credit budget: what a create will reserve, and whether it may start.
 
 Reservations are predicted from a price per image, learned from the answers (the most seen
-per model) or hinted by the caller. A create of unknown price is a probe: one at a time.
+for that model, size and model-specific fields, since a price may depend on any of them) or
+hinted by the caller per model. A create of unknown price is a probe: one at a time.
 The budget counts what the ledger has committed plus the predictions of creates not yet
 answered, so it holds while answers are in flight.
 """
@@ -9,6 +10,7 @@ answered, so it holds while answers are in flight.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping
 from decimal import Decimal
 
@@ -35,23 +37,23 @@ class Budget:
     max_credits: Decimal | None
     ledger: CreditLedger
     hints: Mapping[str, Decimal] = attrs.field(factory=dict)
-    _learned: dict[str, Decimal] = attrs.field(factory=dict)
-    _probes: set[str] = attrs.field(factory=set)  # models whose price-telling create is out
+    _learned: dict[tuple[str, str, str], Decimal] = attrs.field(factory=dict)
+    _probes: set[tuple[str, str, str]] = attrs.field(factory=set)  # price-telling creates out
     pending: Decimal = ZERO  # predicted reservations of creates not yet answered
 
-    def price(self, model: str) -> Decimal | None:
-        """Credits per image: the most seen for `model`, else the caller's hint, else None."""
-        return self._learned.get(model, self.hints.get(model))
+    def price(self, request: GenerationRequest) -> Decimal | None:
+        """Credits per image: the most seen for such requests, else the hint, else None."""
+        return self._learned.get(_kind(request), self.hints.get(request.model))
 
     def predict(self, request: GenerationRequest) -> Decimal:
         """The reservation `request` is expected to make (0 while its price is unknown)."""
-        return (self.price(request.model) or ZERO) * request.images
+        return (self.price(request) or ZERO) * request.images
 
     def verdict(self, request: GenerationRequest, *, can_wait: bool) -> Verdict:
         """May `request` start? `can_wait`: whether running work may still free credits."""
         if self.max_credits is None:
             return Verdict.FITS
-        price = self.price(request.model)
+        price = self.price(request)
         if price is None and self._probes:
             return Verdict.WAIT  # a probe is out: its answer tells what things cost
         committed = self.ledger.committed + self.pending
@@ -63,8 +65,8 @@ class Budget:
 
     def start(self, request: GenerationRequest) -> Decimal:
         """Count `request`'s create as sent; return its predicted reservation."""
-        if self.price(request.model) is None:
-            self._probes.add(request.model)
+        if self.price(request) is None:
+            self._probes.add(_kind(request))
         predicted = self.predict(request) if self.max_credits is not None else ZERO
         self.pending += predicted
         return predicted
@@ -72,10 +74,17 @@ class Budget:
     def answered(self, request: GenerationRequest, predicted: Decimal) -> None:
         """A create was answered (or gave up): its prediction is no longer pending."""
         self.pending -= predicted
-        self._probes.discard(request.model)
+        self._probes.discard(_kind(request))
 
     def learn(self, request: GenerationRequest, reserved: Decimal) -> None:
         """Take the price a create's reservation tells."""
         if reserved > 0:
-            price = reserved / request.images
-            self._learned[request.model] = max(self._learned.get(request.model, ZERO), price)
+            kind = _kind(request)
+            self._learned[kind] = max(self._learned.get(kind, ZERO), reserved / request.images)
+
+
+def _kind(request: GenerationRequest) -> tuple[str, str, str]:
+    """What a price may depend on: the model, the size, and the model-specific fields."""
+    extra = request.extra_body
+    fields = json.dumps(extra, sort_keys=True, default=str) if extra else ""
+    return request.model, request.size or "", fields

@@ -199,3 +199,27 @@ def test_the_ledger_takes_the_servers_charge_even_above_the_reservation():
         ledger.outstanding,
     )
     assert Decimal("5.1") == ledger.committed
+
+
+async def test_a_price_learned_for_one_size_is_not_assumed_for_another(fake, clock):
+    """A cheap size is not priced like an expensive one seen first (and skipped for it)."""
+    original = fake.view
+
+    def by_size(task):
+        data = original(task)
+        if task.prompt.startswith("big"):  # the big size costs four times as much
+            data["usage"]["credits_reserved"] = float(fake.price * 4 * task.n)
+        return data
+
+    fake.view = by_size
+    requests = [
+        GenerationRequest(prompt="big 1", size="1536x1024"),
+        GenerationRequest(prompt="small 1", size="1:1"),
+        GenerationRequest(prompt="big 2", size="1536x1024"),
+    ]
+    report = await run(fake, clock, requests, max_credits=15, max_in_flight=1)
+    # 10 + 2.5 fit; a second big one (10 more) would not, and is not started.
+    assert [OutcomeKind.COMPLETED, OutcomeKind.COMPLETED, OutcomeKind.SKIPPED] == [
+        o.kind for o in report.outcomes
+    ]
+    assert Decimal("12.5") == report.reserved
