@@ -108,6 +108,7 @@ class Batch:
         self._creating = 0
         self._budget = Budget(options.max_credits, self.ledger, hints=options.price_hints)
         self._keys: set[str] = set()  # idempotency keys of this batch's inputs
+        self._tags: dict[int, object] = {}  # callers' tags of inputs still running
         self._stopped: SkipReason | None = None
         self._stopped_reason: str | None = None
         self._resubmitted = 0
@@ -188,7 +189,11 @@ class Batch:
     # -- submitting -------------------------------------------------------------------------
 
     async def submit(
-        self, item: str | GenerationRequest, *, idempotency_key: str | None = None
+        self,
+        item: str | GenerationRequest,
+        *,
+        idempotency_key: str | None = None,
+        tag: object = None,
     ) -> int:
         """Hand the batch one input; return its index.
 
@@ -202,6 +207,7 @@ class Batch:
             item: a prompt (sent with the batch's `model`, `size` and `n`) or a
                 `GenerationRequest`.
             idempotency_key: the key of an earlier create of this request.
+            tag: anything of yours (a row id, ...), handed back as `Outcome.tag`.
 
         Returns:
             The input's index, as its `Outcome.index` will say.
@@ -211,8 +217,7 @@ class Batch:
         """
         if self._tg is None:
             raise EvolinkError("use the batch as `async with client.batch(...) as batch:`")
-        index = len(self._outcomes)
-        self._outcomes.append(None)
+        index = self._new_input(tag)
         request = self._to_request(item, idempotency_key)
         if isinstance(request, ValidationError):
             self._record(
@@ -248,16 +253,18 @@ class Batch:
                 for item in items:
                     await self.submit(item)
 
-    async def adopt(self, task: Task | str, request: GenerationRequest) -> int:
+    async def adopt(
+        self, task: Task | str, request: GenerationRequest, *, tag: object = None
+    ) -> int:
         """Watch a task created earlier (by a run that crashed) as this batch's next input.
 
         No create is sent. It holds a slot like any task in flight. A task id the server
-        no longer knows ends `uncertain` (error code `task_not_found`).
+        no longer knows ends `uncertain` (error code `task_not_found`). `tag` comes back as
+        `Outcome.tag`.
         """
         if self._tg is None:
             raise EvolinkError("use the batch as `async with client.batch(...) as batch:`")
-        index = len(self._outcomes)
-        self._outcomes.append(None)
+        index = self._new_input(tag)
         entry = _Entry(index=index, request=request, key="")
         task_id = task if isinstance(task, str) else task.id
         if task_id in self._entries:
@@ -281,6 +288,13 @@ class Batch:
         await self._slots.acquire()
         self._creating += 1
         self._created(entry, task)
+        return index
+
+    def _new_input(self, tag: object) -> int:
+        index = len(self._outcomes)
+        self._outcomes.append(None)
+        if tag is not None:
+            self._tags[index] = tag
         return index
 
     @contextmanager
@@ -600,6 +614,9 @@ class Batch:
     def _record(self, outcome: Outcome) -> None:
         if self._outcomes[outcome.index] is not None:
             return  # one outcome per input, whatever arrives later
+        tag = self._tags.pop(outcome.index, None)
+        if tag is not None:
+            outcome = attrs.evolve(outcome, tag=tag)
         self._outcomes[outcome.index] = outcome
         if self.options.on_outcome is not None:
             self.options.on_outcome(outcome)

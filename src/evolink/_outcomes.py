@@ -63,6 +63,8 @@ class Outcome:
         idempotency_key: the key of the last create sent for it.
         attempts: tasks created for it (more than 1 with `retry_failed`).
         credits: the credits of its last task.
+        elapsed: seconds from its create's answer to its end.
+        tag: what the caller passed with it (`submit(..., tag=...)`), as it was.
     """
 
     index: int
@@ -77,6 +79,7 @@ class Outcome:
     attempts: int = 0
     credits: TaskCredits = attrs.field(factory=TaskCredits)
     elapsed: float | None = None
+    tag: object = None
 
     @property
     def results(self) -> tuple[str, ...]:

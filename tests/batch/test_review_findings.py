@@ -223,3 +223,14 @@ async def test_a_price_learned_for_one_size_is_not_assumed_for_another(fake, clo
         o.kind for o in report.outcomes
     ]
     assert Decimal("12.5") == report.reserved
+
+
+async def test_tags_come_back_on_the_outcomes(fake, clock):
+    """A caller's tag rides with its input to the outcome, whatever the outcome."""
+    async with clock.running(), client_for(fake, clock) as client:
+        async with client.batch() as batch:
+            await batch.submit("a fox", tag={"row": 7})
+            await batch.submit("", tag="rejected-row")
+            await batch.submit("an owl")
+    tags = [o.tag for o in batch.report().outcomes]
+    assert [{"row": 7}, "rejected-row", None] == tags
