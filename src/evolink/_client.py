@@ -142,6 +142,10 @@ class AsyncEvolink:
                 "no API key: pass api_key=... or set EVOLINK_API_KEY "
                 "(or test against evolink.testing.Simulator)"
             )
+        key = key.strip()
+        if not key or not key.isprintable() or " " in key:
+            # A stray CR/LF (a key read from a file) would end up quoted in an error.
+            raise ConfigurationError("the API key holds spaces or control characters")
         if max_retries is None:
             max_retries = retry_policy.max_retries if retry_policy else DEFAULT_MAX_RETRIES
         if max_retries < 0:

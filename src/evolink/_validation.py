@@ -121,7 +121,10 @@ def _check_type(field: str, value: object, expected: type) -> None:
 def _check_http_url(field: str, url: object) -> None:
     _check_type(field, url, str)
     assert isinstance(url, str)  # noqa: S101 - narrowed for the type checker
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ValidationError(field, "http_url", f"is not a URL: {url[:80]!r}") from None
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ValidationError(field, "http_url", f"must be an http(s) URL, not {url[:80]!r}")
 
@@ -136,7 +139,7 @@ def _check_callback_url(url: str, *, allow_local: bool) -> None:
         )
     if allow_local:
         return
-    parts = urlsplit(url)
+    parts = urlsplit(url)  # checked above: it parses
     if parts.scheme != "https":
         raise ValidationError("callback_url", "https", "must use https")
     host = parts.hostname or ""

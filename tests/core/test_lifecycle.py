@@ -209,3 +209,22 @@ async def test_generate_many_with_nothing_sends_nothing(router: respx.MockRouter
     assert 0 == len(router.calls)
     assert [] == list(report.outcomes)
     assert 0 == report.requests
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param("sk-evo-SECRET\r", id="trailing-cr-is-stripped"),
+        pytest.param("sk-evo-SEC\nRET", id="inner-newline"),
+        pytest.param("sk-evo SECRET", id="inner-space"),
+        pytest.param("   ", id="only-spaces"),
+    ],
+)
+def test_keys_with_control_characters_are_refused_or_cleaned(key):
+    """A key read with its line ending is cleaned; one with inner junk is refused, unquoted."""
+    if key.strip() and key.strip().isprintable() and " " not in key.strip():
+        assert "'***'" in repr(AsyncEvolink(api_key=key))
+        return
+    with pytest.raises(ConfigurationError) as caught:
+        AsyncEvolink(api_key=key)
+    assert "SEC" not in str(caught.value)

@@ -326,3 +326,20 @@ def test_generation_request_body():
     assert (IMG,) == request.image_urls
     assert 2 == request.images
     assert 1 == GenerationRequest(prompt="p").images
+
+
+@pytest.mark.parametrize(
+    "field",
+    [pytest.param("image_urls", id="image-url"), pytest.param("callback_url", id="callback")],
+)
+def test_a_url_that_does_not_parse_is_a_validation_error(field):
+    """`http://[oops` is refused as a ValidationError, not a ValueError from urllib."""
+
+    bad = "https://[oops/x.png"
+    request = (
+        GenerationRequest(prompt="x", image_urls=[bad])
+        if field == "image_urls"
+        else GenerationRequest(prompt="x", callback_url=bad)
+    )
+    with pytest.raises(ValidationError, match="http_url"):
+        validate(request)
