@@ -69,6 +69,8 @@ class _Entry:
     started: float = 0.0
     task: Task | None = None
     sent: bool = False
+    # Its key came from an earlier run's create, whose outcome is unknown: this is a resend.
+    reconciling: bool = False
 
 
 def _new_key() -> str:
@@ -230,7 +232,12 @@ class Batch:
                 )
             )
             return index
-        entry = _Entry(index=index, request=request, key=idempotency_key or _new_key())
+        entry = _Entry(
+            index=index,
+            request=request,
+            key=idempotency_key or _new_key(),
+            reconciling=idempotency_key is not None,
+        )
         self._keys.add(entry.key)
         try:
             admitted = await self._admit(entry)
@@ -389,7 +396,8 @@ class Batch:
         """Create the task for `entry`, retrying only what cannot pay twice."""
         failures = 0
         refused = 0  # 429s for this create
-        uncertain = 0  # tries that may have made a task
+        # Tries that may have made a task; an earlier run's unknown create counts as one.
+        uncertain = int(entry.reconciling)
         try:
             while True:
                 try:
@@ -526,6 +534,7 @@ class Batch:
         if self._should_resubmit(entry, task):
             self._resubmitted += 1
             entry.key = _new_key()
+            entry.reconciling = False
             self._start_create(entry)
             return
         self._slots.release()

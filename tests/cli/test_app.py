@@ -352,7 +352,9 @@ def test_demo_runs_and_reruns(tmp_path, fake, runner):
     second = runner.invoke(main, ["demo", "--out", str(out), "-n", "3", "--json"])
     assert second.exit_code == 0, second.output
     assert json.loads(second.stdout)["counts"]["completed"] == 3
-    assert sorted(p.name for p in out.iterdir() if p.suffix != ".png") == [
+    assert sorted(
+        p.name for p in out.iterdir() if p.suffix != ".png" and not p.name.startswith(".evolink")
+    ) == [
         "index.html",
         "journal.sqlite3",
         "manifest.jsonl",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -159,7 +160,7 @@ def test_text_rows_match_nonblank_lines(tmp_path_factory, lines):
     text = path.read_text(encoding="utf-8-sig")
     expected = [
         line.strip()
-        for line in text.splitlines()
+        for line in re.split(r"\r\n|\r|\n", text)  # newlines only, not U+2028 and kin
         if line.strip() and not line.strip().startswith("#")
     ]
     rows = read_prompt_file(path, Defaults()).rows

@@ -11,12 +11,13 @@ from typing import Any, NoReturn, TypeVar
 import anyio
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from evolink._converter import unstructure
 from evolink._errors import ConfigurationError, EvolinkError
 from evolink._version import __version__
 from evolink.cli._backend import Target, open_backend
-from evolink.cli._demo import DEMO_FAILURES, clear_previous_demo, demo_rows
+from evolink.cli._demo import DEMO_FAILURES, DemoFolderError, clear_previous_demo, demo_rows
 from evolink.cli._input import Defaults, InputError, PromptFile, read_prompt_file, rows_from_fields
 from evolink.cli._journal import JournalError
 from evolink.cli._run import RunConfig, RunRefusedError, RunSummary, run_batch
@@ -44,6 +45,8 @@ def _run(main: Callable[[], Awaitable[T]]) -> T:
         _fail(f"{exc}\n  (or add --simulate to try it against the built-in simulator)")
     except (InputError, RunRefusedError, JournalError) as exc:
         _fail(str(exc))
+    except OSError as exc:  # the output folder cannot be made, read or written
+        _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
     except EvolinkError as exc:
         _fail(str(exc), code=EXIT_SOME_FAILED)
 
@@ -197,7 +200,10 @@ def demo(
     as they finish. Open the printed gallery link in a browser at the end. Exits 0 when
     the demo ran (simulated failures included), 130 if interrupted.
     """
-    clear_previous_demo(out)
+    try:
+        clear_previous_demo(out)
+    except (JournalError, DemoFolderError) as exc:
+        _fail(str(exc))
     prompts = rows_from_fields(demo_rows(count), Defaults())
     config = RunConfig(
         out=out,
@@ -361,13 +367,14 @@ def task_get(
         click.echo(dumps(document))
         return
     console = Console(highlight=False)
-    console.print(f"[bold]{found.id}[/]  {found.status}  {found.progress}%")
+    # The server's words are text, not markup: `[/red]` in a message must not crash this.
+    console.print(f"[bold]{escape(found.id)}[/]  {escape(str(found.status))}  {found.progress}%")
     if found.credits_reserved is not None:
         console.print(f"credits reserved: {amount(found.credits_reserved)}")
     for url in found.results:
-        console.print(f"  {url}", soft_wrap=True)
+        console.print(f"  {escape(url)}", soft_wrap=True)
     if found.error is not None:
-        console.print(f"[red]error {found.error.code}: {found.error.message}[/]")
+        console.print(f"[red]error {escape(found.error.code)}: {escape(found.error.message)}[/]")
 
 
 @main.command("credits")

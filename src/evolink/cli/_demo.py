@@ -75,13 +75,34 @@ def demo_rows(count: int) -> list[dict[str, Any]]:
     return rows
 
 
+class DemoFolderError(Exception):
+    """The folder holds another run's work: the demo will not clear it."""
+
+
+#: Marks a folder the demo wrote, so it only ever clears its own.
+DEMO_MARKER = ".evolink-demo"
+
+
 def clear_previous_demo(folder: Path) -> None:
     """Remove what an earlier demo wrote in `folder` (its images, manifest, gallery, journal).
 
     Only files the earlier demo's journal names are removed; nothing else in the folder.
+    Then mark the folder as the demo's.
+
+    Raises:
+        DemoFolderError: the folder holds a journal the demo did not write.
+        JournalError: the demo's own journal cannot be read.
     """
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / DEMO_MARKER
     if not Journal.exists(folder):
+        marker.touch()
         return
+    if not marker.exists():
+        raise DemoFolderError(
+            f"{folder} holds another run's journal; the demo will not touch it "
+            "(choose another --out)"
+        )
     journal = Journal.open(folder)
     try:
         names = [f.path for files in journal.files().values() for f in files]

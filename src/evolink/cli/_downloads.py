@@ -95,6 +95,7 @@ class Downloader:
         max_bytes: larger images are refused.
         attempts: tries per image on transient errors (connection lost, 5xx, 429).
         backoff: seconds before the second try, doubling after.
+        deadline: seconds one try may take in all (read timeouts bound each read only).
     """
 
     client: httpx.AsyncClient
@@ -102,6 +103,7 @@ class Downloader:
     max_bytes: int = DEFAULT_MAX_BYTES
     attempts: int = DEFAULT_ATTEMPTS
     backoff: float = 0.5
+    deadline: float = 120.0
 
     async def fetch(self, url: str, stem: str) -> Downloaded:
         """Download `url` to `<stem>.<ext>`, retrying transient failures.
@@ -128,6 +130,20 @@ class Downloader:
             scheme = ""
         if scheme not in {"http", "https"}:
             raise DownloadError(f"not an http(s) URL: {_short(url)}", transient=False)
+        try:
+            with anyio.fail_after(self.deadline):
+                return await self._stream(url, stem)
+        except TimeoutError:
+            # A server dripping bytes: each read is in time, the whole never is.
+            raise DownloadError(
+                f"not done in {self.deadline:g} s: {_short(url)}", transient=True
+            ) from None
+        except OSError as exc:  # disk full, no permission, a folder in the way
+            raise DownloadError(
+                f"cannot write the image: {exc.strerror or exc}", transient=False
+            ) from None
+
+    async def _stream(self, url: str, stem: str) -> Downloaded:
         try:
             async with self.client.stream("GET", url) as response:
                 if response.status_code != 200:
@@ -180,7 +196,8 @@ class Downloader:
                 raise DownloadError("empty image", transient=True)  # noqa: TRY301 - ditto
             await anyio.Path(temporary).replace(target)
         except BaseException:
-            await anyio.Path(temporary).unlink(missing_ok=True)
+            # Synchronous: under cancellation an awaited unlink would be cancelled first.
+            temporary.unlink(missing_ok=True)
             raise
         return size
 

@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -128,14 +129,14 @@ _Entry = tuple[int, "Mapping[str, Any] | str"]
 
 
 def _text_entries(text: str) -> Iterator[_Entry]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_lines(text), start=1):
         prompt = line.strip()
         if prompt and not prompt.startswith("#"):
             yield number, {"prompt": prompt}
 
 
 def _jsonl_entries(text: str) -> Iterator[_Entry]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_lines(text), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         try:
@@ -237,3 +238,12 @@ def _to_request(fields: Mapping[str, Any], defaults: Defaults) -> GenerationRequ
         callback_url=fields.get("callback_url"),
         extra_body=extra or None,
     )
+
+
+def _lines(text: str) -> list[str]:
+    """Lines split at CRLF, LF or CR only: `str.splitlines` also splits at U+2028, form
+    feeds and other characters a prompt or a JSON string may hold."""
+    return _NEWLINE.split(text)
+
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")

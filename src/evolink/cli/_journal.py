@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import attrs
 
@@ -85,20 +85,31 @@ class Journal:
 
     _db: sqlite3.Connection
     path: Path
+    _lock: IO[bytes] | None = None
 
     @classmethod
     def open(cls, folder: Path) -> Journal:
-        """Open (or create) the journal in `folder`."""
+        """Open (or create) the journal in `folder`, alone.
+
+        Raises:
+            JournalError: another run holds the folder, or the file is not a journal.
+        """
         path = folder / JOURNAL_NAME
-        db = sqlite3.connect(path, isolation_level=None)
+        lock = _lock_folder(folder)
+        try:
+            db = sqlite3.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            _unlock(lock)
+            raise JournalError(f"{path}: cannot open the journal ({exc})") from None
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process
             db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             db.close()
+            _unlock(lock)
             raise JournalError(f"{path}: not a usable journal ({exc})") from None
-        return cls(db, path)
+        return cls(db, path, lock)
 
     @staticmethod
     def exists(folder: Path) -> bool:
@@ -106,8 +117,10 @@ class Journal:
         return (folder / JOURNAL_NAME).exists()
 
     def close(self) -> None:
-        """Close the database (every write is already committed)."""
+        """Close the database (every write is already committed) and free the folder."""
         self._db.close()
+        _unlock(self._lock)
+        self._lock = None
 
     # -- the input it belongs to ----------------------------------------------------------
 
@@ -232,3 +245,28 @@ class Journal:
         ):
             found.setdefault(row[0], []).append(FileEntry(*row))
         return found
+
+
+LOCK_NAME = ".evolink.lock"
+
+
+def _lock_folder(folder: Path) -> IO[bytes] | None:
+    """Hold the folder's lock: two runs on one journal would each create the same inputs."""
+    try:
+        import fcntl  # noqa: PLC0415 - POSIX only
+    except ImportError:  # pragma: no cover - Windows: no advisory lock
+        return None
+    handle = (folder / LOCK_NAME).open("ab")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise JournalError(
+            f"another evolink run is using {folder}: wait for it, or stop it first"
+        ) from None
+    return handle
+
+
+def _unlock(handle: IO[bytes] | None) -> None:
+    if handle is not None:
+        handle.close()  # closing the file releases its lock

@@ -450,11 +450,15 @@ async def _download_one(
 
 
 async def _interrupt_on_sigint(scope: anyio.CancelScope, state: _State) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
-            state.interrupted = True
-            scope.cancel()
-            return
+    try:
+        receiver = anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM)
+        with receiver as signals:
+            async for _ in signals:
+                state.interrupted = True
+                scope.cancel()
+                return
+    except NotImplementedError:  # pragma: no cover - Windows: Ctrl-C arrives as KeyboardInterrupt
+        return
 
 
 async def run_batch(
@@ -471,11 +475,10 @@ async def run_batch(
     """
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
-    sweep_partials(out)
     journal: Journal | None = None
     entries: dict[int, JournalEntry] = {}
     if config.journal:
-        journal = Journal.open(out)
+        journal = Journal.open(out)  # holds the folder: no other run sweeps or writes it
         try:
             _check_journal(journal, out, resume=config.resume)
             journal.bind(prompts.fingerprint(), resume=config.resume)
@@ -483,6 +486,7 @@ async def run_batch(
         except BaseException:
             journal.close()
             raise
+    sweep_partials(out)
     state = _State(
         prompts.rows,
         view,
