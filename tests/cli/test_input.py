@@ -180,12 +180,12 @@ def test_example_prompt_files_are_valid(name):
 
 
 def test_csv_huge_field_names_its_line(tmp_path):
-    """A CSV cell over the csv module's field limit is reported at its line, not a traceback."""
-    path = _write(tmp_path, "p.csv", 'prompt\nfine\n"' + "z" * 200_000 + '"\n')
+    """A 200 KB CSV cell is read (the limit is the text line's) and refused at its line."""
+    path = _write(tmp_path, "p.csv", 'prompt\nfine\n"' + "z" * 200_000 + '"\nlater\n')
     rows = read_prompt_file(path, Defaults()).rows
-    assert rows[0].valid
+    assert [True, False, True] == [row.valid for row in rows]
     assert rows[1].line == 3
-    assert "malformed CSV (field larger than field limit" in (rows[1].error or "")
+    assert "prompt" in (rows[1].error or "")
 
 
 @pytest.mark.parametrize(
@@ -229,8 +229,8 @@ def test_csv_text_cells_stay_text(tmp_path):
 
 
 def test_csv_broken_header(tmp_path):
-    """A header the csv module cannot read is one invalid row at line 1."""
+    """A header whose quote never closes is one invalid row at line 1."""
     path = _write(tmp_path, "p.csv", '"prompt\n' + "x" * 200_000 + "\n")
     [row] = read_prompt_file(path, Defaults()).rows
     assert row.line == 1
-    assert "malformed CSV header" in (row.error or "")
+    assert "header" in (row.error or "")

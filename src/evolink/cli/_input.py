@@ -156,6 +156,8 @@ def _jsonl_entries(text: str) -> Iterator[_Entry]:
 
 
 def _csv_entries(text: str) -> Iterator[_Entry]:
+    # The same limit on a cell as on a text line (the csv module's default is 131,072).
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader, None)
@@ -175,8 +177,11 @@ def _csv_entries(text: str) -> Iterator[_Entry]:
         except StopIteration:
             return
         except csv.Error as exc:
-            yield start, f"malformed CSV ({exc})"
-            return  # the reader cannot resynchronise after a broken quote
+            # The reader cannot resynchronise after a broken quote: every later row would
+            # vanish, even with --skip-invalid. Stop the whole file instead.
+            raise InputError(
+                f"line {start}: malformed CSV ({exc}); rows after it cannot be read"
+            ) from None
         if not any(cell.strip() for cell in cells):
             continue
         if len(cells) != len(names):
