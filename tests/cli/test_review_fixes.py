@@ -89,3 +89,17 @@ async def test_a_dripping_download_is_cut_at_its_deadline(anyio_backend, tmp_pat
             await downloader.fetch("https://cdn.test/a.png", "0001-x-1")
     assert caught.value.transient
     assert [] == list(tmp_path.iterdir())  # no .part left behind
+
+
+def test_the_budget_holds_across_a_resume(tmp_path):
+    """`--max-credits` bounds the whole input: a resume does not spend it a second time."""
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a fox\nan owl\na heron\n")
+    out = tmp_path / "out"
+    runner = CliRunner()
+    args = ["batch", str(prompts), "--out", str(out), "--simulate", "--plain", "--json"]
+    first = runner.invoke(main, [*args, "--max-credits", "3"])
+    assert 1 == first.exit_code, first.output  # one done, two skipped for budget
+    second = runner.invoke(main, [*args, "--max-credits", "3", "--resume"])
+    charged = json.loads(second.stdout)["credits"]["charged"]
+    assert 2.5 >= float(charged)

@@ -109,6 +109,8 @@ class _State:
     started: float = attrs.field(factory=time.monotonic)
     finished_here: int = 0
     resumed: int = 0
+    spent_before: Decimal = Decimal(0)  # charged by earlier runs for inputs already done
+    prices: dict[str, Decimal] = attrs.field(factory=dict)  # per image, seen by earlier runs
     interrupted: bool = False
     keep_existing: bool = False
     refreshed: float = 0.0
@@ -254,6 +256,8 @@ def _plan(state: _State, out: Path, entries: Mapping[int, JournalEntry]) -> list
             entry.status != "completed" or _downloads_complete(out, entry, files)
         ):
             state.resumed += 1
+            state.spent_before += entry.charged or 0
+            _learn_price(state, entry)
             state.finish(_result_from_entry(row, entry, files), here=False)
         elif entry.task_id is not None:
             actions.append(_Action(_Do.ADOPT, row, task_id=entry.task_id))
@@ -527,9 +531,14 @@ async def _drive(
     async with anyio.create_task_group() as tg:
         tg.start_soon(_download_all, receive, downloader, state)
         with send:
+            # The budget is for the whole input: what earlier runs charged counts against it.
+            budget = config.max_credits
+            if budget is not None:
+                budget = max(Decimal(0), budget - state.spent_before)
             async with client.batch(
                 max_in_flight=config.max_in_flight,
-                max_credits=config.max_credits,
+                max_credits=budget,
+                price_hints=state.prices,
                 total=len(actions),
                 **_hooks(state, send),
             ) as batch:
@@ -576,3 +585,12 @@ def _check_journal(journal: Journal, out: Path, *, resume: bool) -> None:
             f"{out} holds the journal of an earlier run: add --resume to continue it,"
             " or choose another --out"
         )
+
+
+def _learn_price(state: _State, entry: JournalEntry) -> None:
+    """Keep what an earlier run's create told of its model's price (for the budget)."""
+    model = entry.request.get("model")
+    n = entry.request.get("n") or 1
+    if entry.reserved and isinstance(model, str) and isinstance(n, int) and n > 0:
+        price = entry.reserved / n
+        state.prices[model] = max(state.prices.get(model, Decimal(0)), price)
