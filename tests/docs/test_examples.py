@@ -66,5 +66,8 @@ def test_examples_run(page: Path, docs_environment: Path) -> None:
     """The page's examples run against the simulator, top to bottom, without an error."""
     document = SYBIL.parse(page)
     document.namespace["__name__"] = "__main__"
+    ran = 0
     for example in document:
         example.evaluate()
+        ran += 1
+    assert ran > 0, "a page collected as runnable ran no example"
