@@ -36,6 +36,7 @@ from evolink._http_backend import HttpBackend, default_transport
 from evolink._idempotency import new_idempotency_key
 from evolink._images import Images
 from evolink._models import Credits, GenerationRequest
+from evolink._redact import redact_body
 from evolink._retry import Outcome, RetryPolicy, classify_error, classify_status, parse_retry_after
 from evolink._secret import Secret
 from evolink._tasks import Tasks
@@ -57,6 +58,9 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 #: own queue, which rescans every connection per queued request, stays short).
 DEFAULT_MAX_CONNECTIONS = 32
 DEFAULT_MAX_RETRIES = 2
+#: The largest answer the SDK reads: a real one (a task, a page of 50) is a few KB to a few
+#: hundred KB. A larger one is refused unread, so a hostile server cannot exhaust memory.
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 
 
 class Pacer(Protocol):
@@ -171,6 +175,9 @@ class AsyncEvolink:
         self._http: httpx.AsyncClient | None = http_client
         self._transport = transport
         self._timeout = timeout
+        # httpx bounds each read of the socket, not the whole answer: a server trickling its
+        # body would hold a request for ever. This bounds each attempt from send to last byte.
+        self._attempt_deadline = _whole_request_deadline(timeout)
         self._limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
@@ -185,6 +192,9 @@ class AsyncEvolink:
         # Idempotency-Key is undocumented: until a replayed answer shows the server honours
         # it, an uncertain create is resent once at most (as Evolink's own client does).
         self._idempotency_confirmed = False
+        # Set once a server's `POST /v1/tasks/batch` gave an unusable answer: from then on,
+        # every batch of this client reads tasks one by one.
+        self._batch_reads_unusable = False
         self._closed = False
         self.images = Images(self)
         self.tasks = Tasks(self)
@@ -353,9 +363,7 @@ class AsyncEvolink:
         started = time.perf_counter()
         try:
             async with self._limiter:
-                response = await self._http_client().request(
-                    method, url, headers=headers, content=content, auth=self._auth
-                )
+                response, body = await self._send(method, url, headers, content)
         except httpx.RequestError as exc:  # transport failures, and bodies it cannot decode
             elapsed = (time.perf_counter() - started) * 1000
             logger.debug(
@@ -369,6 +377,16 @@ class AsyncEvolink:
             )
             wrapped.__cause__ = exc
             return wrapped, classify_error(exc, is_create=is_create), None
+        except _TooLargeError as exc:
+            logger.debug("%s %s -> over %d bytes (attempt %d)", method, path, exc.limit, attempt)
+            error = ResponseDecodeError(
+                f"answer larger than {exc.limit} bytes: refused unread",
+                status_code=exc.status_code,
+                request_id=_request_id(exc.headers),
+            )
+            # Like a garbled success: a read may be repeated, a create's task may exist.
+            outcome = Outcome.RETRY_UNCERTAIN if is_create else Outcome.RETRY_SAFE
+            return error, outcome, None
         except Exception as exc:  # noqa: BLE001 - a transport's own error type, unmapped
             # Its repr may hold the request (headers included): keep only its type. The
             # request may have left, so a create's outcome is unknown.
@@ -385,7 +403,7 @@ class AsyncEvolink:
             if response.headers.get("Idempotency-Replayed", "").lower() == "true":
                 self._idempotency_confirmed = True
             try:
-                return _decode_success(response), Outcome.FINAL, None
+                return _decode_success(response, body), Outcome.FINAL, None
             except ResponseDecodeError as exc:
                 # A garbled success: a read can simply be repeated, but a create's task
                 # exists and only its key can find it again.
@@ -393,10 +411,61 @@ class AsyncEvolink:
                 return exc, outcome, None
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self.clock.time())
         return (
-            _api_error(response, retry_after),
+            _api_error(response, body, retry_after),
             classify_status(status, is_create=is_create),
             retry_after,
         )
+
+    async def _send(
+        self, method: str, url: str, headers: dict[str, str], content: bytes | None
+    ) -> tuple[httpx.Response, bytes]:
+        """Send one request and read its answer, whole, within the attempt's deadline."""
+        http = self._http_client()
+        request = http.build_request(method, url, headers=headers, content=content)
+        try:
+            with anyio.fail_after(self._attempt_deadline):
+                response = await http.send(request, auth=self._auth, stream=True)
+                try:
+                    body = await _read_capped(response, MAX_RESPONSE_BYTES)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise httpx.ReadTimeout(
+                f"no whole answer within {self._attempt_deadline:g} s", request=request
+            ) from None
+        # A server may quote the key it refused (or another) back: it goes no further.
+        redacted = redact_body(body, self._api_key.reveal(), secrets=response.status_code >= 400)
+        return response, redacted
+
+
+class _TooLargeError(Exception):
+    def __init__(self, limit: int, status_code: int, headers: httpx.Headers) -> None:
+        super().__init__(f"answer over {limit} bytes")
+        self.limit = limit
+        self.status_code = status_code
+        self.headers = headers
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _TooLargeError(limit, response.status_code, response.headers)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():  # decoded: a compressed bomb counts in full
+        size += len(chunk)
+        if size > limit:
+            raise _TooLargeError(limit, response.status_code, response.headers)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _whole_request_deadline(timeout: float | httpx.Timeout | None) -> float | None:
+    """The longest one attempt may take: the largest of the configured timeouts."""
+    if timeout is None or isinstance(timeout, (int, float)):
+        return None if timeout is None else float(timeout)
+    parts = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t]
+    return max(parts) if parts else None
 
 
 def _request_id(headers: httpx.Headers) -> str | None:
@@ -404,26 +473,26 @@ def _request_id(headers: httpx.Headers) -> str | None:
     return request_id
 
 
-def _decode_success(response: httpx.Response) -> Answer:
+def _decode_success(response: httpx.Response, body: bytes) -> Answer:
     try:
-        data = json.loads(response.content)
+        data = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: JSON nested absurdly deep
         raise ResponseDecodeError(
             "response body is not valid JSON",
             status_code=response.status_code,
             request_id=_request_id(response.headers),
-            body=response.text[:2000],
+            body=body[:2000].decode("utf-8", "replace"),
         ) from None
     return Answer(status_code=response.status_code, headers=response.headers, data=data)
 
 
-def _api_error(response: httpx.Response, retry_after: float | None) -> APIError:
+def _api_error(response: httpx.Response, raw: bytes, retry_after: float | None) -> APIError:
     """Build the typed error for an error answer (both the current and the pre-2026 envelope)."""
     body: Any
     try:
-        body = json.loads(response.content)
+        body = json.loads(raw)
     except (ValueError, RecursionError):
-        body = response.text[:2000]
+        body = raw[:2000].decode("utf-8", "replace")
     error = body.get("error") if isinstance(body, Mapping) else None
     if not isinstance(error, Mapping):
         error = {}

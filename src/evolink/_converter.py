@@ -16,8 +16,10 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
-from evolink._errors import ResponseDecodeError
+from evolink._errors import ResponseDecodeError, ValidationError
+from evolink._ids import check_task_id
 from evolink._models import Balance, Credits, Task, TaskError, TaskInfo, Usage, _OpenEnum
+from evolink._redact import redact_text
 
 T = TypeVar("T")
 
@@ -87,17 +89,72 @@ def _from_decimal(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+def _check_usage(usage: Usage) -> None:
+    # Credits the server held or took cannot be negative: such an answer is garbled, and
+    # must never count as room in a budget.
+    for name in ("credits_reserved", "credits_used"):
+        amount = getattr(usage, name)
+        if amount is not None and amount < 0:
+            raise ValueError(f"{name} is negative: {amount}")
+
+
+def _check_task(task: Task) -> None:
+    # The id becomes part of URL paths (reads, callbacks): check it where it enters.
+    try:
+        check_task_id(task.id)
+    except ValidationError as exc:
+        raise ValueError(f"id {task.id!r}: {exc}") from None
+
+
+def _lenient_usage(data: dict[str, Any]) -> dict[str, Any]:
+    # Evolink's own client reads `cost` as {credits, usd, cny}: keep the credits figure
+    # (the object stays in `extra` as sent).
+    cost = data.get("cost")
+    if isinstance(cost, Mapping):
+        data["cost"] = cost.get("credits")
+    return data
+
+
+def _lenient_task_error(data: dict[str, Any]) -> dict[str, Any]:
+    # `code` may come as an integer or not at all; a failed task must still decode.
+    code = data.get("code")
+    if isinstance(code, int) and not isinstance(code, bool):
+        data["code"] = str(code)
+    elif not isinstance(code, str):
+        data["code"] = "unknown_error"
+    message = data.get("message")
+    if isinstance(message, str):
+        data["message"] = redact_text(message)  # a server may quote a key in it
+    return data
+
+
+_CHECKS: Mapping[type, Callable[[Any], None]] = {Usage: _check_usage, Task: _check_task}
+_PREPARE: Mapping[type, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    Usage: _lenient_usage,
+    TaskError: _lenient_task_error,
+}
+
+
 def _structure_with_extra(converter: cattrs.Converter, cls: type[T]) -> Callable[[Any, object], T]:
     known = frozenset(a.name for a in attrs.fields(cls)) - {"extra"}  # type: ignore[arg-type]
     base = make_dict_structure_fn(cls, converter, extra=override(omit=True))
+    check = _CHECKS.get(cls)
+    prepare = _PREPARE.get(cls)
 
     def structure(data: Any, _: object) -> T:
         if not isinstance(data, Mapping):
             raise TypeError(f"expected an object for {cls.__name__}, got {type(data).__name__}")
         # A null is as good as an absent field.
         present = {k: v for k, v in data.items() if k in known and v is not None}
-        obj = base(present, cls)
         unknown = {k: v for k, v in data.items() if k not in known}
+        if prepare is not None:
+            before = dict(present)
+            present = {k: v for k, v in prepare(present).items() if v is not None}
+            # What was reshaped is kept as sent, under its own name, in `extra`.
+            unknown |= {k: v for k, v in before.items() if present.get(k) is not v}
+        obj = base(present, cls)
+        if check is not None:
+            check(obj)
         return attrs.evolve(obj, extra=unknown) if unknown else obj  # type: ignore[misc]
 
     return structure

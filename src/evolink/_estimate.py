@@ -20,7 +20,19 @@ PROBE_FRACTION = 0.55
 #: was meant to find the task done does.
 END_MARGIN = 0.01
 MIN_DELAY = 0.02
+#: The longest wait for a read that is not aimed at a predicted end (a backoff, a first
+#: read whatever the estimate says).
 MAX_DELAY = 30.0
+#: The longest wait between two reads of a task, whatever is predicted.
+MAX_WAIT = 300.0
+#: An estimate beyond this is no estimate (a server's 86400, 1e9 or Infinity).
+MAX_ESTIMATE = 6 * 3600.0
+#: A read after the first comes at most this share of the task's age later: a prediction
+#: drawn from slow or stuck progress can delay seeing the end by at most about the age.
+AGE_SHARE = 1.0
+#: ...and at least this share of its age later (and `MIN_DELAY`): progress that makes no
+#: sense (above 100 while processing) must not turn into a storm of reads.
+MIN_AGE_SHARE = 0.02
 
 
 @attrs.define
@@ -39,10 +51,13 @@ class ReadPlan:
 
     def observe(self, task: Task, now: float) -> None:
         """Take in a read of the task made at `now`."""
-        if task.estimated_time is not None and task.estimated_time > 0:
-            self.estimated_time = task.estimated_time
-        if task.progress > self._progress:
-            self._progress = task.progress
+        estimate = task.estimated_time
+        if estimate is not None and 0 < estimate <= MAX_ESTIMATE:
+            self.estimated_time = estimate
+        # A task still running is at most 99% done, whatever it says.
+        progress = min(max(task.progress, 0), 99)
+        if progress > self._progress:
+            self._progress = progress
             self._progress_at = now
             self._stalled_reads = 0
         elif self._observed:
@@ -59,11 +74,23 @@ class ReadPlan:
         return self.estimated_time or DEFAULT_DURATION
 
     def next_read_at(self, now: float, status: TaskStatus = TaskStatus.PENDING) -> float:
-        """The monotonic time at which to read the task next."""
+        """The monotonic time at which to read the task next.
+
+        Whatever the hints say, the wait is bounded: the first read comes within
+        `MAX_DELAY`, and every later one within `AGE_SHARE` of the task's age (and
+        `MAX_WAIT`), but no sooner than `MIN_AGE_SHARE` of it.
+        """
         duration = self.predicted_duration()
         if self._progress_at is None and self._stalled_reads == 0:
             # First read: part-way through the server's estimate.
-            return max(now + MIN_DELAY, self.started + PROBE_FRACTION * duration)
+            probe = self.started + PROBE_FRACTION * duration
+            return min(max(now + MIN_DELAY, probe), now + MAX_DELAY)
+        age = max(0.0, now - self.started)
+        latest = now + min(MAX_WAIT, max(MIN_DELAY, AGE_SHARE * age))
+        earliest = now + max(MIN_DELAY, MIN_AGE_SHARE * age)
+        return min(latest, max(earliest, self._after_first(now, duration, status)))
+
+    def _after_first(self, now: float, duration: float, status: TaskStatus) -> float:
         if self._stalled_reads == 0:
             # Progress moved on the last read: aim just past the end it predicts, or, if
             # that is already behind us, at the latest end the progress allows.

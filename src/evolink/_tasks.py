@@ -5,25 +5,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from evolink._converter import parse_task
-from evolink._errors import ValidationError, WaitTimeoutError
+from evolink._errors import WaitTimeoutError
 from evolink._estimate import ReadPlan
+from evolink._ids import check_task_id
 from evolink._models import Task, TaskStatus
 
 if TYPE_CHECKING:
     from evolink._client import AsyncEvolink
 
-TASK_ID_PREFIX = "task-unified-"
 #: A pending task stamped less than this long ago is taken as created now.
 FRESH_AGE = 10.0
-
-
-def check_task_id(task_id: object) -> str:
-    """Return `task_id` if it looks like a task id, else raise `ValidationError`."""
-    if not isinstance(task_id, str) or not task_id.startswith(TASK_ID_PREFIX):
-        raise ValidationError("task_id", "format", f"task ids start with {TASK_ID_PREFIX!r}")
-    if "/" in task_id or "?" in task_id or "#" in task_id:
-        raise ValidationError("task_id", "format", "a task id has no '/', '?' or '#'")
-    return task_id
 
 
 class Tasks:

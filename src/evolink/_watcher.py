@@ -20,15 +20,20 @@ import attrs
 from evolink._client import AsyncEvolink, Pacer
 from evolink._converter import parse_task
 from evolink._errors import (
-    APIError,
+    APIConnectionError,
     AuthenticationError,
     EvolinkError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitError,
     ResponseDecodeError,
+    ServerError,
+    ValidationError,
+    WaitTimeoutError,
 )
 from evolink._estimate import ReadPlan
-from evolink._models import Task
+from evolink._ids import check_task_id
+from evolink._models import Task, TaskType
 
 #: Ids per `POST /v1/tasks/batch` (the server's limit).
 BATCH_READ_SIZE = 50
@@ -44,6 +49,25 @@ READ_ERROR_DELAY_MAX = 30.0
 #: Reads of one task failing this many times in a row (about 12 minutes of trying) end it
 #: as unknown: a poll loop needs a deadline.
 MAX_READ_FAILURES = 30
+#: Batch reads answered by a server error this many times in a row: the endpoint is taken
+#: for missing, as after any other unusable answer.
+MAX_BATCH_READ_FAILURES = 3
+#: How long a task may run before the SDK stops waiting for it, by what it makes. Its
+#: outcome then says so (`abandoned`, code `task_deadline`); it may still end on the server.
+DEFAULT_TASK_DEADLINES: Mapping[TaskType, float] = {
+    TaskType.IMAGE: 3600.0,
+    TaskType.AUDIO: 3600.0,
+    TaskType.VIDEO: 4 * 3600.0,
+}
+#: For a task of a kind the table does not name.
+DEFAULT_TASK_DEADLINE = 4 * 3600.0
+
+
+def task_deadline(task: Task, override: float | None = None) -> float:
+    """Seconds the SDK waits for `task` to end: `override`, else its kind's default."""
+    if override is not None:
+        return override
+    return DEFAULT_TASK_DEADLINES.get(task.type, DEFAULT_TASK_DEADLINE)
 
 
 @attrs.define
@@ -51,6 +75,7 @@ class _Watched:
     task: Task
     plan: ReadPlan
     due: float
+    deadline: float
     reading: bool = False
     confirm: bool = False
     failures: int = 0
@@ -60,7 +85,8 @@ class _Watched:
 class Watcher:
     """Reads a set of tasks until each ends, calling `on_update` and `on_end`.
 
-    `on_lost` is called for a task the server no longer knows (404).
+    `on_lost` is called for a task the server no longer knows (404), one whose reads keep
+    failing, and one still running at its deadline (with a `WaitTimeoutError`).
     """
 
     _client: AsyncEvolink
@@ -70,19 +96,24 @@ class Watcher:
     _pacer: Pacer | None = None
     _limiter: anyio.CapacityLimiter = attrs.field(factory=lambda: anyio.CapacityLimiter(8))
     batch_reads: bool = True
+    #: Seconds a task may run before it is given up; None: by kind (`task_deadline`).
+    task_deadline: float | None = None
     _watched: dict[str, _Watched] = attrs.field(factory=dict)
     _heap: list[tuple[float, int, str]] = attrs.field(factory=list)
     _seq: itertools.count[int] = attrs.field(factory=itertools.count)
     _changed: anyio.Event = attrs.field(factory=anyio.Event)
     reads: int = 0
     read_requests: int = 0
+    _batch_failures: int = 0
 
     def watch(self, task: Task, *, started: float) -> None:
         """Start watching a task whose create answered at `started` (monotonic)."""
         plan = ReadPlan(started=started)
         now = self._client.clock.monotonic()
         plan.observe(task, now)
-        watched = _Watched(task=task, plan=plan, due=plan.next_read_at(now, task.status))
+        deadline = started + task_deadline(task, self.task_deadline)
+        due = min(plan.next_read_at(now, task.status), deadline)
+        watched = _Watched(task=task, plan=plan, due=due, deadline=deadline)
         self._watched[task.id] = watched
         self._schedule(task.id, watched)
 
@@ -217,19 +248,22 @@ class Watcher:
                 self._take(task_id, task, now)
 
     async def _read_batch(self, ids: list[str]) -> dict[str, Task]:
-        try:
-            data = await self._post_batch(ids)
-        except APIError as exc:
-            if not isinstance(exc, NotFoundError) and exc.status_code not in {405, 501}:
-                raise
-            # No batch endpoint on this server: one GET per task from now on.
-            self.batch_reads = False
-            found: dict[str, Task] = {}
+        found: dict[str, Task] = {}
+        data: list[Any] | None = None
+        if not self._client._batch_reads_unusable:  # noqa: SLF001 - learned by any batch
+            try:
+                data = await self._post_batch(ids)
+            except RateLimitError:
+                raise  # the server is busy, not the endpoint missing: read these later
+            except EvolinkError as exc:
+                self._batch_read_failed(exc)
+        if data is None:
+            self.batch_reads = not self._client._batch_reads_unusable  # noqa: SLF001
             async with anyio.create_task_group() as tg:
                 for task_id in ids:
                     tg.start_soon(self._read_into, task_id, found)
             return found
-        found = {}
+        self._batch_failures = 0
         for item in data:
             try:
                 task = parse_task(item)
@@ -244,10 +278,22 @@ class Watcher:
                     tg.start_soon(self._read_into, task_id, found)
         return found
 
+    def _batch_read_failed(self, exc: EvolinkError) -> None:
+        # The endpoint is undocumented: any answer that is not a list of tasks (a refusal
+        # of any kind, another envelope, no JSON) means reading one by one, never giving
+        # up on a task; a server error may pass, a few times.
+        transient = isinstance(exc, APIConnectionError) or (
+            isinstance(exc, ServerError) and exc.status_code != 501
+        )
+        self._batch_failures = self._batch_failures + 1 if transient else MAX_BATCH_READ_FAILURES
+        if self._batch_failures >= MAX_BATCH_READ_FAILURES:
+            self._client._batch_reads_unusable = True  # noqa: SLF001 - for the client's life
+
     async def _post_batch(self, ids: list[str]) -> list[Any]:
         self.read_requests += 1
         self.reads += len(ids)
-        answer = await self._send("POST", "/v1/tasks/batch", {"task_ids": ids})
+        # No retries here: the fallback to one GET per task is the better retry.
+        answer = await self._send("POST", "/v1/tasks/batch", {"task_ids": ids}, max_retries=0)
         data = answer.get("data") if isinstance(answer, Mapping) else None
         if not isinstance(data, list):
             raise ResponseDecodeError(
@@ -261,10 +307,15 @@ class Watcher:
         except (AuthenticationError, PermissionDeniedError) as exc:
             if self._watched.pop(task_id, None) is not None:
                 self._on_lost(task_id, exc)
+        except ValidationError as exc:
+            if self._watched.pop(task_id, None) is not None:
+                self._on_lost(task_id, exc)
         except EvolinkError as exc:
             self._retry_later(task_id, exc)
 
     async def _read_single(self, task_id: str) -> dict[str, Task]:
+        # Ids come from the server: one that is not a task id must not become a path.
+        check_task_id(task_id)
         self.read_requests += 1
         self.reads += 1
         try:
@@ -281,9 +332,13 @@ class Watcher:
             )
         return {task_id: task}
 
-    async def _send(self, method: str, path: str, body: Any) -> Any:
+    async def _send(
+        self, method: str, path: str, body: Any, *, max_retries: int | None = None
+    ) -> Any:
         async with self._limiter:
-            answer = await self._client._request(method, path, body=body, pacer=self._pacer)  # noqa: SLF001
+            answer = await self._client._request(  # noqa: SLF001
+                method, path, body=body, pacer=self._pacer, max_retries=max_retries
+            )
         return answer.data
 
     def _retry_later(self, task_id: str, error: EvolinkError) -> None:
@@ -292,14 +347,21 @@ class Watcher:
             return
         watched.reading = False
         watched.failures += 1
+        if self._client.clock.monotonic() >= watched.deadline:
+            del self._watched[task_id]
+            self._on_lost(task_id, WaitTimeoutError(watched.task, self._deadline_of(watched)))
+            return
         if watched.failures >= MAX_READ_FAILURES:
             # Every read of it failing for this long: give it up rather than poll forever.
             del self._watched[task_id]
             self._on_lost(task_id, error)
             return
         delay = min(READ_ERROR_DELAY_MAX, READ_ERROR_DELAY * 2.0 ** min(watched.failures - 1, 16))
-        watched.due = self._client.clock.monotonic() + delay
+        watched.due = min(self._client.clock.monotonic() + delay, watched.deadline)
         self._schedule(task_id, watched)
+
+    def _deadline_of(self, watched: _Watched) -> float:
+        return task_deadline(watched.task, self.task_deadline)
 
     def _take(self, task_id: str, task: Task, now: float) -> None:
         watched = self._watched.get(task_id)
@@ -312,11 +374,16 @@ class Watcher:
             del self._watched[task_id]
             self._on_end(task)
             return
+        if now >= watched.deadline:
+            # Still running (or in a status we do not know) at its deadline: stop waiting.
+            del self._watched[task_id]
+            self._on_lost(task_id, WaitTimeoutError(task, self._deadline_of(watched)))
+            return
         watched.plan.observe(task, now)
         self._on_update(task)
         if watched.confirm:
             watched.confirm = False
             watched.due = now
         else:
-            watched.due = watched.plan.next_read_at(now, task.status)
+            watched.due = min(watched.plan.next_read_at(now, task.status), watched.deadline)
         self._schedule(task_id, watched)

@@ -36,8 +36,8 @@ from evolink._client import AsyncEvolink
 from evolink._clock import Clock
 from evolink._errors import ConfigurationError, EvolinkError, WaitTimeoutError
 from evolink._estimate import ReadPlan
+from evolink._ids import TASK_ID_PREFIX, check_task_id
 from evolink._models import GenerationRequest, Task
-from evolink._tasks import TASK_ID_PREFIX, check_task_id
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

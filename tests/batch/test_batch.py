@@ -563,12 +563,13 @@ async def test_a_batch_answer_with_a_bad_item_reads_that_task_alone(fake, clock)
     assert fake.count("GET", "/v1/tasks/") >= 2
 
 
-async def test_a_batch_answer_without_a_data_list_is_retried(fake, clock):
-    """A batch answer of the wrong shape loses nothing: the tasks are read again later."""
+async def test_a_batch_answer_without_a_data_list_turns_to_gets(fake, clock):
+    """A batch answer of the wrong shape loses nothing: the tasks are read one by one."""
     fake.batch_bodies = [{"data": "nope"}, ["not", "an", "object"]]
     report = await run_many(fake, clock, ["a"])
     assert report.ok
-    assert fake.count("POST", "/v1/tasks/batch") >= 3
+    assert 1 == fake.count("POST", "/v1/tasks/batch")
+    assert fake.count("GET", "/v1/tasks/") >= 1
 
 
 async def test_feed_during_a_read_asks_for_another_read(fake, clock):

@@ -92,7 +92,9 @@ task_errors = _with_extras(
 task_payloads = _with_extras(
     st.fixed_dictionaries(
         {
-            "id": st.text(max_size=20).map(lambda s: "task-unified-" + s),
+            "id": st.from_regex(r"[A-Za-z0-9._~:-]{1,20}", fullmatch=True).map(
+                lambda s: "task-unified-" + s
+            ),
             "status": st.sampled_from([s.value for s in TaskStatus]) | open_string,
         },
         optional={
@@ -275,7 +277,10 @@ def test_enum_rejects_non_strings():
         pytest.param(task_payload(usage={"credits_reserved": float("inf")}), id="credits-inf"),
         pytest.param(task_payload(task_info={"can_cancel": "yes"}), id="can-cancel-str"),
         pytest.param(task_payload(task_info={"estimated_time": "100"}), id="estimate-str"),
-        pytest.param(task_payload(error={"message": "no code"}), id="error-without-code"),
+        pytest.param(task_payload(usage={"credits_reserved": -25}), id="credits-negative"),
+        pytest.param(task_payload(usage={"credits_used": "-0.01"}), id="used-negative"),
+        pytest.param(task_payload(id="task-unified-1/../../credits"), id="id-with-path"),
+        pytest.param(task_payload(id="task-unified-1%2F..%2Fcredits"), id="id-percent-encoded"),
     ],
 )
 def test_wrong_types_raise_response_decode_error(payload):
@@ -423,3 +428,37 @@ def test_credits_wrong_shape(data):
     """A credits payload of the wrong shape raises ResponseDecodeError."""
     with pytest.raises(ResponseDecodeError, match="Credits"):
         parse_credits(data)
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        pytest.param({"message": "no code"}, "unknown_error", id="missing"),
+        pytest.param({"code": 1301, "message": "m"}, "1301", id="integer"),
+        pytest.param({"code": None, "message": "m"}, "unknown_error", id="null"),
+    ],
+)
+def test_a_failed_task_decodes_whatever_its_error_code(error, code):
+    """`error.code` may be missing or an integer: a failed task still decodes."""
+    task = parse_task(task_payload(status="failed", error=error))
+    assert task.error is not None
+    assert code == task.error.code
+
+
+def test_cost_as_an_object_keeps_its_credits():
+    """Evolink's own client reads `usage.cost` as {credits, usd, cny}: the task decodes."""
+    cost = {"credits": 2.5, "usd": 0.025, "cny": 0.18}
+    task = parse_task(
+        task_payload(status="completed", usage={"credits_reserved": 2.5, "cost": cost})
+    )
+    assert task.usage is not None
+    assert Decimal("2.5") == task.usage.cost
+    assert cost == task.usage.extra["cost"]
+
+
+def test_a_key_quoted_in_a_task_error_is_redacted():
+    """A task's error message that quotes an `sk-` key keeps the key out."""
+    error = {"code": "invalid", "message": "key sk-evo-abcdef123456 was refused"}
+    task = parse_task(task_payload(status="failed", error=error))
+    assert task.error is not None
+    assert "sk-evo-abcdef123456" not in task.error.message

@@ -213,7 +213,9 @@ async def test_wait_reads_few_times(
         task = await client.tasks.wait(sim.created())
 
     assert task.is_success
-    assert len(sim.read_times) <= 3
+    # Three reads; four where the task outlasts its estimate (the first read waits at most
+    # MAX_DELAY, and no later one more than the task's age, whatever is predicted).
+    assert len(sim.read_times) <= (4 if duration > (estimated_time or 20) else 3)
     # Seen done within 10% of the duration (or at the first read, if it came later).
     assert sim.read_times[-1] <= max(duration * 1.1, 0.55 * (estimated_time or 20) + 0.1)
 
@@ -253,9 +255,41 @@ def _seen(progress: int, status: str = "processing", estimated_time: float | Non
 def test_plan_first_read_part_way_through_estimate():
     """The first read comes at 55% of the server's estimate."""
     plan = ReadPlan(started=0.0)
-    plan.observe(_seen(0, "pending"), 0.0)
+    plan.observe(_seen(0, "pending", estimated_time=40), 0.0)
 
-    assert pytest.approx(PROBE_FRACTION * 100) == plan.next_read_at(0.0)
+    assert pytest.approx(PROBE_FRACTION * 40) == plan.next_read_at(0.0)
+
+
+@pytest.mark.parametrize("estimate", [100, 86_400, 1e9, float("inf")])
+def test_plan_first_read_comes_within_the_cap(estimate):
+    """However long the estimate, the first read waits at most MAX_DELAY."""
+    plan = ReadPlan(started=0.0)
+    plan.observe(_seen(0, "pending", estimated_time=estimate), 0.0)
+
+    assert plan.next_read_at(0.0) <= MAX_DELAY
+
+
+@pytest.mark.parametrize("progress", [20, 5, 1])
+def test_plan_slow_progress_delays_the_next_read_by_at_most_the_age(progress):
+    """Progress that predicts a far end waits at most the task's age before the next read."""
+    plan = ReadPlan(started=0.0, estimated_time=60)
+    plan.observe(_seen(0, "pending"), 0.0)
+    plan.observe(_seen(progress), 33.0)
+
+    assert plan.next_read_at(33.0, TaskStatus.PROCESSING) <= 66.0
+
+
+@pytest.mark.parametrize("progress", [101, 150, 10_000])
+def test_plan_progress_past_100_does_not_storm(progress):
+    """Progress above 100 while processing: reads stay spaced out."""
+    plan = ReadPlan(started=0.0, estimated_time=60)
+    now = 30.0
+    reads = 0
+    while now < 330.0:
+        plan.observe(_seen(progress), now)
+        now = plan.next_read_at(now, TaskStatus.PROCESSING)
+        reads += 1
+    assert reads < 100
 
 
 def test_plan_without_estimate_uses_default():
@@ -269,11 +303,11 @@ def test_plan_without_estimate_uses_default():
 def test_plan_predicts_from_progress():
     """Progress seen part-way predicts the end; the next read lands just after it."""
     plan = ReadPlan(started=0.0, estimated_time=100)
-    plan.observe(_seen(25), 50.0)
+    plan.observe(_seen(60), 100.0)
 
-    # 25% (a whole percent, rounded down) after 50 s: the task takes 192-200 s.
-    assert 50 * 100 / 26 <= plan.predicted_duration() <= 200.0
-    next_read = plan.next_read_at(50.0, TaskStatus.PROCESSING)
+    # 60% (a whole percent, rounded down) after 100 s: the task takes 164-167 s.
+    assert 100 * 100 / 61 <= plan.predicted_duration() <= 100 * 100 / 60
+    next_read = plan.next_read_at(100.0, TaskStatus.PROCESSING)
     assert plan.predicted_duration() < next_read <= 1.05 * plan.predicted_duration()
 
 

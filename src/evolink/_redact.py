@@ -1,0 +1,28 @@
+"""Secrets out of server text: a server may quote the key it refused back at us."""
+
+from __future__ import annotations
+
+import re
+
+REDACTED = b"***"
+# An `sk-...` key anywhere in a message (not inside a word, as in `disk-...`).
+_SECRET = re.compile(rb"(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-]{6,}")
+_SECRET_TEXT = re.compile(_SECRET.pattern.decode())
+
+
+def redact_body(body: bytes, key: str, *, secrets: bool) -> bytes:
+    """`body` with the client's own `key` (and, with `secrets`, any `sk-` key) hidden.
+
+    Only error answers get the `sk-` rule: a success's result URLs must pass untouched.
+    """
+    raw = key.encode()
+    if raw and raw in body:
+        body = body.replace(raw, REDACTED)
+    if secrets and b"sk-" in body:
+        body = _SECRET.sub(b"sk-***", body)
+    return body
+
+
+def redact_text(text: str) -> str:
+    """`text` with any `sk-` key hidden (for messages the SDK keeps)."""
+    return _SECRET_TEXT.sub("sk-***", text) if "sk-" in text else text
