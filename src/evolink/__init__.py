@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from evolink._batch import Batch
 from evolink._batch_options import BatchOptions
+from evolink._batch_run import BatchRun
 from evolink._client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncEvolink
 from evolink._errors import (
     APIConnectionError,
@@ -64,6 +65,7 @@ __all__ = [
     "BatchOptions",
     "BatchProgress",
     "BatchReport",
+    "BatchRun",
     "BillingRule",
     "ConfigurationError",
     "ConflictError",

@@ -10,6 +10,7 @@ the tasks still running (they go on on the server; their outcomes say `abandoned
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
@@ -33,6 +34,7 @@ from evolink._errors import (
     ServerError,
     SubmissionUncertainError,
     ValidationError,
+    WaitTimeoutError,
 )
 from evolink._idempotency import check_idempotency_key, new_idempotency_key
 from evolink._ledger import ZERO, CreditLedger, TaskCredits
@@ -47,6 +49,8 @@ from evolink._watcher import Watcher
 
 if TYPE_CHECKING:
     from evolink._client import AsyncEvolink
+
+logger = logging.getLogger("evolink")
 
 #: Attempts at one create that failed without a certain refusal (5xx, connection lost),
 #: all with the same Idempotency-Key, before its outcome is called uncertain.
@@ -71,6 +75,8 @@ class _Entry:
     sent: bool = False
     # Its key came from an earlier run's create, whose outcome is unknown: this is a resend.
     reconciling: bool = False
+    # Other inputs the server answered with this entry's task: they end with it.
+    sharing: list[_Entry] = attrs.field(factory=list)
 
 
 def _new_key() -> str:
@@ -102,6 +108,7 @@ class Batch:
             pacer=self._pacer,
             limiter=self._limiter,
             batch_reads=options.batch_reads,
+            task_deadline=options.task_deadline,
         )
         self._outcomes: list[Outcome | None] = []
         self._finished: list[Outcome] = []
@@ -122,6 +129,7 @@ class Batch:
         self._started_at = 0.0
         self._ended_at: float | None = None
         self._counts: dict[OutcomeKind, int] = dict.fromkeys(OutcomeKind, 0)
+        self._created_tasks: dict[str, Task] = {}  # every task made or adopted, by id
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -164,6 +172,17 @@ class Batch:
         return await self._tg.__aexit__(None, None, None)
 
     def _abandon(self) -> None:
+        if self._entries:
+            ids = list(self._entries)
+            shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+            # They run on, and are paid for: say where they are, even to a caller who kept
+            # no handle on the batch.
+            logger.warning(
+                "batch stopped: %d task(s) still running on the server were abandoned "
+                "(outcomes `abandoned` in the batch's report): %s",
+                len(ids),
+                shown,
+            )
         for task_id, entry in list(self._entries.items()):
             task = self._watcher.forget(task_id) or entry.task
             self._finish(entry, OutcomeKind.ABANDONED, task=task)
@@ -474,6 +493,7 @@ class Batch:
         code = str(exc.code) if isinstance(exc, APIError) and exc.code is not None else None
         code = code or type(exc).__name__
         if uncertain:
+            self._budget.uncertain(entry.request)
             self._finish(entry, OutcomeKind.UNCERTAIN, error_code=code, error_message=str(exc))
         elif isinstance(exc, InsufficientCreditsError):
             self._stop(SkipReason.INSUFFICIENT_CREDITS, f"402 {exc.code or ''}".strip())
@@ -505,6 +525,17 @@ class Batch:
         entry.attempts += 1
         entry.task = task
         entry.started = self._clock.monotonic()
+        self._created_tasks.setdefault(task.id, task)
+        holder = self._entries.get(task.id)
+        if holder is not None:
+            # The server answered with a task another input already holds (a replayed key,
+            # or a server that reuses ids): this input ends with that task, paid once.
+            self._slots.release()
+            holder.sharing.append(entry)
+            if self.options.on_created is not None:
+                self.options.on_created(entry.index, task)
+            self._notify()
+            return
         reserved = task.credits_reserved or ZERO
         self.ledger.reserve(task.id, reserved, images=entry.request.images)
         self._budget.learn(entry.request, reserved)
@@ -532,6 +563,15 @@ class Batch:
         entry.task = task
         task_credits = self.ledger.settle(task)
         if self._should_resubmit(entry, task):
+            # Inputs sharing the failed task end with it; this one tries again.
+            error = task.error
+            self._end_sharing(
+                entry,
+                OutcomeKind.FAILED,
+                task,
+                error.code if error is not None else None,
+                error.message if error is not None else None,
+            )
             self._resubmitted += 1
             entry.key = _new_key()
             entry.reconciling = False
@@ -578,9 +618,14 @@ class Batch:
             and not isinstance(error, NotFoundError)
         ):
             code = str(error.code)
-        self._finish(
-            entry, OutcomeKind.UNCERTAIN, task=entry.task, error_code=code, error_message=str(error)
-        )
+        if isinstance(error, WaitTimeoutError):
+            # Still running at its deadline (or in a status we do not know): it may yet end
+            # on the server, and its task says where to look.
+            code = "task_deadline"
+            kind = OutcomeKind.ABANDONED
+        else:
+            kind = OutcomeKind.UNCERTAIN
+        self._finish(entry, kind, task=entry.task, error_code=code, error_message=str(error))
 
     # -- outcomes ---------------------------------------------------------------------------
 
@@ -604,6 +649,8 @@ class Batch:
     ) -> None:
         if task_credits is None and task is not None:
             task_credits = self.ledger.tasks.get(task.id)
+        if entry.sharing:
+            self._end_sharing(entry, kind, task or entry.task, error_code, error_message)
         self._record(
             Outcome(
                 index=entry.index,
@@ -619,6 +666,32 @@ class Batch:
                 elapsed=self._clock.monotonic() - entry.started if entry.started else None,
             )
         )
+
+    def _end_sharing(
+        self,
+        entry: _Entry,
+        kind: OutcomeKind,
+        task: Task | None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        """End the inputs that share `entry`'s task as it ends (its credits count once)."""
+        sharing, entry.sharing = entry.sharing, []
+        for other in sharing:
+            self._record(
+                Outcome(
+                    index=other.index,
+                    request=other.request,
+                    kind=kind,
+                    task=task,
+                    error_code=error_code or "shared_task",
+                    error_message=error_message
+                    or f"the server answered with the task of input {entry.index}",
+                    idempotency_key=other.key,
+                    attempts=other.attempts,
+                    elapsed=self._clock.monotonic() - other.started if other.started else None,
+                )
+            )
 
     def _record(self, outcome: Outcome) -> None:
         if self._outcomes[outcome.index] is not None:
@@ -738,6 +811,10 @@ class Batch:
             elapsed=end - self._started_at,
             requests=self._creates + self._watcher.read_requests,
         )
+
+    def created(self) -> list[Task]:
+        """Every task this batch created or adopted so far, as first seen, ended or not."""
+        return list(self._created_tasks.values())
 
     @property
     def finished(self) -> bool:

@@ -36,6 +36,7 @@ class BatchKwargs(TypedDict, total=False):
     callback_url: str | None
     price_hints: Mapping[str, float | Decimal | str]
     total: int | None
+    task_deadline: float | None
 
 
 def _to_prices(value: Mapping[str, float | Decimal | str]) -> dict[str, Decimal]:
@@ -70,6 +71,10 @@ class BatchOptions:
             sent, so a journal can record it first (a crash then leaves the key to reconcile).
         on_created: called with (index, task) when a create answers.
         on_outcome: called with each input's `Outcome` as it ends.
+        task_deadline: seconds a task may run before the batch stops waiting for it (its
+            outcome is then `abandoned`, code `task_deadline`: it may still end on the
+            server). Default: by what the task makes, 1 hour for images and audio, 4 hours
+            for videos and anything else.
     """
 
     max_in_flight: int = 32
@@ -87,8 +92,11 @@ class BatchOptions:
     callback_url: str | None = None
     price_hints: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_to_prices)
     total: int | None = None
+    task_deadline: float | None = None
 
     def __attrs_post_init__(self) -> None:
+        if self.task_deadline is not None and not self.task_deadline > 0:
+            raise ValidationError("task_deadline", "positive", "must be more than 0 seconds")
         if self.max_in_flight < 1:
             raise ValidationError("max_in_flight", "positive", "must be at least 1")
         if self.max_connections is not None and self.max_connections < 1:

@@ -40,6 +40,8 @@ class Budget:
     _learned: dict[tuple[str, str, str], Decimal] = attrs.field(factory=dict)
     _probes: set[tuple[str, str, str]] = attrs.field(factory=set)  # price-telling creates out
     pending: Decimal = ZERO  # predicted reservations of creates not yet answered
+    _uncertain: Decimal = ZERO  # predicted reservations of creates that may have made tasks
+    _blind: set[tuple[str, str, str]] = attrs.field(factory=set)  # kinds whose cost is unknowable
 
     def price(self, request: GenerationRequest) -> Decimal | None:
         """Credits per image: the most seen for such requests, else the hint, else None."""
@@ -54,9 +56,11 @@ class Budget:
         if self.max_credits is None:
             return Verdict.FITS
         price = self.price(request)
+        if price is None and _kind(request) in self._blind:
+            return Verdict.NEVER  # what such a create costs cannot be known
         if price is None and self._probes:
             return Verdict.WAIT  # a probe is out: its answer tells what things cost
-        committed = self.ledger.committed + self.pending
+        committed = self.ledger.committed + self.pending + self._uncertain
         predicted = self.predict(request)
         fits = committed + predicted <= self.max_credits
         if fits and (price is not None or committed < self.max_credits):
@@ -75,6 +79,17 @@ class Budget:
         """A create was answered (or gave up): its prediction is no longer pending."""
         self.pending -= predicted
         self._probes.discard(_kind(request))
+
+    def uncertain(self, request: GenerationRequest) -> None:
+        """A create may have made a task we cannot see: count it as spent, for good.
+
+        If its price was not known, nothing tells what it cost: creates of its kind can no
+        longer be known to fit, and none starts again.
+        """
+        if self.price(request) is None:
+            self._blind.add(_kind(request))
+        else:
+            self._uncertain += self.predict(request)
 
     def learn(self, request: GenerationRequest, reserved: Decimal) -> None:
         """Take the price a create's reservation tells."""

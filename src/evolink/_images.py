@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable, Mapping, Sequence, Sized
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from evolink._batch_run import BatchRun
 from evolink._converter import parse_task
 from evolink._errors import ResponseDecodeError, SubmissionUncertainError
 from evolink._idempotency import check_idempotency_key, new_idempotency_key
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
 
     from evolink._batch_options import BatchKwargs
     from evolink._client import AsyncEvolink, Pacer
-    from evolink._outcomes import BatchReport
 
 
 class Images:
@@ -120,15 +120,18 @@ class Images:
                 request=request,
             ) from exc
 
-    async def generate_many(
+    def generate_many(
         self,
         requests: Iterable[str | GenerationRequest] | AsyncIterable[str | GenerationRequest],
         **options: Unpack[BatchKwargs],
-    ) -> BatchReport:
-        """Generate every request as one batch and return its report.
+    ) -> BatchRun:
+        """Generate every request as one batch; await it for its report.
 
         Every input ends in exactly one outcome: failures, refusals and skipped inputs
-        are outcomes in the report, not exceptions.
+        are outcomes in the report, not exceptions. If the await is cut short (a timeout,
+        a cancellation), the running tasks are abandoned, not lost: keep the returned
+        handle and call its `report()` (abandoned outcomes carry their task) or
+        `created()`.
 
         Args:
             requests: prompts or `GenerationRequest`s, as a list or an (async) iterable.
@@ -136,13 +139,9 @@ class Images:
                 `max_credits`, `retry_failed`, `on_progress`, ...; see `BatchOptions`).
 
         Returns:
-            The `BatchReport`, outcomes in input order.
+            A `BatchRun`: `await` it for the `BatchReport`, outcomes in input order.
 
         Raises:
-            ValidationError: an option is out of range.
+            ValidationError: (when awaited) an option is out of range.
         """
-        if "total" not in options and isinstance(requests, Sized):
-            options["total"] = len(requests)
-        async with self._client.batch(**options) as batch:
-            await batch.submit_all(requests)
-        return batch.report()
+        return BatchRun(self._client, requests, options)
