@@ -123,6 +123,10 @@ class FakeAPI:
     tasks: dict[str, FakeTask] = field(default_factory=dict)
     created_ids: list[str] = field(default_factory=list)
     foreign_reads: list[str] = field(default_factory=list)
+    # (idempotency key, task id) of every create the fake answered with a task.
+    keyed_creates: list[tuple[str, str]] = field(default_factory=list)
+    # Called with a create's index just before its answer (with a task) is returned.
+    before_create_answer: Callable[[int], None] | None = None
     creates: int = 0
 
     # -- what the tests count --------------------------------------------------------------
@@ -159,7 +163,14 @@ class FakeAPI:
             )
         )
         if request.method == "POST" and path == CREATE_PATH:
-            return await self._create()
+            before = len(self.created_ids)
+            response = await self._create()
+            if len(self.created_ids) > before:
+                key = request.headers.get("idempotency-key", "")
+                self.keyed_creates.append((key, self.created_ids[-1]))
+                if self.before_create_answer is not None:
+                    self.before_create_answer(len(self.created_ids) - 1)
+            return response
         if request.method == "POST" and path == BATCH_PATH:
             return self._batch(body)
         if request.method == "GET" and path.startswith(TASKS_PREFIX):

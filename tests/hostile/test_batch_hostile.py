@@ -205,3 +205,42 @@ async def test_generate_many_under_a_real_timeout_keeps_created_tasks_reachable(
         gate.set()
     assert len(fake.created_ids) == 3
     assert set(fake.created_ids) <= set(created)
+
+
+@pytest.mark.parametrize("cut_at", [0, 1, 3])
+@pytest.mark.parametrize("entry", ["client.batch", "generate_many"])
+async def test_cancel_landing_as_a_create_answers_loses_no_task(entry, cut_at):
+    """Promise 3, the narrowest window: the cancellation lands just as the server answers a
+    create (the task exists, its answer may never be read). Every task the server made must
+    be reachable afterwards: by id in an outcome (or `on_created`), or by the idempotency key
+    of an `uncertain` outcome (or `on_create`) that settles it without paying twice."""
+    clock = VirtualClock()
+    fake = FakeAPI(clock, duration=10_000.0, estimated_time=10_000)
+    ids, keys, holder = set(), set(), {}
+    hooks = {
+        "on_create": lambda i, r, key: keys.add(key),
+        "on_created": lambda i, task: ids.add(task.id),
+    }
+    with anyio.fail_after(20):
+        async with fake.client() as client, clock.running():
+            with anyio.CancelScope() as scope:
+
+                def cut(index):
+                    if index == cut_at:
+                        scope.cancel()
+
+                fake.before_create_answer = cut
+                if entry == "generate_many":
+                    await client.images.generate_many(PROMPTS, max_in_flight=8, **hooks)
+                else:
+                    async with client.batch(max_in_flight=8, **hooks) as batch:
+                        holder["batch"] = batch
+                        await batch.submit_all(PROMPTS)
+    assert fake.keyed_creates, "the fake made no task"
+    assert clock.monotonic() < 10_000, "the cancellation never reached the batch"
+    if "batch" in holder:
+        report = holder["batch"].report()
+        ids |= {o.task.id for o in report.outcomes if o.task is not None}
+        keys &= {o.idempotency_key for o in report.outcomes if o.task is None}
+    lost = [(k, t) for k, t in fake.keyed_creates if t not in ids and k not in keys]
+    assert not lost, f"tasks made by the server but reachable neither by id nor key: {lost}"
