@@ -70,7 +70,7 @@ class _Entry:
     key: str
     predicted: Decimal = ZERO
     attempts: int = 0
-    started: float = 0.0
+    started: float | None = None  # when its create answered (monotonic)
     task: Task | None = None
     sent: bool = False
     # Its key came from an earlier run's create, whose outcome is unknown: this is a resend.
@@ -545,7 +545,7 @@ class Batch:
         if task.is_terminal:
             self._on_end(task)
         else:
-            self._watcher.watch(task, started=entry.started)
+            self._watcher.watch(task, started=self._clock.monotonic())
         self._notify()
 
     # -- the watcher's reports --------------------------------------------------------------
@@ -663,7 +663,7 @@ class Batch:
                 idempotency_key=entry.key,
                 attempts=entry.attempts,
                 credits=task_credits or TaskCredits(),
-                elapsed=self._clock.monotonic() - entry.started if entry.started else None,
+                elapsed=None if entry.started is None else self._clock.monotonic() - entry.started,
             )
         )
 
@@ -689,7 +689,9 @@ class Batch:
                     or f"the server answered with the task of input {entry.index}",
                     idempotency_key=other.key,
                     attempts=other.attempts,
-                    elapsed=self._clock.monotonic() - other.started if other.started else None,
+                    elapsed=None
+                    if other.started is None
+                    else self._clock.monotonic() - other.started,
                 )
             )
 

@@ -67,6 +67,8 @@ def task_deadline(task: Task, override: float | None = None) -> float:
     """Seconds the SDK waits for `task` to end: `override`, else its kind's default."""
     if override is not None:
         return override
+    if task.type is None:
+        return DEFAULT_TASK_DEADLINE
     return DEFAULT_TASK_DEADLINES.get(task.type, DEFAULT_TASK_DEADLINE)
 
 

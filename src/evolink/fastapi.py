@@ -275,11 +275,13 @@ class EvolinkIntegration:
         plan.observe(last, start)
         waiter = self._waiters.setdefault(task_id, _Waiter())
         waiter.count += 1
+        grace = 0.0  # the first read, part-way, comes before any callback could be late
         try:
             while not last.is_terminal:
                 now = clock.monotonic()
                 # The callback should come by the predicted end; read only when it is late.
-                wake = plan.next_read_at(now, last.status) + self.callback_grace
+                wake = plan.next_read_at(now, last.status) + grace
+                grace = self.callback_grace
                 if deadline is not None:
                     if now >= deadline:
                         raise WaitTimeoutError(last, timeout or 0.0)
