@@ -7,6 +7,7 @@ virtual environment, outside the source tree, and imported and run there.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -44,14 +45,12 @@ def _ok(result: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sdist and the wheel built from it (`build`, without isolation: hatchling is here)."""
-    for module in ("build", "hatchling"):
-        try:
-            __import__(module)
-        except ImportError:
-            # The tests nox session installs both; in CI their absence is a failure.
-            if os.environ.get("CI"):
-                pytest.fail(f"{module} is not installed (the tests nox session installs it)")
-            pytest.skip(f"{module} is not installed")
+    missing = [m for m in ("build", "hatchling") if importlib.util.find_spec(m) is None]
+    if missing:
+        # The tests nox session installs both; in CI their absence is a failure.
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing} not installed (the tests nox session installs them)")
+        pytest.skip(f"{missing} not installed")
     out = tmp_path_factory.mktemp("dist")
     built = _run(sys.executable, "-m", "build", "--no-isolation", "--outdir", out, ROOT, cwd=out)
     _ok(built)
