@@ -58,7 +58,8 @@ def _ensure_chromium(session: nox.Session) -> None:
 
 
 def _run_tests(session: nox.Session) -> None:
-    _install(session, "tests")
+    # The docs group too: tests/packaging builds the site strictly and follows its links.
+    _install(session, "tests", "docs")
     session.install("--quiet", *EXTRA_TEST_DEPS)
     _ensure_chromium(session)
     session.run("coverage", "erase")
@@ -124,6 +125,13 @@ def docs(session: nox.Session) -> None:
     """Build the docs site strictly (warnings are errors) into site/."""
     _install(session, "docs")
     session.run("mkdocs", "build", "--strict", "--site-dir", "site")
+
+
+@nox.session(python=CURRENT)
+def docs_serve(session: nox.Session) -> None:
+    """Serve the docs at http://127.0.0.1:8000, rebuilt as files change (not run by default)."""
+    _install(session, "docs")
+    session.run("mkdocs", "serve", "--strict", *session.posargs)
 
 
 @nox.session(python=CURRENT)
