@@ -23,8 +23,45 @@ def _install(session: nox.Session, *groups: str, extras: str = "") -> None:
     session.install("--quiet", f".{extras}", *deps)
 
 
+# Test tools not yet in pyproject's `tests` group (until it lists them): the gallery's browser test
+# drives Debian's Chromium with playwright (never playwright's own browser download, which
+# this network refuses); the packaging test builds the sdist and wheel without isolation.
+EXTRA_TEST_DEPS = ["playwright>=1.45", "build>=1.2", "hatchling>=1.25"]
+
+
+def _ensure_chromium(session: nox.Session) -> None:
+    """Install Debian's Chromium for the gallery's browser test, once, where apt can.
+
+    CI starts on a bare machine as root; a developer's machine without root or apt is left
+    alone (the test skips there, and fails under CI=true).
+    """
+    if shutil.which("chromium") is not None:
+        return
+    is_root = getattr(os, "geteuid", lambda: -1)() == 0
+    if not (is_root and shutil.which("apt-get")):
+        session.log("chromium is missing and apt-get is not usable: browser tests skip locally")
+        return
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    # A fresh machine's package lists may be empty or stale.
+    session.run("apt-get", "-qq", "update", external=True, env=env, silent=True)
+    session.run(
+        "apt-get",
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        "chromium",
+        external=True,
+        env=env,
+        silent=True,
+    )
+
+
 def _run_tests(session: nox.Session) -> None:
-    _install(session, "tests")
+    # The docs group too: tests/packaging builds the site strictly and follows its links.
+    _install(session, "tests", "docs")
+    session.install("--quiet", *EXTRA_TEST_DEPS)
+    _ensure_chromium(session)
     session.run("coverage", "erase")
     session.run(
         "coverage",
@@ -88,6 +125,13 @@ def docs(session: nox.Session) -> None:
     """Build the docs site strictly (warnings are errors) into site/."""
     _install(session, "docs")
     session.run("mkdocs", "build", "--strict", "--site-dir", "site")
+
+
+@nox.session(python=CURRENT)
+def docs_serve(session: nox.Session) -> None:
+    """Serve the docs at http://127.0.0.1:8000, rebuilt as files change (not run by default)."""
+    _install(session, "docs")
+    session.run("mkdocs", "serve", "--strict", *session.posargs)
 
 
 @nox.session(python=CURRENT)
