@@ -26,9 +26,6 @@ def _install(session: nox.Session, *groups: str, extras: str = "") -> None:
 # Test tools not yet in pyproject's `tests` group (until it lists them): the gallery's browser test
 # drives Debian's Chromium with playwright (never playwright's own browser download, which
 # this network refuses); the packaging test builds the sdist and wheel without isolation.
-EXTRA_TEST_DEPS = ["playwright>=1.45", "build>=1.2", "hatchling>=1.25"]
-
-
 def _ensure_chromium(session: nox.Session) -> None:
     """Install Debian's Chromium for the gallery's browser test, once, where apt can.
 
@@ -60,7 +57,6 @@ def _ensure_chromium(session: nox.Session) -> None:
 def _run_tests(session: nox.Session) -> None:
     # The docs group too: tests/packaging builds the site strictly and follows its links.
     _install(session, "tests", "docs")
-    session.install("--quiet", *EXTRA_TEST_DEPS)
     _ensure_chromium(session)
     session.run("coverage", "erase")
     session.run(
