@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from evolink.cli import main
-from evolink.cli._downloads import Downloader, DownloadError
+from evolink._downloads import Downloader, DownloadError
 from evolink.cli._input import Defaults, read_prompt_file
 from evolink.cli._journal import Journal, JournalError
 
