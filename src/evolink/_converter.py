@@ -236,9 +236,9 @@ def _make_json_converter() -> cattrs.Converter:
     for model in (*_WITH_EXTRA, Balance):
         converter.register_unstructure_hook(model, _unstructure_dropping_none(converter, model))
     # Checked when made, so a model that cannot round-trip fails at import in the tests.
-    for cls in (SavedImage, TaskCredits, Outcome, BatchReport, BatchProgress):
-        converter.get_structure_hook(cls)
-        converter.get_unstructure_hook(cls)
+    for plain in (SavedImage, TaskCredits, Outcome, BatchReport, BatchProgress):
+        converter.get_structure_hook(plain)
+        converter.get_unstructure_hook(plain)
     return converter
 
 
