@@ -59,9 +59,7 @@ class _Blocking(Generic[P, R]):
     @overload
     def __get__(self, door: _Door, owner: type[Any]) -> Callable[P, R]: ...
 
-    def __get__(
-        self, door: _Door | None, owner: type[Any]
-    ) -> _Blocking[P, R] | Callable[P, R]:
+    def __get__(self, door: _Door | None, owner: type[Any]) -> _Blocking[P, R] | Callable[P, R]:
         if door is None:
             return self
         method = self._method
@@ -125,9 +123,8 @@ class Evolink(_Door):
     Callbacks (`generate_many`'s `on_progress`, `tasks.save`'s `on_progress`) run on the
     client's own thread: keep them short, and do not call the client from them.
 
-    Args:
-        api_key, base_url, timeout, max_retries, max_connections, transport,
-            allow_local_callbacks, retry_policy, http_backend: as for `AsyncEvolink`.
+    The keyword arguments are `AsyncEvolink`'s, but for `clock` and `http_client`, which
+    would belong to the caller's event loop rather than the client's.
 
     Raises:
         ConfigurationError: on the first call, as `AsyncEvolink(...)` would (no API key,

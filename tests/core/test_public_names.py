@@ -11,10 +11,14 @@ import evolink
 from evolink import NotFoundError, Task, TaskStatus
 
 
+def _read_a_missing_task() -> None:
+    raise NotFoundError("No such task", status_code=404, code="task_not_found")
+
+
 def test_traceback_names_the_public_error():
     """A traceback's last line says `evolink.NotFoundError: ...`."""
     try:
-        raise NotFoundError("No such task", status_code=404, code="task_not_found")
+        _read_a_missing_task()
     except NotFoundError as exc:
         lines = traceback.format_exception(exc)
 

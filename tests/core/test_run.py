@@ -23,9 +23,7 @@ async def test_run_returns_the_completed_task():
     assert TaskStatus.COMPLETED == task.status
     assert 2 == len(task.results)
     assert 1 == sim.count("POST", "/v1/images/generations")
-    assert {"size": "1:1", "n": 2} == {
-        k: sim.requests[0].body[k] for k in ("size", "n")
-    }
+    assert {"size": "1:1", "n": 2} == {k: sim.requests[0].body[k] for k in ("size", "n")}
 
 
 @pytest.mark.parametrize(

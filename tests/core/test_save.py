@@ -26,6 +26,10 @@ KEY = "sk-evo-save-tests"
 PNG = b"\x89PNG\r\n\x1a\n" + b"x" * 64
 
 
+def _files(folder: Path) -> list[Path]:
+    return list(folder.iterdir())
+
+
 @pytest.fixture
 def clock() -> VirtualClock:
     return VirtualClock()
@@ -55,7 +59,9 @@ async def test_save_writes_every_image(client: AsyncEvolink, images, tmp_path: P
     task = await client.images.run("a red fox in snow", n=2)
     saved: list[SavedImage] = []
 
-    paths = await client.tasks.save(task, tmp_path / "new", http_client=images, on_progress=saved.append)
+    paths = await client.tasks.save(
+        task, tmp_path / "new", http_client=images, on_progress=saved.append
+    )
 
     assert [tmp_path / "new" / f"{task.id}-{n}.png" for n in (1, 2)] == paths
     assert list(task.results) == [s.url for s in saved]
@@ -83,7 +89,7 @@ async def test_save_refuses_a_name_that_is_not_a_plain_file_name(
 
     with pytest.raises(ValidationError, match="plain file name"):
         await client.tasks.save(task, tmp_path, name=name, http_client=images)
-    assert [] == list(tmp_path.iterdir())
+    assert [] == _files(tmp_path)
 
 
 async def test_save_refuses_an_unfinished_task(client: AsyncEvolink, images, tmp_path: Path):
@@ -115,7 +121,7 @@ async def test_expired_results_raise_download_error(
     with pytest.raises(DownloadError, match="HTTP 410") as caught:
         await client.tasks.save(task, tmp_path, http_client=images)
     assert not caught.value.transient
-    assert [] == list(tmp_path.iterdir())
+    assert [] == _files(tmp_path)
 
 
 async def test_a_completed_task_without_images_saves_nothing(client: AsyncEvolink, tmp_path: Path):

@@ -153,7 +153,10 @@ reports = st.builds(
     requests=st.integers(0, 100),
 )
 saved_images = st.builds(
-    SavedImage, url=text, path=st.sampled_from([Path("out/a.png"), Path("/tmp/b.webp")]), size=st.integers(0)
+    SavedImage,
+    url=text,
+    path=st.sampled_from([Path("out/a.png"), Path("/srv/images/b.webp")]),
+    size=st.integers(0),
 )
 
 MODELS = [
@@ -218,7 +221,13 @@ def test_dump_shapes():
 def test_from_dict_reads_the_api_json():
     """from_dict also takes the API's own shape: Unix seconds, numbers, unknown fields."""
     task = Task.from_dict(
-        {"id": "task-unified-1", "status": "paused", "created": 1757156493, "usage": {"credits_reserved": 2.5}, "new": 1}
+        {
+            "id": "task-unified-1",
+            "status": "paused",
+            "created": 1757156493,
+            "usage": {"credits_reserved": 2.5},
+            "new": 1,
+        }
     )
 
     assert datetime(2025, 9, 6, 11, 1, 33, tzinfo=timezone.utc) == task.created
@@ -264,8 +273,10 @@ def test_a_tag_that_is_not_json_fails_in_to_json_only():
 
 def test_report_repr_is_short():
     """repr(report) shows counts and credits, never every outcome."""
-    outcome = Outcome(index=0, request=GenerationRequest(prompt="x" * 500), kind=OutcomeKind.COMPLETED)
-    report = BatchReport(outcomes=[outcome] * 1000, charged=Decimal("2500"))
+    outcome = Outcome(
+        index=0, request=GenerationRequest(prompt="x" * 500), kind=OutcomeKind.COMPLETED
+    )
+    report = BatchReport(outcomes=[outcome] * 1000, charged=Decimal(2500))
 
     text = repr(report)
 
@@ -293,4 +304,6 @@ def test_outcome_repr_names_the_task_without_printing_it():
         "Outcome(index=4, kind=failed, task_id='task-unified-9', "
         "error_code='content_policy_violation', charged=1.5)"
     ) == repr(outcome)
-    assert "reason=budget" in repr(Outcome(index=0, request=None, kind=OutcomeKind.SKIPPED, reason=SkipReason.BUDGET))
+    assert "reason=budget" in repr(
+        Outcome(index=0, request=None, kind=OutcomeKind.SKIPPED, reason=SkipReason.BUDGET)
+    )

@@ -161,9 +161,7 @@ def mypy_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[Path, list[str
 
 
 TYPED_PAGES = [
-    page
-    for page in PAGES
-    if "benchmarks" not in page.relative_to(ROOT).parts and _runnable(page)
+    page for page in PAGES if "benchmarks" not in page.relative_to(ROOT).parts and _runnable(page)
 ]
 
 
