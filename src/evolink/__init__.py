@@ -1,16 +1,21 @@
-"""The async Python SDK for Evolink's image-generation API.
+"""The Python SDK for Evolink's image-generation API: async first, with a blocking twin.
 
 async with AsyncEvolink() as client:
-    task = await client.images.generate("a red fox in snow")
-    done = await client.tasks.wait(task)
+    done = await client.images.run("a red fox in snow")
+
+with Evolink() as client:
+    done = client.images.run("a red fox in snow")
 """
 
 from __future__ import annotations
+
+import attrs
 
 from evolink._batch import Batch
 from evolink._batch_options import BatchOptions
 from evolink._batch_run import BatchRun
 from evolink._client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncEvolink
+from evolink._downloads import SavedImage
 from evolink._errors import (
     APIConnectionError,
     APIError,
@@ -19,6 +24,7 @@ from evolink._errors import (
     BadRequestError,
     ConfigurationError,
     ConflictError,
+    DownloadError,
     EvolinkError,
     InsufficientCreditsError,
     NotFoundError,
@@ -47,6 +53,7 @@ from evolink._models import (
 from evolink._outcomes import BatchReport, Outcome, OutcomeKind, SkipReason
 from evolink._progress import BatchProgress
 from evolink._retry import RetryPolicy
+from evolink._sync import Evolink
 from evolink._validation import MODEL_RULES, ModelRules
 from evolink._version import __version__
 
@@ -71,6 +78,8 @@ __all__ = [
     "ConflictError",
     "CreditLedger",
     "Credits",
+    "DownloadError",
+    "Evolink",
     "EvolinkError",
     "GenerationRequest",
     "InsufficientCreditsError",
@@ -82,6 +91,7 @@ __all__ = [
     "RateLimitError",
     "ResponseDecodeError",
     "RetryPolicy",
+    "SavedImage",
     "ServerError",
     "SkipReason",
     "SubmissionUncertainError",
@@ -97,3 +107,19 @@ __all__ = [
     "WaitTimeoutError",
     "__version__",
 ]
+
+
+def _show_as_public() -> None:
+    """Name the public classes `evolink.X` (tracebacks, reprs, pickles), not `evolink._mod.X`."""
+    for name in __all__:
+        obj = globals()[name]
+        if not isinstance(obj, type) or not obj.__module__.startswith("evolink._"):
+            continue
+        if attrs.has(obj):
+            # Annotations are strings resolved in the defining module's namespace: resolve
+            # them there, now, before cattrs or anyone else looks them up under the new name.
+            attrs.resolve_types(obj)
+        obj.__module__ = __name__
+
+
+_show_as_public()

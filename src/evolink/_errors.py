@@ -17,7 +17,8 @@
     │   └── APITimeoutError
     ├── SubmissionUncertainError   a create whose outcome is unknown after safe retries
     ├── TaskFailedError            a task that ended `failed` (or `cancelled`)
-    └── WaitTimeoutError           a task still running when a wait's deadline passed
+    ├── WaitTimeoutError           a task still running when a wait's deadline passed
+    └── DownloadError              a result image that could not be saved (`transient`)
 
 No error carries the API key: not in its message, its attributes or its cause's message.
 """
@@ -193,6 +194,19 @@ class WaitTimeoutError(EvolinkError, TimeoutError):
         super().__init__(f"task {task.id} still {task.status.value} after {timeout:g} s")
         self.task = task
         self.timeout = timeout
+
+
+class DownloadError(EvolinkError):
+    """A result image could not be fetched or written.
+
+    Attributes:
+        transient: whether trying again later may work (a dropped connection, a 5xx), as
+            opposed to an answer that will not change (not an image, too large, a 404).
+    """
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 _BY_STATUS: Mapping[int, type[APIError]] = {

@@ -12,6 +12,9 @@ from evolink._idempotency import check_idempotency_key, new_idempotency_key
 from evolink._models import GenerationRequest, Task
 from evolink._validation import validate
 
+#: How long `run` waits for a task by default: real tasks take a minute or two.
+DEFAULT_RUN_TIMEOUT = 600.0
+
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
@@ -72,6 +75,53 @@ class Images:
             extra_body=extra_body,
         )
         return await self.create(request, idempotency_key=idempotency_key, max_retries=max_retries)
+
+    async def run(
+        self,
+        prompt: str,
+        *,
+        model: str = "gpt-4o-image",
+        size: str | None = None,
+        n: int | None = None,
+        image_urls: Sequence[str] | None = None,
+        mask_url: str | None = None,
+        callback_url: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = DEFAULT_RUN_TIMEOUT,
+    ) -> Task:
+        """Create a task, wait for it, and return it completed: one call to a result.
+
+        `generate` then `tasks.wait(..., raise_on_failure=True)`; the arguments are
+        `generate`'s, plus `timeout`.
+
+        Args:
+            prompt: what to draw.
+            timeout: seconds to wait for the task once created (600 by default); `None`
+                waits as long as it runs.
+
+        Returns:
+            The completed task: its image URLs are in `results`.
+
+        Raises:
+            TaskFailedError: the task failed or was cancelled (it carries the task).
+            WaitTimeoutError: the task was still running after `timeout` (it carries the
+                task: `client.tasks.wait(error.task)` waits on).
+            ValidationError, InsufficientCreditsError, SubmissionUncertainError, APIError:
+                as `generate` raises them.
+        """
+        task = await self.generate(
+            prompt,
+            model=model,
+            size=size,
+            n=n,
+            image_urls=image_urls,
+            mask_url=mask_url,
+            callback_url=callback_url,
+            extra_body=extra_body,
+            idempotency_key=idempotency_key,
+        )
+        return await self._client.tasks.wait(task, timeout=timeout, raise_on_failure=True)
 
     async def create(
         self,

@@ -1,6 +1,7 @@
 """What the API sends and receives, as frozen attrs classes.
 
-Parsing lives in `_converter`; these classes only hold data and answer questions about it.
+Parsing lives in `_converter`; these classes only hold data and answer questions about it
+(and, through `Serializable`, dump to and load from JSON-ready dicts).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
+
+from evolink._serialization import Serializable
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -92,7 +95,7 @@ RETRYABLE_TASK_ERRORS = frozenset(
 
 
 @attrs.frozen
-class TaskError:
+class TaskError(Serializable):
     """Why a task failed.
 
     Attributes:
@@ -115,7 +118,7 @@ class TaskError:
 
 
 @attrs.frozen
-class TaskInfo:
+class TaskInfo(Serializable):
     """Scheduling hints for a task."""
 
     can_cancel: bool | None = None
@@ -124,7 +127,7 @@ class TaskInfo:
 
 
 @attrs.frozen
-class Usage:
+class Usage(Serializable):
     """Billing for a task.
 
     Attributes:
@@ -141,7 +144,7 @@ class Usage:
 
 
 @attrs.frozen
-class Task:
+class Task(Serializable):
     """An image-generation task, as the server last described it.
 
     Attributes:
@@ -197,7 +200,7 @@ class Task:
 
 
 @attrs.frozen
-class Balance:
+class Balance(Serializable):
     """Credits of a key or a user."""
 
     remaining_credits: Decimal
@@ -206,7 +209,7 @@ class Balance:
 
 
 @attrs.frozen
-class Credits:
+class Credits(Serializable):
     """The answer of `GET /v1/credits`: the key's and the user's balances."""
 
     token: Balance | None = None
@@ -226,7 +229,7 @@ def _optional_tuple(value: Iterable[str] | None) -> tuple[str, ...] | None:
 
 
 @attrs.frozen(kw_only=True)
-class GenerationRequest:
+class GenerationRequest(Serializable):
     """One image-generation request, as it will be sent.
 
     Build it directly for batches (`GenerationRequest(prompt="...", n=2)`); fields a model

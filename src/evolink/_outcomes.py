@@ -11,6 +11,7 @@ import attrs
 
 from evolink._ledger import ZERO, TaskCredits
 from evolink._models import GenerationRequest, Task
+from evolink._serialization import Serializable
 
 
 class OutcomeKind(str, enum.Enum):
@@ -48,7 +49,7 @@ class SkipReason(str, enum.Enum):
 
 
 @attrs.frozen
-class Outcome:
+class Outcome(Serializable):
     """How one input of a batch ended.
 
     Attributes:
@@ -81,6 +82,19 @@ class Outcome:
     elapsed: float | None = None
     tag: object = None
 
+    def __repr__(self) -> str:
+        # The task and the request are a screenful each: name them, do not print them.
+        parts = [f"index={self.index}", f"kind={self.kind.value}"]
+        if self.task is not None:
+            parts.append(f"task_id={self.task.id!r}")
+        if self.error_code is not None:
+            parts.append(f"error_code={self.error_code!r}")
+        if self.reason is not None:
+            parts.append(f"reason={self.reason.value}")
+        if self.credits.charged:
+            parts.append(f"charged={self.credits.charged}")
+        return f"Outcome({', '.join(parts)})"
+
     @property
     def results(self) -> tuple[str, ...]:
         """The image URLs, once completed."""
@@ -93,7 +107,7 @@ class Outcome:
 
 
 @attrs.frozen
-class BatchReport:
+class BatchReport(Serializable):
     """Every input's outcome, in input order, with counts, credits and timings.
 
     Attributes:
@@ -114,6 +128,14 @@ class BatchReport:
     resubmitted: int = 0
     elapsed: float = 0.0
     requests: int = 0
+
+    def __repr__(self) -> str:
+        # A report may hold thousands of outcomes: show what they add up to.
+        counts = "".join(f", {kind.value}={n}" for kind, n in self.counts.items() if n)
+        return (
+            f"BatchReport(outcomes={len(self.outcomes)}{counts}, reserved={self.reserved}, "
+            f"charged={self.charged}, released={self.released}, elapsed={self.elapsed:.1f}s)"
+        )
 
     @property
     def counts(self) -> Mapping[OutcomeKind, int]:

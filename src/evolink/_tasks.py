@@ -1,11 +1,16 @@
-"""`client.tasks`: read tasks and wait for them to finish."""
+"""`client.tasks`: read tasks, wait for them to finish, save their images."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
+
 from evolink._converter import parse_task
-from evolink._errors import WaitTimeoutError
+from evolink._downloads import DEFAULT_MAX_BYTES, Downloader, SaveHook, image_client, save_all
+from evolink._errors import ValidationError, WaitTimeoutError
 from evolink._estimate import ReadPlan
 from evolink._ids import check_task_id
 from evolink._models import Task, TaskStatus
@@ -94,3 +99,52 @@ class Tasks:
         if raise_on_failure:
             task.raise_for_status()
         return task
+
+    async def save(
+        self,
+        task: Task,
+        folder: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        on_progress: SaveHook | None = None,
+    ) -> list[Path]:
+        """Download a completed task's images into `folder` and return their paths.
+
+        Files are named `<name>-1.png`, `<name>-2.png`, ... (the extension follows the
+        image's type). Each image is streamed under a size cap, checked to be an image,
+        retried on transient errors within a deadline, and written under a temporary name
+        first, so a file under its final name is always whole. The API key is never sent.
+
+        Args:
+            task: a completed task, as `wait` or `images.run` returns it.
+            folder: where the images go (made if missing).
+            name: the file names' stem; defaults to the task id.
+            http_client: the HTTP client for the image URLs (e.g. one on
+                `Simulator().transport()` in tests); by default a plain one, for this call.
+            max_bytes: larger images are refused.
+            on_progress: called with each `SavedImage` once it is on disk.
+
+        Returns:
+            The files, in the order of `task.results`.
+
+        Raises:
+            TaskFailedError: the task failed or was cancelled.
+            ValidationError: the task is still running, or `name` is not a plain file name.
+            DownloadError: an image could not be saved (those before it stay on disk).
+        """
+        task.raise_for_status()
+        if not task.is_success:
+            raise ValidationError("task", "completed", f"task {task.id} is still {task.status}")
+        stem = task.id if name is None else name
+        if not stem or stem.startswith(".") or Path(stem).name != stem or "\\" in stem:
+            raise ValidationError("name", "file_name", "must be a plain file name")
+        own_client = http_client is None
+        client = image_client() if http_client is None else http_client
+        try:
+            downloader = Downloader(client=client, folder=Path(folder), max_bytes=max_bytes)
+            return await save_all(downloader, task.results, stem, on_progress=on_progress)
+        finally:
+            if own_client:
+                await client.aclose()

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from evolink.cli._downloads import (
+from evolink._downloads import (
     Downloader,
     DownloadError,
     image_stem,

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from evolink._downloads import Downloader, DownloadError
 from evolink.cli import main
-from evolink.cli._downloads import Downloader, DownloadError
 from evolink.cli._input import Defaults, read_prompt_file
 from evolink.cli._journal import Journal, JournalError
 

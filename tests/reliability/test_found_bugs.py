@@ -10,7 +10,7 @@ import pytest
 
 from _fake_server import FakeEvolink
 from evolink import AsyncEvolink, OutcomeKind, ResponseDecodeError
-from evolink.cli._downloads import Downloader, DownloadError
+from evolink._downloads import Downloader, DownloadError
 from evolink.cli._input import Defaults, read_prompt_file
 from evolink.fastapi import _task_id_of
 from evolink.testing import VirtualClock

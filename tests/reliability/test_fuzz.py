@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 
 from evolink import AsyncEvolink, EvolinkError, GenerationRequest, OutcomeKind, Task
 from evolink._converter import parse_task
+from evolink._downloads import Downloader, DownloadError
 from evolink._errors import ResponseDecodeError
-from evolink.cli._downloads import Downloader, DownloadError
 from evolink.cli._input import Defaults, InputError, read_prompt_file, rows_from_fields
 from evolink.cli._run import RunConfig, run_batch
 from evolink.cli._view import PlainView

@@ -8,17 +8,22 @@ It is not named `test_*.py`, so pytest never collects it.
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import httpx
+from typing_extensions import assert_type
 
 import evolink
 from evolink import (
     APIError,
     AsyncEvolink,
     Credits,
+    Evolink,
     GenerationRequest,
     RateLimitError,
     RetryPolicy,
+    SavedImage,
     SubmissionUncertainError,
     Task,
     TaskFailedError,
@@ -155,3 +160,47 @@ async def batches(client: AsyncEvolink, prompts: list[str]) -> Decimal:
             print(done.index, done.kind)  # noqa: T201
     ledger: evolink.CreditLedger = batch.ledger
     return ledger.reserved - ledger.charged - ledger.released
+
+
+async def one_call_to_a_result(client: AsyncEvolink) -> list[Path]:
+    done = await client.images.run("a red fox in snow", size="1:1", n=2, timeout=300)
+    assert_type(done, Task)
+    paths = await client.tasks.save(done, "out", name="fox", on_progress=print)
+    assert_type(paths, list[Path])
+    return paths
+
+
+def blocking(prompts: list[str]) -> Decimal | None:
+    with Evolink(api_key="sk-evo-example", max_retries=1) as client:
+        done = client.images.run("a red fox in snow", timeout=300)
+        assert_type(done, Task)
+        created = client.images.generate("an owl", n=2)
+        assert_type(created, Task)
+        assert_type(client.tasks.get(created.id), Task)
+        assert_type(client.tasks.wait(created, timeout=60, raise_on_failure=True), Task)
+        assert_type(client.tasks.save(done, Path("out")), list[Path])
+        assert_type(client.credits(), Credits)
+
+        def show(progress: evolink.BatchProgress) -> None:
+            print(progress.completed)  # noqa: T201
+
+        report = client.images.generate_many(prompts, max_in_flight=8, on_progress=show)
+        assert_type(report, evolink.BatchReport)
+    closed: bool = client.is_closed
+    assert closed
+    return done.credits_reserved
+
+
+def json_ready(task: Task, report: evolink.BatchReport, saved: SavedImage) -> str:
+    data: dict[str, Any] = task.to_dict()
+    again = Task.from_dict(data)
+    assert_type(again, Task)
+    assert_type(evolink.BatchReport.from_dict(report.to_dict()), evolink.BatchReport)
+    assert_type(evolink.Outcome.from_dict(report.outcomes[0].to_dict()), evolink.Outcome)
+    assert_type(Credits.from_dict({}), Credits)
+    assert_type(SavedImage.from_dict(saved.to_dict()), SavedImage)
+    return task.to_json(indent=2) + report.to_json()
+
+
+def download_errors(exc: evolink.DownloadError) -> bool:
+    return exc.transient and isinstance(exc, evolink.EvolinkError)

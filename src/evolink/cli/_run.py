@@ -24,11 +24,11 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from evolink._batch import Batch
 from evolink._client import AsyncEvolink
-from evolink._errors import EvolinkError, NotFoundError
+from evolink._downloads import Downloader, image_stem, sweep_partials
+from evolink._errors import DownloadError, EvolinkError, NotFoundError
 from evolink._models import GenerationRequest, Task
 from evolink._outcomes import Outcome, OutcomeKind
 from evolink._progress import BatchProgress
-from evolink.cli._downloads import Downloader, DownloadError, image_stem, sweep_partials
 from evolink.cli._gallery import write_gallery
 from evolink.cli._input import PromptFile, Row
 from evolink.cli._journal import FINAL_STATUSES, FileEntry, Journal, JournalEntry

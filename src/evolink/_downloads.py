@@ -2,8 +2,9 @@
 
 A file appears under its final name only once it is complete (a temporary name, then
 `os.replace`), so a crash never leaves half an image where a resume would take it for done.
-File names are built from the input's index and a slug of its prompt and never leave the
-output folder, whatever the prompt says.
+File names never leave the output folder, whatever a prompt or a caller's name says.
+`client.tasks.save` and the CLI both fetch through `Downloader`, with a plain HTTP client:
+result URLs live on another host, and the API key never goes along.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import re
 import secrets
 import unicodedata
+from collections.abc import Callable, Sequence
 from contextlib import aclosing
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,9 +22,16 @@ import anyio
 import attrs
 import httpx
 
+from evolink._errors import DownloadError
+from evolink._serialization import Serializable
+
 #: Largest image accepted (the API's images are a few MB).
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_ATTEMPTS = 4
+#: Image hosts answer fast and images are a few MB.
+DEFAULT_DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+#: A CDN redirects once or twice; more is a loop.
+MAX_REDIRECTS = 5
 _SLUG_LENGTH = 40
 _EXTENSIONS = {
     "image/png": "png",
@@ -33,14 +42,6 @@ _EXTENSIONS = {
     "image/bmp": "bmp",
 }
 _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-class DownloadError(Exception):
-    """An image could not be fetched; `transient` if trying again later may work."""
-
-    def __init__(self, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.transient = transient
 
 
 def slugify(text: str, *, length: int = _SLUG_LENGTH) -> str:
@@ -77,12 +78,28 @@ def inside(folder: Path, name: str) -> Path:
 
 
 @attrs.frozen
-class Downloaded:
-    """An image on disk."""
+class SavedImage(Serializable):
+    """A result image on disk.
+
+    Attributes:
+        url: where it was fetched from.
+        path: the file, complete.
+        size: its size in bytes.
+    """
 
     url: str
     path: Path
     size: int
+
+
+SaveHook = Callable[[SavedImage], None]
+
+
+def image_client() -> httpx.AsyncClient:
+    """A plain HTTP client for result images: redirects followed (a few), no API key."""
+    return httpx.AsyncClient(
+        timeout=DEFAULT_DOWNLOAD_TIMEOUT, follow_redirects=True, max_redirects=MAX_REDIRECTS
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -105,7 +122,7 @@ class Downloader:
     backoff: float = 0.5
     deadline: float = 120.0
 
-    async def fetch(self, url: str, stem: str) -> Downloaded:
+    async def fetch(self, url: str, stem: str) -> SavedImage:
         """Download `url` to `<stem>.<ext>`, retrying transient failures.
 
         Raises:
@@ -122,7 +139,7 @@ class Downloader:
             delay *= 2
         raise AssertionError  # pragma: no cover - the loop returns or raises
 
-    async def _fetch_once(self, url: str, stem: str) -> Downloaded:
+    async def _fetch_once(self, url: str, stem: str) -> SavedImage:
         inside(self.folder, stem)  # the stem alone must already be safe
         try:
             scheme = urlsplit(url).scheme
@@ -143,7 +160,7 @@ class Downloader:
                 f"cannot write the image: {exc.strerror or exc}", transient=False
             ) from None
 
-    async def _stream(self, url: str, stem: str) -> Downloaded:
+    async def _stream(self, url: str, stem: str) -> SavedImage:
         try:
             async with self.client.stream("GET", url) as response:
                 if response.status_code != 200:
@@ -173,7 +190,7 @@ class Downloader:
             raise DownloadError(
                 f"{type(exc).__name__} for {_short(url)}", transient=False
             ) from None
-        return Downloaded(url=url, path=target, size=size)
+        return SavedImage(url=url, path=target, size=size)
 
     async def _write(self, response: httpx.Response, target: Path) -> int:
         temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
@@ -200,6 +217,28 @@ class Downloader:
             temporary.unlink(missing_ok=True)
             raise
         return size
+
+
+async def save_all(
+    downloader: Downloader,
+    urls: Sequence[str],
+    name: str,
+    *,
+    on_progress: SaveHook | None = None,
+) -> list[Path]:
+    """Fetch `urls` in order to `<name>-1.<ext>`, `<name>-2.<ext>`, ...; return the paths.
+
+    Raises:
+        DownloadError: an image could not be saved (the ones before it stay on disk).
+    """
+    await anyio.Path(downloader.folder).mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    for number, url in enumerate(urls, start=1):
+        saved = await downloader.fetch(url, f"{name}-{number}")
+        paths.append(saved.path)
+        if on_progress is not None:
+            on_progress(saved)
+    return paths
 
 
 _PARTIAL = re.compile(r"^\..+\.[0-9a-f]{8}\.part$")
