@@ -42,6 +42,13 @@ json_value = st.recursive(
     max_leaves=6,
 )
 decimals = st.decimals(allow_nan=False, allow_infinity=False, places=4, max_value=10**9)
+# Credits held or taken are never negative (a negative one is a garbled answer).
+amounts = st.decimals(allow_nan=False, allow_infinity=False, places=4, min_value=0, max_value=10**9)
+task_ids = st.from_regex(r"[A-Za-z0-9._~:-]{1,20}", fullmatch=True).map(
+    lambda s: "task-unified-" + s
+)
+# A key-shaped `sk-...` in a task's error message is masked as it is read.
+messages = text.filter(lambda m: "sk-" not in m)
 floats = st.floats(allow_nan=False, allow_infinity=False)
 times = st.datetimes(
     min_value=datetime(1971, 1, 1),  # noqa: DTZ001 - made aware by `timezones`
@@ -64,7 +71,7 @@ def open_enum(cls: type) -> st.SearchStrategy[Any]:
 task_errors = st.builds(
     TaskError,
     code=text,
-    message=text,
+    message=messages,
     type=st.none() | text,
     suggestion=st.none() | text,
     extra=extra_for(TaskError),
@@ -78,15 +85,15 @@ task_infos = st.builds(
 usages = st.builds(
     Usage,
     billing_rule=st.none() | open_enum(BillingRule),
-    credits_reserved=st.none() | decimals,
+    credits_reserved=st.none() | amounts,
     user_group=st.none() | text,
-    credits_used=st.none() | decimals,
+    credits_used=st.none() | amounts,
     cost=st.none() | decimals,
     extra=extra_for(Usage),
 )
 tasks = st.builds(
     Task,
-    id=text,
+    id=task_ids,
     status=open_enum(TaskStatus),
     progress=st.integers(0, 100),
     created=st.none() | times,
