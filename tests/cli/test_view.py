@@ -223,3 +223,34 @@ def test_plain_status_counts_interrupted_inputs():
     view = PlainView(stream)
     view.update(Snapshot(total=3, completed=1, interrupted=2))
     assert "(1 completed, 0 failed, 0 skipped, 2 interrupted)" in stream.getvalue()
+
+
+def test_the_clock_ticks_without_events(tmp_path, fake, runner, monkeypatch):
+    """While a task runs and nothing happens, the view still gets a fresh snapshot every
+    tick, so the elapsed time moves (it used to stand at 0 s until the first event)."""
+    from evolink.cli import main  # noqa: PLC0415
+
+    seen = []
+
+    class Recorder:
+        def start(self, title):
+            pass
+
+        def update(self, snapshot):
+            seen.append(snapshot)
+
+        def event(self, text, *, ok):
+            pass
+
+        def stop(self):
+            pass
+
+    monkeypatch.setattr("evolink.cli._app.make_view", lambda console, plain: Recorder())
+    monkeypatch.setattr("evolink.cli._run.TICK_EVERY", 0.05)
+    fake.duration = 1.0
+    result = runner.invoke(main, ["generate", "a fox", "--out", str(tmp_path), "--simulate"])
+    assert 0 == result.exit_code, result.output
+    quiet = [s.elapsed for s in seen if s.in_flight and s.elapsed < 0.9]
+    assert quiet == sorted(quiet)
+    gaps = [later - earlier for earlier, later in zip(quiet, quiet[1:])]
+    assert max(gaps) < 0.25, quiet  # without ticks, nothing between the create and a read

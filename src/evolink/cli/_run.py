@@ -593,6 +593,8 @@ async def run_batch(
             retry_failed=config.resume and config.retry_failed,
             keys=config.keys,
         )
+        if actions:
+            await _check_key(client)  # outside the task group: its error stays itself
         downloader = Downloader(client=http, folder=out, max_bytes=config.max_download_bytes)
         with anyio.CancelScope() as scope:
             async with anyio.create_task_group() as tg:
@@ -618,7 +620,6 @@ async def _drive(
 ) -> None:
     if not actions:
         return
-    await _check_key(client)
     send, receive = anyio.create_memory_object_stream[Outcome](max_buffer_size=math.inf)
     async with anyio.create_task_group() as tg:
         tg.start_soon(_download_all, receive, downloader, state)
