@@ -108,11 +108,17 @@ async def start_batch(prompts: Annotated[list[str], Body()]) -> dict[str, str]:
     batch_id = evolink.start_batch(prompts, max_in_flight=16, on_outcome=ended.append)
     outcomes_by_batch[batch_id] = ended
     for known in list(outcomes_by_batch):  # the integration forgets old batches: so do we
-        try:
-            evolink.batch(known)
-        except KeyError:
+        if not _remembered(known):
             del outcomes_by_batch[known]
     return {"batch_id": batch_id}
+
+
+def _remembered(batch_id: str) -> bool:
+    try:
+        evolink.batch(batch_id)
+    except KeyError:
+        return False
+    return True
 
 
 @app.get("/batches/{batch_id}/events")

@@ -1,7 +1,8 @@
 """A small fake of the Evolink API for CLI tests, on real time (tasks take `duration` s).
 
 It stands in for `evolink.testing.Simulator` where a test needs exact control: prompts
-containing `fail_word` (FAIL) fail, `images` maps a URL path to a (status, content type, body) answer.
+containing `fail_word` (FAIL) fail, `images` maps a URL path to a (status, content type,
+body) answer.
 """
 
 from __future__ import annotations

@@ -109,9 +109,12 @@ def test_invalid_rows_carry_line_numbers(tmp_path, name, content, line, message)
 
 
 def test_csv_without_prompt_column(tmp_path):
-    """A CSV with no prompt column is refused whole, at line 1."""
-    with pytest.raises(InputError, match=r"p.csv:1: the CSV header has no 'prompt' column"):
-        read_prompt_file(_write(tmp_path, "p.csv", "text,size\nfox,1:1\n"), Defaults())
+    """A CSV with no prompt column is one malformed row at line 1 (nothing else is read)."""
+    prompts = read_prompt_file(_write(tmp_path, "p.csv", "text,size\nfox,1:1\n"), Defaults())
+    assert [(1, "the CSV header has no 'prompt' column")] == [
+        (r.line, r.error) for r in prompts.malformed
+    ]
+    assert prompts.rows == prompts.malformed
 
 
 @pytest.mark.parametrize(
@@ -125,10 +128,13 @@ def test_csv_without_prompt_column(tmp_path):
     ],
 )
 def test_malformed_csv_is_refused_with_its_line(tmp_path, content, line):
-    """A quote left open (or text after a closing quote) stops the file at that line: the
-    lenient reader would have merged every later line into one prompt."""
-    with pytest.raises(InputError, match=rf"p.csv:{line}: malformed CSV"):
-        read_prompt_file(_write(tmp_path, "p.csv", content), Defaults())
+    """A quote left open (or text after a closing quote) is a malformed row at its line,
+    and the file is read no further: the lenient reader merged every later line into one
+    prompt, a valid one."""
+    prompts = read_prompt_file(_write(tmp_path, "p.csv", content), Defaults())
+    [broken] = prompts.malformed
+    assert (line, prompts.rows[-1]) == (broken.line, broken)
+    assert (broken.error or "").startswith("malformed CSV")
 
 
 @pytest.mark.parametrize(
@@ -264,7 +270,8 @@ def test_csv_text_cells_stay_text(tmp_path):
 
 
 def test_csv_broken_header(tmp_path):
-    """A header whose quote never closes refuses the file at line 1."""
+    """A header whose quote never closes is one malformed row at line 1."""
     path = _write(tmp_path, "p.csv", '"prompt\n' + "x" * 200_000 + "\n")
-    with pytest.raises(InputError, match=r"p.csv:1: malformed CSV header"):
-        read_prompt_file(path, Defaults())
+    [row] = read_prompt_file(path, Defaults()).rows
+    assert (1, True) == (row.line, row.malformed)
+    assert "header" in (row.error or "")

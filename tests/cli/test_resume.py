@@ -19,7 +19,9 @@ def _batch(runner, source: Path, out: Path, *args: str):
 
 
 def _statuses(out: Path) -> list[str]:
-    return [json.loads(line)["status"] for line in (out / "manifest.jsonl").read_text().splitlines()]
+    return [
+        json.loads(line)["status"] for line in (out / "manifest.jsonl").read_text().splitlines()
+    ]
 
 
 def test_retry_failed_sends_failed_inputs_again(tmp_path, fake, runner):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 from decimal import Decimal
 from pathlib import Path
 
@@ -252,5 +253,5 @@ def test_the_clock_ticks_without_events(tmp_path, fake, runner, monkeypatch):
     assert 0 == result.exit_code, result.output
     quiet = [s.elapsed for s in seen if s.in_flight and s.elapsed < 0.9]
     assert quiet == sorted(quiet)
-    gaps = [later - earlier for earlier, later in zip(quiet, quiet[1:])]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(quiet)]
     assert max(gaps) < 0.25, quiet  # without ticks, nothing between the create and a read

@@ -37,7 +37,8 @@ def test_a_stale_page_is_found_and_rewritten(tmp_path, capsys):
     for a command without it); without it, the page is rewritten from the commands."""
     page = tmp_path / "cli.md"
     stale = PAGE.read_text(encoding="utf-8").replace(
-        "| `--port INTEGER RANGE`", "| `--no-such-option N` | 1 | Made up. |\n| `--port INTEGER RANGE`"
+        "| `--port INTEGER RANGE`",
+        "| `--no-such-option N` | 1 | Made up. |\n| `--port INTEGER RANGE`",
     )
     page.write_text(stale, encoding="utf-8")
     assert 1 == main(["--check", str(page)])

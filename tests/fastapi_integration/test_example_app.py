@@ -186,9 +186,7 @@ async def test_a_rejected_prompt_has_its_event(served_app):
     snapshot counts it: the stream accounts for every input."""
     _, _, app_url = served_app
     async with httpx.AsyncClient(base_url=app_url, timeout=30) as web:
-        batch_id = (await web.post("/batches", json=["a fox", "  ", "an owl"])).json()[
-            "batch_id"
-        ]
+        batch_id = (await web.post("/batches", json=["a fox", "  ", "an owl"])).json()["batch_id"]
         events = await _stream(web, f"/batches/{batch_id}/events")
     [rejected] = [d for kind, d in events if kind == "outcome" and d["status"] == "rejected"]
     assert (1, None) == (rejected["index"], rejected["task_id"])

@@ -520,6 +520,8 @@ def simulator(**values: Any) -> None:
         f"Evolink simulator on http://{settings.host}:{settings.port} (any sk-evo-... key works)"
     )
     try:
-        serve(host=settings.host, port=settings.port, log_level=settings.log_level, **settings.knobs)
+        serve(
+            host=settings.host, port=settings.port, log_level=settings.log_level, **settings.knobs
+        )
     except RuntimeError as exc:  # uvicorn missing
         _fail(str(exc))

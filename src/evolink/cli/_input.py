@@ -36,15 +36,6 @@ class InputError(Exception):
     """The file cannot be used at all (missing, undecodable, structurally broken)."""
 
 
-class _BrokenFileError(Exception):
-    """A reader found the file's structure broken at `line`: no later row can be trusted."""
-
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(message)
-        self.line = line
-        self.message = message
-
-
 @attrs.frozen
 class _Malformed:
     """A line whose structure is broken (not JSON, the wrong number of CSV cells)."""
@@ -111,9 +102,11 @@ def read_prompt_file(path: Path, defaults: Defaults) -> PromptFile:
     `.jsonl`/`.ndjson` are JSON objects a line, `.csv` has a header row, anything else is a
     prompt a line (blank lines and lines starting with `#` are skipped).
 
+    A line whose structure is broken comes back as a `malformed` row; a CSV quote left open
+    (or a header without `prompt`) is one at its line, and the file is not read past it.
+
     Raises:
-        InputError: the file is missing, not UTF-8, has a line over `MAX_LINE_BYTES`, or is a
-            CSV whose structure is broken (a quote left open, no `prompt` column).
+        InputError: the file is missing, not UTF-8, or has a line over `MAX_LINE_BYTES`.
     """
     try:
         raw = path.read_bytes()
@@ -127,12 +120,7 @@ def read_prompt_file(path: Path, defaults: Defaults) -> PromptFile:
         entries = _csv_entries(text)
     else:
         entries = _text_entries(text)
-    try:
-        rows = [
-            _to_row(index, line, fields, defaults) for index, (line, fields) in enumerate(entries)
-        ]
-    except _BrokenFileError as exc:
-        raise InputError(f"{path}:{exc.line}: {exc.message}; nothing was sent") from None
+    rows = [_to_row(index, line, fields, defaults) for index, (line, fields) in enumerate(entries)]
     return PromptFile(rows=tuple(rows))
 
 
@@ -198,12 +186,14 @@ def _csv_entries(text: str) -> Iterator[_Entry]:
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        raise _BrokenFileError(1, f"malformed CSV header ({exc})") from None
+        yield 1, _Malformed(f"malformed CSV header ({exc})")
+        return
     if header is None:
         return
     names = [name.strip() for name in header]
     if "prompt" not in names:
-        raise _BrokenFileError(1, "the CSV header has no 'prompt' column")
+        yield 1, _Malformed("the CSV header has no 'prompt' column")
+        return
     while True:
         start = reader.line_num + 1
         try:
@@ -211,10 +201,9 @@ def _csv_entries(text: str) -> Iterator[_Entry]:
         except StopIteration:
             return
         except csv.Error as exc:
-            # The reader cannot resynchronise after a broken quote: no later row is certain.
-            raise _BrokenFileError(
-                start, f"malformed CSV ({exc}); check the quotes from this line on"
-            ) from None
+            # No later row is certain after a broken quote: the file ends here, malformed.
+            yield start, _Malformed(f"malformed CSV ({exc}); check the quotes from this line on")
+            return
         if not any(cell.strip() for cell in cells):
             continue
         if len(cells) != len(names):

@@ -26,7 +26,9 @@ _BLOCK = re.compile(
 _EXTRA = re.compile(r"^(?P<help>.*?)\s*\[(?P<extra>[^\[\]]*)\]$", re.DOTALL)
 
 
-def commands(group: click.Group = cli, prefix: str = "evolink") -> Iterator[tuple[str, click.Command]]:
+def commands(
+    group: click.Group = cli, prefix: str = "evolink"
+) -> Iterator[tuple[str, click.Command]]:
     """Every command under `group`, by its full name (`evolink task get`), in page order."""
     for name, command in group.commands.items():
         path = f"{prefix} {name}"
@@ -70,11 +72,13 @@ def render(page: str) -> str:
     unknown = [name for name in named if name not in known]
     if missing or unknown:
         raise ValueError(
-            f"blocks missing for {missing or 'none'}; blocks for unknown commands {unknown or 'none'}"
+            f"blocks missing for {missing or 'none'};"
+            f" blocks for unknown commands {unknown or 'none'}"
         )
     return _BLOCK.sub(
-        lambda found: found["open"] + options_block(found["name"], known[found["name"]])
-        + found["close"],
+        lambda found: (
+            found["open"] + options_block(found["name"], known[found["name"]]) + found["close"]
+        ),
         page,
     )
 

@@ -86,6 +86,10 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             highlight=False,
             soft_wrap=True,
         )
+    _print_next_steps(console, summary)
+
+
+def _print_next_steps(console: Console, summary: RunSummary) -> None:
     if summary.failed_before:
         console.print(
             Text(

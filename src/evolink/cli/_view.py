@@ -151,7 +151,7 @@ class _Panel:
     def __init__(self, view: LiveView) -> None:
         self._view = view
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:  # noqa: ARG002 - rich's signature
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         s = self._view.snapshot
         width = min(options.max_width, PANEL_WIDTH)
         inner = width - 4  # border and padding
@@ -188,7 +188,8 @@ class _Panel:
                     complete_style="magenta",
                 ),
                 Text.assemble(
-                    (amount(s.committed), "bold"), (f" of {amount(s.max_credits)} budget", "magenta")
+                    (amount(s.committed), "bold"),
+                    (f" of {amount(s.max_credits)} budget", "magenta"),
                 ),
             )
             lines.add_row("", money)

@@ -37,7 +37,7 @@ class ServeOption:
 
     name: str
     help: str
-    kind: type[int] | type[float] | type[str] | None = None
+    kind: type[int | float | str] | None = None
     default: Any = None
     nargs: int = 1
     metavar: tuple[str, ...] | None = None
@@ -54,14 +54,21 @@ def _fault(name: str, help_text: str) -> ServeOption:
 
 
 SERVE_OPTIONS: tuple[ServeOption, ...] = (
-    ServeOption(name="host", help="Address to listen on.", kind=str, default="127.0.0.1",
-                group="server"),
+    ServeOption(
+        name="host", help="Address to listen on.", kind=str, default="127.0.0.1", group="server"
+    ),
     ServeOption(name="port", help="Port to listen on.", kind=int, default=8000, group="server"),
-    ServeOption(name="log_level", help="uvicorn's log level.", kind=str, default="info",
-                group="server"),
+    ServeOption(
+        name="log_level", help="uvicorn's log level.", kind=str, default="info", group="server"
+    ),
     ServeOption(name="seed", help="Seed for every random draw.", kind=int, default=0),
-    ServeOption(name="balance", help="Credits on the account.", kind=str, default="10000",
-                metavar=("CREDITS",)),
+    ServeOption(
+        name="balance",
+        help="Credits on the account.",
+        kind=str,
+        default="10000",
+        metavar=("CREDITS",),
+    ),
     ServeOption(
         name="durations",
         help="Seconds a task takes, at least and at most.",
@@ -70,13 +77,19 @@ SERVE_OPTIONS: tuple[ServeOption, ...] = (
         nargs=2,
         metavar=("LOW", "HIGH"),
     ),
-    ServeOption(name="max_concurrent_tasks", help="Unfinished tasks a key may have (429 past it).",
-                kind=int),
-    ServeOption(name="max_requests_per_second", help="Requests a key may send a second.",
-                kind=float),
+    ServeOption(
+        name="max_concurrent_tasks", help="Unfinished tasks a key may have (429 past it).", kind=int
+    ),
+    ServeOption(
+        name="max_requests_per_second", help="Requests a key may send a second.", kind=float
+    ),
     ServeOption(name="retry_after", help="Seconds a 429 asks the client to wait.", kind=float),
-    ServeOption(name="result_ttl", help="Seconds result images stay downloadable.", kind=float,
-                default=86_400.0),
+    ServeOption(
+        name="result_ttl",
+        help="Seconds result images stay downloadable.",
+        kind=float,
+        default=86_400.0,
+    ),
     ServeOption(name="no_batch_endpoint", help="Answer 404 to POST /v1/tasks/batch."),
     ServeOption(name="no_idempotency", help="Ignore Idempotency-Key headers."),
     ServeOption(
@@ -96,10 +109,20 @@ SERVE_OPTIONS: tuple[ServeOption, ...] = (
     _fault("callback_duplicate", "Share of callbacks sent twice."),
     _fault("callback_late", "Share of callbacks sent --callback-late-by s late."),
     _fault("callback_out_of_order", "Share of callbacks sent out of order."),
-    ServeOption(name="slow_delay", help="Seconds a slow answer takes.", kind=float, default=30.0,
-                group="faults"),
-    ServeOption(name="callback_late_by", help="Seconds a late callback is late.", kind=float,
-                default=30.0, group="faults"),
+    ServeOption(
+        name="slow_delay",
+        help="Seconds a slow answer takes.",
+        kind=float,
+        default=30.0,
+        group="faults",
+    ),
+    ServeOption(
+        name="callback_late_by",
+        help="Seconds a late callback is late.",
+        kind=float,
+        default=30.0,
+        group="faults",
+    ),
 )
 
 
@@ -111,8 +134,12 @@ def simulator_knobs(values: Mapping[str, Any]) -> dict[str, Any]:
     """
     fault_names = {field.name for field in attrs.fields(Faults)}
     faults = Faults(
-        **{o.name: values[o.name] for o in SERVE_OPTIONS if o.group == "faults"
-           if o.name in fault_names}
+        **{
+            o.name: values[o.name]
+            for o in SERVE_OPTIONS
+            if o.group == "faults"
+            if o.name in fault_names
+        }
     )
     return {
         "seed": values["seed"],

@@ -142,4 +142,3 @@ def test_a_refused_key_stops_a_batch_once(tmp_path, guarded, runner):
     )
     assert 0 == fixed.exit_code, fixed.output[-2000:]
     assert 100 == _creates(guarded)
-
