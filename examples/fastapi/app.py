@@ -12,6 +12,9 @@ then open http://127.0.0.1:8001/docs, or:
          -d '["a fox", "an owl", "a heron"]'
     curl -N http://127.0.0.1:8001/batches/<batch_id>/events      # live progress (SSE)
 
+An unknown task id answers 404 and a malformed one 422; the event stream sends a progress
+snapshot on every change and an `outcome` event as each input ends, a rejected prompt too.
+
 With `EVOLINK_API_KEY` set, it talks to the real API instead; set `PUBLIC_URL` to the
 HTTPS address Evolink can reach this app at, and `EVOLINK_CALLBACK_SECRET` to a secret.
 """
@@ -23,10 +26,17 @@ import os
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, FastAPI, HTTPException
-from fastapi.responses import StreamingResponse
+from fastapi import Body, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, StreamingResponse
 
-from evolink import AsyncEvolink, EvolinkError
+from evolink import (
+    AsyncEvolink,
+    EvolinkError,
+    NotFoundError,
+    Outcome,
+    ValidationError,
+    WaitTimeoutError,
+)
 from evolink.fastapi import EvolinkIntegration
 
 PORT = int(os.environ.get("PORT", "8001"))
@@ -42,6 +52,27 @@ evolink = EvolinkIntegration(
 app = FastAPI(title="evolink example", lifespan=evolink.lifespan)
 app.include_router(evolink.callback_router)
 Client = Annotated[AsyncEvolink, Depends(evolink.client)]
+# Each running batch's outcomes as they end (the batch hook appends), for its event stream.
+outcomes_by_batch: dict[str, list[Outcome]] = {}
+
+
+# The SDK's errors, as HTTP answers: never a 500 with a traceback for a caller's mistake.
+@app.exception_handler(NotFoundError)
+async def not_found(_: Request, exc: NotFoundError) -> JSONResponse:
+    """No such task (or it expired)."""
+    return JSONResponse({"detail": exc.message}, status_code=404)
+
+
+@app.exception_handler(ValidationError)
+async def invalid(_: Request, exc: ValidationError) -> JSONResponse:
+    """Not a task id, or a request the API would refuse: nothing was sent."""
+    return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=422)
+
+
+@app.exception_handler(WaitTimeoutError)
+async def still_running(_: Request, exc: WaitTimeoutError) -> JSONResponse:
+    """The task did not end in time; it may still finish."""
+    return JSONResponse({"detail": str(exc)}, status_code=504)
 
 
 @app.post("/images")
@@ -49,6 +80,8 @@ async def create(prompt: str, client: Client) -> dict[str, Any]:
     """Create a task; Evolink will call us back when it ends."""
     try:
         task = await client.images.generate(prompt, callback_url=evolink.callback_url())
+    except ValidationError:
+        raise  # 422, by its handler
     except EvolinkError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     return {"task_id": task.id, "status": task.status.value}
@@ -71,22 +104,48 @@ async def wait(task_id: str) -> dict[str, Any]:
 @app.post("/batches")
 async def start_batch(prompts: Annotated[list[str], Body()]) -> dict[str, str]:
     """Start a batch in the background; follow it at /batches/{id}/events."""
-    return {"batch_id": evolink.start_batch(prompts, max_in_flight=16)}
+    ended: list[Outcome] = []
+    batch_id = evolink.start_batch(prompts, max_in_flight=16, on_outcome=ended.append)
+    outcomes_by_batch[batch_id] = ended
+    for known in list(outcomes_by_batch):  # the integration forgets old batches: so do we
+        if not _remembered(known):
+            del outcomes_by_batch[known]
+    return {"batch_id": batch_id}
+
+
+def _remembered(batch_id: str) -> bool:
+    try:
+        evolink.batch(batch_id)
+    except KeyError:
+        return False
+    return True
 
 
 @app.get("/batches/{batch_id}/events")
 async def batch_events(batch_id: str) -> StreamingResponse:
-    """Server-sent events: one progress snapshot per change, until the batch ends."""
+    """Server-sent events: an `outcome` event as each input ends, and a progress snapshot
+    per change, until the batch ends."""
     try:
         batch = evolink.batch(batch_id)
     except KeyError:
         raise HTTPException(status_code=404, detail="no such batch") from None
+    ended = outcomes_by_batch.get(batch_id, [])
 
     async def events() -> AsyncIterator[str]:
+        sent = 0
         async for p in batch.progress_events():
+            # Outcomes first: the snapshot that counts one comes after the event naming it.
+            for outcome in ended[sent:]:
+                yield f"event: outcome\ndata: {json.dumps(_outcome(outcome))}\n\n"
+            sent = len(ended)
             data = {
                 "completed": p.completed,
                 "failed": p.failed,
+                "rejected": p.rejected,
+                "skipped": p.skipped,
+                "cancelled": p.cancelled,
+                "uncertain": p.uncertain,
+                "finished": p.finished,
                 "in_flight": p.in_flight,
                 "total": p.total,
                 "charged": str(p.charged),
@@ -95,6 +154,17 @@ async def batch_events(batch_id: str) -> StreamingResponse:
             yield f"data: {json.dumps(data)}\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream")
+
+
+def _outcome(outcome: Outcome) -> dict[str, Any]:
+    """How one input ended: a rejected prompt never became a task, so it has no task id."""
+    return {
+        "index": outcome.index,
+        "status": outcome.kind.value,
+        "prompt": outcome.request.prompt if outcome.request is not None else None,
+        "task_id": outcome.task_id,
+        "error": outcome.error_message,
+    }
 
 
 def main() -> None:

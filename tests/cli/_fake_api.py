@@ -1,7 +1,8 @@
 """A small fake of the Evolink API for CLI tests, on real time (tasks take `duration` s).
 
 It stands in for `evolink.testing.Simulator` where a test needs exact control: prompts
-containing FAIL fail, `images` maps a URL path to a (status, content type, body) answer.
+containing `fail_word` (FAIL) fail, `images` maps a URL path to a (status, content type,
+body) answer.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class FakeAPI:
     duration: float = 0.05
     image_base: str = "https://files.fake.test"
     price: float = 2.5
+    fail_word: str = "FAIL"
     images: dict[str, tuple[int, str, bytes]] = attrs.field(factory=dict)
     requests: list[httpx.Request] = attrs.field(factory=list)
     tasks: dict[str, dict[str, Any]] = attrs.field(factory=dict)
@@ -80,7 +82,7 @@ class FakeAPI:
     def _view(self, task_id: str) -> dict[str, Any]:
         task = self.tasks[task_id]
         done = time.monotonic() - task["started"] >= self.duration
-        failing = "FAIL" in task["body"]["prompt"]
+        failing = self.fail_word in task["body"]["prompt"]
         status = "processing"
         if done:
             status = "failed" if failing else "completed"

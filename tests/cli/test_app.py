@@ -389,16 +389,6 @@ def test_batch_against_the_simulator(tmp_path, runner, monkeypatch):
     assert document["credits"]["charged"] == float(simulator.ledger.charged)
 
 
-def test_simulator_command_serves(runner, monkeypatch):
-    """`evolink simulator` hands its options to evolink.testing.serve."""
-    calls = []
-    monkeypatch.setattr("evolink.testing.serve", lambda **kwargs: calls.append(kwargs))
-    result = runner.invoke(main, ["simulator", "--port", "8123", "--host", "127.0.0.2"])
-    assert result.exit_code == 0, result.output
-    assert "http://127.0.0.2:8123" in result.output
-    assert [{"host": "127.0.0.2", "port": 8123, "log_level": "warning"}] == calls
-
-
 def test_failed_download_is_its_own_outcome(tmp_path, fake, runner):
     """An image that cannot be fetched makes a 'download_failed' outcome, not a crash."""
     fake.images["/task-unified-1757156493-00000001/1.png"] = (200, "text/html", b"<html>")
@@ -489,18 +479,6 @@ def test_credits_of_a_capped_key(tmp_path, runner, monkeypatch, fake):
         "account: 90 left, 10 used",
         "this key: 7 left, 3 used",
     ]
-
-
-def test_simulator_command_without_uvicorn(runner, monkeypatch):
-    """If the simulator cannot be served, the command says why (exit 2)."""
-
-    def serve(**_):
-        raise RuntimeError("serving the simulator needs uvicorn")
-
-    monkeypatch.setattr("evolink.testing.serve", serve)
-    result = runner.invoke(main, ["simulator"])
-    assert result.exit_code == 2
-    assert "needs uvicorn" in result.output
 
 
 def test_empty_file_exits_2(tmp_path, runner):

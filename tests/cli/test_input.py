@@ -109,9 +109,50 @@ def test_invalid_rows_carry_line_numbers(tmp_path, name, content, line, message)
 
 
 def test_csv_without_prompt_column(tmp_path):
-    """A CSV with no prompt column is one invalid row at line 1."""
-    rows = read_prompt_file(_write(tmp_path, "p.csv", "text,size\nfox,1:1\n"), Defaults()).rows
-    assert [(r.line, r.error) for r in rows] == [(1, "the CSV header has no 'prompt' column")]
+    """A CSV with no prompt column is one malformed row at line 1 (nothing else is read)."""
+    prompts = read_prompt_file(_write(tmp_path, "p.csv", "text,size\nfox,1:1\n"), Defaults())
+    assert [(1, "the CSV header has no 'prompt' column")] == [
+        (r.line, r.error) for r in prompts.malformed
+    ]
+    assert prompts.rows == prompts.malformed
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        pytest.param('prompt\nfine\n"a fox\nan owl\na heron\n', 3, id="open-quote-one-column"),
+        pytest.param(
+            'size,prompt\n1:1,fine\n1:1,"a fox\n2:3,an owl\n', 3, id="open-quote-last-column"
+        ),
+        pytest.param('prompt,size\n"a fox" in snow,1:1\n', 2, id="text-after-closing-quote"),
+    ],
+)
+def test_malformed_csv_is_refused_with_its_line(tmp_path, content, line):
+    """A quote left open (or text after a closing quote) is a malformed row at its line,
+    and the file is read no further: the lenient reader merged every later line into one
+    prompt, a valid one."""
+    prompts = read_prompt_file(_write(tmp_path, "p.csv", content), Defaults())
+    [broken] = prompts.malformed
+    assert (line, prompts.rows[-1]) == (broken.line, broken)
+    assert (broken.error or "").startswith("malformed CSV")
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        pytest.param("p.jsonl", '{"prompt": "ok"}\n{"prompt": \n', id="jsonl-not-json"),
+        pytest.param("p.jsonl", '{"prompt": "ok"}\n[1]\n', id="jsonl-not-an-object"),
+        pytest.param("p.csv", "prompt,size\nx,1:1,extra\nok,1:1\n", id="csv-cell-count"),
+    ],
+)
+def test_broken_lines_are_malformed_not_just_invalid(tmp_path, name, content):
+    """A line whose structure is broken is marked malformed (no --skip-invalid for it); a
+    row whose values are wrong is not."""
+    prompts = read_prompt_file(_write(tmp_path, name, content), Defaults())
+    assert [2] == [row.line for row in prompts.malformed]
+    values = read_prompt_file(_write(tmp_path, "v.jsonl", '{"prompt": "x", "n": 3}\n'), Defaults())
+    assert values.invalid
+    assert () == values.malformed
 
 
 def test_broken_encoding_names_the_line(tmp_path):
@@ -229,8 +270,8 @@ def test_csv_text_cells_stay_text(tmp_path):
 
 
 def test_csv_broken_header(tmp_path):
-    """A header whose quote never closes is one invalid row at line 1."""
+    """A header whose quote never closes is one malformed row at line 1."""
     path = _write(tmp_path, "p.csv", '"prompt\n' + "x" * 200_000 + "\n")
     [row] = read_prompt_file(path, Defaults()).rows
-    assert row.line == 1
+    assert (1, True) == (row.line, row.malformed)
     assert "header" in (row.error or "")

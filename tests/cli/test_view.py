@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,7 +13,15 @@ from rich.console import Console
 from evolink.cli._manifest import Result
 from evolink.cli._run import RunSummary
 from evolink.cli._summary import dumps, print_summary
-from evolink.cli._view import LiveView, PlainView, Snapshot, amount, duration, make_view
+from evolink.cli._view import (
+    PANEL_WIDTH,
+    LiveView,
+    PlainView,
+    Snapshot,
+    amount,
+    duration,
+    make_view,
+)
 
 SNAPSHOT = Snapshot(
     total=50,
@@ -46,9 +55,12 @@ def test_live_view_on_a_terminal():
     view.stop()
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "evolink demo" in text
-    assert "20/50  40%   elapsed 1m 05s   eta 12s" in text
-    assert "57.5 charged · 105 reserved  of 200 budget" in text
-    assert "✓ done 19   ✗ failed 1   ⟳ in flight 16" in text
+    assert "20/50  40%" in text
+    assert "elapsed 1m 05s   eta 12s" in text
+    assert "102.5 of 200 budget" in text  # charged or still held, of the budget
+    assert "57.5 charged · 105 reserved" in text
+    for counter in ("✓ done 19", "✗ failed 1", "⟳ in flight 16", "◌ waiting 14", "▣ images 23"):
+        assert counter in text
     assert "✓ [1/50] completed 0001-fox-1.png" in text
     assert "✗ [2/50] failed    owl" in text
 
@@ -146,3 +158,100 @@ def test_dumps_refuses_unknown_types():
     assert dumps({"a": Decimal("2.5")}) == '{\n  "a": 2.5\n}'
     with pytest.raises(TypeError):
         dumps({"a": object()})
+
+
+BIG = Snapshot(
+    total=100_000,
+    completed=99_999,
+    failed=12_345,
+    interrupted=12_345,
+    skipped=12_345,
+    in_flight=1_000,
+    downloading=12_345,
+    waiting=12_345,
+    images=99_999,
+    reserved=Decimal("12345.5"),
+    charged=Decimal("12345.5"),
+    released=Decimal("2.5"),
+    max_credits=Decimal(100_000),
+    elapsed=3725,
+    eta=12_345,
+)
+LABELS = [
+    "inputs",
+    "credits",
+    "time",
+    "elapsed 62m 05s",
+    "eta 205m 45s",
+    "12345.5 charged · 12345.5 reserved",
+    "of 100000 budget",
+    "✓ done 99999",
+    "✗ failed 12345",
+    "⊘ skipped 12345",
+    "⟳ in flight 1000",
+    "↓ downloading 12345",
+    "◌ waiting 12345",
+    "■ interrupted 12345",
+    "▣ images 99999",
+]
+
+
+@pytest.mark.parametrize("width", [80, 120], ids=lambda w: f"{w}-columns")
+@pytest.mark.parametrize("snapshot", [SNAPSHOT, BIG], ids=["typical", "five-digit-counts"])
+def test_live_panel_fits_80_columns(width, snapshot):
+    """At 80 columns (and wider) the panel keeps to 80, cuts no label and leaves no icon
+    alone at a line's end; a long title is cut, not the panel widened."""
+    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    view = LiveView(console)
+    view.start("evolink batch: 100000 prompts from " + "a-long-file-name-" * 5 + ".csv")
+    view.update(snapshot)
+    view.stop()
+    text = console.export_text()
+    lines = [line for line in text.splitlines() if line.startswith(("╭", "│", "╰"))]
+    assert lines
+    assert {PANEL_WIDTH} == {len(line) for line in lines}
+    labels = LABELS if snapshot is BIG else ["✓ done 19", "✗ failed 1", "■ interrupted 0"]
+    for label in labels:
+        assert label in text, label
+    body = [line.strip("│ ") for line in lines[1:-1]]
+    assert not any(line.endswith(("✓", "✗", "⊘", "⟳", "↓", "◌", "■", "▣")) for line in body)
+    assert "…" not in "".join(body)  # nothing in the panel's body was cut
+
+
+def test_plain_status_counts_interrupted_inputs():
+    """Inputs stopped by Ctrl-C are counted as interrupted, not failed."""
+    stream = io.StringIO()
+    view = PlainView(stream)
+    view.update(Snapshot(total=3, completed=1, interrupted=2))
+    assert "(1 completed, 0 failed, 0 skipped, 2 interrupted)" in stream.getvalue()
+
+
+def test_the_clock_ticks_without_events(tmp_path, fake, runner, monkeypatch):
+    """While a task runs and nothing happens, the view still gets a fresh snapshot every
+    tick, so the elapsed time moves (it used to stand at 0 s until the first event)."""
+    from evolink.cli import main  # noqa: PLC0415
+
+    seen = []
+
+    class Recorder:
+        def start(self, title):
+            pass
+
+        def update(self, snapshot):
+            seen.append(snapshot)
+
+        def event(self, text, *, ok):
+            pass
+
+        def stop(self):
+            pass
+
+    monkeypatch.setattr("evolink.cli._app.make_view", lambda console, plain: Recorder())
+    monkeypatch.setattr("evolink.cli._run.TICK_EVERY", 0.05)
+    fake.duration = 1.0
+    result = runner.invoke(main, ["generate", "a fox", "--out", str(tmp_path), "--simulate"])
+    assert 0 == result.exit_code, result.output
+    quiet = [s.elapsed for s in seen if s.in_flight and s.elapsed < 0.9]
+    assert quiet == sorted(quiet)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(quiet)]
+    assert max(gaps) < 0.25, quiet  # without ticks, nothing between the create and a read

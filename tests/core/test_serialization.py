@@ -245,7 +245,9 @@ def test_from_dict_reads_the_api_json():
 
 def test_from_dict_takes_a_z_time():
     """An ISO-8601 time ending in Z (as JavaScript writes it) is UTC."""
-    task = Task.from_dict({"id": "t", "status": "pending", "created": "2025-09-06T11:01:33Z"})
+    task = Task.from_dict(
+        {"id": "task-unified-t", "status": "pending", "created": "2025-09-06T11:01:33Z"}
+    )
 
     assert datetime(2025, 9, 6, 11, 1, 33, tzinfo=timezone.utc) == task.created
 

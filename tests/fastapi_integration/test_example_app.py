@@ -138,24 +138,38 @@ async def test_many_handlers_share_one_client_and_hear_callbacks(served_app):
         assert module.evolink.deliveries >= len(ids) - 2
 
 
+async def _stream(web: httpx.AsyncClient, path: str) -> list[tuple[str, dict]]:
+    """The server-sent events of `path`, as (event type, data) pairs."""
+    events = []
+    kind = "message"
+    async with web.stream("GET", path) as stream:
+        async for line in stream.aiter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                events.append((kind, json.loads(line[6:])))
+                kind = "message"
+    return events
+
+
 async def test_a_batch_streams_progress_over_sse(served_app):
     """POST /batches starts a batch; its SSE stream ends with every prompt finished."""
     sim, module, app_url = served_app
     prompts = [f"a heron {i}" for i in range(8)]
     async with httpx.AsyncClient(base_url=app_url, timeout=30) as web:
         batch_id = (await web.post("/batches", json=prompts)).json()["batch_id"]
-        events = []
-        async with web.stream("GET", f"/batches/{batch_id}/events") as stream:
-            async for line in stream.aiter_lines():
-                if line.startswith("data: "):
-                    events.append(json.loads(line[6:]))
+        events = await _stream(web, f"/batches/{batch_id}/events")
         missing = await web.get("/batches/nope/events")
     assert 404 == missing.status_code
-    last = events[-1]
+    progress = [data for kind, data in events if kind == "message"]
+    outcomes = [data for kind, data in events if kind == "outcome"]
+    last = progress[-1]
+    assert "message" == events[-1][0]
     assert 8 == last["total"]
     assert 8 == last["completed"] + last["failed"]
     assert 0 == last["in_flight"]
-    assert len(events) > 2
+    assert len(progress) > 2
+    assert list(range(8)) == sorted(o["index"] for o in outcomes)
     report = module.evolink.batch(batch_id).report()
     assert sim.ledger.charged == report.charged
     assert all(
@@ -165,3 +179,35 @@ async def test_a_batch_streams_progress_over_sse(served_app):
     assert (
         404 == (await httpx.AsyncClient(base_url=app_url).get("/batches/nope/events")).status_code
     )
+
+
+async def test_a_rejected_prompt_has_its_event(served_app):
+    """A prompt refused before sending (empty) gets an `outcome` event, and the last
+    snapshot counts it: the stream accounts for every input."""
+    _, _, app_url = served_app
+    async with httpx.AsyncClient(base_url=app_url, timeout=30) as web:
+        batch_id = (await web.post("/batches", json=["a fox", "  ", "an owl"])).json()["batch_id"]
+        events = await _stream(web, f"/batches/{batch_id}/events")
+    [rejected] = [d for kind, d in events if kind == "outcome" and d["status"] == "rejected"]
+    assert (1, None) == (rejected["index"], rejected["task_id"])
+    assert "prompt" in rejected["error"]
+    last = events[-1][1]
+    assert (1, 3, 3) == (last["rejected"], last["finished"], last["total"])
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        pytest.param("/images/task-unified-1757156493-nope", 404, id="unknown-id"),
+        pytest.param("/images/task-unified-1757156493-nope/wait", 404, id="wait-unknown-id"),
+        pytest.param("/images/not-a-task-id", 422, id="malformed-id"),
+        pytest.param("/images/not-a-task-id/wait", 422, id="wait-malformed-id"),
+    ],
+)
+async def test_task_ids_that_are_not_tasks(served_app, path, status):
+    """An unknown task id is 404 and a malformed one 422, with a reason, never a 500."""
+    _, _, app_url = served_app
+    async with httpx.AsyncClient(base_url=app_url, timeout=30) as web:
+        answer = await web.get(path)
+    assert status == answer.status_code, answer.text
+    assert answer.json()["detail"]

@@ -9,18 +9,23 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import anyio
+import attrs
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from evolink._converter import unstructure
-from evolink._errors import ConfigurationError, EvolinkError
+from evolink._errors import AuthenticationError, ConfigurationError, EvolinkError, ValidationError
+from evolink._idempotency import check_idempotency_key
+from evolink._models import GenerationRequest
+from evolink._validation import validate
 from evolink._version import __version__
 from evolink.cli._backend import Target, open_backend
 from evolink.cli._demo import DEMO_FAILURES, DemoFolderError, clear_previous_demo, demo_rows
 from evolink.cli._input import Defaults, InputError, PromptFile, read_prompt_file, rows_from_fields
 from evolink.cli._journal import JournalError
 from evolink.cli._run import RunConfig, RunRefusedError, RunSummary, run_batch
+from evolink.cli._simulator import simulator_options, simulator_settings
 from evolink.cli._summary import dumps, print_summary, summary_json
 from evolink.cli._view import amount, make_view
 
@@ -38,9 +43,16 @@ def _fail(message: str, *, code: int = EXIT_USAGE) -> NoReturn:
     sys.exit(code)
 
 
+def auth_message(exc: AuthenticationError) -> str:
+    """What to say when the API refuses the key (its status once, and where keys come from)."""
+    return f"authentication failed: {exc.message} — check EVOLINK_API_KEY (or --api-key)"
+
+
 def _run(main: Callable[[], Awaitable[T]]) -> T:
     try:
         return anyio.run(main)
+    except AuthenticationError as exc:  # a usage problem: the same key fails every call
+        _fail(auth_message(exc))
     except ConfigurationError as exc:
         _fail(f"{exc}\n  (or add --simulate to try it against the built-in simulator)")
     except (InputError, RunRefusedError, JournalError) as exc:
@@ -97,6 +109,7 @@ def _exit_code(summary: RunSummary) -> int:
 
 
 def _report_invalid(prompts: PromptFile, source: str, *, skip_invalid: bool) -> None:
+    """List a file's invalid rows; stop unless `--skip-invalid` (never on a malformed file)."""
     invalid = prompts.invalid
     if not invalid:
         return
@@ -104,11 +117,34 @@ def _report_invalid(prompts: PromptFile, source: str, *, skip_invalid: bool) -> 
         click.echo(f"{source}:{row.line}: {row.error}", err=True)
     if len(invalid) > _MAX_ERRORS_SHOWN:
         click.echo(f"... and {len(invalid) - _MAX_ERRORS_SHOWN} more invalid rows", err=True)
+    malformed = prompts.malformed
+    if malformed:
+        # A broken line says nothing reliable about the rows: skipping it is no fix.
+        _fail(
+            f"{len(malformed)} malformed line(s) in {source} (first at line"
+            f" {malformed[0].line}); nothing was sent. Fix the file: --skip-invalid skips"
+            " only rows whose values are invalid."
+        )
     if not skip_invalid:
         _fail(
             f"{len(invalid)} invalid row(s) in {source}; nothing was sent. Fix them, or add "
             "--skip-invalid to run the others (the invalid ones become 'rejected')."
         )
+
+
+_OPTION_OF_FIELD = {"model": "--model", "size": "--size", "n": "-n"}
+
+
+def _check_options(defaults: Defaults) -> None:
+    """Refuse a bad --model, --size or -n once, before any row is read or sent."""
+    request = GenerationRequest(
+        prompt="options check", model=defaults.model, size=defaults.size, n=defaults.n
+    )
+    try:
+        validate(request)
+    except ValidationError as exc:
+        option = _OPTION_OF_FIELD.get(exc.field, exc.field)
+        _fail(f"{option}: {exc.message}; nothing was sent")
 
 
 def _finish(
@@ -132,6 +168,7 @@ def _execute(
     json_output: bool,
     plain: bool,
     failures_ok: bool = False,
+    hint: Callable[[RunSummary], str] | None = None,
 ) -> NoReturn:
     console = _console(json_output=json_output, plain=plain)
     view = make_view(console, plain=plain)
@@ -140,7 +177,36 @@ def _execute(
         async with open_backend(target) as (client, images):
             return await run_batch(client, images, prompts, config, view)
 
-    _finish(_run(main), console, json_output=json_output, failures_ok=failures_ok)
+    summary = _run(main)
+    if hint is not None and summary.interrupted:
+        summary = attrs.evolve(summary, interrupted_hint=hint(summary))
+    _finish(summary, console, json_output=json_output, failures_ok=failures_ok)
+
+
+def generate_hint(summary: RunSummary) -> str:
+    """After Ctrl-C in `generate`: the task's id, or the key that finds it, and what to run."""
+    [result] = summary.results
+    if result.task_id is not None:
+        return (
+            f"task {result.task_id} was created and may still finish: look it up with"
+            f" `evolink task get {result.task_id}`"
+        )
+    if result.idempotency_key is not None:
+        key = result.idempotency_key
+        return (
+            f"the create was on its way (idempotency key {key}), so the task may exist: run"
+            f" the same command with `--idempotency-key {key}` to get it (it is made at most"
+            " once)"
+        )
+    return "nothing was sent: no task was created"
+
+
+def _idempotency_key(_: click.Context, __: click.Parameter, value: str | None) -> str | None:
+    try:
+        check_idempotency_key(value)
+    except ValidationError as exc:
+        raise click.BadParameter(exc.message) from None
+    return value
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -255,6 +321,11 @@ def demo(
     is_flag=True,
     help="Continue the run recorded in --out's journal (after Ctrl-C or a crash).",
 )
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="With --resume: create failed inputs again (never one whose task may exist).",
+)
 @click.option("--plain", is_flag=True, help="Log lines instead of the live display.")
 @click.option("--json", "json_output", is_flag=True, help="Print the result as JSON on stdout.")
 @_target_options
@@ -268,6 +339,7 @@ def batch(
     n: int | None,
     skip_invalid: bool,
     resume: bool,
+    retry_failed: bool,
     plain: bool,
     json_output: bool,
     simulate: bool,
@@ -283,8 +355,12 @@ def batch(
     Exit status: 0 all completed, 1 some failed or were skipped, 2 usage or input
     errors, 130 interrupted (continue with --resume).
     """
+    if retry_failed and not resume:
+        _fail("--retry-failed works with --resume: it sends an earlier run's failed inputs again")
+    defaults = Defaults(model=model, size=size, n=n)
+    _check_options(defaults)
     try:
-        prompts = read_prompt_file(file, Defaults(model=model, size=size, n=n))
+        prompts = read_prompt_file(file, defaults)
     except InputError as exc:
         _fail(str(exc))
     if not prompts.rows:
@@ -296,6 +372,7 @@ def batch(
         max_in_flight=max_in_flight,
         max_credits=max_credits,
         resume=resume,
+        retry_failed=retry_failed,
     )
     target = Target(simulate=simulate, api_key=api_key, base_url=base_url)
     _execute(target, prompts, config, json_output=json_output, plain=plain)
@@ -312,6 +389,12 @@ def batch(
 @click.option("--model", default="gpt-4o-image", show_default=True, help="The model.")
 @click.option("--size", help="1:1, 2:3, 3:2, 1024x1024, 1024x1536 or 1536x1024.")
 @click.option("-n", "n", type=int, help="How many images: 1, 2 or 4.")
+@click.option(
+    "--idempotency-key",
+    metavar="KEY",
+    callback=_idempotency_key,
+    help="The key of an earlier create (printed after Ctrl-C): get its task, not a new one.",
+)
 @click.option("--plain", is_flag=True, help="Log lines instead of the live display.")
 @click.option("--json", "json_output", is_flag=True, help="Print the result as JSON on stdout.")
 @_target_options
@@ -321,25 +404,34 @@ def generate(
     model: str,
     size: str | None,
     n: int | None,
+    idempotency_key: str | None,
     plain: bool,
     json_output: bool,
     simulate: bool,
     api_key: str | None,
     base_url: str | None,
 ) -> None:
-    """Generate images for one PROMPT, wait for them, and save them in --out."""
-    prompts = rows_from_fields([{"prompt": prompt}], Defaults(model=model, size=size, n=n))
-    _report_invalid(prompts, "prompt", skip_invalid=False)
+    """Generate images for one PROMPT, wait for them, and save them in --out.
+
+    After Ctrl-C it prints the task's id (look it up with `evolink task get`), or, if the
+    create was on its way, the idempotency key to run the command again with.
+    """
+    defaults = Defaults(model=model, size=size, n=n)
+    _check_options(defaults)
+    prompts = rows_from_fields([{"prompt": prompt}], defaults)
+    [row] = prompts.rows
+    if row.error is not None:
+        _fail(f"{row.error}; nothing was sent")
     config = RunConfig(
         out=out,
-        title=f"evolink generate: {prompt[:60]}",
+        title=f"evolink generate: {prompt[:50]}",
         journal=False,
         keep_existing=True,
         outputs=False,
-        interrupted_hint="the task may still finish: look it up with `evolink task get`",
+        keys={0: idempotency_key} if idempotency_key is not None else {},
     )
     target = Target(simulate=simulate, api_key=api_key, base_url=base_url)
-    _execute(target, prompts, config, json_output=json_output, plain=plain)
+    _execute(target, prompts, config, json_output=json_output, plain=plain, hint=generate_hint)
 
 
 @main.group()
@@ -411,20 +503,25 @@ def credits_command(
 
 
 @main.command()
-@click.option(
-    "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port."
-)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-def simulator(port: int, host: str) -> None:
+@simulator_options
+def simulator(**values: Any) -> None:
     """Serve the Evolink simulator over HTTP until Ctrl-C.
 
     Point the other commands at it with --base-url http://127.0.0.1:PORT (any sk-evo-...
-    key works). For durations, faults and limits, `python -m evolink.testing --help`.
+    key works). The same options as `python -m evolink.testing`.
     """
-    from evolink.testing import serve  # noqa: PLC0415 - only this command needs it
+    from evolink.testing import serve  # noqa: PLC0415 - only this command serves
 
-    click.echo(f"Evolink simulator on http://{host}:{port} (any sk-evo-... key works)")
     try:
-        serve(host=host, port=port, log_level="warning")
+        settings = simulator_settings(values)
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(
+        f"Evolink simulator on http://{settings.host}:{settings.port} (any sk-evo-... key works)"
+    )
+    try:
+        serve(
+            host=settings.host, port=settings.port, log_level=settings.log_level, **settings.knobs
+        )
     except RuntimeError as exc:  # uvicorn missing
         _fail(str(exc))

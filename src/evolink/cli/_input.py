@@ -3,6 +3,11 @@
 Every row gets an index (its position among the rows, blank lines and comments aside), so an
 invalid row can become a `rejected` outcome with `--skip-invalid` and numbering stays stable
 between a run and its `--resume`.
+
+Two kinds of trouble are told apart. A row whose *values* are wrong (a bad size, a missing
+prompt) is invalid and may be skipped. A file whose *structure* is broken (a CSV quote left
+open, a JSONL line that is not JSON) is malformed: what the rows say cannot be trusted (an
+open quote swallows every later line into one prompt), so nothing is sent, ever.
 """
 
 from __future__ import annotations
@@ -28,7 +33,14 @@ _COMMON = ("prompt", "model", "size", "n", "image_urls", "mask_url", "callback_u
 
 
 class InputError(Exception):
-    """The file cannot be read at all (missing, undecodable, unknown format)."""
+    """The file cannot be used at all (missing, undecodable, structurally broken)."""
+
+
+@attrs.frozen
+class _Malformed:
+    """A line whose structure is broken (not JSON, the wrong number of CSV cells)."""
+
+    message: str
 
 
 @attrs.frozen
@@ -49,6 +61,8 @@ class Row:
     request: GenerationRequest | None
     error: str | None = None
     prompt: str = ""
+    #: The line itself is broken, not just its values: `--skip-invalid` does not skip it.
+    malformed: bool = False
 
     @property
     def valid(self) -> bool:
@@ -67,6 +81,11 @@ class PromptFile:
         """The rows that cannot be sent, in file order."""
         return tuple(row for row in self.rows if not row.valid)
 
+    @property
+    def malformed(self) -> tuple[Row, ...]:
+        """The rows whose line is broken (the file must be fixed), in file order."""
+        return tuple(row for row in self.rows if row.malformed)
+
     def fingerprint(self) -> str:
         """A hash of every row, to tell on `--resume` whether the input changed."""
         digest = hashlib.sha256()
@@ -82,6 +101,9 @@ def read_prompt_file(path: Path, defaults: Defaults) -> PromptFile:
 
     `.jsonl`/`.ndjson` are JSON objects a line, `.csv` has a header row, anything else is a
     prompt a line (blank lines and lines starting with `#` are skipped).
+
+    A line whose structure is broken comes back as a `malformed` row; a CSV quote left open
+    (or a header without `prompt`) is one at its line, and the file is not read past it.
 
     Raises:
         InputError: the file is missing, not UTF-8, or has a line over `MAX_LINE_BYTES`.
@@ -124,8 +146,8 @@ def decode(raw: bytes, path: Path) -> str:
     return text
 
 
-# Each reader yields (line number, fields) or (line number, an error message).
-_Entry = tuple[int, "Mapping[str, Any] | str"]
+# Each reader yields (line number, fields) or (line number, why the line is broken).
+_Entry = tuple[int, "Mapping[str, Any] | _Malformed"]
 
 
 def _text_entries(text: str) -> Iterator[_Entry]:
@@ -142,15 +164,15 @@ def _jsonl_entries(text: str) -> Iterator[_Entry]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield number, f"not valid JSON ({exc.msg} at column {exc.colno})"
+            yield number, _Malformed(f"not valid JSON ({exc.msg} at column {exc.colno})")
             continue
         except RecursionError:
-            yield number, "not valid JSON (nested too deeply)"
+            yield number, _Malformed("not valid JSON (nested too deeply)")
             continue
         if isinstance(value, str):
             value = {"prompt": value}
         if not isinstance(value, dict):
-            yield number, f"expected a JSON object, not {type(value).__name__}"
+            yield number, _Malformed(f"expected a JSON object, not {type(value).__name__}")
             continue
         yield number, value
 
@@ -158,17 +180,19 @@ def _jsonl_entries(text: str) -> Iterator[_Entry]:
 def _csv_entries(text: str) -> Iterator[_Entry]:
     # The same limit on a cell as on a text line (the csv module's default is 131,072).
     csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # Strict: the lenient reader takes a quote left open as the start of one long cell, and
+    # every later line silently becomes part of that prompt.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        yield 1, f"malformed CSV header ({exc})"
+        yield 1, _Malformed(f"malformed CSV header ({exc})")
         return
     if header is None:
         return
     names = [name.strip() for name in header]
     if "prompt" not in names:
-        yield 1, "the CSV header has no 'prompt' column"
+        yield 1, _Malformed("the CSV header has no 'prompt' column")
         return
     while True:
         start = reader.line_num + 1
@@ -177,15 +201,16 @@ def _csv_entries(text: str) -> Iterator[_Entry]:
         except StopIteration:
             return
         except csv.Error as exc:
-            # The reader cannot resynchronise after a broken quote: every later row would
-            # vanish, even with --skip-invalid. Stop the whole file instead.
-            raise InputError(
-                f"line {start}: malformed CSV ({exc}); rows after it cannot be read"
-            ) from None
+            # No later row is certain after a broken quote: the file ends here, malformed.
+            yield start, _Malformed(f"malformed CSV ({exc}); check the quotes from this line on")
+            return
         if not any(cell.strip() for cell in cells):
             continue
         if len(cells) != len(names):
-            yield start, f"expected {len(names)} cells as in the header, found {len(cells)}"
+            yield (
+                start,
+                _Malformed(f"expected {len(names)} cells as in the header, found {len(cells)}"),
+            )
             continue
         fields = {
             name: _csv_value(name, cell)
@@ -208,9 +233,11 @@ def _csv_value(name: str, cell: str) -> Any:
     return value if isinstance(value, (int, float, bool)) else cell
 
 
-def _to_row(index: int, line: int, fields: Mapping[str, Any] | str, defaults: Defaults) -> Row:
-    if isinstance(fields, str):
-        return Row(index=index, line=line, request=None, error=fields)
+def _to_row(
+    index: int, line: int, fields: Mapping[str, Any] | _Malformed, defaults: Defaults
+) -> Row:
+    if isinstance(fields, _Malformed):
+        return Row(index=index, line=line, request=None, error=fields.message, malformed=True)
     prompt = fields.get("prompt")
     shown = prompt if isinstance(prompt, str) else ""
     try:

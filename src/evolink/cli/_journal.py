@@ -148,8 +148,9 @@ class Journal:
             )
 
     def has_work(self) -> bool:
-        """Whether any input was ever started."""
-        return self._db.execute("SELECT 1 FROM inputs LIMIT 1").fetchone() is not None
+        """Whether any input was ever started (a rejected row sent nothing, so it is not)."""
+        found = self._db.execute("SELECT 1 FROM inputs WHERE status != 'rejected' LIMIT 1")
+        return found.fetchone() is not None
 
     # -- writes, each committed at once -----------------------------------------------------
 

@@ -48,6 +48,8 @@ class Result:
     files: tuple[str, ...] = ()
     error_code: str | None = None
     error_message: str | None = None
+    #: The key of its last create: what finds the task again if its answer was lost.
+    idempotency_key: str | None = None
 
     @property
     def ok(self) -> bool:

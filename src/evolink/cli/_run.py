@@ -25,13 +25,13 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from evolink._batch import Batch
 from evolink._client import AsyncEvolink
 from evolink._downloads import Downloader, image_stem, sweep_partials
-from evolink._errors import DownloadError, EvolinkError, NotFoundError
+from evolink._errors import AuthenticationError, DownloadError, EvolinkError, NotFoundError
 from evolink._models import GenerationRequest, Task
 from evolink._outcomes import Outcome, OutcomeKind
 from evolink._progress import BatchProgress
 from evolink.cli._gallery import write_gallery
 from evolink.cli._input import PromptFile, Row
-from evolink.cli._journal import FINAL_STATUSES, FileEntry, Journal, JournalEntry
+from evolink.cli._journal import FINAL_STATUSES, JOURNAL_NAME, FileEntry, Journal, JournalEntry
 from evolink.cli._manifest import Result, write_manifest
 from evolink.cli._view import Snapshot, View
 
@@ -39,7 +39,16 @@ from evolink.cli._view import Snapshot, View
 DOWNLOADS_AT_ONCE = 8
 #: Seconds between snapshots handed to the view (every outcome forces one).
 _REFRESH_EVERY = 0.05
+#: Seconds between snapshots when nothing happens: the clock on the panel keeps moving.
+TICK_EVERY = 1.0
 _FAILED = frozenset({"failed", "cancelled", "uncertain", "abandoned", "download_failed"})
+#: The error code of inputs the run stopped (Ctrl-C) before they ended.
+STOPPED = "stopped"
+
+
+def was_interrupted(status: str, error_code: str | None) -> bool:
+    """Whether an input ended because the run was stopped, not because it failed."""
+    return status == "abandoned" or (status in _FAILED and error_code == STOPPED)
 
 
 class RunRefusedError(Exception):
@@ -55,6 +64,11 @@ class RunConfig:
     max_in_flight: int = 32
     max_credits: Decimal | None = None
     resume: bool = False
+    #: On resume, create failed inputs again (a new task each; never one that may exist).
+    retry_failed: bool = False
+    #: Idempotency keys to create inputs with, by index: a create sent before with this key
+    #: (`generate --idempotency-key`) is answered with its task instead of a new one.
+    keys: Mapping[int, str] = attrs.field(factory=dict)
     journal: bool = True
     outputs: bool = True  # manifest.jsonl and index.html
     #: Keep files already in the folder (a new name instead); off when a journal says
@@ -81,6 +95,10 @@ class RunSummary:
     elapsed: float
     interrupted: bool
     resumed: int = 0
+    #: Inputs resumed as done that had failed (`--retry-failed` sends them again).
+    failed_before: int = 0
+    #: Failed inputs of earlier runs sent again (`--retry-failed`).
+    retried: int = 0
     interrupted_hint: str = ""
 
     @property
@@ -109,6 +127,10 @@ class _State:
     started: float = attrs.field(factory=time.monotonic)
     finished_here: int = 0
     resumed: int = 0
+    failed_before: int = 0
+    retried: int = 0
+    keys: dict[int, str] = attrs.field(factory=dict)  # each input's last idempotency key
+    task_ids: dict[int, str] = attrs.field(factory=dict)  # each input's last task
     spent_before: Decimal = Decimal(0)  # charged by earlier runs for inputs already done
     prices: dict[str, Decimal] = attrs.field(factory=dict)  # per image, seen by earlier runs
     interrupted: bool = False
@@ -126,12 +148,15 @@ class _State:
         progress = self.progress
         in_flight = (progress.in_flight + progress.creating) if progress is not None else 0
         completed = counts.get("completed", 0)
-        failed = sum(counts.get(s, 0) for s in _FAILED)
+        interrupted = sum(
+            1 for r in self.results.values() if was_interrupted(r.status, r.error_code)
+        )
+        failed = sum(counts.get(s, 0) for s in _FAILED) - interrupted
         rejected = counts.get("rejected", 0)
         skipped = counts.get("skipped", 0)
         downloading = counts.get("downloading", 0)
         total = len(self.rows)
-        finished = completed + failed + rejected + skipped
+        finished = completed + failed + rejected + skipped + interrupted
         waiting = max(0, total - finished - in_flight - downloading)
         elapsed = time.monotonic() - self.started
         left = total - finished
@@ -144,6 +169,7 @@ class _State:
             total=total,
             completed=completed,
             failed=failed,
+            interrupted=interrupted,
             rejected=rejected,
             skipped=skipped,
             in_flight=in_flight,
@@ -151,8 +177,10 @@ class _State:
             waiting=waiting,
             images=sum(len(f) for f in self.files.values()),
             reserved=progress.reserved if progress is not None else Decimal(0),
-            charged=progress.charged if progress is not None else Decimal(0),
+            # The whole input's, as the summary counts it: earlier runs' charges included.
+            charged=self.spent_before + (progress.charged if progress is not None else 0),
             released=progress.released if progress is not None else Decimal(0),
+            earlier=self.spent_before,
             max_credits=self.max_credits,
             elapsed=elapsed,
             eta=eta,
@@ -195,6 +223,7 @@ def _result_from_entry(row: Row, entry: JournalEntry, files: list[FileEntry]) ->
         files=tuple(f.path for f in files),
         error_code=entry.error_code,
         error_message=entry.error_message,
+        idempotency_key=entry.idempotency_key,
     )
 
 
@@ -222,8 +251,21 @@ class _Action:
     task_id: str | None = None
 
 
-def _plan(state: _State, out: Path, entries: Mapping[int, JournalEntry]) -> list[_Action]:
-    """Decide, per input, between nothing (done), adopt, reconcile and submit."""
+def _plan(
+    state: _State,
+    out: Path,
+    entries: Mapping[int, JournalEntry],
+    *,
+    retry_failed: bool = False,
+    keys: Mapping[int, str] | None = None,
+) -> list[_Action]:
+    """Decide, per input, between nothing (done), adopt, reconcile and submit.
+
+    With `retry_failed`, an input whose task failed (or whose create was refused) is
+    submitted again under a new key. Inputs whose task may exist are never: they are
+    adopted (task id known) or resent with their own key (the server answers with the task
+    it made, or makes it once), as on any resume.
+    """
     actions: list[_Action] = []
     for row in state.rows:
         entry = entries.get(row.index)
@@ -250,12 +292,17 @@ def _plan(state: _State, out: Path, entries: Mapping[int, JournalEntry]) -> list
             )
             continue
         if entry is None:
-            actions.append(_Action(_Do.SUBMIT, row))
+            key = (keys or {}).get(row.index)
+            actions.append(_Action(_Do.SUBMIT if key is None else _Do.RECONCILE, row, key=key))
             continue
-        if entry.status in FINAL_STATUSES and (
+        if retry_failed and entry.status == "failed":
+            state.retried += 1
+            actions.append(_Action(_Do.SUBMIT, row))
+        elif entry.status in FINAL_STATUSES and (
             entry.status != "completed" or _downloads_complete(out, entry, files)
         ):
             state.resumed += 1
+            state.failed_before += entry.status == "failed"
             state.spent_before += entry.charged or 0
             _learn_price(state, entry)
             state.finish(_result_from_entry(row, entry, files), here=False)
@@ -320,11 +367,14 @@ def _hooks(state: _State, send: Any) -> dict[str, Any]:
     journal = state.journal
 
     def on_create(batch_index: int, request: GenerationRequest, key: str) -> None:
+        index = state.order[batch_index]
+        state.keys[index] = key  # known before the create is sent: it can find the task
         if journal is not None:
-            journal.record_create(state.order[batch_index], request.to_body(), key)
+            journal.record_create(index, request.to_body(), key)
 
     def on_created(batch_index: int, task: Task) -> None:
         index = state.order[batch_index]
+        state.task_ids[index] = task.id
         if journal is not None:
             journal.record_created(index, state.request_body(index), task.id)
 
@@ -373,6 +423,10 @@ def _result_of(
 ) -> Result:
     row = state.rows[index]
     code = outcome.error_code or (str(outcome.reason) if outcome.reason else None)
+    message = outcome.error_message
+    if outcome.kind is OutcomeKind.ABANDONED:
+        code = STOPPED
+        message = "interrupted: the task was created and may still finish (and be charged)"
     return Result(
         index=index,
         line=row.line,
@@ -384,7 +438,8 @@ def _result_of(
         charged=outcome.credits.charged if outcome.task is not None else None,
         files=files,
         error_code="download_failed" if error is not None else code,
-        error_message=error if error is not None else outcome.error_message,
+        error_message=error if error is not None else message,
+        idempotency_key=outcome.idempotency_key or state.keys.get(index),
     )
 
 
@@ -465,6 +520,28 @@ async def _interrupt_on_sigint(scope: anyio.CancelScope, state: _State) -> None:
         return
 
 
+async def _tick(state: _State) -> None:
+    """Hand the view a snapshot every `TICK_EVERY` s: elapsed time moves without events."""
+    while True:
+        await anyio.sleep(TICK_EVERY)
+        state.refresh(force=True)
+
+
+async def _check_key(client: AsyncEvolink) -> None:
+    """Read the balance once before any create: a refused key stops the run here, whole,
+    instead of failing every input in flight and skipping the rest.
+
+    Raises:
+        AuthenticationError: the API refused the key.
+    """
+    try:
+        await client.credits()
+    except AuthenticationError:
+        raise
+    except EvolinkError:
+        return  # anything else is the batch's to meet, and to report per input
+
+
 async def run_batch(
     client: AsyncEvolink,
     http: httpx.AsyncClient,
@@ -475,9 +552,16 @@ async def run_batch(
     """Run every input of `prompts` as one batch into `config.out`; see the module docstring.
 
     Raises:
-        RunRefusedError: a journal of another run is in the way, or the input changed.
+        RunRefusedError: a journal of another run is in the way, or `--resume` with none.
+        AuthenticationError: the API refused the key (before anything was created).
     """
     out = config.out
+    if config.resume and config.journal and not Journal.exists(out):
+        # Resuming nothing would silently start the whole (paid) run from scratch.
+        raise RunRefusedError(
+            f"--resume: {out} holds no journal ({JOURNAL_NAME}) to continue; check --out,"
+            " or run without --resume to start a new run there"
+        )
     out.mkdir(parents=True, exist_ok=True)
     journal: Journal | None = None
     entries: dict[int, JournalEntry] = {}
@@ -502,12 +586,21 @@ async def run_batch(
         state.files = journal.files()
     view.start(config.title)
     try:
-        actions = _plan(state, out, entries)
+        actions = _plan(
+            state,
+            out,
+            entries,
+            retry_failed=config.resume and config.retry_failed,
+            keys=config.keys,
+        )
+        if actions:
+            await _check_key(client)  # outside the task group: its error stays itself
         downloader = Downloader(client=http, folder=out, max_bytes=config.max_download_bytes)
         with anyio.CancelScope() as scope:
             async with anyio.create_task_group() as tg:
                 if threading.current_thread() is threading.main_thread():
                     tg.start_soon(_interrupt_on_sigint, scope, state)
+                tg.start_soon(_tick, state)
                 await _drive(client, downloader, state, actions, config)
                 tg.cancel_scope.cancel()
     finally:
@@ -549,14 +642,20 @@ def _summarize(state: _State, config: RunConfig) -> RunSummary:
     results: list[Result] = []
     for row in state.rows:
         result = state.results.get(row.index)
-        if result is None:  # never reached (interrupted before its turn)
+        if result is None:  # never reached, or its images were on their way (interrupted)
+            downloading = state.status.get(row.index) == "downloading"
             result = Result(
                 index=row.index,
                 line=row.line,
                 prompt=row.prompt,
-                status="skipped" if state.status.get(row.index) != "downloading" else "abandoned",
+                status="abandoned" if downloading else "skipped",
                 request=state.request_body(row.index),
-                error_code="stopped" if state.interrupted else None,
+                task_id=state.task_ids.get(row.index),
+                error_code=STOPPED if state.interrupted else None,
+                error_message="interrupted while its images were downloading"
+                if downloading
+                else None,
+                idempotency_key=state.keys.get(row.index),
             )
         results.append(result)
     manifest = gallery = None
@@ -570,10 +669,12 @@ def _summarize(state: _State, config: RunConfig) -> RunSummary:
         manifest=manifest,
         gallery=gallery,
         reserved=progress.reserved if progress is not None else Decimal(0),
-        charged=progress.charged if progress is not None else Decimal(0),
+        charged=state.spent_before + (progress.charged if progress is not None else 0),
         elapsed=time.monotonic() - state.started,
         interrupted=state.interrupted,
         resumed=state.resumed,
+        failed_before=state.failed_before,
+        retried=state.retried,
         interrupted_hint=config.interrupted_hint,
     )
 

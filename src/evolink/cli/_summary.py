@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from evolink.cli._manifest import STATUSES
+from evolink.cli._manifest import STATUSES, Result
 from evolink.cli._run import RunSummary
 from evolink.cli._view import amount, duration
 
@@ -28,6 +28,16 @@ _STYLES = {
 
 def _charged(summary: RunSummary) -> Decimal:
     return sum((r.charged or Decimal(0) for r in summary.results), Decimal(0))
+
+
+def _detail(result: Result) -> str:
+    """Why an input did not complete, on one line; never empty."""
+    detail = " ".join(": ".join(p for p in (result.error_code, result.error_message) if p).split())
+    if not detail:
+        detail = "no reason given"
+    if result.task_id is not None and result.status in {"abandoned", "uncertain"}:
+        detail += f" (task {result.task_id})"
+    return detail
 
 
 def print_summary(console: Console, summary: RunSummary) -> None:
@@ -51,6 +61,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     details.add_row("elapsed", duration(summary.elapsed))
     if summary.resumed:
         details.add_row("resumed as done", str(summary.resumed))
+    if summary.retried:
+        details.add_row("failed before, sent again", str(summary.retried))
     details.add_row("output", str(summary.out))
     if summary.manifest is not None:
         details.add_row("manifest", str(summary.manifest))
@@ -59,9 +71,7 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     console.print(details)
     problems = [r for r in summary.results if not r.ok]
     for result in problems[:10]:
-        detail = " ".join(
-            ": ".join(p for p in (result.error_code, result.error_message) if p).split()
-        )
+        detail = _detail(result)
         console.print(
             Text(f"  #{result.index + 1} (line {result.line}) {result.status}: {detail}"[:300]),
             style=_STYLES.get(result.status, ""),
@@ -75,6 +85,18 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             Text.assemble(("Gallery: ", "bold"), (summary.gallery.resolve().as_uri(), "cyan")),
             highlight=False,
             soft_wrap=True,
+        )
+    _print_next_steps(console, summary)
+
+
+def _print_next_steps(console: Console, summary: RunSummary) -> None:
+    if summary.failed_before:
+        console.print(
+            Text(
+                f"{summary.failed_before} input(s) failed in an earlier run: add --retry-failed"
+                " to --resume to send them again.",
+                style="yellow",
+            )
         )
     if summary.interrupted:
         console.print(Text(f"Interrupted: {summary.interrupted_hint}.", style="yellow"))

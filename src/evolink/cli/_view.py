@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import IO, Protocol
 
 import attrs
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.live import Live
 from rich.panel import Panel
 from rich.progress_bar import ProgressBar
@@ -21,6 +21,10 @@ from rich.text import Text
 
 #: Seconds between status lines when not on a terminal.
 PLAIN_STATUS_EVERY = 5.0
+#: The live panel's width at most: it fits an 80-column terminal, border included.
+PANEL_WIDTH = 80
+#: Room beside a bar for its figures (`100000/100000  100%`, `12345.5 of 100000 budget`).
+_BESIDE_BAR = 28
 
 
 @attrs.frozen(kw_only=True)
@@ -30,6 +34,8 @@ class Snapshot:
     total: int
     completed: int = 0
     failed: int = 0
+    #: Ended because the run was stopped (Ctrl-C): created and left running, or cut off.
+    interrupted: int = 0
     rejected: int = 0
     skipped: int = 0
     in_flight: int = 0
@@ -37,8 +43,11 @@ class Snapshot:
     waiting: int = 0
     images: int = 0
     reserved: Decimal = Decimal(0)
+    #: Charged for the whole input, earlier runs' charges (`earlier`) included.
     charged: Decimal = Decimal(0)
     released: Decimal = Decimal(0)
+    #: What earlier runs charged for inputs this one resumed as done.
+    earlier: Decimal = Decimal(0)
     max_credits: Decimal | None = None
     elapsed: float = 0.0
     eta: float | None = None
@@ -46,7 +55,12 @@ class Snapshot:
     @property
     def finished(self) -> int:
         """Inputs that ended, one way or another."""
-        return self.completed + self.failed + self.rejected + self.skipped
+        return self.completed + self.failed + self.interrupted + self.rejected + self.skipped
+
+    @property
+    def committed(self) -> Decimal:
+        """Credits charged or still held, earlier runs' included: what the budget bar shows."""
+        return self.earlier + self.reserved - self.released
 
 
 class View(Protocol):
@@ -113,9 +127,11 @@ class PlainView:
 
     @staticmethod
     def _status(s: Snapshot) -> str:
+        interrupted = f", {s.interrupted} interrupted" if s.interrupted else ""
         return (
             f"progress: {s.finished}/{s.total} done ({s.completed} completed, {s.failed} failed,"
-            f" {s.rejected + s.skipped} skipped) · {s.in_flight} in flight · {s.downloading}"
+            f" {s.rejected + s.skipped} skipped{interrupted}) · {s.in_flight} in flight ·"
+            f" {s.downloading}"
             f" downloading · {s.waiting} waiting · credits {credits_text(s)} · elapsed"
             f" {duration(s.elapsed)} · eta {duration(s.eta)}"
         )
@@ -126,28 +142,34 @@ class PlainView:
 
 
 class _Panel:
-    """The live panel: bars and counters, drawn from the view's latest snapshot."""
+    """The live panel: bars and counters, drawn from the view's latest snapshot.
+
+    It is at most `PANEL_WIDTH` columns wide, and every label is one unbreakable cell, so
+    an 80-column terminal shows it whole: no wrapped counter, no icon left on its own.
+    """
 
     def __init__(self, view: LiveView) -> None:
         self._view = view
 
-    def __rich__(self) -> RenderableType:
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         s = self._view.snapshot
+        width = min(options.max_width, PANEL_WIDTH)
+        inner = width - 4  # border and padding
+        bar_width = max(8, inner - 9 - 2 - _BESIDE_BAR)
         done = s.finished
         grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column(style="dim", no_wrap=True, min_width=7)
         grid.add_column(no_wrap=True)
         grid.add_column(no_wrap=True)
+        # Lines without a bar: their text may use the bar's room and the figures' too.
+        lines = Table.grid(padding=(0, 2))
+        lines.add_column(style="dim", no_wrap=True, min_width=7)
+        lines.add_column(no_wrap=True)
         grid.add_row(
             "inputs",
-            ProgressBar(total=max(s.total, 1), completed=done, width=36),
+            ProgressBar(total=max(s.total, 1), completed=done, width=bar_width),
             Text.assemble(
-                (f"{done}/{s.total}", "bold"),
-                (f"  {100 * done / max(s.total, 1):.0f}%", "cyan"),
-                ("   elapsed ", "dim"),
-                duration(s.elapsed),
-                ("   eta ", "dim"),
-                duration(s.eta),
+                (f"{done}/{s.total}", "bold"), (f"  {100 * done / max(s.total, 1):.0f}%", "cyan")
             ),
         )
         money = Text.assemble(
@@ -157,43 +179,60 @@ class _Panel:
             (" reserved", "dim"),
         )
         if s.max_credits is not None and s.max_credits > 0:
-            committed = s.reserved - s.released  # charged, or still held
             grid.add_row(
                 "credits",
                 ProgressBar(
                     total=float(s.max_credits),
-                    completed=float(min(committed, s.max_credits)),
-                    width=36,
+                    completed=float(min(s.committed, s.max_credits)),
+                    width=bar_width,
                     complete_style="magenta",
                 ),
-                Text.assemble(money, (f"  of {amount(s.max_credits)} budget", "magenta")),
+                Text.assemble(
+                    (amount(s.committed), "bold"),
+                    (f" of {amount(s.max_credits)} budget", "magenta"),
+                ),
             )
+            lines.add_row("", money)
         else:
-            grid.add_row("credits", money, "")
-        counters = Text.assemble(
-            ("✓ done ", "green"),
-            (str(s.completed), "bold green"),
-            ("   ✗ failed ", "red"),
-            (str(s.failed), "bold red"),
-            ("   ⟳ in flight ", "cyan"),
-            (str(s.in_flight), "bold cyan"),
-            ("   ↓ downloading ", "blue"),
-            (str(s.downloading), "bold blue"),
-            ("   … waiting ", "dim"),
-            (str(s.waiting), "bold"),
-            ("   ⊘ skipped ", "yellow"),
-            (str(s.rejected + s.skipped), "bold yellow"),
-            ("   images ", "dim"),
-            (str(s.images), "bold"),
+            lines.add_row("credits", money)
+        lines.add_row(
+            "time",
+            Text.assemble(
+                ("elapsed ", "dim"), duration(s.elapsed), ("   eta ", "dim"), duration(s.eta)
+            ),
         )
-        return Panel(
-            Group(grid, Text(), counters),
-            title=Text(self._view.title, style="bold"),
+        columns = 3 if inner >= 62 else 2  # the widest three counters take 61 columns
+        counters = Table.grid(padding=(0, 3))
+        for _ in range(columns):
+            counters.add_column(no_wrap=True)
+        cells = [
+            _counter("✓", "done", s.completed, "green"),
+            _counter("✗", "failed", s.failed, "red"),
+            _counter("⊘", "skipped", s.rejected + s.skipped, "yellow"),
+            _counter("⟳", "in flight", s.in_flight, "cyan"),
+            _counter("↓", "downloading", s.downloading, "blue"),
+            _counter("◌", "waiting", s.waiting, "default"),
+            _counter("■", "interrupted", s.interrupted, "magenta"),
+            _counter("▣", "images", s.images, "default"),
+        ]
+        for row in range(0, len(cells), columns):
+            counters.add_row(*cells[row : row + columns])
+        # rich widens a panel to fit its title: a long one is cut here instead.
+        title = Text(self._view.title, style="bold")
+        title.truncate(width - 6, overflow="ellipsis")
+        yield Panel(
+            Group(grid, lines, Text(), counters),
+            title=title,
             title_align="left",
             border_style="bright_black",
-            expand=False,
+            width=width,
             padding=(0, 1),
         )
+
+
+def _counter(icon: str, label: str, value: int, style: str) -> Text:
+    """One counter, as one cell: its icon never ends up on a line of its own."""
+    return Text.assemble((f"{icon} {label} ", style), (str(value), f"bold {style}"))
 
 
 @attrs.define

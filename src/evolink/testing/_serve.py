@@ -1,18 +1,159 @@
-"""Serving a `Simulator` over HTTP with uvicorn (an optional dependency)."""
+"""Serving a `Simulator` over HTTP with uvicorn (an optional dependency).
+
+`SERVE_OPTIONS` is the one definition of the served simulator's command-line options:
+`python -m evolink.testing` (argparse) and `evolink simulator` (click) are both built from
+it, so neither can lack a switch the other has.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from evolink.testing._faults import Faults
 
 if TYPE_CHECKING:
     from evolink.testing._simulator import Simulator
 
 STARTUP_TIMEOUT = 10.0
+
+
+@attrs.frozen(kw_only=True)
+class ServeOption:
+    """One command-line option of the served simulator.
+
+    Attributes:
+        name: the option's value name (`--max-concurrent-tasks` is `max_concurrent_tasks`).
+        kind: the value's type; None for an on/off switch.
+        nargs: values it takes (2 for `--durations LOW HIGH`).
+        group: "server" (where to listen), "simulator" (its knobs) or "faults".
+    """
+
+    name: str
+    help: str
+    kind: type[int | float | str] | None = None
+    default: Any = None
+    nargs: int = 1
+    metavar: tuple[str, ...] | None = None
+    group: str = "simulator"
+
+    @property
+    def flag(self) -> str:
+        """`--max-concurrent-tasks`."""
+        return "--" + self.name.replace("_", "-")
+
+
+def _fault(name: str, help_text: str) -> ServeOption:
+    return ServeOption(name=name, help=help_text, kind=float, default=0.0, group="faults")
+
+
+SERVE_OPTIONS: tuple[ServeOption, ...] = (
+    ServeOption(
+        name="host", help="Address to listen on.", kind=str, default="127.0.0.1", group="server"
+    ),
+    ServeOption(name="port", help="Port to listen on.", kind=int, default=8000, group="server"),
+    ServeOption(
+        name="log_level", help="uvicorn's log level.", kind=str, default="info", group="server"
+    ),
+    ServeOption(name="seed", help="Seed for every random draw.", kind=int, default=0),
+    ServeOption(
+        name="balance",
+        help="Credits on the account.",
+        kind=str,
+        default="10000",
+        metavar=("CREDITS",),
+    ),
+    ServeOption(
+        name="durations",
+        help="Seconds a task takes, at least and at most.",
+        kind=float,
+        default=(8.0, 30.0),
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+    ),
+    ServeOption(
+        name="max_concurrent_tasks", help="Unfinished tasks a key may have (429 past it).", kind=int
+    ),
+    ServeOption(
+        name="max_requests_per_second", help="Requests a key may send a second.", kind=float
+    ),
+    ServeOption(name="retry_after", help="Seconds a 429 asks the client to wait.", kind=float),
+    ServeOption(
+        name="result_ttl",
+        help="Seconds result images stay downloadable.",
+        kind=float,
+        default=86_400.0,
+    ),
+    ServeOption(name="no_batch_endpoint", help="Answer 404 to POST /v1/tasks/batch."),
+    ServeOption(name="no_idempotency", help="Ignore Idempotency-Key headers."),
+    ServeOption(
+        name="allow_local_callbacks",
+        help="Deliver callbacks to http:// and local addresses (for apps on this machine).",
+    ),
+    _fault("rate_limit", "Share of requests answered 429."),
+    _fault("create_errors", "Share of creates answered 5xx."),
+    _fault("read_errors", "Share of task reads answered 5xx."),
+    _fault("lost_create_response", "Share of creates made whose answer is lost."),
+    _fault("slow_response", "Share of answers delayed by --slow-delay."),
+    _fault("malformed_json", "Share of answers that are not valid JSON."),
+    _fault("task_failure", "Share of tasks that fail."),
+    _fault("cancellation", "Share of tasks cancelled."),
+    _fault("partial_completion", "Share of completed tasks with fewer images than asked."),
+    _fault("callback_drop", "Share of callbacks never sent."),
+    _fault("callback_duplicate", "Share of callbacks sent twice."),
+    _fault("callback_late", "Share of callbacks sent --callback-late-by s late."),
+    _fault("callback_out_of_order", "Share of callbacks sent out of order."),
+    ServeOption(
+        name="slow_delay",
+        help="Seconds a slow answer takes.",
+        kind=float,
+        default=30.0,
+        group="faults",
+    ),
+    ServeOption(
+        name="callback_late_by",
+        help="Seconds a late callback is late.",
+        kind=float,
+        default=30.0,
+        group="faults",
+    ),
+)
+
+
+def simulator_knobs(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`Simulator` keyword arguments from parsed `SERVE_OPTIONS` values (by name).
+
+    Raises:
+        ValueError: a fault probability outside [0, 1], or another value out of range.
+    """
+    fault_names = {field.name for field in attrs.fields(Faults)}
+    faults = Faults(
+        **{
+            o.name: values[o.name]
+            for o in SERVE_OPTIONS
+            if o.group == "faults"
+            if o.name in fault_names
+        }
+    )
+    return {
+        "seed": values["seed"],
+        "balance": values["balance"],
+        "durations": tuple(values["durations"]),
+        "max_concurrent_tasks": values["max_concurrent_tasks"],
+        "max_requests_per_second": values["max_requests_per_second"],
+        "retry_after": values["retry_after"],
+        "result_ttl": values["result_ttl"],
+        "batch_endpoint": not values["no_batch_endpoint"],
+        "idempotency": not values["no_idempotency"],
+        "allow_local_callbacks": values["allow_local_callbacks"],
+        "faults": faults,
+    }
 
 
 def _uvicorn() -> ModuleType:

@@ -1,0 +1,134 @@
+"""`--resume` and `--retry-failed`: what a resumed run sends again, and what it never does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from evolink.cli import main
+from evolink.cli._input import Defaults, read_prompt_file
+from evolink.cli._journal import Journal
+
+
+def _batch(runner, source: Path, out: Path, *args: str):
+    return runner.invoke(
+        main, ["batch", str(source), "--out", str(out), "--simulate", *args], catch_exceptions=False
+    )
+
+
+def _statuses(out: Path) -> list[str]:
+    return [
+        json.loads(line)["status"] for line in (out / "manifest.jsonl").read_text().splitlines()
+    ]
+
+
+def test_retry_failed_sends_failed_inputs_again(tmp_path, fake, runner):
+    """A failed input is 'resumed as done' on --resume (with a hint); --retry-failed
+    creates it again, and only it."""
+    source = tmp_path / "p.txt"
+    source.write_text("a fox\nan owl FAIL\n")
+    out = tmp_path / "out"
+    assert 1 == _batch(runner, source, out).exit_code
+    fake.fail_word = "NEVER"  # whatever made it fail is fixed
+    resumed = _batch(runner, source, out, "--resume")
+    assert 1 == resumed.exit_code
+    assert "add --retry-failed" in resumed.output
+    assert 2 == len(fake.creates())
+    retried = _batch(runner, source, out, "--resume", "--retry-failed")
+    assert 0 == retried.exit_code, retried.output
+    assert ["an owl FAIL"] == [json.loads(r.content)["prompt"] for r in fake.creates()[2:]]
+    assert ["completed", "completed"] == _statuses(out)
+    assert "failed before, sent again" in retried.output
+
+
+def test_retry_failed_never_recreates_a_task_that_may_exist(tmp_path, fake, runner):
+    """With --retry-failed an input whose create's answer was lost is resent with its own
+    key (the server answers with the task it made), and one whose task the server no
+    longer shows stays uncertain: neither gets a second task."""
+    source = tmp_path / "p.txt"
+    source.write_text("lost answer\nexpired task\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    made = fake.handle(
+        httpx.Request(
+            "POST",
+            "https://api.evolink.ai/v1/images/generations",
+            json={"model": "gpt-4o-image", "prompt": "lost answer"},
+            headers={"Idempotency-Key": "key-lost-answer-0123456789"},
+        )
+    ).json()["id"]
+    journal = Journal.open(out)
+    journal.bind(read_prompt_file(source, Defaults()).fingerprint(), resume=False)
+    body = {"model": "gpt-4o-image"}
+    journal.record_create(0, {**body, "prompt": "lost answer"}, "key-lost-answer-0123456789")
+    journal.record_outcome(0, {**body, "prompt": "lost answer"}, status="uncertain")
+    journal.record_create(1, {**body, "prompt": "expired task"}, "key-expired-task-0123456789")
+    journal.record_outcome(
+        1,
+        {**body, "prompt": "expired task"},
+        status="uncertain",
+        task_id="task-unified-1757156493-gone",
+        error_code="task_not_found",
+    )
+    journal.close()
+    fake.requests.clear()
+    result = _batch(runner, source, out, "--resume", "--retry-failed")
+    assert 1 == result.exit_code, result.output
+    [create] = fake.creates()
+    assert "key-lost-answer-0123456789" == create.headers["Idempotency-Key"]
+    assert [made] == list(fake.tasks)
+    assert ["completed", "uncertain"] == _statuses(out)
+
+
+def test_resume_without_a_journal_is_refused(tmp_path, fake, runner):
+    """--resume on a folder with no journal stops (exit 2) instead of starting a full run."""
+    source = tmp_path / "p.txt"
+    source.write_text("a fox\n")
+    for out in (tmp_path / "missing", tmp_path):
+        result = _batch(runner, source, out, "--resume")
+        assert 2 == result.exit_code, result.output
+        assert "no journal" in result.output
+    assert [] == fake.requests
+    assert not (tmp_path / "missing").exists()
+
+
+def test_retry_failed_needs_resume(tmp_path, fake, runner):
+    """--retry-failed alone is a usage error: it is about an earlier run."""
+    source = tmp_path / "p.txt"
+    source.write_text("a fox\n")
+    result = _batch(runner, source, tmp_path / "out", "--retry-failed")
+    assert 2 == result.exit_code
+    assert "--resume" in result.output
+    assert [] == fake.requests
+
+
+def test_resumed_progress_and_summary_agree_on_credits(tmp_path, fake, runner, monkeypatch):
+    """On resume the panel's charged total counts earlier runs' charges, as the summary does."""
+    seen = []
+
+    class Recorder:
+        def start(self, title):
+            pass
+
+        def update(self, snapshot):
+            seen.append(snapshot)
+
+        def event(self, text, *, ok):
+            pass
+
+        def stop(self):
+            pass
+
+    source = tmp_path / "p.txt"
+    source.write_text("a fox\nan owl\n")
+    out = tmp_path / "out"
+    assert 1 == _batch(runner, source, out, "--max-credits", "2.5").exit_code  # owl skipped
+    monkeypatch.setattr("evolink.cli._app.make_view", lambda console, plain: Recorder())
+    result = _batch(runner, source, out, "--resume", "--json")
+    assert 0 == result.exit_code, result.output
+    summary = json.loads(result.stdout)["credits"]["charged"]
+    assert 5.0 == summary
+    assert 5.0 == float(seen[-1].charged)
+    assert 5.0 == float(seen[-1].committed)
