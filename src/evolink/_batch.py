@@ -36,9 +36,10 @@ from evolink._errors import (
     ValidationError,
     WaitTimeoutError,
 )
+from evolink._generations import create_task
 from evolink._idempotency import check_idempotency_key, new_idempotency_key
 from evolink._ledger import ZERO, CreditLedger, TaskCredits
-from evolink._models import GenerationRequest, Task, TaskStatus
+from evolink._models import DEFAULT_IMAGE_MODEL, GenerationRequest, Task, TaskStatus
 from evolink._outcomes import BatchReport, Outcome, OutcomeKind, SkipReason
 from evolink._pacer import SharedBackoff
 from evolink._progress import BatchProgress
@@ -342,17 +343,25 @@ class Batch:
     ) -> GenerationRequest | ValidationError:
         options = self.options
         if isinstance(item, str):
+            if options.model is None and options.kind != "image":
+                return ValidationError(
+                    "model", "required", f"name the {options.kind} model: batch(model=...)"
+                )
             request = GenerationRequest(
                 prompt=item,
-                model=options.model,
+                model=options.model or DEFAULT_IMAGE_MODEL,
                 size=options.size,
                 n=options.n,
                 callback_url=options.callback_url,
+                params=options.params or None,
+                kind=options.kind,
             )
         elif isinstance(item, GenerationRequest):
             request = item
             if options.callback_url is not None and request.callback_url is None:
                 request = attrs.evolve(request, callback_url=options.callback_url)
+            if request.kind != options.kind:
+                request = attrs.evolve(request, kind=options.kind)
         else:
             kind = type(item).__name__
             return ValidationError(
@@ -482,8 +491,12 @@ class Batch:
             if self.options.on_create is not None and not entry.sent:
                 self.options.on_create(entry.index, entry.request, entry.key)
             entry.sent = True
-            return await self._client.images.create(
-                entry.request, idempotency_key=entry.key, max_retries=0, pacer=self._pacer
+            return await create_task(
+                self._client,
+                entry.request,
+                idempotency_key=entry.key,
+                max_retries=0,
+                pacer=self._pacer,
             )
 
     def _create_ended(self, entry: _Entry, exc: EvolinkError, *, uncertain: bool) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import attrs
 
 from evolink._errors import ValidationError
-from evolink._models import GenerationRequest, Task
+from evolink._models import GenerationRequest, MediaKind, Task
 from evolink._outcomes import Outcome
 from evolink._progress import ProgressHook
 
@@ -30,7 +30,9 @@ class BatchKwargs(TypedDict, total=False):
     on_created: CreatedHook | None
     on_outcome: OutcomeHook | None
     batch_reads: bool
-    model: str
+    model: str | None
+    params: Mapping[str, Any]
+    kind: MediaKind
     size: str | None
     n: int | None
     callback_url: str | None
@@ -60,7 +62,11 @@ class BatchOptions:
             times, as a new task.
         on_progress: called with a `BatchProgress` on every change.
         batch_reads: read many tasks per request where the server allows it.
-        model / size / n: applied to inputs given as plain prompt strings.
+        model / params / size / n: applied to inputs given as plain prompt strings (the
+            model is required but for images, whose default is `gpt-image-2`; `params` are
+            the model's own parameters, as `generate` takes them).
+        kind: what the batch makes (`image`, `video`, `audio`): set by `client.videos.batch`
+            and the like; it names the create endpoint.
         callback_url: where the server should POST each task when it ends (applied to every
             input without one of its own); feed those callbacks to `feed` to hear sooner.
         price_hints: credits per image, by model, to budget with before the first answer
@@ -86,7 +92,9 @@ class BatchOptions:
     on_created: CreatedHook | None = None
     on_outcome: OutcomeHook | None = None
     batch_reads: bool = True
-    model: str = "gpt-4o-image"
+    model: str | None = None
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+    kind: MediaKind = "image"
     size: str | None = None
     n: int | None = None
     callback_url: str | None = None

@@ -100,6 +100,6 @@ class Budget:
 
 def _kind(request: GenerationRequest) -> tuple[str, str, str]:
     """What a price may depend on: the model, the size, and the model-specific fields."""
-    extra = request.extra_body
+    extra = {**(request.params or {}), **(request.extra_body or {})}
     fields = json.dumps(extra, sort_keys=True, default=str) if extra else ""
     return request.model, request.size or "", fields

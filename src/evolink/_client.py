@@ -32,6 +32,7 @@ from evolink._errors import (
     SubmissionUncertainError,
     error_class_for,
 )
+from evolink._generations import Audios, Videos
 from evolink._http_backend import HttpBackend, default_transport
 from evolink._idempotency import new_idempotency_key
 from evolink._images import Images
@@ -100,7 +101,8 @@ class AsyncEvolink:
     """The async client for Evolink's image-generation API.
 
     Use one per application (it holds a connection pool) and close it with `aclose()` or
-    `async with`. Resources: `images` (create), `tasks` (read and wait).
+    `async with`. Resources: `images`, `videos` and `audios` (create), `tasks` (read,
+    wait and save).
 
     Args:
         api_key: the `sk-evo-...` key; defaults to `EVOLINK_API_KEY`.
@@ -197,6 +199,8 @@ class AsyncEvolink:
         self._batch_reads_unusable = False
         self._closed = False
         self.images = Images(self)
+        self.videos = Videos(self)
+        self.audios = Audios(self)
         self.tasks = Tasks(self)
 
     def __repr__(self) -> str:

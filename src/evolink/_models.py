@@ -10,7 +10,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -228,37 +228,56 @@ def _optional_tuple(value: Iterable[str] | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(value)
 
 
+#: What a model makes; it names the create endpoint (`POST /v1/{kind}s/generations`).
+MediaKind = Literal["image", "video", "audio"]
+#: The image model used when none is named: the current successor of the retired
+#: `gpt-4o-image` (same fields: size, n, image_urls, mask_url).
+DEFAULT_IMAGE_MODEL = "gpt-image-2"
+
+
 @attrs.frozen(kw_only=True)
 class GenerationRequest(Serializable):
-    """One image-generation request, as it will be sent.
+    """One generation request (an image, a video or audio), as it will be sent.
 
-    Build it directly for batches (`GenerationRequest(prompt="...", n=2)`); fields a model
-    adds beyond the common ones go in `extra_body` and are sent as they are.
+    Build it directly for batches (`GenerationRequest(prompt="...", n=2)`). A model's own
+    parameters go in `params` and are checked against the model catalog before sending;
+    fields newer than the catalog go in `extra_body` and are sent as they are.
     """
 
-    prompt: str
-    model: str = "gpt-4o-image"
+    prompt: str | None = None
+    model: str = DEFAULT_IMAGE_MODEL
     size: str | None = None
     n: int | None = None
     image_urls: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_tuple)
     mask_url: str | None = None
     callback_url: str | None = None
     extra_body: Mapping[str, Any] | None = None
+    params: Mapping[str, Any] | None = None
+    kind: MediaKind = "image"
 
     @property
     def images(self) -> int:
-        """How many images the request asks for (`n`, 1 when unset)."""
+        """How many outputs the request asks for (`n`, 1 when unset)."""
         return self.n if self.n is not None else 1
 
+    @property
+    def endpoint(self) -> str:
+        """The path its create is sent to."""
+        return f"/v1/{self.kind}s/generations"
+
     def to_body(self) -> dict[str, Any]:
-        """The JSON body: set fields only, then `extra_body` on top."""
-        body: dict[str, Any] = {"model": self.model, "prompt": self.prompt}
+        """The JSON body: set fields only, then `params`, then `extra_body` on top."""
+        body: dict[str, Any] = {"model": self.model}
+        if self.prompt is not None:
+            body["prompt"] = self.prompt
         for name in ("size", "n", "mask_url", "callback_url"):
             value = getattr(self, name)
             if value is not None:
                 body[name] = value
         if self.image_urls is not None:
             body["image_urls"] = list(self.image_urls)
+        if self.params:
+            body.update(self.params)
         if self.extra_body:
             body.update(self.extra_body)
         return body

@@ -67,9 +67,11 @@ def _check_common(request: GenerationRequest) -> None:
     _check_type("model", request.model, str)
     if not request.model.strip():
         raise ValidationError("model", "not_empty", "must not be empty")
-    _check_type("prompt", request.prompt, str)
-    if not request.prompt.strip():
-        raise ValidationError("prompt", "not_empty", "must not be empty or only white space")
+    if request.prompt is not None:
+        # A model that takes no prompt is the catalog's to say; one given must say something.
+        _check_type("prompt", request.prompt, str)
+        if not request.prompt.strip():
+            raise ValidationError("prompt", "not_empty", "must not be empty or only white space")
     if request.n is not None and (isinstance(request.n, bool) or not isinstance(request.n, int)):
         raise ValidationError("n", "type", f"must be an integer, not {type(request.n).__name__}")
     if request.n is not None and request.n < 1:
@@ -84,11 +86,12 @@ def _check_common(request: GenerationRequest) -> None:
 
 def _check_model_rules(request: GenerationRequest, rules: ModelRules) -> None:
     model = request.model
-    if rules.max_prompt_length is not None and len(request.prompt) > rules.max_prompt_length:
+    prompt = request.prompt or ""
+    if rules.max_prompt_length is not None and len(prompt) > rules.max_prompt_length:
         raise ValidationError(
             "prompt",
             "max_length",
-            f"is {len(request.prompt)} characters; {model} takes at most {rules.max_prompt_length}",
+            f"is {len(prompt)} characters; {model} takes at most {rules.max_prompt_length}",
         )
     if rules.sizes is not None and request.size is not None and request.size not in rules.sizes:
         raise ValidationError(

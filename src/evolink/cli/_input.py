@@ -245,7 +245,7 @@ def _to_row(
         validate(request)
     except ValidationError as exc:
         return Row(index=index, line=line, request=None, error=str(exc), prompt=shown)
-    return Row(index=index, line=line, request=request, prompt=request.prompt)
+    return Row(index=index, line=line, request=request, prompt=request.prompt or "")
 
 
 def _to_request(fields: Mapping[str, Any], defaults: Defaults) -> GenerationRequest:
