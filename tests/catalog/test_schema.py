@@ -140,3 +140,26 @@ def test_spec_fields():
     assert spec.spec.startswith("specs/evolink-docs-2026-08-21/en/api-manual/image-series/")
     assert spec.doc.endswith("mj-v7-upscale.mdx")
     assert "MjV7UpscaleParams" == spec.params_type
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        pytest.param([1, "a"], True, id="equal-array"),
+        pytest.param([1, "b"], False, id="other-array"),
+        pytest.param({"k": 1.0}, True, id="equal-object"),
+        pytest.param({"k": True}, False, id="true-is-not-1"),
+        pytest.param(1, False, id="number-is-no-array"),
+    ],
+)
+def test_enum_compares_as_json(value, accepted):
+    """Enum membership is JSON equality: containers item by item, true never 1."""
+    schema = Schema(enum=([1, "a"], {"k": 1}))
+    assert accepted == (first_violation(schema, value) is None)
+
+
+def test_type_message_names_a_non_json_value():
+    """A value JSON has no type for is named by its Python type."""
+    found = first_violation(Schema(types=("string",)), object())
+    assert found is not None
+    assert "must be a string, not object" == found.message
