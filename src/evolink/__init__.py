@@ -14,6 +14,7 @@ import attrs
 from evolink._batch import Batch
 from evolink._batch_options import BatchOptions
 from evolink._batch_run import BatchRun
+from evolink._catalog import ModelSpec, all_models, model_spec
 from evolink._client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncEvolink
 from evolink._downloads import SavedImage
 from evolink._errors import (
@@ -34,10 +35,14 @@ from evolink._errors import (
     ServerError,
     SubmissionUncertainError,
     TaskFailedError,
+    UnknownModelWarning,
     ValidationError,
     WaitTimeoutError,
 )
+from evolink._generations import Audios, Videos
+from evolink._images import Images
 from evolink._ledger import CreditLedger, TaskCredits
+from evolink._model_names import ArchivedImageModel, AudioModel, ImageModel, VideoModel
 from evolink._models import (
     Balance,
     BillingRule,
@@ -54,17 +59,18 @@ from evolink._outcomes import BatchReport, Outcome, OutcomeKind, SkipReason
 from evolink._progress import BatchProgress
 from evolink._retry import RetryPolicy
 from evolink._sync import Evolink
-from evolink._validation import MODEL_RULES, ModelRules
 from evolink._version import __version__
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_TIMEOUT",
-    "MODEL_RULES",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "ArchivedImageModel",
     "AsyncEvolink",
+    "AudioModel",
+    "Audios",
     "AuthenticationError",
     "BadRequestError",
     "Balance",
@@ -82,8 +88,10 @@ __all__ = [
     "Evolink",
     "EvolinkError",
     "GenerationRequest",
+    "ImageModel",
+    "Images",
     "InsufficientCreditsError",
-    "ModelRules",
+    "ModelSpec",
     "NotFoundError",
     "Outcome",
     "OutcomeKind",
@@ -102,10 +110,15 @@ __all__ = [
     "TaskInfo",
     "TaskStatus",
     "TaskType",
+    "UnknownModelWarning",
     "Usage",
     "ValidationError",
+    "VideoModel",
+    "Videos",
     "WaitTimeoutError",
     "__version__",
+    "all_models",
+    "model_spec",
 ]
 
 

@@ -227,3 +227,11 @@ def error_class_for(status_code: int) -> type[APIError]:
     if status_code >= 500:
         return ServerError
     return _BY_STATUS.get(status_code, APIError)
+
+
+class UnknownModelWarning(UserWarning):
+    """A model the SDK's catalog does not know: it is sent as asked, without checks.
+
+    The platform adds models every month; update the SDK for their checks, or silence this
+    with `warnings.filterwarnings("ignore", category=evolink.UnknownModelWarning)`.
+    """

@@ -1,18 +1,21 @@
 """Checks run on every request before it is sent, so no credit is spent on bad input.
 
-Rules every request obeys live in `validate`; what differs by model lives in one table,
-`MODEL_RULES`, as data. A model missing from the table gets only the common rules.
+Rules every request obeys live in `validate`; what differs by model comes from the model
+catalog (`_catalog`), generated from each model's OpenAPI file. A model the catalog does not
+know gets only the common rules, and a warning.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import warnings
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import attrs
 
-from evolink._errors import ValidationError
+from evolink._catalog import model_spec, validate_body
+from evolink._errors import UnknownModelWarning, ValidationError
 from evolink._models import GenerationRequest
 
 MAX_CALLBACK_URL_LENGTH = 2048
@@ -20,30 +23,17 @@ MAX_CALLBACK_URL_LENGTH = 2048
 _RESERVED_FIELDS = frozenset(
     {"model", "prompt", "size", "n", "image_urls", "mask_url", "callback_url"}
 )
+# ...and `params` may not name the model or carry the prompt or callback beside them.
+_PARAMS_RESERVED = frozenset({"model", "prompt", "callback_url"})
+#: The date of the Evolink docs the model catalog was generated from.
+CATALOG_DATE = "2026-08-21"
 
 
-@attrs.frozen
-class ModelRules:
-    """What one model accepts. `None` means the SDK does not check that field."""
-
-    max_prompt_length: int | None = None
-    sizes: frozenset[str] | None = None
-    n_values: frozenset[int] | None = None
-    max_image_urls: int | None = None
-    mask_needs_single_image: bool = False
-
-
-_GPT_4O_IMAGE = ModelRules(
-    max_prompt_length=2000,
-    sizes=frozenset({"1:1", "2:3", "3:2", "1024x1024", "1024x1536", "1536x1024"}),
-    n_values=frozenset({1, 2, 4}),
-    max_image_urls=5,
-    mask_needs_single_image=True,
-)
-
-MODEL_RULES: Mapping[str, ModelRules] = {
-    "gpt-4o-image": _GPT_4O_IMAGE,
-    "gpt-4o-image-beta": _GPT_4O_IMAGE,
+#: Named in the warning for a model the docs have retired.
+CURRENT_ALTERNATIVES: Mapping[str, tuple[str, ...]] = {
+    "image": ("gpt-image-2", "gpt-image-1.5", "gemini-3.1-flash-image-preview"),
+    "video": ("veo3.1-fast", "kling-v3-text-to-video", "seedance-2.0-text-to-video"),
+    "audio": ("suno-v5",),
 }
 
 
@@ -58,9 +48,46 @@ def validate(request: GenerationRequest, *, allow_local_callbacks: bool = False)
             raise ValidationError(
                 "extra_body", "no_common_fields", f"set {', '.join(clash)} as arguments instead"
             )
-    rules = MODEL_RULES.get(request.model)
-    if rules is not None:
-        _check_model_rules(request, rules)
+    if request.params is not None:
+        clash = sorted(_PARAMS_RESERVED.intersection(request.params))
+        if clash:
+            raise ValidationError(
+                "params", "no_common_fields", f"set {', '.join(clash)} as arguments instead"
+            )
+    _check_model(request)
+
+
+def _check_model(request: GenerationRequest) -> None:
+    """The model's own documented rules, from the catalog generated from its OpenAPI file."""
+    spec = model_spec(request.model)
+    if spec is None:
+        # The platform adds models every month: send it as asked, but say so.
+        warnings.warn(
+            f"model {request.model!r} is not in the SDK's model catalog (Evolink's docs of "
+            f"{CATALOG_DATE}): it is sent as asked, unchecked",
+            UnknownModelWarning,
+            stacklevel=4,
+        )
+        return
+    if spec.kind != request.kind:
+        raise ValidationError(
+            "model",
+            "kind",
+            f"{request.model} makes {spec.kind}s: use client.{spec.kind}s",
+        )
+    if spec.archived:
+        current = ", ".join(CURRENT_ALTERNATIVES.get(spec.kind, ()))
+        warnings.warn(
+            f"model {request.model!r} was taken off Evolink's docs on 2026-05-29 and the "
+            f"platform may refuse it; current {spec.kind} models include {current}",
+            DeprecationWarning,
+            stacklevel=4,
+        )
+    # A null is an unset field, not a value to check (and to_body leaves common ones out);
+    # `extra_body` is the escape hatch for fields newer than the catalog: sent unchecked.
+    checked = attrs.evolve(request, extra_body=None).to_body()
+    body = {k: v for k, v in checked.items() if v is not None}
+    validate_body(spec.name, body)
 
 
 def _check_common(request: GenerationRequest) -> None:
@@ -82,36 +109,6 @@ def _check_common(request: GenerationRequest) -> None:
         _check_http_url(f"image_urls[{index}]", url)
     if request.mask_url is not None:
         _check_http_url("mask_url", request.mask_url)
-
-
-def _check_model_rules(request: GenerationRequest, rules: ModelRules) -> None:
-    model = request.model
-    prompt = request.prompt or ""
-    if rules.max_prompt_length is not None and len(prompt) > rules.max_prompt_length:
-        raise ValidationError(
-            "prompt",
-            "max_length",
-            f"is {len(prompt)} characters; {model} takes at most {rules.max_prompt_length}",
-        )
-    if rules.sizes is not None and request.size is not None and request.size not in rules.sizes:
-        raise ValidationError(
-            "size", "one_of", f"{request.size!r} is not one of {_listed(rules.sizes)} for {model}"
-        )
-    if rules.n_values is not None and request.n is not None and request.n not in rules.n_values:
-        raise ValidationError(
-            "n", "one_of", f"{request.n} is not one of {_listed(rules.n_values)} for {model}"
-        )
-    images = len(request.image_urls or ())
-    if rules.max_image_urls is not None and images > rules.max_image_urls:
-        raise ValidationError(
-            "image_urls",
-            "max_items",
-            f"{images} images; {model} takes at most {rules.max_image_urls}",
-        )
-    if rules.mask_needs_single_image and request.mask_url is not None and images > 1:
-        raise ValidationError(
-            "mask_url", "single_image", f"cannot be used with {images} reference images, only 1"
-        )
 
 
 def _check_type(field: str, value: object, expected: type) -> None:
@@ -168,7 +165,3 @@ def _is_internal(host: str) -> bool:
         or address.is_multicast
         or address.is_unspecified
     )
-
-
-def _listed(values: frozenset[str] | frozenset[int]) -> str:
-    return ", ".join(sorted(str(v) for v in values))

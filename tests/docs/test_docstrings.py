@@ -14,7 +14,7 @@ from evolink._images import Images
 from evolink._tasks import Tasks
 
 # Constants cannot carry docstrings of their own; the reference documents them in prose.
-CONSTANTS = frozenset({"DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "MODEL_RULES", "__version__"})
+CONSTANTS = frozenset({"DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "__version__"})
 # Names allowed to lack a docstring: none.
 PENDING: frozenset[str] = frozenset()
 

@@ -42,7 +42,7 @@ DEFAULT_MODELS: dict[str, ModelSpec] = {
         _spec("gpt-4o-image", "2.5"),
         _spec("gpt-4o-image-beta", "2.5"),
         _spec("gpt-image-1.5", "4"),
-        _spec("gpt-image-2", "6"),
+        _spec("gpt-image-2", "2.5"),  # the SDK's default: the seed's price, as gpt-4o-image
         _spec("gpt-image-2-beta", "5"),
         _spec("grok-imagine-image-2.0", "3"),
         _spec("krea-2-turbo", "1.5"),
