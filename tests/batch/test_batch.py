@@ -328,7 +328,7 @@ async def test_invalid_input_is_rejected_without_a_request(fake, clock):
     report = await run_many(
         fake,
         clock,
-        [GenerationRequest(prompt="x", size="9:9"), 42, "ok"],  # type: ignore[list-item]
+        [GenerationRequest(prompt="x", n=11), 42, "ok"],  # type: ignore[list-item]
     )
     assert [OutcomeKind.REJECTED, OutcomeKind.REJECTED, OutcomeKind.COMPLETED] == [
         o.kind for o in report.outcomes

@@ -57,7 +57,7 @@ def test_batch_all_completed(tmp_path, fake, runner):
     assert lines[0]["files"] == ["0001-a-red-fox-in-snow-1.png", "0001-a-red-fox-in-snow-2.png"]
     assert lines[0]["credits"] == {"reserved": 5, "charged": 5}
     assert lines[0]["task_id"].startswith("task-unified-")
-    assert lines[0]["request"] == {"model": "gpt-4o-image", "prompt": "a red fox in snow", "n": 2}
+    assert lines[0]["request"] == {"model": "gpt-image-2", "prompt": "a red fox in snow", "n": 2}
     gallery = (out / "index.html").read_text()
     assert '<img src="0001-a-red-fox-in-snow-1.png"' in gallery
     assert "../../etc/passwd" in gallery
@@ -81,10 +81,10 @@ def test_failures_exit_1_and_show_in_manifest_and_gallery(tmp_path, fake, runner
 
 def test_invalid_rows_stop_the_run(tmp_path, fake, runner):
     """Invalid rows are listed with line numbers, nothing is sent, exit 2."""
-    source = _prompts(tmp_path, '{"prompt": "ok"}\n{"prompt": "x", "n": 3}\nnot json\n', "p.jsonl")
+    source = _prompts(tmp_path, '{"prompt": "ok"}\n{"prompt": "x", "n": 11}\n', "p.jsonl")
     result = _batch(runner, str(source), "--out", str(tmp_path / "out"))
     assert result.exit_code == 2
-    assert "p.jsonl:2: n: 3 is not one of 1, 2, 4" in result.output
+    assert "p.jsonl:2: n: is 11; the most allowed is 10" in result.output
     assert "p.jsonl:3: not valid JSON" in result.output
     assert "--skip-invalid" in result.output
     assert fake.requests == []
@@ -92,7 +92,7 @@ def test_invalid_rows_stop_the_run(tmp_path, fake, runner):
 
 def test_skip_invalid_makes_rejected_outcomes(tmp_path, fake, runner):
     """With --skip-invalid the valid rows run and invalid ones are 'rejected' (exit 1)."""
-    source = _prompts(tmp_path, '{"prompt": "ok"}\n{"prompt": "x", "size": "9:9"}\n', "p.jsonl")
+    source = _prompts(tmp_path, '{"prompt": "ok"}\n{"prompt": "x", "n": 0}\n', "p.jsonl")
     out = tmp_path / "out"
     result = _batch(runner, str(source), "--out", str(out), "--skip-invalid")
     assert result.exit_code == 1
@@ -201,7 +201,7 @@ def test_resume_reconciles_adopts_and_refetches(tmp_path, fake, runner):
     fake.tasks[ids["redownload"]]["started"] -= 10
     journal = Journal.open(out)
     journal.bind(read_prompt_file(source, Defaults()).fingerprint(), resume=False)
-    body = {"model": "gpt-4o-image"}
+    body = {"model": "gpt-image-2"}
     journal.record_create(0, {**body, "prompt": "keyed"}, "key-keyed-0123456789")
     journal.record_create(1, {**body, "prompt": "adopted"}, "key-adopted-0123456789")
     journal.record_created(1, {**body, "prompt": "adopted"}, ids["adopted"])
@@ -233,7 +233,7 @@ def _create_request(prompt: str, key: str) -> httpx.Request:
     return httpx.Request(
         "POST",
         "https://api.evolink.ai/v1/images/generations",
-        json={"model": "gpt-4o-image", "prompt": prompt},
+        json={"model": "gpt-image-2", "prompt": prompt},
         headers={"Idempotency-Key": key},
     )
 

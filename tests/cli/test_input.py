@@ -33,7 +33,7 @@ def test_text_skips_blanks_and_comments(tmp_path):
 
 
 def test_jsonl_fields_and_model_extras(tmp_path):
-    """JSONL rows set their own fields; unknown fields go to extra_body; defaults fill the rest."""
+    """JSONL rows set their own fields; other fields are the model's params; defaults fill in."""
     path = _write(
         tmp_path,
         "p.jsonl",
@@ -43,8 +43,8 @@ def test_jsonl_fields_and_model_extras(tmp_path):
     rows = read_prompt_file(path, Defaults(size="1:1")).rows
     bodies = [r.request.to_body() for r in rows if r.request is not None]
     assert bodies == [
-        {"model": "gpt-4o-image", "prompt": "fox", "size": "2:3", "n": 4},
-        {"model": "gpt-4o-image", "prompt": "just a string", "size": "1:1"},
+        {"model": "gpt-image-2", "prompt": "fox", "size": "2:3", "n": 4},
+        {"model": "gpt-image-2", "prompt": "just a string", "size": "1:1"},
         {
             "model": "other-model",
             "prompt": "cat",
@@ -69,7 +69,7 @@ def test_csv_columns_and_types(tmp_path):
     assert [r.line for r in rows] == [2, 4]
     assert rows[0].request is not None
     assert rows[0].request.to_body() == {
-        "model": "gpt-4o-image",
+        "model": "gpt-image-2",
         "prompt": "a fox, in snow",
         "size": "1:1",
         "n": 2,
@@ -77,7 +77,7 @@ def test_csv_columns_and_types(tmp_path):
         "seed": 42,
     }
     assert rows[1].request is not None
-    assert rows[1].request.to_body() == {"model": "gpt-4o-image", "prompt": "plain"}
+    assert rows[1].request.to_body() == {"model": "gpt-image-2", "prompt": "plain"}
 
 
 @pytest.mark.parametrize(
@@ -89,9 +89,17 @@ def test_csv_columns_and_types(tmp_path):
         pytest.param(
             "p.jsonl", '{"prompt": "ok"}\n[1, 2]\n', 2, "expected a JSON object", id="jsonl-array"
         ),
-        pytest.param("p.jsonl", '{"size": "1:1"}\n', 1, "prompt: missing", id="jsonl-no-prompt"),
-        pytest.param("p.jsonl", '{"prompt": "x", "size": "9:9"}\n', 1, "size", id="bad-size"),
-        pytest.param("p.jsonl", '{"prompt": "x", "n": 3}\n', 1, "n: 3 is not one of", id="bad-n"),
+        pytest.param(
+            "p.jsonl", '{"size": "1:1"}\n', 1, "prompt: is required", id="jsonl-no-prompt"
+        ),
+        pytest.param(
+            "p.jsonl",
+            '{"prompt": "x", "model": "gpt-image-1.5", "size": "9:9"}\n',
+            1,
+            "size",
+            id="bad-size",
+        ),
+        pytest.param("p.jsonl", '{"prompt": "x", "n": 11}\n', 1, "n: is 11", id="bad-n"),
         pytest.param("p.jsonl", '{"prompt": 5}\n', 1, "prompt: must be a str", id="prompt-type"),
         pytest.param(
             "p.csv", "prompt,size\nok,1:1\nextra,1:1,oops\n", 3, "expected 2 cells", id="csv-cells"
@@ -150,7 +158,7 @@ def test_broken_lines_are_malformed_not_just_invalid(tmp_path, name, content):
     row whose values are wrong is not."""
     prompts = read_prompt_file(_write(tmp_path, name, content), Defaults())
     assert [2] == [row.line for row in prompts.malformed]
-    values = read_prompt_file(_write(tmp_path, "v.jsonl", '{"prompt": "x", "n": 3}\n'), Defaults())
+    values = read_prompt_file(_write(tmp_path, "v.jsonl", '{"prompt": "x", "n": 11}\n'), Defaults())
     assert values.invalid
     assert () == values.malformed
 
@@ -248,7 +256,7 @@ def test_jsonl_lenient_shapes(tmp_path, content, expected):
     """A single URL string and an integral float `n` are accepted as what they mean."""
     [row] = read_prompt_file(_write(tmp_path, "p.jsonl", content), Defaults()).rows
     assert row.request is not None
-    assert {"model": "gpt-4o-image", **expected} == row.request.to_body()
+    assert {"model": "gpt-image-2", **expected} == row.request.to_body()
 
 
 def test_jsonl_image_urls_must_be_a_list(tmp_path):
@@ -265,7 +273,7 @@ def test_csv_text_cells_stay_text(tmp_path):
         _write(tmp_path, "p.csv", "prompt,style\nfox,vivid\n"), Defaults()
     ).rows
     assert row.request is not None
-    assert row.request.extra_body == {"style": "vivid"}
+    assert row.request.params == {"style": "vivid"}
     assert read_prompt_file(_write(tmp_path, "e.csv", ""), Defaults()).rows == ()
 
 

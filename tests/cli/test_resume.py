@@ -55,13 +55,13 @@ def test_retry_failed_never_recreates_a_task_that_may_exist(tmp_path, fake, runn
         httpx.Request(
             "POST",
             "https://api.evolink.ai/v1/images/generations",
-            json={"model": "gpt-4o-image", "prompt": "lost answer"},
+            json={"model": "gpt-image-2", "prompt": "lost answer"},
             headers={"Idempotency-Key": "key-lost-answer-0123456789"},
         )
     ).json()["id"]
     journal = Journal.open(out)
     journal.bind(read_prompt_file(source, Defaults()).fingerprint(), resume=False)
-    body = {"model": "gpt-4o-image"}
+    body = {"model": "gpt-image-2"}
     journal.record_create(0, {**body, "prompt": "lost answer"}, "key-lost-answer-0123456789")
     journal.record_outcome(0, {**body, "prompt": "lost answer"}, status="uncertain")
     journal.record_create(1, {**body, "prompt": "expired task"}, "key-expired-task-0123456789")

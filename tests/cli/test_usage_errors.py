@@ -19,7 +19,18 @@ BAD_KEY = "sk-evo-a-revoked-key-0123456789"
 def test_generate_bad_size_names_the_option_without_skip_invalid(tmp_path, fake, runner):
     """`generate --size 7:3` says what is wrong with --size and suggests no batch option."""
     result = runner.invoke(
-        main, ["generate", "fox", "--size", "7:3", "--out", str(tmp_path), "--simulate"]
+        main,
+        [
+            "generate",
+            "fox",
+            "--model",
+            "gpt-image-1.5",
+            "--size",
+            "7:3",
+            "--out",
+            str(tmp_path),
+            "--simulate",
+        ],
     )
     assert 2 == result.exit_code
     assert "--size: '7:3' is not one of" in result.output
@@ -29,9 +40,12 @@ def test_generate_bad_size_names_the_option_without_skip_invalid(tmp_path, fake,
 
 def test_generate_bad_prompt_suggests_no_batch_option(tmp_path, fake, runner):
     """A prompt the model refuses is reported as such, without --skip-invalid."""
-    result = runner.invoke(main, ["generate", "x" * 2001, "--out", str(tmp_path), "--simulate"])
+    result = runner.invoke(
+        main,
+        ["generate", "x" * 2001, "--model", "gpt-image-1.5", "--out", str(tmp_path), "--simulate"],
+    )
     assert 2 == result.exit_code
-    assert "prompt: is 2001 characters" in result.output
+    assert "PROMPT: is 2001 characters" in result.output
     assert "--skip-invalid" not in result.output
 
 
@@ -39,7 +53,7 @@ def test_generate_bad_prompt_suggests_no_batch_option(tmp_path, fake, runner):
     ("option", "value", "shown"),
     [
         pytest.param("--size", "7:3", "--size: '7:3' is not one of", id="size"),
-        pytest.param("-n", "3", "-n: 3 is not one of", id="n"),
+        pytest.param("-n", "3", "-n: 3 is not one of 1", id="n"),
     ],
 )
 def test_batch_wide_option_is_checked_once(tmp_path, fake, runner, option, value, shown):
@@ -48,7 +62,17 @@ def test_batch_wide_option_is_checked_once(tmp_path, fake, runner, option, value
     source.write_text("".join(f"prompt {i}\n" for i in range(30)))
     result = runner.invoke(
         main,
-        ["batch", str(source), "--out", str(tmp_path / "out"), option, value, "--simulate"],
+        [
+            "batch",
+            str(source),
+            "--out",
+            str(tmp_path / "out"),
+            option,
+            value,
+            "--simulate",
+            "--model",
+            "gpt-image-1.5",
+        ],
     )
     assert 2 == result.exit_code
     assert 1 == result.output.count(shown)
@@ -72,7 +96,7 @@ def test_malformed_csv_sends_nothing_even_with_skip_invalid(tmp_path, fake, runn
 def test_malformed_jsonl_line_is_not_skipped(tmp_path, fake, runner):
     """--skip-invalid skips rows with bad values, not lines that are not JSON at all."""
     source = tmp_path / "p.jsonl"
-    source.write_text('{"prompt": "a fox"}\n{"prompt": "an owl", \n{"prompt": "x", "n": 3}\n')
+    source.write_text('{"prompt": "a fox"}\n{"prompt": "an owl", \n{"prompt": "x", "n": 11}\n')
     result = runner.invoke(
         main,
         ["batch", str(source), "--out", str(tmp_path / "out"), "--simulate", "--skip-invalid"],

@@ -284,7 +284,7 @@ def test_error_tree():
     errors = [
         obj
         for obj in vars(evolink).values()
-        if isinstance(obj, type) and issubclass(obj, Exception)
+        if isinstance(obj, type) and issubclass(obj, Exception) and not issubclass(obj, Warning)
     ]
     assert len(errors) >= 18
     for cls in errors:
@@ -292,6 +292,7 @@ def test_error_tree():
     assert issubclass(evolink.ValidationError, ValueError)
     assert issubclass(evolink.WaitTimeoutError, TimeoutError)
     assert issubclass(APITimeoutError, APIConnectionError)
+    assert issubclass(evolink.UnknownModelWarning, UserWarning)
 
 
 def test_api_error_message_without_code_or_request_id():

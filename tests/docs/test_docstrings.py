@@ -15,6 +15,8 @@ from evolink._tasks import Tasks
 
 # Constants cannot carry docstrings of their own; the reference documents them in prose.
 CONSTANTS = frozenset({"DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "__version__"})
+# Type aliases (Literal model names) cannot carry a docstring; the catalog page documents them.
+CONSTANTS |= {"ImageModel", "VideoModel", "AudioModel", "ArchivedImageModel"}
 # Names allowed to lack a docstring: none.
 PENDING: frozenset[str] = frozenset()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
@@ -17,7 +18,7 @@ from rich.markup import escape
 from evolink._converter import unstructure
 from evolink._errors import AuthenticationError, ConfigurationError, EvolinkError, ValidationError
 from evolink._idempotency import check_idempotency_key
-from evolink._models import GenerationRequest
+from evolink._models import DEFAULT_IMAGE_MODEL, GenerationRequest, MediaKind
 from evolink._validation import validate
 from evolink._version import __version__
 from evolink.cli._backend import Target, open_backend
@@ -132,18 +133,58 @@ def _report_invalid(prompts: PromptFile, source: str, *, skip_invalid: bool) -> 
         )
 
 
-_OPTION_OF_FIELD = {"model": "--model", "size": "--size", "n": "-n"}
+_OPTION_OF_FIELD = {"model": "--model", "size": "--size", "n": "-n", "prompt": "PROMPT"}
+
+
+def _param(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> tuple[Any, ...]:
+    """`--param quality=2K` -> ("quality", "2K"); numbers, booleans and JSON as such."""
+    parsed = []
+    for value in values:
+        name, sep, raw = value.partition("=")
+        if not sep or not name.strip():
+            message = f"{value!r}: use NAME=VALUE (e.g. quality=2K)"
+            raise click.BadParameter(message, param_hint="--param")
+        try:
+            decoded: Any = json.loads(raw)
+        except ValueError:
+            decoded = raw
+        parsed.append((name.strip(), decoded))
+    return tuple(parsed)
+
+
+def _model_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--param NAME=VALUE` (repeatable) and `--kind`, for any model's own parameters."""
+    command = click.option(
+        "--kind",
+        type=click.Choice(["image", "video", "audio"]),
+        default="image",
+        show_default=True,
+        help="What a model the SDK's catalog does not know makes (a known one's is known).",
+    )(command)
+    return click.option(
+        "--param",
+        "params",
+        multiple=True,
+        callback=_param,
+        metavar="NAME=VALUE",
+        help="A parameter of the model (repeatable): --param quality=2K --param duration=5.",
+    )(command)
 
 
 def _check_options(defaults: Defaults) -> None:
     """Refuse a bad --model, --size or -n once, before any row is read or sent."""
     request = GenerationRequest(
-        prompt="options check", model=defaults.model, size=defaults.size, n=defaults.n
+        prompt="options check",
+        model=defaults.model,
+        size=defaults.size,
+        n=defaults.n,
+        params=defaults.params or None,
+        kind=defaults.kind_of(defaults.model),
     )
     try:
         validate(request)
     except ValidationError as exc:
-        option = _OPTION_OF_FIELD.get(exc.field, exc.field)
+        option = _OPTION_OF_FIELD.get(exc.field, f"--param {exc.field}")
         _fail(f"{option}: {exc.message}; nothing was sent")
 
 
@@ -305,12 +346,13 @@ def demo(
 )
 @click.option(
     "--model",
-    default="gpt-4o-image",
+    default=DEFAULT_IMAGE_MODEL,
     show_default=True,
-    help="Model for rows that do not name one.",
+    help="Model for rows that do not name one (see docs/reference/model-catalog.md).",
 )
-@click.option("--size", help="Size for rows that do not set one (1:1, 2:3, 3:2, 1024x1024, ...).")
-@click.option("-n", "n", type=int, help="Images per prompt for rows that do not set `n`.")
+@click.option("--size", help="Size for rows that do not set one (1:1, 16:9, 1024x1024, ...).")
+@click.option("-n", "n", type=int, help="Outputs per prompt for rows that do not set `n`.")
+@_model_options
 @click.option(
     "--skip-invalid",
     is_flag=True,
@@ -337,6 +379,8 @@ def batch(
     model: str,
     size: str | None,
     n: int | None,
+    params: tuple[tuple[str, Any], ...],
+    kind: MediaKind,
     skip_invalid: bool,
     resume: bool,
     retry_failed: bool,
@@ -357,7 +401,7 @@ def batch(
     """
     if retry_failed and not resume:
         _fail("--retry-failed works with --resume: it sends an earlier run's failed inputs again")
-    defaults = Defaults(model=model, size=size, n=n)
+    defaults = Defaults(model=model, size=size, n=n, params=dict(params), kind=kind)
     _check_options(defaults)
     try:
         prompts = read_prompt_file(file, defaults)
@@ -386,9 +430,15 @@ def batch(
     required=True,
     help="Folder for the images.",
 )
-@click.option("--model", default="gpt-4o-image", show_default=True, help="The model.")
-@click.option("--size", help="1:1, 2:3, 3:2, 1024x1024, 1024x1536 or 1536x1024.")
-@click.option("-n", "n", type=int, help="How many images: 1, 2 or 4.")
+@click.option(
+    "--model",
+    default=DEFAULT_IMAGE_MODEL,
+    show_default=True,
+    help="The model (see docs/reference/model-catalog.md).",
+)
+@click.option("--size", help="A size the model takes (1:1, 16:9, 1024x1024, ...).")
+@click.option("-n", "n", type=int, help="How many outputs, where the model takes `n`.")
+@_model_options
 @click.option(
     "--idempotency-key",
     metavar="KEY",
@@ -404,6 +454,8 @@ def generate(
     model: str,
     size: str | None,
     n: int | None,
+    params: tuple[tuple[str, Any], ...],
+    kind: MediaKind,
     idempotency_key: str | None,
     plain: bool,
     json_output: bool,
@@ -416,7 +468,7 @@ def generate(
     After Ctrl-C it prints the task's id (look it up with `evolink task get`), or, if the
     create was on its way, the idempotency key to run the command again with.
     """
-    defaults = Defaults(model=model, size=size, n=n)
+    defaults = Defaults(model=model, size=size, n=n, params=dict(params), kind=kind)
     _check_options(defaults)
     prompts = rows_from_fields([{"prompt": prompt}], defaults)
     [row] = prompts.rows

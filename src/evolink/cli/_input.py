@@ -23,8 +23,9 @@ from typing import Any
 
 import attrs
 
+from evolink._catalog import model_spec
 from evolink._errors import ValidationError
-from evolink._models import GenerationRequest
+from evolink._models import DEFAULT_IMAGE_MODEL, GenerationRequest, MediaKind
 from evolink._validation import validate
 
 #: Lines longer than this are refused as they are read (a prompt is at most a few KB).
@@ -47,9 +48,18 @@ class _Malformed:
 class Defaults:
     """What the command line sets for rows that do not say."""
 
-    model: str = "gpt-4o-image"
+    model: str = DEFAULT_IMAGE_MODEL
     size: str | None = None
     n: int | None = None
+    #: The model's own parameters (`--param quality=2K`), under the row's own.
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+    #: What a model the catalog does not know makes (a known one's kind is the catalog's).
+    kind: MediaKind = "image"
+
+    def kind_of(self, model: str) -> MediaKind:
+        """What `model` makes: the catalog's word, else the command line's `--kind`."""
+        spec = model_spec(model)
+        return spec.kind if spec is not None else self.kind
 
 
 @attrs.frozen
@@ -249,26 +259,29 @@ def _to_row(
 
 
 def _to_request(fields: Mapping[str, Any], defaults: Defaults) -> GenerationRequest:
-    if "prompt" not in fields:
-        raise ValidationError("prompt", "required", "missing")
     image_urls = fields.get("image_urls")
     if isinstance(image_urls, str):
         image_urls = [image_urls]
     if image_urls is not None and not isinstance(image_urls, list):
         raise ValidationError("image_urls", "type", "must be a list of URLs")
-    extra = {key: value for key, value in fields.items() if key not in _COMMON}
+    # Any other column is one of the model's own parameters, checked like the rest.
+    params = {**defaults.params}
+    params.update({key: value for key, value in fields.items() if key not in _COMMON})
     n = fields.get("n", defaults.n)
     if isinstance(n, float) and n.is_integer():
         n = int(n)
+    model = fields.get("model") or defaults.model
     return GenerationRequest(
-        prompt=fields["prompt"],
-        model=fields.get("model") or defaults.model,
+        # A row without a prompt is for a model that takes none; the catalog says.
+        prompt=fields.get("prompt"),
+        model=model,
         size=fields.get("size", defaults.size),
         n=n,
         image_urls=image_urls,
         mask_url=fields.get("mask_url"),
         callback_url=fields.get("callback_url"),
-        extra_body=extra or None,
+        params=params or None,
+        kind=defaults.kind_of(model) if isinstance(model, str) else defaults.kind,
     )
 
 
