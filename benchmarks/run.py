@@ -6,6 +6,9 @@ client's alone. The oracle is computed from the simulator's own per-task duratio
 same tasks, in creation order, each started the instant a slot frees.
 
 Writes docs/benchmarks/results.md, results.json and chart.png.
+
+`python benchmarks/run.py matrix ...` (`nox -s bench -- matrix ...`) runs the matrix of
+server behaviours instead (benchmarks/matrix.py).
 """
 
 from __future__ import annotations
@@ -101,6 +104,11 @@ def batch_run(name: str, knobs: dict[str, Any], tasks: int, in_flight: int, *ext
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["matrix"]:
+        import matrix  # noqa: PLC0415 - the other benchmark, on request
+
+        matrix.main(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--in-flight", type=int, default=100)
