@@ -11,8 +11,10 @@ Every server behaviour of benchmarks/behaviours.py, served with the batch endpoi
 
 The oracle is computed from the simulator's own per-task durations, as run.py does. Each
 run gets a fresh simulator (same seed: the same tasks) in its own process and a client in
-another, both on `ScaledClock(speed)`: times below are clock seconds, and a run takes
-`1 / speed` of them.
+another. `--speed S` puts both on `ScaledClock(S)`: figures stay in clock seconds and a run
+takes `1 / S` of the time, but the loop's 100 reads a second become 100 x S: on a 2-core
+machine `--speed 2` made the loop CPU-bound (1.58 x oracle against 1.16 at real time), so
+the default is real time (about 11 minutes with `--quick`, 25 at full size).
 
     python benchmarks/run.py matrix [--quick] [--only PATTERN,...] [--speed S]
 
@@ -137,9 +139,7 @@ def main(argv: list[str] | None = None) -> None:
         previous = json.loads(path.read_text())
         if (previous.get("tasks"), previous.get("in_flight")) == (args.tasks, args.in_flight):
             results = previous
-    results.update(
-        machine=machine(), tasks=args.tasks, in_flight=args.in_flight, speed=args.speed
-    )
+    results.update(machine=machine(), tasks=args.tasks, in_flight=args.in_flight, speed=args.speed)
     started = time.monotonic()
     for behaviour in BEHAVIOURS:
         for run in RUNS:
@@ -251,8 +251,10 @@ def write(results: dict[str, Any], out: Path) -> None:
             "slower than the loop."
         ),
         "",
-        "| behaviour | reads | wall / oracle, ours | wall / oracle, loop | reads / task "
-        "(requests), ours | reads / task, loop | CPU, ours | CPU, loop | meets targets |",
+        (
+            "| behaviour | reads | wall / oracle, ours | wall / oracle, loop | reads / task "
+            "(requests), ours | reads / task, loop | CPU, ours | CPU, loop | meets targets |"
+        ),
         "|---|---|---|---|---|---|---|---|---|",
         *batch_rows,
         "",
@@ -265,8 +267,10 @@ def write(results: dict[str, Any], out: Path) -> None:
             "`late` is clock seconds from a task's end to its wait's return."
         ),
         "",
-        "| behaviour | reads | wait / duration | mean late (s) | p95 late (s) | reads / task "
-        "(requests) | CPU (ms/task) | meets targets |",
+        (
+            "| behaviour | reads | wait / duration | mean late (s) | p95 late (s) | reads / task "
+            "(requests) | CPU (ms/task) | meets targets |"
+        ),
         "|---|---|---|---|---|---|---|---|",
         *wait_rows,
         "",
@@ -274,7 +278,7 @@ def write(results: dict[str, Any], out: Path) -> None:
         "",
     ]
     (out / "matrix.md").write_text("\n".join(lines))
-    print("\n".join(batch_rows + [""] + wait_rows))
+    print("\n".join([*batch_rows, "", *wait_rows]))
     chart(results, out)
 
 

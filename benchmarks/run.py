@@ -274,9 +274,18 @@ def write(results: dict[str, Any], figures: list[tuple[str, str, str, bool]]) ->
         "|---|---|---|---|",
     ]
     lines += [f"| {a} | {b} | {c} | {'yes' if ok else '**no**'} |" for a, b, c, ok in figures]
-    lines += ["", "![wall time and reads per task](chart.png)", ""]
+    lines += [
+        "",
+        "![wall time and reads per task](chart.png)",
+        "",
+        (
+            "Against servers whose progress or estimates mislead (steps, none, curves, "
+            "biased or missing estimates, heavy tails): [the matrix](matrix.md)."
+        ),
+        "",
+    ]
     (DOCS / "results.md").write_text("\n".join(lines))
-    print("\n".join(lines[5:-3]))
+    print("\n".join(lines[5:-6]))
     chart(results)
 
 

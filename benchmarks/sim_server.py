@@ -28,7 +28,8 @@ def truth(sim: Simulator) -> dict[str, Any]:
     for request in sim.requests:
         if request.path.startswith("/v1/tasks/batch"):
             kinds["batch_reads"] += 1
-            kinds["batch_read_ids"] += len((request.body or {}).get("task_ids", []))
+            if request.status == 200:  # a refused batch (404, 429) read no task
+                kinds["batch_read_ids"] += len((request.body or {}).get("task_ids", []))
         elif request.path.startswith("/v1/tasks/"):
             kinds["task_reads"] += 1
         elif request.path.startswith("/v1/images/generations"):

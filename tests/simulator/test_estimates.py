@@ -21,7 +21,9 @@ async def estimates_of(sim: Simulator, count: int) -> list[tuple[float, int | No
     async with api(sim) as client:
         for _ in range(count):
             body = (await create(client)).json()
-            out.append((sim.task(body["id"]).full_duration, body["task_info"].get("estimated_time")))
+            out.append(
+                (sim.task(body["id"]).full_duration, body["task_info"].get("estimated_time"))
+            )
     return out
 
 
@@ -54,7 +56,9 @@ async def test_estimate_error_is_shorthand_for_estimates() -> None:
 
 async def test_biased_estimates() -> None:
     """`factor=2` reports twice the truth (with `error=0`, exactly, rounded)."""
-    sim = Simulator(clock=VirtualClock(), durations=Uniform(2, 60), estimates=Estimates(factor=2, error=0))
+    sim = Simulator(
+        clock=VirtualClock(), durations=Uniform(2, 60), estimates=Estimates(factor=2, error=0)
+    )
     assert all(estimate == round(2 * full) for full, estimate in await estimates_of(sim, 50))
 
 
@@ -155,7 +159,7 @@ async def test_estimates_never_shift_durations_or_fates() -> None:
 )
 def test_invalid_knobs_are_refused(knobs: dict[str, float]) -> None:
     """Out-of-range values raise ValueError when the knob is made."""
-    with pytest.raises(ValueError, match="must be|is a fraction"):
+    with pytest.raises(ValueError, match=r"must be|is a fraction"):
         Estimates(**knobs)  # type: ignore[arg-type]
 
 

@@ -22,9 +22,10 @@ def test_time_runs_speed_times_faster_from_the_anchor() -> None:
 def test_two_clocks_with_one_anchor_agree() -> None:
     """Clocks made apart (as in two processes) with the same speed and anchor agree."""
     anchor = time.time()
-    assert pytest.approx(ScaledClock(3, anchor=anchor).time(), abs=0.1) == ScaledClock(
-        3, anchor=anchor
-    ).time()
+    assert (
+        pytest.approx(ScaledClock(3, anchor=anchor).time(), abs=0.1)
+        == ScaledClock(3, anchor=anchor).time()
+    )
 
 
 @pytest.mark.anyio

@@ -28,7 +28,9 @@ def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> Non
         raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
 
 
-def _optional_positive(_: object, attribute: attrs.Attribute[float | None], value: float | None) -> None:
+def _optional_positive(
+    _: object, attribute: attrs.Attribute[float | None], value: float | None
+) -> None:
     if value is not None and not value > 0:
         raise ValueError(f"{attribute.name} must be > 0 or None, got {value!r}")
 

@@ -35,7 +35,7 @@ class LinearProgress:
 
 
 def _step(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:  # noqa: PLR2004
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
         raise ValueError(f"{attribute.name} must be a whole percent in 1-100, got {value!r}")
 
 

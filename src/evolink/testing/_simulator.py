@@ -53,7 +53,9 @@ def _models(prices: Mapping[str, Decimal | float | str] | None) -> dict[str, Mod
 
 def _progress_model(_: object, attribute: attrs.Attribute[object], value: object) -> None:
     if not isinstance(value, ProgressModel):
-        raise TypeError(f"{attribute.name}: expected a progress model (percent(fraction)): {value!r}")
+        raise TypeError(
+            f"{attribute.name}: expected a progress model (percent(fraction)): {value!r}"
+        )
 
 
 @attrs.define(kw_only=True, eq=False)
