@@ -81,7 +81,7 @@ class PowerProgress:
 
     def percent(self, fraction: float) -> int:
         """`floor(100 x fraction ** exponent)`."""
-        return math.floor(100 * fraction**self.exponent)
+        return math.floor(100 * math.pow(fraction, self.exponent))
 
 
-LINEAR_PROGRESS = LinearProgress()
+LINEAR_PROGRESS: ProgressModel = LinearProgress()

@@ -7,6 +7,7 @@ import random
 from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
+from typing import Any
 
 import anyio
 import attrs
@@ -51,7 +52,7 @@ def _models(prices: Mapping[str, Decimal | float | str] | None) -> dict[str, Mod
     return models
 
 
-def _progress_model(_: object, attribute: attrs.Attribute[object], value: object) -> None:
+def _progress_model(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, ProgressModel):
         raise TypeError(
             f"{attribute.name}: expected a progress model (percent(fraction)): {value!r}"
