@@ -6,6 +6,9 @@ client's alone. The oracle is computed from the simulator's own per-task duratio
 same tasks, in creation order, each started the instant a slot frees.
 
 Writes docs/benchmarks/results.md, results.json and chart.png.
+
+`python benchmarks/run.py matrix ...` (`nox -s bench -- matrix ...`) runs the matrix of
+server behaviours instead (benchmarks/matrix.py).
 """
 
 from __future__ import annotations
@@ -101,6 +104,11 @@ def batch_run(name: str, knobs: dict[str, Any], tasks: int, in_flight: int, *ext
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["matrix"]:
+        import matrix  # noqa: PLC0415 - the other benchmark, on request
+
+        matrix.main(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--in-flight", type=int, default=100)
@@ -266,9 +274,18 @@ def write(results: dict[str, Any], figures: list[tuple[str, str, str, bool]]) ->
         "|---|---|---|---|",
     ]
     lines += [f"| {a} | {b} | {c} | {'yes' if ok else '**no**'} |" for a, b, c, ok in figures]
-    lines += ["", "![wall time and reads per task](chart.png)", ""]
+    lines += [
+        "",
+        "![wall time and reads per task](chart.png)",
+        "",
+        (
+            "Against servers whose progress or estimates mislead (steps, none, curves, "
+            "biased or missing estimates, heavy tails): [the matrix](matrix.md)."
+        ),
+        "",
+    ]
     (DOCS / "results.md").write_text("\n".join(lines))
-    print("\n".join(lines[5:-3]))
+    print("\n".join(lines[5:-6]))
     chart(results)
 
 

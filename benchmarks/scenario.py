@@ -4,7 +4,11 @@
 
 Names: `ours` (batch reads), `ours_get` (one GET per task), `hand_1s` / `official_3s`
 (peers.poll_loop), `raw` (bare httpx replaying a request mix), `scale` (N tasks in flight
-at once: CPU while waiting, memory per task).
+at once: CPU while waiting, memory per task), `waits` (N request handlers on one client,
+each `images.generate` then `tasks.wait`; reports when each wait returned).
+
+`--speed S --anchor T` runs on `ScaledClock(S, anchor=T)`, as the served simulator does:
+the peers' intervals are clock seconds, and `wall` is reported in clock seconds.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import peers
 import psutil
 
 from evolink import AsyncEvolink
+from evolink.testing import ScaledClock
 
 KEY = "sk-evo-benchmark-key-0000"
 
@@ -37,9 +42,17 @@ def prompts(n: int) -> list[str]:
     return [f"benchmark prompt {i}" for i in range(n)]
 
 
+def clock(args: argparse.Namespace) -> ScaledClock | None:
+    return None if args.speed == 1 else ScaledClock(args.speed, anchor=args.anchor)
+
+
 async def ours(args: argparse.Namespace, *, batch_reads: bool) -> dict[str, Any]:
     async with AsyncEvolink(
-        api_key=KEY, base_url=args.base_url, http_backend=args.backend, max_connections=64
+        api_key=KEY,
+        base_url=args.base_url,
+        http_backend=args.backend,
+        max_connections=64,
+        clock=clock(args),
     ) as client:
         report = await client.images.generate_many(
             prompts(args.tasks), max_in_flight=args.in_flight, batch_reads=batch_reads
@@ -49,8 +62,34 @@ async def ours(args: argparse.Namespace, *, batch_reads: bool) -> dict[str, Any]
 
 async def peer(args: argparse.Namespace, interval: float) -> dict[str, Any]:
     return await peers.poll_loop(
-        args.base_url, KEY, prompts(args.tasks), max_in_flight=args.in_flight, interval=interval
+        args.base_url,
+        KEY,
+        prompts(args.tasks),
+        max_in_flight=args.in_flight,
+        interval=interval / args.speed,
     )
+
+
+async def waits(args: argparse.Namespace) -> dict[str, Any]:
+    """N request handlers at once on one client: each creates a task and waits for it."""
+    returned: dict[str, float] = {}
+    async with AsyncEvolink(
+        api_key=KEY,
+        base_url=args.base_url,
+        http_backend=args.backend,
+        max_connections=64,
+        clock=clock(args),
+    ) as client:
+
+        async def handler(prompt: str) -> None:
+            task = await client.images.generate(prompt)
+            done = await client.tasks.wait(task)
+            returned[done.id] = client.clock.time()
+
+        async with anyio.create_task_group() as tg:
+            for prompt in prompts(args.tasks):
+                tg.start_soon(handler, prompt)
+    return {"completed": len(returned), "returned": returned}
 
 
 async def raw(args: argparse.Namespace) -> dict[str, Any]:
@@ -106,6 +145,8 @@ def main() -> None:
     parser.add_argument("--backend", default="httpx")
     parser.add_argument("--mix", default="{}")
     parser.add_argument("--window", type=float, default=10.0)
+    parser.add_argument("--speed", type=float, default=1.0)
+    parser.add_argument("--anchor", type=float, default=0.0)
     args = parser.parse_args()
     runners = {
         "ours": lambda: ours(args, batch_reads=True),
@@ -114,10 +155,12 @@ def main() -> None:
         "official_3s": lambda: peer(args, 3.0),
         "raw": lambda: raw(args),
         "scale": lambda: scale(args),
+        "waits": lambda: waits(args),
     }
     cpu0, wall0 = cpu(), time.monotonic()
     result = anyio.run(runners[args.name])
-    result.update(cpu=cpu() - cpu0, wall=time.monotonic() - wall0, rss_kb=rss_kb())
+    wall = (time.monotonic() - wall0) * args.speed
+    result.update(cpu=cpu() - cpu0, wall=wall, rss_kb=rss_kb())
     print(json.dumps(result))
 
 

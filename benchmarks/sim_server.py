@@ -3,6 +3,10 @@
 `python benchmarks/sim_server.py PORT '{"durations": [2, 6], ...}'` serves
 `Simulator(**knobs)`; `GET /_bench/truth` answers every task's true creation time and
 duration and the server's request counts, so the harness can compute the oracle.
+
+Two knobs are the harness's own: `"behaviour": NAME` merges that entry of
+benchmarks/behaviours.py over the others, and `"speed": S, "anchor": T` runs the
+simulator on `ScaledClock(S, anchor=T)` (the client takes the same clock).
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from collections import Counter
 from typing import Any
 
 import uvicorn
+from behaviours import simulator_knobs
 
-from evolink.testing import Faults, Simulator
+from evolink.testing import Faults, ScaledClock, Simulator
 
 
 def truth(sim: Simulator) -> dict[str, Any]:
@@ -23,7 +28,8 @@ def truth(sim: Simulator) -> dict[str, Any]:
     for request in sim.requests:
         if request.path.startswith("/v1/tasks/batch"):
             kinds["batch_reads"] += 1
-            kinds["batch_read_ids"] += len((request.body or {}).get("task_ids", []))
+            if request.status == 200:  # a refused batch (404, 429) read no task
+                kinds["batch_read_ids"] += len((request.body or {}).get("task_ids", []))
         elif request.path.startswith("/v1/tasks/"):
             kinds["task_reads"] += 1
         elif request.path.startswith("/v1/images/generations"):
@@ -55,6 +61,10 @@ def main() -> None:
         knobs["faults"] = Faults(**faults)
     if "durations" in knobs:
         knobs["durations"] = tuple(knobs["durations"])
+    if "behaviour" in knobs:
+        knobs.update(simulator_knobs(knobs.pop("behaviour")))
+    if "speed" in knobs:
+        knobs["clock"] = ScaledClock(knobs.pop("speed"), anchor=knobs.pop("anchor"))
     sim = Simulator(**knobs)
     inner = sim.app
 

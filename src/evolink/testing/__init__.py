@@ -17,11 +17,19 @@ from evolink.testing._catalog import (
     TASK_ERROR_CODES,
     ModelSpec,
 )
-from evolink.testing._clock import VirtualClock
-from evolink.testing._durations import Durations, Fixed, Uniform
+from evolink.testing._clock import ScaledClock, VirtualClock
+from evolink.testing._durations import ByModel, Durations, Fixed, LogNormal, Pareto, Uniform
 from evolink.testing._engine import FinalStatus, SimulatedTask
+from evolink.testing._estimates import Estimates
 from evolink.testing._faults import Faults
 from evolink.testing._ledger import EntryKind, Ledger, LedgerEntry
+from evolink.testing._progress_models import (
+    LinearProgress,
+    NoProgress,
+    PowerProgress,
+    ProgressModel,
+    SteppedProgress,
+)
 from evolink.testing._records import RecordedRequest
 from evolink.testing._serve import serve
 from evolink.testing._simulator import TEST_API_KEY, Simulator
@@ -32,18 +40,28 @@ __all__ = [
     "RETRYABLE_TASK_ERRORS",
     "TASK_ERROR_CODES",
     "TEST_API_KEY",
+    "ByModel",
     "CallbackAttempt",
     "Durations",
     "EntryKind",
+    "Estimates",
     "Faults",
     "FinalStatus",
     "Fixed",
     "Ledger",
     "LedgerEntry",
+    "LinearProgress",
+    "LogNormal",
     "ModelSpec",
+    "NoProgress",
+    "Pareto",
+    "PowerProgress",
+    "ProgressModel",
     "RecordedRequest",
+    "ScaledClock",
     "SimulatedTask",
     "Simulator",
+    "SteppedProgress",
     "Uniform",
     "VirtualClock",
     "serve",

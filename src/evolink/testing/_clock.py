@@ -1,8 +1,12 @@
-"""A virtual clock that jumps forward whenever every task is waiting on it.
+"""Clocks for tests and benchmarks: virtual time, and real time run faster.
 
-Like trio's `MockClock(autojump_threshold=0)`, but for any anyio backend and only for the
-code that sleeps through it (the SDK and the simulator): when nothing else can run, time
-jumps to the earliest pending deadline. Sleeps on `anyio.sleep` still take real time.
+`VirtualClock` is like trio's `MockClock(autojump_threshold=0)`, but for any anyio backend
+and only for the code that sleeps through it (the SDK and the simulator): when nothing
+else can run, time jumps to the earliest pending deadline. Sleeps on `anyio.sleep` still
+take real time.
+
+`ScaledClock` is real time sped up: for a simulator served in another process and a
+client that both take it, so a benchmark of 20-second tasks runs in 10 real seconds.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -101,3 +106,39 @@ class VirtualClock:
                 yield self
             finally:
                 tg.cancel_scope.cancel()
+
+
+def _speed(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{attribute.name} must be a finite number > 0, got {value!r}")
+
+
+@attrs.frozen
+class ScaledClock:
+    """Real time, running `speed` times faster: `ScaledClock(2.0)` sleeps 1 s in 0.5 s.
+
+    Hand the simulator and the client clocks of the same `speed` and `anchor` (also across
+    processes: the anchor is a Unix time both agree on) and everything the API reports in
+    seconds (`created`, `estimated_time`, durations) stays consistent while a run takes
+    `1 / speed` of the time. Only waits on the clock are sped up: network latency and CPU
+    are not, so they weigh `speed` times more in clock time; keep `speed` modest.
+
+    Attributes:
+        speed: how many clock seconds pass per real second.
+        anchor: the Unix time at which clock time and real time agree (default: now).
+    """
+
+    speed: float = attrs.field(converter=float, validator=_speed)
+    anchor: float = attrs.field(factory=time.time, kw_only=True)
+
+    def time(self) -> float:
+        """Seconds since the epoch, on the sped-up clock."""
+        return self.anchor + (time.time() - self.anchor) * self.speed
+
+    def monotonic(self) -> float:
+        """`time.monotonic()`, sped up."""
+        return time.monotonic() * self.speed
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait `seconds` of clock time (`seconds / speed` real seconds)."""
+        await anyio.sleep(max(0.0, seconds) / self.speed)

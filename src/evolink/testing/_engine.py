@@ -12,7 +12,6 @@ import enum
 import heapq
 import itertools
 import json
-import math
 import random
 import string
 import threading
@@ -23,9 +22,11 @@ from typing import Any
 import attrs
 
 from evolink.testing._catalog import TASK_ERROR_MESSAGES, ModelSpec
-from evolink.testing._durations import Durations
+from evolink.testing._durations import Durations, durations_for
+from evolink.testing._estimates import Estimates
 from evolink.testing._faults import Faults
 from evolink.testing._ledger import EntryKind, Ledger, LedgerEntry
+from evolink.testing._progress_models import LINEAR_PROGRESS, ProgressModel
 from evolink.testing._validation import Generation
 
 #: A task is `pending` for this fraction of its duration (at most `pending_time` seconds).
@@ -55,9 +56,11 @@ class SimulatedTask:
         final_status: completed, failed or cancelled.
         images: images made (`n`, fewer for a partial completion, 0 if not completed).
         error_code: the task error of a failed task.
-        estimated_time: what the API reports (seconds, near `full_duration`).
+        estimated_time: what the API reports (seconds, near `full_duration` unless
+            the `Estimates` knob says otherwise), or None when it reports none.
         price: credits per image.
         origin: `scheme://host` the create came to (result URLs in callbacks use it).
+        progress_model: the shape of the progress it reports (`LinearProgress` by default).
     """
 
     id: str
@@ -73,11 +76,12 @@ class SimulatedTask:
     final_status: FinalStatus
     images: int
     error_code: str | None
-    estimated_time: int
+    estimated_time: int | None
     price: Decimal
     callback_url: str | None
     origin: str
     idempotency_key: str | None = None
+    progress_model: ProgressModel = attrs.field(default=LINEAR_PROGRESS, repr=False)
 
     @property
     def ends_at(self) -> float:
@@ -107,7 +111,7 @@ class SimulatedTask:
         return "processing"
 
     def progress_at(self, now: float) -> int:
-        """Whole percent done at `now`: linear in time since creation, rounded down."""
+        """Whole percent done at `now`, by the task's progress model (0-99 while it runs)."""
         if now >= self.ends_at:
             if self.final_status is FinalStatus.COMPLETED:
                 return 100
@@ -115,7 +119,8 @@ class SimulatedTask:
         elapsed = now - self.created
         if elapsed < self.pending_time:
             return 0
-        return max(0, min(99, math.floor(100 * elapsed / self.full_duration)))
+        fraction = min(1.0, elapsed / self.full_duration)
+        return max(0, min(99, self.progress_model.percent(fraction)))
 
 
 class InsufficientCredits(Exception):  # noqa: N818 - a refusal, mapped to 402 by the app
@@ -153,7 +158,8 @@ class Engine:
     durations: Durations
     faults: Faults
     rng: random.Random
-    estimate_error: float = 0.15
+    estimates: Estimates = attrs.field(factory=Estimates)
+    progress: ProgressModel = LINEAR_PROGRESS
     pending_time: float = 1.0
     max_concurrent_tasks: int | None = None
     #: Called when a task with a callback URL is made (wakes the callback dispatcher).
@@ -226,8 +232,8 @@ class Engine:
     ) -> SimulatedTask:
         rng = self.rng
         # Always the same number of draws per task, so a knob changes fates, not durations.
-        full = max(0.01, self.durations.sample(rng))
-        error = rng.uniform(-self.estimate_error, self.estimate_error)
+        full = max(0.01, durations_for(self.durations, generation.model).sample(rng))
+        estimate_draw = rng.random()
         fate_draw, code_draw, end_draw, images_draw = (rng.random() for _ in range(4))
         suffix = "".join(rng.choice(_ID_ALPHABET) for _ in range(8))
         faults = self.faults
@@ -260,10 +266,11 @@ class Engine:
             final_status=status,
             images=images,
             error_code=code,
-            estimated_time=max(1, round(full * (1 + error))),
+            estimated_time=self.estimates.estimate(full, estimate_draw),
             price=spec.price,
             callback_url=generation.callback_url,
             origin=origin,
+            progress_model=self.progress,
         )
 
     # -- idempotency ----------------------------------------------------------------------
@@ -295,7 +302,7 @@ def task_view(task: SimulatedTask, now: float, origin: str) -> dict[str, Any]:
     status = task.status_at(now)
     unfinished = not task.is_finished(now)
     task_info: dict[str, Any] = {"can_cancel": unfinished}
-    if unfinished:
+    if unfinished and task.estimated_time is not None:
         task_info["estimated_time"] = task.estimated_time
     usage: dict[str, Any] = {
         "billing_rule": "per_call",

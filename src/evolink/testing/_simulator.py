@@ -7,6 +7,7 @@ import random
 from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
+from typing import Any
 
 import anyio
 import attrs
@@ -18,8 +19,10 @@ from evolink.testing._callbacks import CallbackAttempt, CallbackDispatcher
 from evolink.testing._catalog import DEFAULT_MODELS, ModelSpec
 from evolink.testing._durations import DEFAULT_DURATIONS, Durations, as_durations
 from evolink.testing._engine import Engine, SimulatedTask
+from evolink.testing._estimates import Estimates
 from evolink.testing._faults import Faults
 from evolink.testing._ledger import Ledger
+from evolink.testing._progress_models import LINEAR_PROGRESS, ProgressModel
 from evolink.testing._records import RecordedRequest
 from evolink.testing._transport import SimulatorTransport
 
@@ -49,6 +52,13 @@ def _models(prices: Mapping[str, Decimal | float | str] | None) -> dict[str, Mod
     return models
 
 
+def _progress_model(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, ProgressModel):
+        raise TypeError(
+            f"{attribute.name}: expected a progress model (percent(fraction)): {value!r}"
+        )
+
+
 @attrs.define(kw_only=True, eq=False)
 class Simulator:
     """A local Evolink API: tasks that take time, credits, limits and injected faults.
@@ -65,10 +75,17 @@ class Simulator:
         balance: the account's credits.
         prices: credits per image, by model; merged over the defaults (a name not known
             yet adds a model). A model not listed answers 403 `model_access_denied`.
-        durations: task durations: a distribution (`Uniform`, `Fixed`, or anything with
-            `sample(rng)`), a `(low, high)` pair or a number of seconds.
+        durations: task durations: a distribution (`Uniform`, `Fixed`, `LogNormal`,
+            `Pareto`, or anything with `sample(rng)`), a `(low, high)` pair, a number of
+            seconds, or a mapping of model to any of those (`ByModel`).
         estimate_error: `estimated_time` is the true duration times `1 ± up to this`,
-            rounded to whole seconds (at least 1).
+            rounded to whole seconds (at least 1). Shorthand for
+            `estimates=Estimates(error=...)`; ignored when `estimates` is given.
+        estimates: how `estimated_time` relates to the truth: biased, noisy, coarse or
+            missing (`Estimates`); None: `Estimates(error=estimate_error)`.
+        progress: the shape of the `progress` tasks report: `LinearProgress()` (the
+            default), `SteppedProgress(25)`, `NoProgress()`, `PowerProgress(3)`, or
+            anything with `percent(fraction) -> int`.
         pending_time: a task is `pending` for at most this long (and at most 5% of it).
         max_concurrent_tasks: unfinished tasks a key may have (429 beyond); None: no cap.
         max_requests_per_second: requests a key may make per second (a token bucket;
@@ -91,6 +108,8 @@ class Simulator:
     prices: dict[str, ModelSpec] = attrs.field(default=None, converter=_models, repr=False)
     durations: Durations = attrs.field(default=DEFAULT_DURATIONS, converter=as_durations)
     estimate_error: float = 0.15
+    estimates: Estimates | None = None
+    progress: ProgressModel = attrs.field(default=LINEAR_PROGRESS, validator=_progress_model)
     pending_time: float = 1.0
     max_concurrent_tasks: int | None = None
     max_requests_per_second: float | None = None
@@ -117,7 +136,10 @@ class Simulator:
             durations=self.durations,
             faults=self.faults,
             rng=rngs[0],
-            estimate_error=self.estimate_error,
+            estimates=(
+                Estimates(error=self.estimate_error) if self.estimates is None else self.estimates
+            ),
+            progress=self.progress,
             pending_time=self.pending_time,
             max_concurrent_tasks=self.max_concurrent_tasks,
         )

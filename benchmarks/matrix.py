@@ -1,0 +1,324 @@
+"""`nox -s bench -- matrix`: our waiting engine against servers that behave otherwise.
+
+Every server behaviour of benchmarks/behaviours.py, served with the batch endpoint off
+(one GET per task) and on (batch reads), runs:
+
+- `ours`: `images.generate_many(prompts, max_in_flight=K)` with the SDK's defaults;
+- `loop`: the hand-written 1 s poll loop (httpx and a semaphore, peers.poll_loop). It only
+  ever GETs, so it runs once per behaviour and stands beside both rows;
+- `waits`: N request handlers on one client at once, each `images.generate` then
+  `client.tasks.wait`.
+
+The oracle is computed from the simulator's own per-task durations, as run.py does. Each
+run gets a fresh simulator (same seed: the same tasks) in its own process and a client in
+another. `--speed S` puts both on `ScaledClock(S)`: figures stay in clock seconds and a run
+takes `1 / S` of the time, but the loop's 100 reads a second become 100 x S: on a 2-core
+machine `--speed 2` made the loop CPU-bound (1.58 x oracle against 1.16 at real time), so
+the default is real time (about 11 minutes with `--quick`, 25 at full size).
+
+    python benchmarks/run.py matrix [--quick] [--only PATTERN,...] [--speed S]
+
+`--only` takes fnmatch patterns against `behaviour` or `behaviour/run`
+(`no-progress`, `*/waits-batch`, `heavy-*/ours-get`); its results are merged into the
+last matrix.json of the same size. Writes docs/benchmarks/matrix.md, matrix.json and
+matrix.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from behaviours import BEHAVIOURS, BLIND
+from run import DOCS, machine, oracle, scenario, served
+
+RUNS = ("ours-get", "ours-batch", "loop", "waits-get", "waits-batch")
+WALL_TARGET, BLIND_WALL_TARGET = 1.05, 1.10
+GET_READS_TARGET, BATCH_REQUESTS_TARGET = 2.5, 0.3
+SEED = 7
+
+
+def run_one(
+    behaviour: str, run: str, *, tasks: int, in_flight: int, speed: float
+) -> dict[str, Any]:
+    """One client run against a fresh simulator; the figures from the server's truth."""
+    batch_endpoint = not run.endswith("-get")
+    anchor = time.time()
+    knobs = {
+        "behaviour": behaviour,
+        "seed": SEED,
+        "balance": "100000000",
+        "batch_endpoint": batch_endpoint,
+        "speed": speed,
+        "anchor": anchor,
+    }
+    name = {"loop": "hand_1s"}.get(run, "waits" if run.startswith("waits") else "ours")
+    clock_args = ("--speed", str(speed), "--anchor", repr(anchor))
+    with served(knobs) as base:
+        result = scenario(
+            name,
+            base,
+            *("--tasks", str(tasks), "--in-flight", str(in_flight), "--backend", "auto"),
+            *clock_args,
+        )
+        truth = httpx.get(base + "/_bench/truth", timeout=30).json()
+    counts = truth["counts"]
+    done = max(1, sum(1 for t in truth["tasks"] if t["status"] == "completed"))
+    reads = counts.get("task_reads", 0) + counts.get("batch_read_ids", 0)
+    requests = counts.get("task_reads", 0) + counts.get("batch_reads", 0)
+    figures: dict[str, Any] = {
+        "completed": result["completed"],
+        "wall": result["wall"],
+        "reads_per_task": reads / done,
+        "read_requests_per_task": requests / done,
+        "cpu_per_task_ms": result["cpu"] * 1000 / done,
+        "counts": counts,
+    }
+    if name == "waits":
+        figures.update(lateness(truth["tasks"], result["returned"]))
+    else:
+        figures["oracle"] = oracle(truth["tasks"], in_flight)
+        figures["ratio"] = result["wall"] / figures["oracle"]
+    return figures
+
+
+def lateness(tasks: list[dict[str, Any]], returned: dict[str, float]) -> dict[str, float]:
+    """How long after each task's end its wait returned, and waits against durations."""
+    late, waited, durations = [], 0.0, 0.0
+    for task in tasks:
+        back = returned.get(task["id"])
+        if back is None:
+            continue
+        late.append(back - (task["created"] + task["duration"]))
+        waited += back - task["created"]
+        durations += task["duration"]
+    late.sort()
+    return {
+        "mean_late": sum(late) / max(1, len(late)),
+        "p95_late": late[int(0.95 * (len(late) - 1))] if late else 0.0,
+        "ratio": waited / max(durations, 1e-9),
+    }
+
+
+def selected(patterns: list[str], behaviour: str, run: str) -> bool:
+    keys = (behaviour, f"{behaviour}/{run}")
+    return not patterns or any(fnmatch.fnmatch(k, p) for p in patterns for k in keys)
+
+
+def commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="run.py matrix", description=__doc__)
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--in-flight", type=int, default=100)
+    parser.add_argument("--speed", type=float, default=1.0, help="clock seconds per second")
+    parser.add_argument("--quick", action="store_true", help="300 tasks")
+    parser.add_argument("--only", default="", help="fnmatch patterns, comma-separated")
+    parser.add_argument("--out", type=Path, default=DOCS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.tasks = 300
+    patterns = [p for p in args.only.split(",") if p]
+    path = args.out / "matrix.json"
+    results: dict[str, Any] = {"cells": {}}
+    if patterns and path.exists():
+        previous = json.loads(path.read_text())
+        if (previous.get("tasks"), previous.get("in_flight")) == (args.tasks, args.in_flight):
+            results = previous
+    results.update(machine=machine(), tasks=args.tasks, in_flight=args.in_flight, speed=args.speed)
+    started = time.monotonic()
+    for behaviour in BEHAVIOURS:
+        for run in RUNS:
+            if not selected(patterns, behaviour, run):
+                continue
+            print(f"{behaviour:18s} {run:12s}", end=" ", flush=True)
+            cell = run_one(
+                behaviour, run, tasks=args.tasks, in_flight=args.in_flight, speed=args.speed
+            )
+            cell["commit"] = commit()
+            results["cells"].setdefault(behaviour, {})[run] = cell
+            print(
+                f"ratio {cell['ratio']:.3f}  reads/task {cell['reads_per_task']:.2f}  "
+                f"requests/task {cell['read_requests_per_task']:.3f}  "
+                f"CPU {cell['cpu_per_task_ms']:.2f} ms/task",
+                flush=True,
+            )
+    results["elapsed"] = time.monotonic() - started
+    write(results, args.out)
+
+
+# -- the report ---------------------------------------------------------------------------
+
+
+def verdict(behaviour: str, mode: str, ours: dict[str, Any], loop: dict[str, Any] | None) -> str:
+    """`yes`, or the targets missed."""
+    missed = []
+    if ours["ratio"] > (BLIND_WALL_TARGET if behaviour in BLIND else WALL_TARGET):
+        missed.append("wall")
+    if mode == "get" and ours["read_requests_per_task"] > GET_READS_TARGET:
+        missed.append("reads")
+    if mode == "batch" and ours["read_requests_per_task"] > BATCH_REQUESTS_TARGET:
+        missed.append("requests")
+    if loop is not None and ours["wall"] > loop["wall"]:
+        missed.append("slower than loop")
+    return "yes" if not missed else "**no**: " + ", ".join(missed)
+
+
+def reads(cell: dict[str, Any]) -> str:
+    return f"{cell['reads_per_task']:.2f} ({cell['read_requests_per_task']:.3f})"
+
+
+def rows(results: dict[str, Any]) -> tuple[list[str], list[str]]:
+    batch_rows, wait_rows = [], []
+    for behaviour in BEHAVIOURS:
+        cells = results["cells"].get(behaviour, {})
+        loop = cells.get("loop")
+        for mode in ("get", "batch"):
+            ours = cells.get(f"ours-{mode}")
+            if ours is not None:
+                loop_ratio = "-" if loop is None else f"{loop['ratio']:.3f}"
+                loop_reads = "-" if loop is None else reads(loop)
+                loop_cpu = "-" if loop is None else f"{loop['cpu_per_task_ms']:.2f}"
+                batch_rows.append(
+                    f"| {behaviour} | {mode} | {ours['ratio']:.3f} | {loop_ratio} | "
+                    f"{reads(ours)} | {loop_reads} | {ours['cpu_per_task_ms']:.2f} | "
+                    f"{loop_cpu} | {verdict(behaviour, mode, ours, loop)} |"
+                )
+            waits = cells.get(f"waits-{mode}")
+            if waits is not None:
+                wait_rows.append(
+                    f"| {behaviour} | {mode} | {waits['ratio']:.3f} | "
+                    f"{waits['mean_late']:.2f} | {waits['p95_late']:.2f} | {reads(waits)} | "
+                    f"{waits['cpu_per_task_ms']:.2f} | "
+                    f"{verdict(behaviour, mode, waits, None)} |"
+                )
+    return batch_rows, wait_rows
+
+
+def write(results: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "matrix.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    m = results["machine"]
+    batch_rows, wait_rows = rows(results)
+    commits = sorted(
+        {c.get("commit", "?") for cells in results["cells"].values() for c in cells.values()}
+    )
+    described = [f"| {name} | {text} |" for name, (text, _) in BEHAVIOURS.items()]
+    lines = [
+        "# Benchmark matrix: servers that behave otherwise",
+        "",
+        (
+            f"Measured by `nox -s bench -- matrix` on {m['date']} (commit "
+            f"{', '.join(commits)}): Python {m['python']}, {m['cpus']} cores, "
+            f"{m['platform']}. {results['tasks']} tasks of 2-6 s (clock seconds; "
+            f"heavy-tailed: lognormal), {results['in_flight']} in flight, on a clock "
+            f"running {results['speed']:g}x real time; each client in its own process "
+            "against a fresh simulator served in another (same seed: the same tasks)."
+        ),
+        "",
+        "| behaviour | what the server does |",
+        "|---|---|",
+        *described,
+        "",
+        "## Batches: `generate_many` beside a hand-written 1 s poll loop",
+        "",
+        (
+            "`reads` is the server's batch endpoint: off (the SDK learns so from one 404, "
+            "then reads one GET per task) or on. The loop only ever GETs: the same run "
+            "stands beside both rows. Reads per task count task states read, (read "
+            "requests per task) the requests that carried them; both per completed task. "
+            "CPU is the client process's, in ms per task."
+        ),
+        "",
+        (
+            f"Targets: wall <= {WALL_TARGET} x oracle ({BLIND_WALL_TARGET} where the server "
+            f"gives neither progress nor estimates), <= {GET_READS_TARGET} read requests "
+            f"per task with GETs, <= {BATCH_REQUESTS_TARGET} with batch reads, and never "
+            "slower than the loop."
+        ),
+        "",
+        (
+            "| behaviour | reads | wall / oracle, ours | wall / oracle, loop | reads / task "
+            "(requests), ours | reads / task, loop | CPU, ours | CPU, loop | meets targets |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|",
+        *batch_rows,
+        "",
+        f"## {results['tasks']} concurrent `client.tasks.wait` calls on one client",
+        "",
+        (
+            "As from request handlers: each creates its task and waits for it, all at once. "
+            "`wait / duration` is the time from each task's creation to its wait's return, "
+            "summed, over the tasks' durations summed (the wall target applies to it); "
+            "`late` is clock seconds from a task's end to its wait's return."
+        ),
+        "",
+        (
+            "| behaviour | reads | wait / duration | mean late (s) | p95 late (s) | reads / task "
+            "(requests) | CPU (ms/task) | meets targets |"
+        ),
+        "|---|---|---|---|---|---|---|---|",
+        *wait_rows,
+        "",
+        "![wall time / oracle and read requests per task](matrix.png)",
+        "",
+    ]
+    (out / "matrix.md").write_text("\n".join(lines))
+    print("\n".join([*batch_rows, "", *wait_rows]))
+    chart(results, out)
+
+
+def chart(results: dict[str, Any], out: Path) -> None:
+    import matplotlib as mpl  # noqa: PLC0415
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    names = [b for b in BEHAVIOURS if b in results["cells"]]
+    series = [
+        ("ours-get", "ours, GET per task", "#2a9d8f"),
+        ("ours-batch", "ours, batch reads", "#264653"),
+        ("loop", "hand-written 1 s loop", "#b0b0b0"),
+    ]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 4.8))
+    width = 0.27
+    for offset, (run, label, color) in enumerate(series):
+        xs = [i + (offset - 1) * width for i in range(len(names))]
+        cells = [results["cells"][b].get(run) for b in names]
+        left.bar(xs, [c["ratio"] if c else 0 for c in cells], width, label=label, color=color)
+        right.bar(
+            xs,
+            [c["read_requests_per_task"] if c else 0 for c in cells],
+            width,
+            label=label,
+            color=color,
+        )
+    left.axhline(1.0, color="black", linewidth=0.8)
+    left.axhline(WALL_TARGET, color="#e76f51", linestyle="--", linewidth=0.8, label="target")
+    left.set_ylim(0.9, None)
+    left.set_title("batch wall time / oracle (lower is better)")
+    right.set_yscale("log")
+    right.axhline(GET_READS_TARGET, color="#e76f51", linestyle="--", linewidth=0.8)
+    right.axhline(BATCH_REQUESTS_TARGET, color="#e76f51", linestyle=":", linewidth=0.8)
+    right.set_title("read requests per task (log; lower is better)")
+    for axis in (left, right):
+        axis.set_xticks(range(len(names)))
+        axis.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+    left.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "matrix.png", dpi=110)
+    plt.close(fig)
