@@ -79,7 +79,7 @@ class FakeEvolink:
         out: dict[str, Any] = {
             "id": task.id,
             "created": int(task.created),
-            "model": "gpt-4o-image",
+            "model": "gpt-image-2",
             "object": "image.generation.task",
             "type": "image",
             "task_info": {"can_cancel": True, "estimated_time": round(task.duration)},

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
 from types import TracebackType
@@ -80,6 +80,10 @@ class _Entry:
     sharing: list[_Entry] = attrs.field(factory=list)
 
 
+class _HookFailedError(Exception):
+    """`on_create` raised: the create is not sent."""
+
+
 def _new_key() -> str:
     return new_idempotency_key()
 
@@ -131,6 +135,9 @@ class Batch:
         self._ended_at: float | None = None
         self._counts: dict[OutcomeKind, int] = dict.fromkeys(OutcomeKind, 0)
         self._created_tasks: dict[str, Task] = {}  # every task made or adopted, by id
+        # The first exception a caller's hook raised: the batch stops, and `async with`
+        # raises it once every input has an outcome.
+        self._hook_error: Exception | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -151,13 +158,19 @@ class Batch:
         try:
             if exc is None:
                 # Normal exit: every task started is seen to its end.
-                while self._creating or self._entries:
+                while (self._creating or self._entries) and self._hook_error is None:
                     await self._wait_change()
         except BaseException:
             self._abandon()
             self._tg.cancel_scope.cancel()
             await self._tg.__aexit__(None, None, None)
             raise
+        if exc is None and self._hook_error is not None:
+            # A hook of the caller's raised: stop as for an error of the caller's own.
+            self._abandon()
+            self._tg.cancel_scope.cancel()
+            await self._tg.__aexit__(None, None, None)
+            raise self._hook_error
         if exc is not None:
             # Stop, abandon what runs, and let the caller's exception through unwrapped.
             self._stop(SkipReason.STOPPED, f"stopped by {type(exc).__name__}")
@@ -239,6 +252,8 @@ class Batch:
         """
         if self._tg is None:
             raise EvolinkError("use the batch as `async with client.batch(...) as batch:`")
+        if self._hook_error is not None:
+            raise self._hook_error
         index = self._new_input(tag)
         request = self._to_request(item, idempotency_key)
         if isinstance(request, ValidationError):
@@ -431,6 +446,11 @@ class Batch:
                 try:
                     task = await self._send_create(entry)
                     break
+                except _HookFailedError:
+                    self._creating_done(entry)
+                    self._slots.release()
+                    self._skip(entry, SkipReason.STOPPED)
+                    return
                 except RateLimitError as exc:
                     # Refused before any task was made: slow the whole batch, try again.
                     refused += 1
@@ -489,7 +509,9 @@ class Batch:
         async with self._limiter:
             self._creates += 1
             if self.options.on_create is not None and not entry.sent:
-                self.options.on_create(entry.index, entry.request, entry.key)
+                self._call_hook(self.options.on_create, entry.index, entry.request, entry.key)
+                if self._hook_error is not None:
+                    raise _HookFailedError  # a journal that failed to record it: not sent
             entry.sent = True
             return await create_task(
                 self._client,
@@ -546,7 +568,7 @@ class Batch:
             self._slots.release()
             holder.sharing.append(entry)
             if self.options.on_created is not None:
-                self.options.on_created(entry.index, task)
+                self._call_hook(self.options.on_created, entry.index, task)
             self._notify()
             return
         reserved = task.credits_reserved or ZERO
@@ -554,7 +576,7 @@ class Batch:
         self._budget.learn(entry.request, reserved)
         self._entries[task.id] = entry
         if self.options.on_created is not None:
-            self.options.on_created(entry.index, task)
+            self._call_hook(self.options.on_created, entry.index, task)
         if task.is_terminal:
             self._on_end(task)
         else:
@@ -716,7 +738,7 @@ class Batch:
             outcome = attrs.evolve(outcome, tag=tag)
         self._outcomes[outcome.index] = outcome
         if self.options.on_outcome is not None:
-            self.options.on_outcome(outcome)
+            self._call_hook(self.options.on_outcome, outcome)
         self._finished.append(outcome)
         self._counts[outcome.kind] += 1
         self._notify()
@@ -733,7 +755,19 @@ class Batch:
         self._changed.set()
         self._changed = anyio.Event()
         if self.options.on_progress is not None:
-            self.options.on_progress(self.progress())
+            self._call_hook(self.options.on_progress, self.progress())
+
+    def _call_hook(self, hook: Callable[..., object], *args: object) -> None:
+        """Call a caller's hook; if it raises, stop the batch and keep the exception."""
+        if self._hook_error is not None:
+            return  # the batch is stopping: no more calls into code that failed
+        try:
+            hook(*args)
+        except Exception as exc:  # noqa: BLE001 - the caller's own, raised from `async with`
+            self._hook_error = exc
+            self._stop(SkipReason.STOPPED, f"a hook raised {type(exc).__name__}")
+            self._slots.close()
+            self._changed.set()
 
     async def _wait_change(self) -> None:
         await self._changed.wait()

@@ -21,6 +21,7 @@ class AdaptiveSlots:
     in_use: int = 0
     peak: int = 0
     _freed: anyio.Event = attrs.field(factory=anyio.Event)
+    _closed: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.limit <= 0:
@@ -33,7 +34,7 @@ class AdaptiveSlots:
 
     async def acquire(self) -> None:
         """Wait for a free slot and take it."""
-        while not self.available:
+        while not self.available and not self._closed:
             await self._freed.wait()
         self.in_use += 1
         self.peak = max(self.peak, self.in_use)
@@ -52,6 +53,11 @@ class AdaptiveSlots:
         if self.limit < self.maximum:
             self.limit = min(float(self.maximum), self.limit + 1.0)
             self._wake()
+
+    def close(self) -> None:
+        """Stop limiting: every waiter goes on (the batch is stopping; it checks why)."""
+        self._closed = True
+        self._wake()
 
     def _wake(self) -> None:
         self._freed.set()

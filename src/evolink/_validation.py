@@ -17,6 +17,7 @@ import attrs
 from evolink._catalog import model_spec, validate_body
 from evolink._errors import UnknownModelWarning, ValidationError
 from evolink._models import GenerationRequest
+from evolink._prose_rules import check_prose_rules
 
 MAX_CALLBACK_URL_LENGTH = 2048
 # Fields the SDK sends itself: `extra_body` may not override them behind the checks' back.
@@ -88,6 +89,7 @@ def _check_model(request: GenerationRequest) -> None:
     checked = attrs.evolve(request, extra_body=None).to_body()
     body = {k: v for k, v in checked.items() if v is not None}
     validate_body(spec.name, body)
+    check_prose_rules(spec.name, body, spec.doc)
 
 
 def _check_common(request: GenerationRequest) -> None:

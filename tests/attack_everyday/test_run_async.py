@@ -121,7 +121,7 @@ async def test_a_raising_batch_hook_surfaces_the_users_exception(hook):
 async def test_readme_json_round_trip_of_a_batch_report():
     clock = VirtualClock()
     sim = Simulator(clock=clock, seed=3, faults=Faults(task_failure=0.3))
-    prompts = [f"a lighthouse at dusk, style {i}" for i in range(20)] + ["", "x" * 2001]
+    prompts = [f"a lighthouse at dusk, style {i}" for i in range(20)] + ["", "x" * 32001]
     async with AsyncEvolink(api_key=KEY, transport=sim.transport(), clock=clock) as client:
         async with clock.running():
             report = await client.images.generate_many(prompts, max_in_flight=32, max_credits=500)

@@ -333,7 +333,7 @@ async def test_invalid_input_is_rejected_without_a_request(fake, clock):
     assert [OutcomeKind.REJECTED, OutcomeKind.REJECTED, OutcomeKind.COMPLETED] == [
         o.kind for o in report.outcomes
     ]
-    assert "one_of" == report.outcomes[0].error_code
+    assert "maximum" == report.outcomes[0].error_code
     assert 1 == fake.count("POST", "/v1/images/generations")
 
 

@@ -161,7 +161,7 @@ async def test_a_refused_key_stops_the_batch(fake, clock):
 async def test_price_hints_keep_the_first_create_within_budget(fake, clock):
     """With a price hint, even the first create is held to the budget; nothing is sent."""
     request = GenerationRequest(prompt="big", n=4)
-    report = await run(fake, clock, [request], max_credits=5, price_hints={"gpt-4o-image": 2.5})
+    report = await run(fake, clock, [request], max_credits=5, price_hints={"gpt-image-2": 2.5})
     assert SkipReason.BUDGET == report.outcomes[0].reason
     assert 0 == fake.count("POST", "/v1/images/generations")
 
@@ -170,7 +170,7 @@ async def test_unknown_prices_are_probed_one_at_a_time(fake, clock):
     """Without hints, one create of unknown price goes out alone, whatever its model."""
     requests = [
         GenerationRequest(prompt="a", n=4),
-        GenerationRequest(prompt="b", n=4, model="gpt-4o-image-beta"),
+        GenerationRequest(prompt="b", n=4, model="gpt-image-2-beta"),
     ]
     report = await run(fake, clock, requests, max_credits=5)
     assert [OutcomeKind.COMPLETED, OutcomeKind.SKIPPED] == [o.kind for o in report.outcomes]

@@ -38,7 +38,7 @@ def test_jsonl_fields_and_model_extras(tmp_path):
         tmp_path,
         "p.jsonl",
         '{"prompt": "fox", "size": "2:3", "n": 4}\n\n"just a string"\n'
-        '{"prompt": "cat", "model": "other-model", "seed": 7, "image_urls": ["https://x.test/a.png"]}\n',
+        '{"prompt": "cat", "model": "gpt-image-1.5", "seed": 7, "image_urls": ["https://x.test/a.png"]}\n',
     )
     rows = read_prompt_file(path, Defaults(size="1:1")).rows
     bodies = [r.request.to_body() for r in rows if r.request is not None]
@@ -46,7 +46,7 @@ def test_jsonl_fields_and_model_extras(tmp_path):
         {"model": "gpt-image-2", "prompt": "fox", "size": "2:3", "n": 4},
         {"model": "gpt-image-2", "prompt": "just a string", "size": "1:1"},
         {
-            "model": "other-model",
+            "model": "gpt-image-1.5",
             "prompt": "cat",
             "size": "1:1",
             "image_urls": ["https://x.test/a.png"],
@@ -104,8 +104,10 @@ def test_csv_columns_and_types(tmp_path):
         pytest.param(
             "p.csv", "prompt,size\nok,1:1\nextra,1:1,oops\n", 3, "expected 2 cells", id="csv-cells"
         ),
-        pytest.param("p.csv", "prompt,size\nok,5:5\n", 2, "size", id="csv-bad-size"),
-        pytest.param("p.txt", "ok\n" + "x" * 2001 + "\n", 2, "max_length", id="txt-too-long"),
+        pytest.param(
+            "p.csv", "prompt,model,size\nok,gpt-image-1.5,5:5\n", 2, "size", id="csv-bad-size"
+        ),
+        pytest.param("p.txt", "ok\n" + "x" * 32001 + "\n", 2, "max_length", id="txt-too-long"),
     ],
 )
 def test_invalid_rows_carry_line_numbers(tmp_path, name, content, line, message):

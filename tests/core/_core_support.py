@@ -20,7 +20,7 @@ def task_payload(**overrides: Any) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "created": 1757156493,
         "id": TASK_ID,
-        "model": "gpt-4o-image",
+        "model": "gpt-image-2",
         "object": "image.generation.task",
         "progress": 0,
         "status": "pending",

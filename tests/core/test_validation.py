@@ -380,3 +380,28 @@ def test_a_url_that_does_not_parse_is_a_validation_error(field):
     )
     with pytest.raises(ValidationError, match="http_url"):
         validate(request)
+
+
+@pytest.mark.parametrize(
+    ("size", "ok"),
+    [
+        ("auto", True),
+        ("16:9", True),
+        ("1024x1536", True),
+        ("3840\u00d72160", True),
+        ("7:3", False),
+        ("1000x1000", False),
+        ("16x16", False),
+        ("3840x1024", False),
+        ("wide", False),
+    ],
+)
+def test_gpt_image_2_sizes_follow_its_documented_rules(size, ok):
+    """gpt-image-2's size rules live in its field's description; they are checked too."""
+    request = GenerationRequest(prompt="p", model="gpt-image-2", size=size)
+    if ok:
+        validate(request)
+    else:
+        with pytest.raises(ValidationError) as info:
+            validate(request)
+        assert ("size", "documented") == (info.value.field, info.value.rule)

@@ -63,4 +63,4 @@ def test_blocks_show_usage_and_defaults():
     block = options_block("evolink batch", dict(COMMANDS)["evolink batch"])
     assert block.startswith("`evolink batch [OPTIONS] FILE`")
     assert "| `--out DIRECTORY` | required |" in block
-    assert "| `--model TEXT` | gpt-4o-image |" in block
+    assert "| `--model TEXT` | gpt-image-2 |" in block
