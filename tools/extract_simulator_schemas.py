@@ -1,3 +1,4 @@
+# ruff: noqa: INP001, T201 - a command-line script, not a package; it reports by printing
 """Extract every model's request schema from Evolink's OpenAPI files for the simulator.
 
     python tools/extract_simulator_schemas.py [--docs FOLDER] [--out FILE] [--check]
@@ -69,8 +70,13 @@ SCHEMA_ONE = frozenset(
 )
 #: Keywords whose value is a list of schemas.
 SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
-_ALIAS = re.compile(r"model name `([^`]+)` is still supported and will be automatically mapped to `([^`]+)`")
-_ALIAS_FAMILY = re.compile(r"\(e\.g\. ([^)]*)\) are still supported and will be automatically mapped to the corresponding `-beta` versions")
+_ALIAS = re.compile(
+    r"model name `([^`]+)` is still supported and will be automatically mapped to `([^`]+)`"
+)
+_ALIAS_FAMILY = re.compile(
+    r"\(e\.g\. ([^)]*)\) are still supported and will be automatically mapped"
+    r" to the corresponding `-beta` versions"
+)
 _COMPATIBLE = re.compile(r"- `([^`]+)`:[^\n]*?compatible model name: `([^`]+)`")
 
 

@@ -66,8 +66,7 @@ def test_every_documented_model_is_there() -> None:
     """`_models.json` holds the docs' 43 image, 74 video and 10 audio models, and the
     three archived image models, each with at least one example body."""
     counts = {
-        kind: sum(1 for d in MODELS.values() if d.kind is kind and not d.archived)
-        for kind in Kind
+        kind: sum(1 for d in MODELS.values() if d.kind is kind and not d.archived) for kind in Kind
     }
     assert {Kind.IMAGE: 43, Kind.VIDEO: 74, Kind.AUDIO: 10} == counts
     assert ["gpt-4o-image-beta", "gpt-image-1", "gpt-image-1.5-beta"] == RETIRED
@@ -241,7 +240,10 @@ async def test_refusal_messages(
     async with api(sim) as client:
         response = await client.post(MODELS[model].endpoint, json={"model": model, **body})
     assert 400 == response.status_code, response.text
-    assert (param, message) == (response.json()["error"]["param"], response.json()["error"]["message"])
+    assert (param, message) == (
+        response.json()["error"]["param"],
+        response.json()["error"]["message"],
+    )
 
 
 @pytest.mark.parametrize("model", [*RETIRED, *RETIRED_ALIASES])
@@ -315,17 +317,21 @@ def test_models_without_a_prompt_exist() -> None:
 
 
 @pytest.mark.parametrize(
-    ("model", "extra", "seconds", "credits"),
+    ("model", "extra", "seconds", "expected_credits"),
     [
         pytest.param("kling-v3-text-to-video", {"duration": 10}, 10, 12.0, id="video-10s"),
         pytest.param("kling-v3-text-to-video", {}, 5, 6.0, id="video-default-5s"),
         pytest.param("veo3.1-fast", {}, 5, 7.5, id="video-alias-no-duration-field"),
-            pytest.param("wan2.7-text-to-video", {}, 5, 3.0, id="video-schema-default"),
+        pytest.param("wan2.7-text-to-video", {}, 5, 3.0, id="video-schema-default"),
         pytest.param("suno-v5-beta", {}, None, 3.0, id="audio-per-call"),
     ],
 )
 async def test_video_billed_by_the_second_audio_by_the_call(
-    clock: VirtualClock, model: str, extra: dict[str, Any], seconds: int | None, credits: float
+    clock: VirtualClock,
+    model: str,
+    extra: dict[str, Any],
+    seconds: int | None,
+    expected_credits: float,
 ) -> None:
     """A video reserves its per-second price times its `duration` (the schema's default
     when absent); an audio task its price per call; both make one file."""
@@ -340,10 +346,10 @@ async def test_video_billed_by_the_second_audio_by_the_call(
         assert 200 == created.status_code, created.text
         clock.advance(11)
         done = (await client.get(f"/v1/tasks/{created.json()['id']}")).json()
-    assert credits == created.json()["usage"]["credits_reserved"]
-    assert credits == done["usage"]["credits_used"]
+    assert expected_credits == created.json()["usage"]["credits_reserved"]
+    assert expected_credits == done["usage"]["credits_used"]
     assert (doc.kind.billing_rule, 1) == (done["usage"]["billing_rule"], len(done["results"]))
-    assert Decimal(str(credits)) == sim.ledger.charged
+    assert Decimal(str(expected_credits)) == sim.ledger.charged
 
 
 def _mp4_boxes(data: bytes) -> dict[bytes, bytes]:
@@ -375,7 +381,8 @@ async def test_video_and_audio_files(clock: VirtualClock) -> None:
         wrong = await client.get(f"/results/{video_id}/0.png")
     boxes = _mp4_boxes(mp4.content)
     assert [b"ftyp", b"mdat", b"moov"] == list(boxes)
-    assert b"avc1" in boxes[b"moov"] and b"avcC" in boxes[b"moov"]
+    assert b"avc1" in boxes[b"moov"]
+    assert b"avcC" in boxes[b"moov"]
     stsz = boxes[b"moov"][boxes[b"moov"].index(b"stsz") + 4 :]
     assert 6 == struct.unpack(">II", stsz[4:12])[1]  # 3 s at 2 frames a second
     frames = [mp3.content[i : i + 96] for i in range(0, len(mp3.content), 96)]

@@ -398,7 +398,9 @@ class SimulatorApp:
             if spec is not None and doc is not None:
                 message += f" (retired: {doc.name} was taken off Evolink's docs)"
             raise _Refused(
-                error_reply(403, "model_access_denied", message, "invalid_request_error", param="model")
+                error_reply(
+                    403, "model_access_denied", message, "invalid_request_error", param="model"
+                )
             )
         kind = spec.kind if doc is None else doc.kind
         if path != kind.endpoint:

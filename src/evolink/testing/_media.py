@@ -263,7 +263,11 @@ def render_mp4(prompt: str, index: int, seconds: int) -> bytes:
         _full_box(b"stts", 0, 0, struct.pack(">III", 1, frames, delta)),
         _full_box(b"stsc", 0, 0, struct.pack(">IIII", 1, 1, frames, 1)),
         _full_box(
-            b"stsz", 0, 0, struct.pack(">II", 0, frames), *(struct.pack(">I", len(s)) for s in samples)
+            b"stsz",
+            0,
+            0,
+            struct.pack(">II", 0, frames),
+            *(struct.pack(">I", len(s)) for s in samples),
         ),
         _full_box(b"stco", 0, 0, struct.pack(">II", 1, len(ftyp) + 8)),
     )

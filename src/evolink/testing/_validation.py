@@ -112,9 +112,7 @@ def check_documented(
     n = _check_n(body.get("n", 1), strict=doc.name in GPT4O_MODELS)
     for field in ("image_urls", "video_urls", "audio_urls"):
         urls = body.get(field)
-        if isinstance(urls, list) and not all(
-            _is_http_uri(u) for u in urls if isinstance(u, str)
-        ):
+        if isinstance(urls, list) and not all(_is_http_uri(u) for u in urls if isinstance(u, str)):
             raise Invalid(field, f"{field} must be a list of http(s) URLs")
     for field in ("mask_url", "image_url", "video_url", "audio_url"):
         value = body.get(field)
@@ -153,10 +151,11 @@ def check_documented(
 def media_seconds(body: Mapping[str, Any], doc: ModelDoc) -> float:
     """Seconds of video or audio asked: `duration` if a number (or a numeric string),
     else the schema's default, else 5."""
-    for value in (body.get("duration"), doc.schema_default("duration")):
-        if isinstance(value, str):
+    for given in (body.get("duration"), doc.schema_default("duration")):
+        value = given
+        if isinstance(given, str):
             try:
-                value = float(value)
+                value = float(given)
             except ValueError:
                 continue
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
