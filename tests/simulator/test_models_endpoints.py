@@ -443,3 +443,79 @@ async def test_results_use_the_request_host(clock: VirtualClock) -> None:
         done = (await client.get(f"/v1/tasks/{created.json()['id']}")).json()
     assert done["results"][0].startswith(f"{BASE_URL}/results/")
     assert isinstance(httpx.URL(done["results"][0]), httpx.URL)
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        pytest.param({"size": 5}, "size", id="size-not-string"),
+        pytest.param({"n": 11}, "n", id="n-past-10"),
+        pytest.param({"prompt": "x" * 10_001}, "prompt", id="prompt-past-10000"),
+        pytest.param({"prompt": " "}, "prompt", id="blank-prompt"),
+        pytest.param({"image_urls": "https://a.example/1.png"}, "image_urls", id="urls-not-list"),
+        pytest.param({"image_urls": ["https://a.example/x"] * 6}, "image_urls", id="six-urls"),
+        pytest.param({"mask_url": "nope"}, "mask_url", id="mask-not-url"),
+        pytest.param(
+            {
+                "image_urls": ["https://a.example/1", "https://a.example/2"],
+                "mask_url": "https://a.example/m",
+            },
+            "mask_url",
+            id="mask-with-two",
+        ),
+        pytest.param({"callback_url": "http://hooks.example.com/x"}, "callback_url", id="cb-http"),
+    ],
+)
+async def test_unschemed_model_keeps_the_lenient_rules(
+    clock: VirtualClock, body: dict[str, Any], param: str
+) -> None:
+    """A model added with `prices=` has no schema: the lenient rules still apply."""
+    sim = Simulator(clock=clock, prices={"my-model": 1})
+    async with api(sim) as client:
+        response = await client.post(
+            "/v1/images/generations", json={"model": "my-model", "prompt": "a fox", **body}
+        )
+    assert (400, param) == (response.status_code, response.json()["error"]["param"])
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "status", "param"),
+    [
+        pytest.param(
+            "minimax-h3-image-to-video",
+            {"image_start": "https://a.example/1.png", "colour": "red"},
+            400,
+            "colour",
+            id="unknown-field-where-the-schema-closes",
+        ),
+        pytest.param("wan2.5-text-to-video", {"duration": 10}, 200, None, id="number"),
+        pytest.param("gemini-omni-flash-text-to-video", {"duration": "auto"}, 200, None, id="auto"),
+        pytest.param(
+            "z-image-turbo",
+            {"image_url": "ftp://a.example/1.png"},
+            400,
+            "image_url",
+            id="single-url",
+        ),
+        pytest.param(
+            "wan2.6-reference-video",
+            {"video_urls": ["file:///x.mp4"]},
+            400,
+            "video_urls",
+            id="url-list",
+        ),
+    ],
+)
+async def test_schema_edges(
+    clock: VirtualClock, model: str, body: dict[str, Any], status: int, param: str | None
+) -> None:
+    """Closed schemas refuse unknown fields; `duration` may be a number or a word; URL
+    fields must be http(s) even where the schema's `format` is not checked."""
+    sim = Simulator(clock=clock)
+    doc = MODELS[model]
+    payload = {**next(iter(doc.examples.values())), **body}
+    async with api(sim) as client:
+        response = await client.post(doc.endpoint, json=payload)
+    assert status == response.status_code, response.text
+    if param is not None:
+        assert param == response.json()["error"]["param"]

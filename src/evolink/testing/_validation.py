@@ -21,11 +21,10 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from evolink.testing._catalog import GPT4O_MODELS, GPT4O_SIZES, ModelSpec
+from evolink.testing._catalog import GPT4O_MODELS, ModelSpec
 from evolink.testing._media import DEFAULT_MEDIA_SECONDS, Kind
 from evolink.testing._schemas import ModelDoc, catalog
 
-MAX_PROMPT = 2000
 #: Other models document longer prompts; the simulator is lenient with them.
 MAX_OTHER_PROMPT = 10_000
 MAX_IMAGE_URLS = 5
@@ -256,15 +255,11 @@ def describe_error(error: Any) -> tuple[str, str]:
 def check_generation(body: Any, spec: ModelSpec, *, allow_local_callbacks: bool) -> Generation:
     """Validate a create body for a model without a schema (added with `prices=`), or raise
     `Invalid`: the lenient rules."""
-    strict = spec.name in GPT4O_MODELS
-    prompt = _check_prompt(body, spec, strict=strict)
+    prompt = _check_prompt(body, spec)
     size = body.get("size")
-    if size is not None and (
-        not isinstance(size, str) or (strict and size not in GPT4O_SIZES) or not size
-    ):
-        allowed = ", ".join(GPT4O_SIZES) if strict else "a size string"
-        raise Invalid("size", f"size must be one of {allowed}")
-    n = _check_n(body.get("n", 1), strict=strict)
+    if size is not None and (not isinstance(size, str) or not size):
+        raise Invalid("size", "size must be a size string")
+    n = _check_n(body.get("n", 1), strict=False)
     image_urls = body.get("image_urls")
     if image_urls is not None:
         if not isinstance(image_urls, list) or not all(_is_http_uri(u) for u in image_urls):
@@ -287,15 +282,14 @@ def check_generation(body: Any, spec: ModelSpec, *, allow_local_callbacks: bool)
     )
 
 
-def _check_prompt(body: Mapping[str, Any], spec: ModelSpec, *, strict: bool) -> str:
+def _check_prompt(body: Mapping[str, Any], spec: ModelSpec) -> str:
     prompt = body.get("prompt")
     if prompt is None and not spec.requires_prompt:
         return ""
     if not isinstance(prompt, str) or not prompt.strip():
         raise Invalid("prompt", "prompt is required and must be a non-empty string")
-    limit = MAX_PROMPT if strict else MAX_OTHER_PROMPT
-    if len(prompt) > limit:
-        raise Invalid("prompt", f"prompt exceeds {limit} characters")
+    if len(prompt) > MAX_OTHER_PROMPT:
+        raise Invalid("prompt", f"prompt exceeds {MAX_OTHER_PROMPT} characters")
     return prompt
 
 
