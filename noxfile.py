@@ -90,7 +90,7 @@ def tests_all(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """Ruff, lint and format check."""
     _install(session, "lint")
-    paths = ["src", "tests", "benchmarks", "examples", "noxfile.py"]
+    paths = ["src", "tests", "benchmarks", "examples", "tools", "noxfile.py"]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
 
@@ -135,6 +135,15 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against the simulator served in its own process (not run by default)."""
     _install(session, "bench")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=CURRENT)
+def catalog(session: nox.Session) -> None:
+    """Regenerate the model catalog and the simulator's schemas from specs/ (`-- --check`)."""
+    session.run("python", "tools/generate_catalog.py", *session.posargs)
+    session.run(
+        "python", "tools/extract_simulator_schemas.py", *session.posargs, env={"PYTHONPATH": "src"}
+    )
 
 
 @nox.session(python=CURRENT)

@@ -23,7 +23,7 @@ async def test_create_answers_a_pending_task(clock: VirtualClock) -> None:
     assert body["id"].startswith(f"task-unified-{int(clock.time())}-")
     assert {
         "created": int(clock.time()),
-        "model": "gpt-4o-image",
+        "model": "gpt-4o-image-beta",  # the alias, mapped as the docs say
         "object": "image.generation.task",
         "progress": 0,
         "status": "pending",

@@ -34,9 +34,16 @@ from evolink.testing._http import (
     json_reply,
     read_body,
 )
-from evolink.testing._png import image_size, render_png
+from evolink.testing._media import DEFAULT_MEDIA_SECONDS, Kind, render
 from evolink.testing._records import RecordedRequest, redact_key
-from evolink.testing._validation import IDEMPOTENCY_KEY, Generation, Invalid, check_generation
+from evolink.testing._schemas import Catalog, catalog
+from evolink.testing._validation import (
+    IDEMPOTENCY_KEY,
+    Generation,
+    Invalid,
+    check_documented,
+    check_generation,
+)
 
 MAX_BATCH_IDS = 50
 MAX_PAGE_SIZE = 100
@@ -91,7 +98,11 @@ class SimulatorApp:
     max_requests_per_second: float | None = None
     result_ttl: float = 86_400.0
     task_ttl: float = 259_200.0
+    accept_retired: bool = True
+    catalog: Catalog = attrs.field(factory=catalog, repr=False)
     records: list[RecordedRequest] = attrs.field(factory=list)
+    #: Seconds asked of each video or audio task (its result file's length).
+    _media_seconds: dict[str, float] = attrs.field(factory=dict)
     _buckets: dict[str, _Bucket] = attrs.field(factory=dict)
     _request_ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1))
 
@@ -165,7 +176,7 @@ class SimulatorApp:
     def _route(self, request: Request) -> tuple[str, Reply | None]:
         method, path = request.method, request.path
         routes = {
-            ("POST", "/v1/images/generations"): "create",
+            **{("POST", kind.endpoint): "create" for kind in Kind},
             ("GET", "/v1/credits"): "credits",
             ("GET", "/v1/models"): "models",
             ("GET", "/v1/tasks"): "list",
@@ -236,6 +247,7 @@ class SimulatorApp:
                 "data": [
                     {"id": name, "object": "model", "owned_by": "evolink"}
                     for name in self.engine.models
+                    if self.accept_retired or not self._retired(name)
                 ],
             },
         )
@@ -326,7 +338,7 @@ class SimulatorApp:
             )
             if remembered is not None:
                 return self._replay(remembered, body, state)
-            generation = self._generation(body)
+            generation = self._generation(body, request.path)
             task = self.engine.create(
                 generation,
                 key=key,
@@ -347,6 +359,8 @@ class SimulatorApp:
                 "Insufficient quota. Please top up your account.",
                 "insufficient_quota",
             )
+        if generation.seconds is not None:
+            self._media_seconds[task.id] = generation.seconds
         reply = json_reply(200, task_view(task, now, request.origin))
         if idempotency_key is not None:
             self.engine.remember(
@@ -367,24 +381,37 @@ class SimulatorApp:
         state["replayed"] = True
         return Reply(200, remembered.response, headers=(("idempotency-replayed", "true"),))
 
-    def _generation(self, body: dict[str, Any]) -> Generation:
-        """The valid request in `body`, or `_Refused` (400, or 403 for a model not offered)."""
+    def _retired(self, name: str) -> bool:
+        doc = self.catalog.get(name)
+        return doc is not None and doc.archived
+
+    def _generation(self, body: dict[str, Any], path: str) -> Generation:
+        """The valid request in `body` sent to `path`, or `_Refused`: 403 for a model not
+        offered (or retired), 400 for the wrong route or a body its schema refuses."""
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise _Refused(_invalid("model", "model is required"))
         spec = self.engine.models.get(model)
-        if spec is None:
+        doc = self.catalog.get(model)
+        if spec is None or (doc is not None and doc.archived and not self.accept_retired):
+            message = f"Token does not have access to model: {model}"
+            if spec is not None and doc is not None:
+                message += f" (retired: {doc.name} was taken off Evolink's docs)"
             raise _Refused(
                 error_reply(
-                    403,
-                    "model_access_denied",
-                    f"Token does not have access to model: {model}",
-                    "invalid_request_error",
-                    param="model",
+                    403, "model_access_denied", message, "invalid_request_error", param="model"
                 )
             )
+        kind = spec.kind if doc is None else doc.kind
+        if path != kind.endpoint:
+            raise _Refused(
+                _invalid("model", f"{model} is a {kind.value} model: POST it to {kind.endpoint}")
+            )
+        allow_local = self.allow_local_callbacks
         try:
-            return check_generation(body, spec, allow_local_callbacks=self.allow_local_callbacks)
+            if doc is None:
+                return check_generation(body, spec, allow_local_callbacks=allow_local)
+            return check_documented(body, doc, spec, allow_local_callbacks=allow_local)
         except Invalid as exc:
             raise _Refused(_invalid(exc.param, exc.message)) from None
 
@@ -487,23 +514,23 @@ class SimulatorApp:
 
     def _result(self, request: Request, now: float) -> Reply:
         task_id, _, name = request.path.removeprefix("/results/").partition("/")
-        index_text = name.removesuffix(".png")
+        index_text, _, extension = name.partition(".")
         task = self.engine.tasks.get(task_id)
         if (
             task is None
-            or not name.endswith(".png")
+            or extension != task.kind.extension
             or not index_text.isdigit()
             or int(index_text) >= task.images
             or not task.is_finished(now)
         ):
-            return error_reply(404, "not_found", "No such image", "invalid_request_error")
+            return error_reply(404, "not_found", "No such file", "invalid_request_error")
         if now >= task.ends_at + self.result_ttl:
             return error_reply(
-                410, "expired", "This image link has expired", "invalid_request_error"
+                410, "expired", f"This {task.kind.value} link has expired", "invalid_request_error"
             )
-        width, height = image_size(task.size)
-        png = render_png(task.prompt, width, height, int(index_text))
-        return Reply(200, png, content_type="image/png")
+        seconds = self._media_seconds.get(task.id, DEFAULT_MEDIA_SECONDS)
+        content = render(task.kind, task.prompt, int(index_text), size=task.size, seconds=seconds)
+        return Reply(200, content, content_type=task.kind.content_type)
 
 
 def _checked_body(body: Any, idempotency_key: str | None) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from evolink.testing._durations import Durations, durations_for
 from evolink.testing._estimates import Estimates
 from evolink.testing._faults import Faults
 from evolink.testing._ledger import EntryKind, Ledger, LedgerEntry
+from evolink.testing._media import Kind
 from evolink.testing._progress_models import LINEAR_PROGRESS, ProgressModel
 from evolink.testing._validation import Generation
 
@@ -82,6 +83,7 @@ class SimulatedTask:
     origin: str
     idempotency_key: str | None = None
     progress_model: ProgressModel = attrs.field(default=LINEAR_PROGRESS, repr=False)
+    kind: Kind = Kind.IMAGE
 
     @property
     def ends_at(self) -> float:
@@ -211,11 +213,13 @@ class Engine:
         ):
             raise TooManyTasks
         spec = self.models[generation.model]
+        if generation.price is not None:  # a per-task price: videos by the second, aliases
+            spec = attrs.evolve(spec, price=generation.price)
         reserve = spec.price * generation.n
         if reserve > self.ledger.available:
             raise InsufficientCredits
         task = self._draw(generation, spec, key=key, now=now, origin=origin)
-        task = attrs.evolve(task, idempotency_key=idempotency_key)
+        task = attrs.evolve(task, idempotency_key=idempotency_key, kind=generation.kind)
         self.tasks[task.id] = task
         self.ledger.record(LedgerEntry(task.id, EntryKind.RESERVE, reserve, now, key))
         seq = next(self._seq)
@@ -304,8 +308,9 @@ def task_view(task: SimulatedTask, now: float, origin: str) -> dict[str, Any]:
     task_info: dict[str, Any] = {"can_cancel": unfinished}
     if unfinished and task.estimated_time is not None:
         task_info["estimated_time"] = task.estimated_time
+    kind = task.kind
     usage: dict[str, Any] = {
-        "billing_rule": "per_call",
+        "billing_rule": kind.billing_rule,
         "credits_reserved": float(task.credits_reserved),
         "user_group": "default",
     }
@@ -313,11 +318,11 @@ def task_view(task: SimulatedTask, now: float, origin: str) -> dict[str, Any]:
         "created": int(task.created),
         "id": task.id,
         "model": task.model,
-        "object": "image.generation.task",
+        "object": kind.task_object,
         "progress": task.progress_at(now),
         "status": status,
         "task_info": task_info,
-        "type": "image",
+        "type": kind.value,
         "usage": usage,
     }
     if unfinished:
@@ -326,8 +331,9 @@ def task_view(task: SimulatedTask, now: float, origin: str) -> dict[str, Any]:
     usage["credits_used"] = float(task.credits_charged)
     if task.final_status is FinalStatus.COMPLETED:
         view["results"] = [
-            f"{origin}/results/{task.id}/{index}.png" for index in range(task.images)
+            f"{origin}/results/{task.id}/{index}.{kind.extension}" for index in range(task.images)
         ]
+        view.update(kind.result_data(view["results"]))
     elif task.final_status is FinalStatus.FAILED:
         code = task.error_code or "unknown_error"
         view["error"] = {

@@ -73,8 +73,10 @@ class Simulator:
         seed: seeds every random draw (durations, fates, faults); None for a fresh seed.
         api_keys: keys to accept; None accepts any `sk-evo-...` bearer token.
         balance: the account's credits.
-        prices: credits per image, by model; merged over the defaults (a name not known
-            yet adds a model). A model not listed answers 403 `model_access_denied`.
+        prices: credits by model (per image, per second of video, per audio call); merged
+            over the defaults, which price every documented model (a name not known yet
+            adds an image model without a schema). A model not listed answers 403
+            `model_access_denied`.
         durations: task durations: a distribution (`Uniform`, `Fixed`, `LogNormal`,
             `Pareto`, or anything with `sample(rng)`), a `(low, high)` pair, a number of
             seconds, or a mapping of model to any of those (`ByModel`).
@@ -96,6 +98,9 @@ class Simulator:
         batch_endpoint: serve the undocumented `POST /v1/tasks/batch` (else 404).
         idempotency: honour `Idempotency-Key` (else ignore the header).
         allow_local_callbacks: accept `http://` and internal callback URLs.
+        accept_retired: accept the models taken off Evolink's docs (`gpt-4o-image`,
+            `gpt-4o-image-beta`, `gpt-image-1`, `gpt-image-1.5-beta` and their aliases);
+            False refuses them with 403 `model_access_denied` naming the retirement.
         callback_transport: an httpx transport for callbacks (e.g. to an ASGI app in
             the same process); None sends them over the network.
         faults: what to get wrong, and how often.
@@ -119,6 +124,7 @@ class Simulator:
     batch_endpoint: bool = True
     idempotency: bool = True
     allow_local_callbacks: bool = False
+    accept_retired: bool = True
     callback_transport: httpx.AsyncBaseTransport | None = None
     faults: Faults = attrs.field(factory=Faults)
     _engine: Engine = attrs.field(init=False)
@@ -154,6 +160,7 @@ class Simulator:
             batch_endpoint=self.batch_endpoint,
             idempotency=self.idempotency,
             allow_local_callbacks=self.allow_local_callbacks,
+            accept_retired=self.accept_retired,
             retry_after=self.retry_after,
             max_requests_per_second=self.max_requests_per_second,
             result_ttl=self.result_ttl,

@@ -1,18 +1,30 @@
-"""Checks of a create request, as the API makes them (SPEC.md and the seed)."""
+"""Checks of a create request, as the API makes them.
+
+A documented model's body is checked against its own OpenAPI request schema (JSON Schema
+Draft 2020-12, as OpenAPI 3.1 declares; `format` is an annotation, not checked), then by the
+rules the docs state in prose: a `prompt` that is given is not blank, `n` is at most 10,
+URLs are http(s), the callback URL is HTTPS to a public host, and SPEC.md's rules for
+`gpt-4o-image`. A model added with `prices=` has no schema: it gets the lenient rules.
+"""
 
 from __future__ import annotations
 
+import functools
+import importlib
 import ipaddress
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
 
-from evolink.testing._catalog import GPT4O_MODELS, GPT4O_SIZES, ModelSpec
+from evolink.testing._catalog import GPT4O_MODELS, ModelSpec
+from evolink.testing._media import DEFAULT_MEDIA_SECONDS, Kind
+from evolink.testing._schemas import ModelDoc, catalog
 
-MAX_PROMPT = 2000
 #: Other models document longer prompts; the simulator is lenient with them.
 MAX_OTHER_PROMPT = 10_000
 MAX_IMAGE_URLS = 5
@@ -33,13 +45,21 @@ class Invalid(Exception):  # noqa: N818 - a refusal, raised and caught inside th
 
 @attrs.frozen
 class Generation:
-    """The parts of a valid create request the simulator uses."""
+    """The parts of a valid create request the simulator uses.
+
+    `price` (credits per result file, when set) overrides the model's price: a video's is
+    its per-second price times its seconds, an alias's is the alias's own. `seconds` is
+    the length asked of a video or audio result.
+    """
 
     model: str
     prompt: str
     size: str | None
     n: int
     callback_url: str | None
+    kind: Kind = Kind.IMAGE
+    price: Decimal | None = None
+    seconds: float | None = None
 
 
 def _is_http_uri(value: object) -> bool:
@@ -78,17 +98,168 @@ def check_callback_url(value: object, *, allow_local: bool) -> str:
     return value
 
 
-def check_generation(body: Any, spec: ModelSpec, *, allow_local_callbacks: bool) -> Generation:
-    """Validate a create body (a JSON object whose `model` is `spec`), or raise `Invalid`."""
-    strict = spec.name in GPT4O_MODELS
-    prompt = _check_prompt(body, spec, strict=strict)
+def check_documented(
+    body: Mapping[str, Any], doc: ModelDoc, spec: ModelSpec, *, allow_local_callbacks: bool
+) -> Generation:
+    """Validate a create body for a documented model (`body["model"]` is `doc` or an alias
+    of it; `spec` prices the name asked), or raise `Invalid`."""
+    body = {**body, "model": doc.name}
+    check_schema(body, doc)
+    prompt = body.get("prompt")
+    if isinstance(prompt, str) and not prompt.strip():
+        raise Invalid("prompt", "prompt must not be empty")
+    n = _check_n(body.get("n", 1), strict=doc.name in GPT4O_MODELS)
+    for field in ("image_urls", "video_urls", "audio_urls"):
+        urls = body.get(field)
+        if isinstance(urls, list) and not all(_is_http_uri(u) for u in urls if isinstance(u, str)):
+            raise Invalid(field, f"{field} must be a list of http(s) URLs")
+    for field in ("mask_url", "image_url", "video_url", "audio_url"):
+        value = body.get(field)
+        if isinstance(value, str) and not _is_http_uri(value):
+            raise Invalid(field, f"{field} must be an http(s) URL")
+    if doc.name in GPT4O_MODELS:
+        _check_gpt4o_images(body)
+    callback_url = body.get("callback_url")
+    if callback_url is not None:
+        callback_url = check_callback_url(callback_url, allow_local=allow_local_callbacks)
     size = body.get("size")
-    if size is not None and (
-        not isinstance(size, str) or (strict and size not in GPT4O_SIZES) or not size
-    ):
-        allowed = ", ".join(GPT4O_SIZES) if strict else "a size string"
-        raise Invalid("size", f"size must be one of {allowed}")
-    n = _check_n(body.get("n", 1), strict=strict)
+    prompt_text = prompt if isinstance(prompt, str) else ""
+    if doc.kind is Kind.IMAGE:
+        return Generation(
+            model=doc.name,
+            prompt=prompt_text,
+            size=size if isinstance(size, str) else None,
+            n=n,
+            callback_url=callback_url,
+            price=spec.price,
+        )
+    seconds = media_seconds(body, doc)
+    price = spec.price * Decimal(str(seconds)) if doc.kind is Kind.VIDEO else spec.price
+    return Generation(
+        model=doc.name,
+        prompt=prompt_text,
+        size=None,
+        n=1,
+        callback_url=callback_url,
+        kind=doc.kind,
+        price=price,
+        seconds=seconds,
+    )
+
+
+def media_seconds(body: Mapping[str, Any], doc: ModelDoc) -> float:
+    """Seconds of video or audio asked: `duration` if a number (or a numeric string),
+    else the schema's default, else 5."""
+    for given in (body.get("duration"), doc.schema_default("duration")):
+        value = given
+        if isinstance(given, str):
+            try:
+                value = float(given)
+            except ValueError:
+                continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value)
+    return DEFAULT_MEDIA_SECONDS
+
+
+def _check_gpt4o_images(body: Mapping[str, Any]) -> None:
+    image_urls = body.get("image_urls")
+    if image_urls is not None and len(image_urls) > MAX_IMAGE_URLS:
+        raise Invalid("image_urls", f"at most {MAX_IMAGE_URLS} image_urls")
+    if body.get("mask_url") is not None and image_urls is not None and len(image_urls) > 1:
+        raise Invalid("mask_url", "mask_url cannot be used with more than one image_urls")
+
+
+def check_schema(body: Mapping[str, Any], doc: ModelDoc) -> None:
+    """Raise `Invalid` naming the first field (shallowest, then by name) that breaks the
+    model's request schema."""
+    errors = list(_validator(doc.name).iter_errors(body))
+    if not errors:
+        return
+    error = min(errors, key=_error_order)
+    param, message = describe_error(error)
+    raise Invalid(param, message)
+
+
+@functools.cache
+def _validator(name: str) -> Any:
+    try:
+        jsonschema = importlib.import_module("jsonschema")
+    except ImportError:
+        raise RuntimeError(
+            "The simulator checks requests against Evolink's schemas with jsonschema, "
+            "which is not installed: pip install 'evolink[testing]'"
+        ) from None
+    # No format checker: `format` stays an annotation, as Draft 2020-12 has it by default.
+    return jsonschema.Draft202012Validator(catalog().models[name].schema)
+
+
+def _error_order(error: Any) -> tuple[int, str, str]:
+    return (len(error.absolute_path), _dotted(error.absolute_path), str(error.validator))
+
+
+def _dotted(path: Iterable[object]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _join(parent: str, name: str) -> str:
+    return f"{parent}.{name}" if parent else name
+
+
+def _listing(values: Iterable[object]) -> str:
+    return ", ".join(v if isinstance(v, str) else json.dumps(v) for v in values)
+
+
+#: How each keyword's failure reads (the field's name comes first, as the API writes it).
+_MESSAGES = {
+    "enum": lambda p, v: f"{p} must be one of: {_listing(v)}",
+    "const": lambda p, v: f"{p} must be {_listing([v])}",
+    "type": lambda p, v: f"{p} must be of type {v if isinstance(v, str) else ' or '.join(v)}",
+    "maximum": lambda p, v: f"{p} must be at most {v}",
+    "minimum": lambda p, v: f"{p} must be at least {v}",
+    "exclusiveMaximum": lambda p, v: f"{p} must be less than {v}",
+    "exclusiveMinimum": lambda p, v: f"{p} must be greater than {v}",
+    "maxItems": lambda p, v: f"{p} accepts at most {v} items",
+    "minItems": lambda p, v: f"{p} needs at least {v} items",
+    "maxLength": lambda p, v: f"{p} exceeds {v} characters",
+    "minLength": lambda p, v: f"{p} must be at least {v} characters",
+    "pattern": lambda p, v: f"{p} must match {v}",
+    "multipleOf": lambda p, v: f"{p} must be a multiple of {v}",
+}
+
+
+def describe_error(error: Any) -> tuple[str, str]:
+    """The field at fault (dotted, `[i]` for items) and a message naming it."""
+    path = _dotted(error.absolute_path)
+    keyword = str(error.validator)
+    if keyword == "required" and isinstance(error.instance, dict):
+        missing = next(n for n in error.validator_value if n not in error.instance)
+        param = _join(path, missing)
+        return param, f"Missing required parameter: {param}"
+    if keyword == "additionalProperties" and isinstance(error.instance, dict):
+        known = error.schema.get("properties", {})
+        extra = sorted(name for name in error.instance if name not in known)
+        if extra:
+            param = _join(path, extra[0])
+            return param, f"Unknown parameter: {param}"
+    param = path or "body"
+    describe = _MESSAGES.get(keyword)
+    if describe is not None:
+        return param, describe(param, error.validator_value)
+    return param, f"{param}: {error.message}"
+
+
+def check_generation(body: Any, spec: ModelSpec, *, allow_local_callbacks: bool) -> Generation:
+    """Validate a create body for a model without a schema (added with `prices=`), or raise
+    `Invalid`: the lenient rules."""
+    prompt = _check_prompt(body, spec)
+    size = body.get("size")
+    if size is not None and (not isinstance(size, str) or not size):
+        raise Invalid("size", "size must be a size string")
+    n = _check_n(body.get("n", 1), strict=False)
     image_urls = body.get("image_urls")
     if image_urls is not None:
         if not isinstance(image_urls, list) or not all(_is_http_uri(u) for u in image_urls):
@@ -106,18 +277,19 @@ def check_generation(body: Any, spec: ModelSpec, *, allow_local_callbacks: bool)
     callback_url = body.get("callback_url")
     if callback_url is not None:
         callback_url = check_callback_url(callback_url, allow_local=allow_local_callbacks)
-    return Generation(model=spec.name, prompt=prompt, size=size, n=n, callback_url=callback_url)
+    return Generation(
+        model=spec.name, prompt=prompt, size=size, n=n, callback_url=callback_url, kind=spec.kind
+    )
 
 
-def _check_prompt(body: Mapping[str, Any], spec: ModelSpec, *, strict: bool) -> str:
+def _check_prompt(body: Mapping[str, Any], spec: ModelSpec) -> str:
     prompt = body.get("prompt")
     if prompt is None and not spec.requires_prompt:
         return ""
     if not isinstance(prompt, str) or not prompt.strip():
         raise Invalid("prompt", "prompt is required and must be a non-empty string")
-    limit = MAX_PROMPT if strict else MAX_OTHER_PROMPT
-    if len(prompt) > limit:
-        raise Invalid("prompt", f"prompt exceeds {limit} characters")
+    if len(prompt) > MAX_OTHER_PROMPT:
+        raise Invalid("prompt", f"prompt exceeds {MAX_OTHER_PROMPT} characters")
     return prompt
 
 
