@@ -1,7 +1,5 @@
 """Render `src/evolink/_model_names.py`: model-name Literals and parameter TypedDicts."""
 
-# ruff: noqa: INP001 - tools/ holds scripts, not a package
-
 from __future__ import annotations
 
 import json

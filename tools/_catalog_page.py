@@ -1,7 +1,5 @@
 """Render `docs/reference/model-catalog.md`: one table row per model."""
 
-# ruff: noqa: INP001 - tools/ holds scripts, not a package
-
 from __future__ import annotations
 
 from collections.abc import Mapping

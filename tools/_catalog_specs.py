@@ -1,7 +1,5 @@
 """Read Evolink's model files: each model's own file, its constraints, examples, aliases."""
 
-# ruff: noqa: INP001 - tools/ holds scripts, not a package
-
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-# ruff: noqa: INP001, T201 - a command-line script, not a package; it reports by printing
+# ruff: noqa: T201 - a command-line script, not a package; it reports by printing
 """Extract every model's request schema from Evolink's OpenAPI files for the simulator.
 
     python tools/extract_simulator_schemas.py [--docs FOLDER] [--out FILE] [--check]

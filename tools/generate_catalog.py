@@ -9,8 +9,6 @@ Reads every model file under `specs/evolink-docs-2026-08-21/` (see its README) a
 Standard library only, so it runs before the package is installed.
 """
 
-# ruff: noqa: INP001 - tools/ holds scripts, not a package
-
 from __future__ import annotations
 
 import argparse
