@@ -56,6 +56,11 @@ logger = logging.getLogger("evolink")
 #: Attempts at one create that failed without a certain refusal (5xx, connection lost),
 #: all with the same Idempotency-Key, before its outcome is called uncertain.
 MAX_CREATE_ATTEMPTS = 6
+#: Error codes by which the server refuses a model itself (the error-codes page and the
+#: models' OpenAPI files): every other input of that model would be refused the same way.
+MODEL_REFUSAL_CODES = frozenset(
+    {"model_not_found", "model_access_denied", "model_not_supported", "model_unavailable"}
+)
 #: 429s one create takes before it ends failed (retryable): with the shared backoff, many
 #: minutes of the server refusing.
 MAX_RATE_LIMITED = 60
@@ -138,6 +143,12 @@ class Batch:
         # The first exception a caller's hook raised: the batch stops, and `async with`
         # raises it once every input has an outcome.
         self._hook_error: Exception | None = None
+        # Models the server has accepted a create of, and those it refused (with why). Until
+        # a model is accepted, its creates go one at a time: a refused model costs one
+        # refused create, not one per slot.
+        self._models_accepted: set[str] = set()
+        self._models_probing: set[str] = set()
+        self._models_refused: dict[str, str] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -410,14 +421,23 @@ class Batch:
             self._slots.release()
             return False
         entry.predicted = self._budget.start(entry.request)
+        if entry.request.model not in self._models_accepted:
+            self._models_probing.add(entry.request.model)
         return True
 
     async def _fit_budget(self, entry: _Entry) -> bool:
         """Wait until `entry` fits the budget; False (and an outcome) if it never can."""
+        model = entry.request.model
         while True:
             if self._stopped is not None:
                 self._skip(entry, self._stopped)
                 return False
+            if model in self._models_refused:
+                self._skip(entry, SkipReason.MODEL_REFUSED, self._models_refused[model])
+                return False
+            if model not in self._models_accepted and model in self._models_probing:
+                await self._wait_change()  # its first create will tell if the model is served
+                continue
             running = bool(self._creating or self._entries)
             verdict = self._budget.verdict(entry.request, can_wait=running)
             if verdict is Verdict.FITS:
@@ -523,6 +543,16 @@ class Batch:
 
     def _create_ended(self, entry: _Entry, exc: EvolinkError, *, uncertain: bool) -> None:
         """Record how a create that made no known task ended."""
+        model = entry.request.model
+        self._models_probing.discard(model)
+        if (
+            not uncertain
+            and isinstance(exc, APIError)
+            and str(exc.code) in MODEL_REFUSAL_CODES
+            and model not in self._models_accepted
+        ):
+            # The model itself is refused: no other input of it is sent.
+            self._models_refused[model] = f"{exc.code}: {exc.message}"
         self._creating_done(entry)
         self._slots.release()
         code = str(exc.code) if isinstance(exc, APIError) and exc.code is not None else None
@@ -555,6 +585,8 @@ class Batch:
         entry.predicted = ZERO
 
     def _created(self, entry: _Entry, task: Task) -> None:
+        self._models_accepted.add(entry.request.model)
+        self._models_probing.discard(entry.request.model)
         self._creating_done(entry)
         self._slots.grow()
         entry.attempts += 1
@@ -664,10 +696,14 @@ class Batch:
 
     # -- outcomes ---------------------------------------------------------------------------
 
-    def _skip(self, entry: _Entry, reason: SkipReason) -> None:
+    def _skip(self, entry: _Entry, reason: SkipReason, detail: str | None = None) -> None:
         self._record(
             Outcome(
-                index=entry.index, request=entry.request, kind=OutcomeKind.SKIPPED, reason=reason
+                index=entry.index,
+                request=entry.request,
+                kind=OutcomeKind.SKIPPED,
+                reason=reason,
+                error_message=detail,
             )
         )
 

@@ -43,6 +43,8 @@ class SkipReason(str, enum.Enum):
     INSUFFICIENT_CREDITS = "insufficient_credits"
     UNAUTHORIZED = "unauthorized"
     STOPPED = "stopped"
+    #: The server refused the input's model (retired, unknown, or not for this key).
+    MODEL_REFUSED = "model_refused"
 
     def __str__(self) -> str:
         return self.value

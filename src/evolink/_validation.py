@@ -33,8 +33,8 @@ CATALOG_DATE = "2026-08-21"
 #: Named in the warning for a model the docs have retired.
 CURRENT_ALTERNATIVES: Mapping[str, tuple[str, ...]] = {
     "image": ("gpt-image-2", "gpt-image-1.5", "gemini-3.1-flash-image-preview"),
-    "video": ("veo3.1-fast", "kling-v3-text-to-video", "seedance-2.0-text-to-video"),
-    "audio": ("suno-v5",),
+    "video": ("kling-v3-text-to-video", "seedance-2.0-text-to-video", "sora-2-preview"),
+    "audio": ("suno-v5-beta", "doubao-seed-audio-1-0"),
 }
 
 
