@@ -25,6 +25,7 @@ No error carries the API key: not in its message, its attributes or its cause's 
 
 from __future__ import annotations
 
+import copyreg
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,18 @@ if TYPE_CHECKING:
 
 
 class EvolinkError(Exception):
-    """The root of every error this SDK raises."""
+    """The root of every error this SDK raises.
+
+    Every error pickles (for process pools and task queues) with its message and its
+    attributes; it is rebuilt without calling `__init__`, so an error whose arguments are
+    keyword-only, or whose message is made from its arguments, comes back equal.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # `Exception.__reduce__` rebuilds with `cls(*self.args)`: the formatted message
+        # alone, which our `__init__`s do not take. `cls.__new__(cls, *args)` sets `args`
+        # without `__init__`; the state then restores the attributes.
+        return (copyreg.__newobj__, (type(self), *self.args), self.__dict__ or None)
 
 
 class ValidationError(EvolinkError, ValueError):
