@@ -43,9 +43,10 @@ class EvolinkError(Exception):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # `Exception.__reduce__` rebuilds with `cls(*self.args)`: the formatted message
-        # alone, which our `__init__`s do not take. `cls.__new__(cls, *args)` sets `args`
-        # without `__init__`; the state then restores the attributes.
-        return (copyreg.__newobj__, (type(self), *self.args), self.__dict__ or None)
+        # alone, which our `__init__`s do not take. Instead: `cls.__new__(cls)`, then the
+        # state, set attribute by attribute (`BaseException.__setstate__`), `args` with
+        # them (`OSError.__new__`, behind `WaitTimeoutError`, leaves `args` to `__init__`).
+        return (copyreg.__newobj__, (type(self),), {**self.__dict__, "args": self.args})
 
 
 class ValidationError(EvolinkError, ValueError):
