@@ -84,29 +84,10 @@ def sniff(head: bytes, claimed: frozenset[Family] = _ANY_FAMILY) -> MediaType | 
     `claimed` settles what the bytes cannot: an MP4 box of some brand holds audio (`.m4a`)
     when the host said `audio/...`.
     """
-    found: MediaType | None = None
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        found = MediaType("png", _IMAGE)
-    elif head.startswith(b"\xff\xd8\xff"):
-        found = MediaType("jpg", _IMAGE)
-    elif head.startswith((b"GIF87a", b"GIF89a")):
-        found = MediaType("gif", _IMAGE)
-    elif head.startswith(b"RIFF") and head[8:12] == b"WEBP":
-        found = MediaType("webp", _IMAGE)
-    elif head.startswith(b"RIFF") and head[8:12] == b"WAVE":
-        found = MediaType("wav", _AUDIO)
-    elif head.startswith(b"BM") and len(head) >= 14:
-        found = MediaType("bmp", _IMAGE)
-    elif head[4:8] == b"ftyp":
+    if head[4:8] == b"ftyp":  # an ISO media file: its brand tells audio (M4A) from video
         audio = head[8:12] in _M4A_BRANDS or claimed == _AUDIO
-        found = MediaType("m4a", _AUDIO) if audio else MediaType("mp4", _VIDEO)
-    elif head.startswith(b"\x1a\x45\xdf\xa3"):
-        found = MediaType("webm", _AUDIO_OR_VIDEO)
-    elif head.startswith(b"OggS"):
-        found = MediaType("ogg", _AUDIO_OR_VIDEO)
-    elif head.startswith(b"ID3") or _mp3_frame(head):
-        found = MediaType("mp3", _AUDIO)
-    return found
+        return MediaType("m4a", _AUDIO) if audio else MediaType("mp4", _VIDEO)
+    return next((media for matches, media in _SIGNATURES if matches(head)), None)
 
 
 def _mp3_frame(head: bytes) -> bool:
@@ -115,6 +96,20 @@ def _mp3_frame(head: bytes) -> bool:
     if len(head) < 2 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
         return False
     return (head[1] >> 3) & 0b11 != 0b01 and (head[1] >> 1) & 0b11 != 0
+
+
+#: Signatures, most specific first (JPEG's FF D8 before MP3's frame sync).
+_SIGNATURES: tuple[tuple[Callable[[bytes], bool], MediaType], ...] = (
+    (lambda head: head.startswith(b"\x89PNG\r\n\x1a\n"), MediaType("png", _IMAGE)),
+    (lambda head: head.startswith(b"\xff\xd8\xff"), MediaType("jpg", _IMAGE)),
+    (lambda head: head.startswith((b"GIF87a", b"GIF89a")), MediaType("gif", _IMAGE)),
+    (lambda head: head[:4] == b"RIFF" and head[8:12] == b"WEBP", MediaType("webp", _IMAGE)),
+    (lambda head: head[:4] == b"RIFF" and head[8:12] == b"WAVE", MediaType("wav", _AUDIO)),
+    (lambda head: head.startswith(b"BM") and len(head) >= 14, MediaType("bmp", _IMAGE)),
+    (lambda head: head.startswith(b"\x1a\x45\xdf\xa3"), MediaType("webm", _AUDIO_OR_VIDEO)),
+    (lambda head: head.startswith(b"OggS"), MediaType("ogg", _AUDIO_OR_VIDEO)),
+    (lambda head: head.startswith(b"ID3") or _mp3_frame(head), MediaType("mp3", _AUDIO)),
+)
 
 
 def claimed_families(content_type: str | None) -> frozenset[Family] | None:
@@ -317,7 +312,9 @@ class Downloader:
                 raise DownloadError(
                     f"{type(exc).__name__} for {_short(url)}", transient=False
                 ) from None
-        raise DownloadError(f"more than {MAX_REDIRECTS} redirects for {_short(url)}", transient=False)
+        raise DownloadError(
+            f"more than {MAX_REDIRECTS} redirects for {_short(url)}", transient=False
+        )
 
     async def _save(self, response: httpx.Response, url: str, stem: str) -> SavedImage:
         if response.status_code != 200:

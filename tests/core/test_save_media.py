@@ -1,4 +1,4 @@
-"""`client.tasks.save` against result hosts: redirects, file types by their bytes, bad names, time."""
+"""`client.tasks.save` against result hosts: redirects, types by their bytes, names, time."""
 
 from __future__ import annotations
 
@@ -60,7 +60,11 @@ def _task(*urls: str) -> Task:
 
 
 async def _save(
-    task: Task, folder: Path, host: Host, *, client_options: dict[str, object] | None = None,
+    task: Task,
+    folder: Path,
+    host: Host,
+    *,
+    client_options: dict[str, object] | None = None,
     **kwargs: object,
 ) -> list[Path]:
     async with (
@@ -274,11 +278,15 @@ async def test_a_trickling_host_cannot_hold_a_save_past_its_timeout(tmp_path: Pa
             yield b"\x00"
 
     host = Host(
-        {"/slow": lambda _: httpx.Response(200, content=trickle(), headers={"Content-Type": "image/png"})}
+        {
+            "/slow": lambda _: httpx.Response(
+                200, content=trickle(), headers={"Content-Type": "image/png"}
+            )
+        }
     )
     started = time.monotonic()
 
-    with pytest.raises(DownloadError, match="0.3 s") as info:
+    with pytest.raises(DownloadError, match=r"0\.3 s") as info:
         await _save(_task(f"{HOST}/slow"), tmp_path, host, timeout=0.3)
 
     assert time.monotonic() - started < 5

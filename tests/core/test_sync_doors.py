@@ -1,4 +1,4 @@
-"""`evolink.Evolink`'s doors: the async methods' signatures, and `videos` / `audios` blocking too."""
+"""`evolink.Evolink`'s doors: the async signatures; `videos` and `audios` blocking too."""
 
 from __future__ import annotations
 
@@ -52,7 +52,9 @@ def test_blocking_results_are_the_awaited_ones(clients: tuple[Evolink, AsyncEvol
 @pytest.mark.parametrize(
     ("resource", "model", "path"),
     [
-        pytest.param("videos", "doubao-seedance-1.0-pro-fast", "/v1/videos/generations", id="video"),
+        pytest.param(
+            "videos", "doubao-seedance-1.0-pro-fast", "/v1/videos/generations", id="video"
+        ),
         pytest.param("audios", "doubao-seed-audio-1-0", "/v1/audios/generations", id="audio"),
     ],
 )
