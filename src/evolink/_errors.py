@@ -46,7 +46,9 @@ class EvolinkError(Exception):
         # alone, which our `__init__`s do not take. Instead: `cls.__new__(cls)`, then the
         # state, set attribute by attribute (`BaseException.__setstate__`), `args` with
         # them (`OSError.__new__`, behind `WaitTimeoutError`, leaves `args` to `__init__`).
-        return (copyreg.__newobj__, (type(self),), {**self.__dict__, "args": self.args})
+        # (`copyreg.__newobj__` is what `object.__reduce_ex__` uses; typeshed omits it.)
+        rebuild = copyreg.__newobj__  # type: ignore[attr-defined]
+        return (rebuild, (type(self),), {**self.__dict__, "args": self.args})
 
 
 class ValidationError(EvolinkError, ValueError):
