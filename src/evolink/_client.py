@@ -204,7 +204,14 @@ class AsyncEvolink:
         self.tasks = Tasks(self)
 
     def __repr__(self) -> str:
-        return f"AsyncEvolink(base_url={self.base_url!r}, api_key={self._api_key!r})"
+        # Total: tracebacks with locals (pytest --showlocals, Sentry, rich) repr a client
+        # whose `__init__` raised part-way, before any attribute was set. The key shows
+        # only as its `Secret`'s masked repr, or not at all.
+        base_url = getattr(self, "base_url", None)
+        api_key = getattr(self, "_api_key", None)
+        if base_url is None or api_key is None:
+            return "AsyncEvolink(<not initialised>)"
+        return f"AsyncEvolink(base_url={base_url!r}, api_key={api_key!r})"
 
     async def __aenter__(self) -> AsyncEvolink:
         self._bind_event_loop()

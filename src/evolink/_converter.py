@@ -310,8 +310,29 @@ def _json_converter() -> cattrs.Converter:
 
 
 def dump(obj: Any) -> Any:
-    """A model as JSON-ready data (`to_dict()`)."""
-    return _json_converter().unstructure(obj)
+    """A model as JSON-ready data (`to_dict()`): non-finite floats become `None`."""
+    return _finite(_json_converter().unstructure(obj))
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every NaN or infinity, however deep, replaced by `None`.
+
+    JSON has no way to write them, yet Python's parser accepts them in an answer, and a
+    field the SDK does not know (`extra`) keeps what the server sent. A container is copied
+    only where something in it changes, so the common case allocates nothing.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        cleaned = {key: _finite(item) for key, item in value.items()}
+        changed = any(cleaned[key] is not item for key, item in value.items())
+        return cleaned if changed else value
+    if isinstance(value, list | tuple):
+        items = [_finite(item) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return items if isinstance(value, list) else tuple(items)
+    return value
 
 
 def load(cls: type[T], data: Any) -> T:

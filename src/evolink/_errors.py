@@ -25,6 +25,7 @@ No error carries the API key: not in its message, its attributes or its cause's 
 
 from __future__ import annotations
 
+import copyreg
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,21 @@ if TYPE_CHECKING:
 
 
 class EvolinkError(Exception):
-    """The root of every error this SDK raises."""
+    """The root of every error this SDK raises.
+
+    Every error pickles (for process pools and task queues) with its message and its
+    attributes; it is rebuilt without calling `__init__`, so an error whose arguments are
+    keyword-only, or whose message is made from its arguments, comes back equal.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # `Exception.__reduce__` rebuilds with `cls(*self.args)`: the formatted message
+        # alone, which our `__init__`s do not take. Instead: `cls.__new__(cls)`, then the
+        # state, set attribute by attribute (`BaseException.__setstate__`), `args` with
+        # them (`OSError.__new__`, behind `WaitTimeoutError`, leaves `args` to `__init__`).
+        # (`copyreg.__newobj__` is what `object.__reduce_ex__` uses; typeshed omits it.)
+        rebuild = copyreg.__newobj__  # type: ignore[attr-defined]
+        return (rebuild, (type(self),), {**self.__dict__, "args": self.args})
 
 
 class ValidationError(EvolinkError, ValueError):

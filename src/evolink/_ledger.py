@@ -11,13 +11,17 @@ from decimal import Decimal
 import attrs
 
 from evolink._models import Task, TaskStatus
+from evolink._serialization import Serializable
 
 ZERO = Decimal(0)
 
 
 @attrs.frozen
-class TaskCredits:
-    """One task's credits: what was held, what was charged, what went back."""
+class TaskCredits(Serializable):
+    """One task's credits: what was held, what was charged, what went back.
+
+    `to_dict()` / `to_json()` / `from_dict()` as every model (amounts as decimal strings).
+    """
 
     reserved: Decimal = ZERO
     charged: Decimal = ZERO

@@ -7,10 +7,12 @@ from decimal import Decimal
 
 import attrs
 
+from evolink._serialization import Serializable
+
 
 @attrs.frozen
-class BatchProgress:
-    """A snapshot of a batch.
+class BatchProgress(Serializable):
+    """A snapshot of a batch; `to_json()` is ready for a web page (credits as decimal strings).
 
     Attributes:
         total: inputs the batch will get, when known (a list's length), else None.

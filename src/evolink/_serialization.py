@@ -23,7 +23,9 @@ class Serializable:
         """This object as JSON-ready data.
 
         Times are ISO-8601 strings, credits exact decimal strings (`"2.5"`), enums their
-        values; fields the SDK does not know (`extra`) are included as the server sent them.
+        values; fields the SDK does not know (`extra`) are included as the server sent them,
+        but for NaN and infinities (which JSON cannot hold, though Python's parser reads
+        them in an answer): those, wherever they are, become `None`.
         """
         from evolink._converter import dump  # noqa: PLC0415 - the converter imports models
 
@@ -31,12 +33,15 @@ class Serializable:
         return data
 
     def to_json(self, *, indent: int | None = None) -> str:
-        """`to_dict()` as a JSON string.
+        """`to_dict()` as a JSON string: strict JSON, which any parser reads.
+
+        Non-finite numbers are written as `null` (see `to_dict()`), never as the bare
+        `NaN` or `Infinity` that strict parsers (a browser's `JSON.parse`) refuse.
 
         Raises:
             TypeError: a value the caller attached (an `Outcome`'s `tag`) is not JSON.
         """
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:

@@ -13,6 +13,8 @@ from inside a running event loop (a Jupyter cell): the caller's thread only wait
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import threading
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -23,7 +25,9 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from evolink._client import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, AsyncEvolink
 from evolink._errors import ConfigurationError
+from evolink._generations import Audios, Videos
 from evolink._images import Images
+from evolink._outcomes import BatchReport
 from evolink._tasks import Tasks
 
 if TYPE_CHECKING:
@@ -46,12 +50,29 @@ class _Door:
 
 
 class _Blocking(Generic[P, R]):
-    """A blocking method that runs the async method it was made from on the portal."""
+    """A blocking method that runs the async method it was made from on the portal.
 
-    def __init__(self, method: Callable[Concatenate[Any, P], Awaitable[R]]) -> None:
+    What it hands out looks like the async method to `help()`, `inspect.signature` and
+    notebooks: its name, docstring and signature (less `self`), and `__wrapped__`.
+    """
+
+    def __init__(
+        self,
+        method: Callable[Concatenate[Any, P], Awaitable[R]],
+        *,
+        returns: type[Any] | None = None,
+    ) -> None:
+        """Wrap `method`; `returns` names the result where `method` returns an awaitable
+        (`generate_many`'s `BatchRun`) rather than being `async def` itself."""
         self._method = method
         self.__doc__ = method.__doc__
         self.__name__ = method.__name__
+        signature = inspect.signature(method)
+        parameters = list(signature.parameters.values())[1:]  # `self` is the door's
+        self.__signature__ = signature.replace(
+            parameters=parameters,
+            return_annotation=signature.return_annotation if returns is None else returns,
+        )
 
     @overload
     def __get__(self, door: None, owner: type[Any]) -> _Blocking[P, R]: ...
@@ -72,8 +93,11 @@ class _Blocking(Generic[P, R]):
 
             return door._owner._run(call)  # noqa: SLF001
 
-        blocking.__doc__ = self.__doc__
-        blocking.__name__ = self.__name__
+        functools.update_wrapper(blocking, method, updated=())
+        blocking.__qualname__ = f"{owner.__qualname__}.{self.__name__}"
+        # Set last: `update_wrapper` copied none, and `inspect` reads this before
+        # following `__wrapped__` (whose first parameter is the resource's `self`).
+        blocking.__signature__ = self.__signature__  # type: ignore[attr-defined]
         return blocking
 
 
@@ -83,16 +107,55 @@ class SyncImages(_Door):
     The methods are `AsyncEvolink().images`'s, with the same arguments and results.
     """
 
+    kind = Images.kind
     generate = _Blocking(Images.generate)
     run = _Blocking(Images.run)
     create = _Blocking(Images.create)
-    generate_many = _Blocking(Images.generate_many)
+    generate_many = _Blocking(Images.generate_many, returns=BatchReport)
 
     def __init__(self, owner: Evolink) -> None:
         self._owner = owner
 
     def _target(self) -> Images:
         return self._owner._async_client().images  # noqa: SLF001
+
+
+class SyncVideos(_Door):
+    """Create video-generation tasks, blocking. Reached as `Evolink().videos`.
+
+    The methods are `AsyncEvolink().videos`'s, with the same arguments and results.
+    """
+
+    kind = Videos.kind
+    generate = _Blocking(Videos.generate)
+    run = _Blocking(Videos.run)
+    create = _Blocking(Videos.create)
+    generate_many = _Blocking(Videos.generate_many, returns=BatchReport)
+
+    def __init__(self, owner: Evolink) -> None:
+        self._owner = owner
+
+    def _target(self) -> Videos:
+        return self._owner._async_client().videos  # noqa: SLF001
+
+
+class SyncAudios(_Door):
+    """Create audio-generation tasks, blocking. Reached as `Evolink().audios`.
+
+    The methods are `AsyncEvolink().audios`'s, with the same arguments and results.
+    """
+
+    kind = Audios.kind
+    generate = _Blocking(Audios.generate)
+    run = _Blocking(Audios.run)
+    create = _Blocking(Audios.create)
+    generate_many = _Blocking(Audios.generate_many, returns=BatchReport)
+
+    def __init__(self, owner: Evolink) -> None:
+        self._owner = owner
+
+    def _target(self) -> Audios:
+        return self._owner._async_client().audios  # noqa: SLF001
 
 
 class SyncTasks(_Door):
@@ -165,6 +228,8 @@ class Evolink(_Door):
         self._loop_thread: int | None = None
         self._closed = False
         self.images = SyncImages(self)
+        self.videos = SyncVideos(self)
+        self.audios = SyncAudios(self)
         self.tasks = SyncTasks(self)
 
     def __repr__(self) -> str:

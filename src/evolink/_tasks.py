@@ -6,11 +6,19 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import anyio
 import httpx
 
 from evolink._converter import parse_task
-from evolink._downloads import DEFAULT_MAX_BYTES, Downloader, SaveHook, image_client, save_all
-from evolink._errors import ValidationError, WaitTimeoutError
+from evolink._downloads import (
+    DEFAULT_MAX_BYTES,
+    Downloader,
+    SaveHook,
+    image_client,
+    save_all,
+    unsafe_name,
+)
+from evolink._errors import DownloadError, ValidationError, WaitTimeoutError
 from evolink._estimate import ReadPlan
 from evolink._ids import check_task_id
 from evolink._models import Task, TaskStatus
@@ -20,6 +28,8 @@ if TYPE_CHECKING:
 
 #: A pending task stamped less than this long ago is taken as created now.
 FRESH_AGE = 10.0
+#: Seconds `save` may take by default, every file included.
+DEFAULT_SAVE_TIMEOUT = 300.0
 
 
 class Tasks:
@@ -108,22 +118,28 @@ class Tasks:
         name: str | None = None,
         http_client: httpx.AsyncClient | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        timeout: float = DEFAULT_SAVE_TIMEOUT,
         on_progress: SaveHook | None = None,
     ) -> list[Path]:
-        """Download a completed task's images into `folder` and return their paths.
+        """Download a completed task's results into `folder` and return their paths.
 
-        Files are named `<name>-1.png`, `<name>-2.png`, ... (the extension follows the
-        image's type). Each image is streamed under a size cap, checked to be an image,
-        retried on transient errors within a deadline, and written under a temporary name
-        first, so a file under its final name is always whole. The API key is never sent.
+        Files are named `<name>-1.png`, `<name>-2.png`, ...; the extension is the file's
+        type as its bytes tell it (`.png`, `.jpg`, `.webp`, `.gif`; `.mp4`, `.webm`;
+        `.mp3`, `.wav`, `.ogg`, `.m4a`), which must agree with the `Content-Type` the host
+        sent. Each file is streamed under a size cap, retried on transient errors, and
+        written under a temporary name first, so a file under its final name is always
+        whole. Redirects are followed (5 at most, http(s) only, whichever client fetches).
+        The API key is never sent.
 
         Args:
             task: a completed task, as `wait` or `images.run` returns it.
-            folder: where the images go (made if missing).
+            folder: where the files go (made if missing).
             name: the file names' stem; defaults to the task id.
-            http_client: the HTTP client for the image URLs (e.g. one on
+            http_client: the HTTP client for the result URLs (e.g. one on
                 `Simulator().transport()` in tests); by default a plain one, for this call.
-            max_bytes: larger images are refused.
+            max_bytes: larger files are refused.
+            timeout: seconds the whole save may take, every file, try and wait included
+                (300 by default): a host sending a trickle cannot hold it longer.
             on_progress: called with each `SavedImage` once it is on disk.
 
         Returns:
@@ -131,20 +147,33 @@ class Tasks:
 
         Raises:
             TaskFailedError: the task failed or was cancelled.
-            ValidationError: the task is still running, or `name` is not a plain file name.
-            DownloadError: an image could not be saved (those before it stay on disk).
+            ValidationError: the task is still running, `name` is not a plain file name
+                (a path, a separator, a NUL, a control character, a leading dot), or
+                `timeout` is not positive; nothing is fetched then.
+            DownloadError: a file could not be saved (those before it stay on disk), the
+                folder cannot be made, or `timeout` passed (`transient`).
         """
         task.raise_for_status()
         if not task.is_success:
             raise ValidationError("task", "completed", f"task {task.id} is still {task.status}")
         stem = task.id if name is None else name
-        if not stem or stem.startswith(".") or Path(stem).name != stem or "\\" in stem:
-            raise ValidationError("name", "file_name", "must be a plain file name")
+        problem = "starts with a dot" if stem.startswith(".") else unsafe_name(stem)
+        if problem is not None:
+            raise ValidationError("name", "file_name", f"must be a plain file name: {problem}")
+        if not timeout > 0:
+            raise ValidationError("timeout", "positive", "must be more than 0 seconds")
         own_client = http_client is None
         client = image_client() if http_client is None else http_client
+        downloader = Downloader(
+            client=client, folder=Path(folder), max_bytes=max_bytes, deadline=timeout
+        )
         try:
-            downloader = Downloader(client=client, folder=Path(folder), max_bytes=max_bytes)
-            return await save_all(downloader, task.results, stem, on_progress=on_progress)
+            with anyio.fail_after(timeout):
+                return await save_all(downloader, task.results, stem, on_progress=on_progress)
+        except TimeoutError:
+            raise DownloadError(
+                f"saving task {task.id} took more than {timeout:g} s", transient=True
+            ) from None
         finally:
             if own_client:
                 await client.aclose()
