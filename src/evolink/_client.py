@@ -142,16 +142,12 @@ class AsyncEvolink:
         retry_policy: RetryPolicy | None = None,
         http_backend: HttpBackend = "httpx",
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get("EVOLINK_API_KEY")
-        if not key:
-            raise ConfigurationError(
-                "no API key: pass api_key=... or set EVOLINK_API_KEY "
-                "(or test against evolink.testing.Simulator)"
-            )
-        key = key.strip()
-        if not key or not key.isprintable() or " " in key:
-            # A stray CR/LF (a key read from a file) would end up quoted in an error.
-            raise ConfigurationError("the API key holds spaces or control characters")
+        # The key goes into a Secret at once, and no frame keeps it as a plain string: a
+        # traceback printed with its locals (Sentry, rich) must not show it.
+        secret, problem = _read_key(api_key)
+        del api_key
+        if secret is None:
+            raise ConfigurationError(problem)
         if max_retries is None:
             max_retries = retry_policy.max_retries if retry_policy else DEFAULT_MAX_RETRIES
         if max_retries < 0:
@@ -160,7 +156,7 @@ class AsyncEvolink:
             raise ConfigurationError("max_connections must be at least 1")
         if transport is not None and http_client is not None:
             raise ConfigurationError("pass transport= or http_client=, not both")
-        self._api_key = Secret(key)
+        self._api_key = secret
         # The header is set on the outgoing request only, so no frame of ours holds it
         # (error trackers that capture local variables see only the Secret).
         self._auth = _BearerAuth(self._api_key)
@@ -477,6 +473,22 @@ def _whole_request_deadline(timeout: float | httpx.Timeout | None) -> float | No
         return None if timeout is None else float(timeout)
     parts = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t]
     return max(parts) if parts else None
+
+
+def _read_key(api_key: str | None) -> tuple[Secret | None, str]:
+    """The key as a Secret, or None and why; returns rather than raises, so that no frame
+    of a traceback holds the key."""
+    key = api_key if api_key is not None else os.environ.get("EVOLINK_API_KEY")
+    if not key:
+        return None, (
+            "no API key: pass api_key=... or set EVOLINK_API_KEY "
+            "(or test against evolink.testing.Simulator)"
+        )
+    key = key.strip()
+    if not key or not key.isprintable() or " " in key:
+        # A stray CR/LF (a key read from a file) would end up quoted in an error.
+        return None, "the API key holds spaces or control characters"
+    return Secret(key), ""
 
 
 def _request_id(headers: httpx.Headers) -> str | None:

@@ -16,21 +16,27 @@ import contextlib
 import functools
 import inspect
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from evolink._batch import Batch
 from evolink._client import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, AsyncEvolink
-from evolink._errors import ConfigurationError
-from evolink._generations import Audios, Videos
+from evolink._errors import ConfigurationError, EvolinkError
+from evolink._generations import Audios, Generations, Videos
 from evolink._images import Images
+from evolink._models import Task
 from evolink._outcomes import BatchReport
+from evolink._progress import BatchProgress
 from evolink._tasks import Tasks
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from evolink._batch_options import BatchKwargs
     from evolink._http_backend import HttpBackend
     from evolink._retry import RetryPolicy
 
@@ -101,7 +107,79 @@ class _Blocking(Generic[P, R]):
         return blocking
 
 
-class SyncImages(_Door):
+class SyncBatch(_Door):
+    """A batch, blocking: `with client.images.batch(max_in_flight=8) as batch:`.
+
+    `submit`, `submit_all` and `adopt` are the async batch's, blocking; `report()`,
+    `progress()` and `created()` read it; `feed` hands it a callback body. The batch runs
+    on the client's own loop, in one task from `with` to its end, as `async with` would.
+    """
+
+    submit = _Blocking(Batch.submit)
+    submit_all = _Blocking(Batch.submit_all)
+    adopt = _Blocking(Batch.adopt)
+
+    def __init__(self, owner: Evolink, make: Callable[[], Batch]) -> None:
+        self._owner = owner
+        self._make = make
+        self._batch: Batch | None = None
+        self._scope: contextlib.AbstractContextManager[Batch] | None = None
+
+    def _target(self) -> Batch:
+        if self._batch is None:
+            raise EvolinkError("use the batch as `with client.images.batch(...) as batch:`")
+        return self._batch
+
+    def __enter__(self) -> SyncBatch:
+        self._owner._async_client()  # noqa: SLF001 - starts the portal on first use
+        portal = self._owner._portal  # noqa: SLF001
+        assert portal is not None  # noqa: S101 - started just above
+        batch = portal.call(self._make)
+        # The batch's task group is entered and left by one task on the portal's loop.
+        self._scope = portal.wrap_async_context_manager(batch)
+        self._scope.__enter__()
+        self._batch = batch
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._scope is not None  # noqa: S101 - entered before exited
+        return self._scope.__exit__(exc_type, exc, tb)
+
+    def report(self) -> BatchReport:
+        """Every outcome in input order (after the `with`); see `Batch.report`."""
+        return self._target().report()
+
+    def progress(self) -> BatchProgress:
+        """A snapshot of the batch now."""
+        return self._target().progress()
+
+    def created(self) -> list[Task]:
+        """Every task created or adopted so far."""
+        return self._target().created()
+
+    def feed(self, payload: Mapping[str, Any] | Task) -> bool:
+        """Take a callback body; True if it is this batch's (see `Batch.feed`)."""
+        batch = self._target()
+        return self._owner._run_sync(lambda: batch.feed(payload))  # noqa: SLF001
+
+
+class _SyncGenerations(_Door):
+    """`batch()` for every blocking media door."""
+
+    def _target(self) -> Generations:
+        raise NotImplementedError
+
+    def batch(self, **options: Unpack[BatchKwargs]) -> SyncBatch:
+        """A blocking batch of this kind; the options are `evolink.BatchOptions`'s."""
+        return SyncBatch(self._owner, lambda: self._target().batch(**options))
+
+
+class SyncImages(_SyncGenerations):
     """Create image-generation tasks, blocking. Reached as `Evolink().images`.
 
     The methods are `AsyncEvolink().images`'s, with the same arguments and results.
@@ -120,7 +198,7 @@ class SyncImages(_Door):
         return self._owner._async_client().images  # noqa: SLF001
 
 
-class SyncVideos(_Door):
+class SyncVideos(_SyncGenerations):
     """Create video-generation tasks, blocking. Reached as `Evolink().videos`.
 
     The methods are `AsyncEvolink().videos`'s, with the same arguments and results.
@@ -139,7 +217,7 @@ class SyncVideos(_Door):
         return self._owner._async_client().videos  # noqa: SLF001
 
 
-class SyncAudios(_Door):
+class SyncAudios(_SyncGenerations):
     """Create audio-generation tasks, blocking. Reached as `Evolink().audios`.
 
     The methods are `AsyncEvolink().audios`'s, with the same arguments and results.
@@ -294,6 +372,14 @@ class Evolink(_Door):
         # On the portal's loop, so the client binds to it (and to nothing else).
         self._loop_thread = threading.get_ident()
         return await AsyncEvolink(**self._options).__aenter__()
+
+    def _run_sync(self, call: Callable[[], T]) -> T:
+        """Run a plain function on the client's loop (where the batch's state lives)."""
+        self._refuse_own_thread()
+        portal = self._portal
+        if portal is None or self._closed:
+            raise ConfigurationError("this Evolink is closed")
+        return portal.call(call)
 
     def _run(self, call: Callable[[], Awaitable[T]]) -> T:
         self._refuse_own_thread()

@@ -85,8 +85,11 @@ async def test_downloads_atomically(tmp_path):
     ],
 )
 async def test_extension_follows_content_type(tmp_path, kind, extension):
-    """The extension comes from the Content-Type, not from the URL."""
-    got = await _downloader(tmp_path, _image(kind=kind)).fetch("https://img.test/a.png", "s")
+    """The extension comes from what the bytes are (of the type claimed), not from the URL."""
+    body = {"jpg": b"\xff\xd8\xff\xe0" + b"\0" * 64, "webp": b"RIFF\0\0\0\0WEBPVP8 " + b"\0" * 64}
+    got = await _downloader(tmp_path, _image(body[extension], kind=kind)).fetch(
+        "https://img.test/a.png", "s"
+    )
     assert got.path.name == f"s.{extension}"
 
 

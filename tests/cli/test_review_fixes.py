@@ -59,7 +59,9 @@ async def test_a_folder_in_the_way_is_a_download_error(anyio_backend, tmp_path):
     """A directory where the image should go fails that download, not the whole run."""
     (tmp_path / "0001-x-1.png").mkdir()
     transport = httpx.MockTransport(
-        lambda request: httpx.Response(200, headers={"Content-Type": "image/png"}, content=b"x")
+        lambda request: httpx.Response(
+            200, headers={"Content-Type": "image/png"}, content=b"\x89PNG\r\n\x1a\n" + b"x" * 32
+        )
     )
     async with httpx.AsyncClient(transport=transport) as client:
         downloader = Downloader(client=client, folder=tmp_path, backoff=0.001)

@@ -380,7 +380,7 @@ def test_broken_encodings_and_huge_lines_name_their_line(tmp_path, name, content
     ("name", "content", "bad_lines"),
     [
         pytest.param("p.jsonl", '{"prompt":"a"}\n{"prompt":\n[3]\n"b"\n', [2, 3], id="jsonl"),
-        pytest.param("p.csv", 'prompt,n\na,1\nb\nc,2,3\nd,3\n"e,1\n', [3, 4, 5, 6], id="csv"),
+        pytest.param("p.csv", 'prompt,n\na,1\nb\nc,2,3\nd,11\n"e,1\n', [3, 4, 5, 6], id="csv"),
         pytest.param("p.jsonl", '{"n": 2}\n{"prompt": ""}\n', [1, 2], id="jsonl-invalid"),
     ],
 )

@@ -151,9 +151,16 @@ class ByModel:
         return self.default.sample(rng)
 
 
-def durations_for(durations: Durations, model: str) -> Durations:
-    """The distribution a task of `model` draws from."""
-    return durations.for_model(model) if isinstance(durations, ByModel) else durations
+def durations_for(durations: Durations, model: str, *names: str) -> Durations:
+    """The distribution a task of `model` draws from (or of another name it was asked by,
+    such as an alias, where the mapping names that one)."""
+    if not isinstance(durations, ByModel):
+        return durations
+    listed = {name for name, _ in durations.models}
+    for name in names:
+        if name in listed:
+            return durations.for_model(name)
+    return durations.for_model(model)
 
 
 def as_durations(value: DurationsLike | Mapping[str, DurationsLike]) -> Durations:

@@ -236,7 +236,8 @@ class Engine:
     ) -> SimulatedTask:
         rng = self.rng
         # Always the same number of draws per task, so a knob changes fates, not durations.
-        full = max(0.01, durations_for(self.durations, generation.model).sample(rng))
+        asked = (generation.asked,) if generation.asked else ()
+        full = max(0.01, durations_for(self.durations, generation.model, *asked).sample(rng))
         estimate_draw = rng.random()
         fate_draw, code_draw, end_draw, images_draw = (rng.random() for _ in range(4))
         suffix = "".join(rng.choice(_ID_ALPHABET) for _ in range(8))

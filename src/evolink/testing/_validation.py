@@ -60,6 +60,8 @@ class Generation:
     kind: Kind = Kind.IMAGE
     price: Decimal | None = None
     seconds: float | None = None
+    #: The model name as sent (an alias, say), where it differs from `model`.
+    asked: str | None = None
 
 
 def _is_http_uri(value: object) -> bool:
@@ -103,6 +105,7 @@ def check_documented(
 ) -> Generation:
     """Validate a create body for a documented model (`body["model"]` is `doc` or an alias
     of it; `spec` prices the name asked), or raise `Invalid`."""
+    asked = _asked(body)
     body = {**body, "model": doc.name}
     check_schema(body, doc)
     prompt = body.get("prompt")
@@ -132,6 +135,7 @@ def check_documented(
             n=n,
             callback_url=callback_url,
             price=spec.price,
+            asked=asked,
         )
     seconds = media_seconds(body, doc)
     price = spec.price * Decimal(str(seconds)) if doc.kind is Kind.VIDEO else spec.price
@@ -143,6 +147,7 @@ def check_documented(
         callback_url=callback_url,
         kind=doc.kind,
         price=price,
+        asked=asked,
         seconds=seconds,
     )
 
@@ -280,6 +285,11 @@ def check_generation(body: Any, spec: ModelSpec, *, allow_local_callbacks: bool)
     return Generation(
         model=spec.name, prompt=prompt, size=size, n=n, callback_url=callback_url, kind=spec.kind
     )
+
+
+def _asked(body: Mapping[str, Any]) -> str | None:
+    model = body.get("model")
+    return model if isinstance(model, str) else None
 
 
 def _check_prompt(body: Mapping[str, Any], spec: ModelSpec) -> str:
