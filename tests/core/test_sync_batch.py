@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evolink import EvolinkError, Evolink, OutcomeKind
+from evolink import Evolink, EvolinkError, OutcomeKind
 from evolink.testing import TEST_API_KEY, Simulator
 
 
