@@ -22,6 +22,7 @@ import attrs
 
 from evolink._batch_options import BatchOptions
 from evolink._budget import Budget, Verdict
+from evolink._catalog import model_spec
 from evolink._errors import (
     APIConnectionError,
     APIError,
@@ -386,8 +387,14 @@ class Batch:
             request = item
             if options.callback_url is not None and request.callback_url is None:
                 request = attrs.evolve(request, callback_url=options.callback_url)
-            if request.kind != options.kind:
-                request = attrs.evolve(request, kind=options.kind)
+            # What a request makes is its model's (a mixed batch mixes kinds); the batch's
+            # kind stands in for a model the catalog does not know.
+            spec = model_spec(request.model) if isinstance(request.model, str) else None
+            kind = spec.kind if spec is not None else request.kind
+            if spec is None and request.kind == "image":
+                kind = options.kind
+            if request.kind != kind:
+                request = attrs.evolve(request, kind=kind)
         else:
             kind = type(item).__name__
             return ValidationError(
