@@ -571,6 +571,8 @@ def simulator(**values: Any) -> None:
     click.echo(
         f"Evolink simulator on http://{settings.host}:{settings.port} (any sk-evo-... key works)"
     )
+    if settings.clock_note is not None:
+        click.echo(settings.clock_note)
     try:
         serve(
             host=settings.host, port=settings.port, log_level=settings.log_level, **settings.knobs

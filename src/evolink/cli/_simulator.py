@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import attrs
 import click
 
-from evolink.testing._serve import SERVE_OPTIONS, ServeOption, simulator_knobs
+from evolink.testing._serve import SERVE_OPTIONS, ServeOption, clock_note, simulator_knobs
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -19,22 +19,29 @@ _DEFAULTS = {"log_level": "warning"}
 
 @attrs.frozen
 class SimulatorSettings:
-    """Where to serve, and the `Simulator`'s keyword arguments."""
+    """Where to serve, the `Simulator`'s keyword arguments, and what clients must know."""
 
     host: str
     port: int
     log_level: str
     knobs: Mapping[str, Any]
+    #: The clock a client must share, when the simulator runs on a sped-up one.
+    clock_note: str | None = None
 
 
 def _click_option(option: ServeOption) -> Callable[[F], F]:
     if option.kind is None:
         return click.option(option.flag, option.name, is_flag=True, help=option.help)
     default = _DEFAULTS.get(option.name, option.default)
+    kind: Any = option.kind
+    if option.choices is not None:
+        kind = click.Choice(option.choices)
+    elif option.name == "port":
+        kind = click.IntRange(0, 65535)
     return click.option(
         option.flag,
         option.name,
-        type=click.IntRange(0, 65535) if option.name == "port" else option.kind,
+        type=kind,
         default=default,
         nargs=option.nargs,
         metavar=" ".join(option.metavar) if option.metavar else None,
@@ -56,9 +63,11 @@ def simulator_settings(values: Mapping[str, Any]) -> SimulatorSettings:
     Raises:
         ValueError: a value the simulator refuses (a probability over 1, ...).
     """
+    knobs = simulator_knobs(values)
     return SimulatorSettings(
         host=values["host"],
         port=values["port"],
         log_level=values["log_level"],
-        knobs=simulator_knobs(values),
+        knobs=knobs,
+        clock_note=clock_note(knobs),
     )

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from evolink.testing._serve import SERVE_OPTIONS, serve, simulator_knobs
+from evolink.testing._serve import SERVE_OPTIONS, clock_note, serve, simulator_knobs
 
 _GROUPS = {"server": None, "simulator": None, "faults": "faults (probabilities, 0-1)"}
 
@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
             type=option.kind,
             default=option.default,
             nargs=option.nargs if option.nargs > 1 else None,
+            choices=option.choices,
             metavar=_metavar(option.metavar),
             help=option.help,
             dest=option.name,
@@ -56,6 +57,9 @@ def knobs_from_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespa
 
 def main(argv: Sequence[str] | None = None) -> None:
     args, knobs = knobs_from_args(argv)
+    note = clock_note(knobs)
+    if note is not None:
+        print(note)  # noqa: T201 - the command's one line of its own
     serve(host=args.host, port=args.port, log_level=args.log_level, **knobs)
 
 

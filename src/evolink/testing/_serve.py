@@ -8,6 +8,7 @@ it, so neither can lack a switch the other has.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -16,12 +17,37 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from evolink.testing._clock import ScaledClock
+from evolink.testing._estimates import Estimates
 from evolink.testing._faults import Faults
+from evolink.testing._progress_models import (
+    LinearProgress,
+    NoProgress,
+    PowerProgress,
+    ProgressModel,
+    SteppedProgress,
+)
 
 if TYPE_CHECKING:
     from evolink.testing._simulator import Simulator
 
 STARTUP_TIMEOUT = 10.0
+
+#: `--progress NAME`: the progress models a command line can name.
+PROGRESS_MODELS: Mapping[str, ProgressModel] = {
+    "linear": LinearProgress(),
+    "steps": SteppedProgress(25),
+    "none": NoProgress(),
+    "slow-then-fast": PowerProgress(3),
+    "fast-then-slow": PowerProgress(1 / 3),
+}
+#: `--estimates NAME`: the kinds of `estimated_time` a command line can name.
+ESTIMATES: Mapping[str, Estimates] = {
+    "honest": Estimates(),
+    "double": Estimates(factor=2.0),
+    "missing": Estimates(missing=True),
+    "noisy": Estimates(noise=0.5),
+}
 
 
 @attrs.frozen(kw_only=True)
@@ -32,6 +58,7 @@ class ServeOption:
         name: the option's value name (`--max-concurrent-tasks` is `max_concurrent_tasks`).
         kind: the value's type; None for an on/off switch.
         nargs: values it takes (2 for `--durations LOW HIGH`).
+        choices: the names it accepts, where it takes one of a few.
         group: "server" (where to listen), "simulator" (its knobs) or "faults".
     """
 
@@ -41,6 +68,7 @@ class ServeOption:
     default: Any = None
     nargs: int = 1
     metavar: tuple[str, ...] | None = None
+    choices: tuple[str, ...] | None = None
     group: str = "simulator"
 
     @property
@@ -78,6 +106,36 @@ SERVE_OPTIONS: tuple[ServeOption, ...] = (
         metavar=("LOW", "HIGH"),
     ),
     ServeOption(
+        name="progress",
+        help="How progress grows: linear, steps (of 25), none (0 until done),"
+        " slow-then-fast (t^3) or fast-then-slow (t^(1/3)).",
+        kind=str,
+        default="linear",
+        choices=tuple(PROGRESS_MODELS),
+    ),
+    ServeOption(
+        name="estimates",
+        help="What estimated_time says: honest (within 15 percent), double (twice the truth),"
+        " missing (left out) or noisy (lognormal noise, sigma 0.5).",
+        kind=str,
+        default="honest",
+        choices=tuple(ESTIMATES),
+    ),
+    ServeOption(
+        name="speed",
+        help="Run the clock this many times faster than real time (ScaledClock); give"
+        " clients a ScaledClock of the same speed and --anchor.",
+        kind=float,
+        default=1.0,
+    ),
+    ServeOption(
+        name="anchor",
+        help="With --speed: the Unix time at which the clock agrees with real time"
+        " (default: when the server starts).",
+        kind=float,
+        metavar=("UNIX_TIME",),
+    ),
+    ServeOption(
         name="max_concurrent_tasks", help="Unfinished tasks a key may have (429 past it).", kind=int
     ),
     ServeOption(
@@ -95,6 +153,10 @@ SERVE_OPTIONS: tuple[ServeOption, ...] = (
     ServeOption(
         name="allow_local_callbacks",
         help="Deliver callbacks to http:// and local addresses (for apps on this machine).",
+    ),
+    ServeOption(
+        name="no_accept_retired",
+        help="Refuse the retired models (gpt-4o-image, ...) with 403 model_access_denied.",
     ),
     _fault("rate_limit", "Share of requests answered 429."),
     _fault("create_errors", "Share of creates answered 5xx."),
@@ -130,7 +192,8 @@ def simulator_knobs(values: Mapping[str, Any]) -> dict[str, Any]:
     """`Simulator` keyword arguments from parsed `SERVE_OPTIONS` values (by name).
 
     Raises:
-        ValueError: a fault probability outside [0, 1], or another value out of range.
+        ValueError: a fault probability outside [0, 1], or another value out of range
+            (a `speed` of 0 or less, ...).
     """
     fault_names = {field.name for field in attrs.fields(Faults)}
     faults = Faults(
@@ -141,7 +204,7 @@ def simulator_knobs(values: Mapping[str, Any]) -> dict[str, Any]:
             if o.name in fault_names
         }
     )
-    return {
+    knobs: dict[str, Any] = {
         "seed": values["seed"],
         "balance": values["balance"],
         "durations": tuple(values["durations"]),
@@ -152,8 +215,30 @@ def simulator_knobs(values: Mapping[str, Any]) -> dict[str, Any]:
         "batch_endpoint": not values["no_batch_endpoint"],
         "idempotency": not values["no_idempotency"],
         "allow_local_callbacks": values["allow_local_callbacks"],
+        "accept_retired": not values["no_accept_retired"],
+        "progress": PROGRESS_MODELS[values["progress"]],
+        "estimates": ESTIMATES[values["estimates"]],
         "faults": faults,
     }
+    if values["speed"] != 1:
+        # At speed 1 a scaled clock is the system clock, whatever its anchor. The default
+        # anchor is a whole second, for clients to copy from the banner.
+        anchor = values["anchor"]
+        knobs["clock"] = ScaledClock(
+            values["speed"], anchor=float(math.floor(time.time())) if anchor is None else anchor
+        )
+    return knobs
+
+
+def clock_note(knobs: Mapping[str, Any]) -> str | None:
+    """What a client needs to share a sped-up simulator's clock; None on real time."""
+    clock = knobs.get("clock")
+    if not isinstance(clock, ScaledClock):
+        return None
+    return (
+        f"clock: {clock.speed:g}x real time; give clients"
+        f" ScaledClock({clock.speed:g}, anchor={clock.anchor!r})"
+    )
 
 
 def _uvicorn() -> ModuleType:
