@@ -374,14 +374,16 @@ class Batch:
                 return ValidationError(
                     "model", "required", f"name the {options.kind} model: batch(model=...)"
                 )
+            model = options.model or DEFAULT_IMAGE_MODEL
+            spec = model_spec(model)  # what the model makes, where the catalog knows it
             request = GenerationRequest(
                 prompt=item,
-                model=options.model or DEFAULT_IMAGE_MODEL,
+                model=model,
                 size=options.size,
                 n=options.n,
                 callback_url=options.callback_url,
                 params=options.params or None,
-                kind=options.kind,
+                kind=spec.kind if spec is not None else options.kind,
             )
         elif isinstance(item, GenerationRequest):
             request = item

@@ -221,3 +221,34 @@ async def test_a_batch_hears_callbacks(integration, fake, clock):
             await web.post(callback_path(), json={"id": task_id, "status": "completed"})
         integration.detach(batch)
     assert OutcomeKind.COMPLETED == batch.report().outcomes[0].kind
+
+
+async def test_start_batch_takes_any_model_and_its_params():
+    """`start_batch(..., model=, params=)` runs a video batch in the app's background."""
+    from evolink.testing import TEST_API_KEY, Simulator  # noqa: PLC0415 - this test only
+
+    clock = VirtualClock()
+    sim = Simulator(clock=clock, seed=8)
+    integration = EvolinkIntegration(
+        public_url="https://my.app",
+        secret=SECRET,
+        client_factory=lambda: AsyncEvolink(
+            api_key=TEST_API_KEY,
+            base_url="https://sim.test",
+            transport=sim.transport(),
+            clock=clock,
+        ),
+    )
+    app = make_app(integration)
+    async with clock.running(), integration.lifespan(app):
+        batch_id = integration.start_batch(
+            ["a fox running", "an owl flying"],
+            model="kling-v3-text-to-video",
+            params={"duration": 5},
+        )
+        batch = integration.batch(batch_id)
+        while not batch.finished:
+            await clock.sleep(1)
+        report = batch.report()
+    assert [OutcomeKind.COMPLETED] * 2 == [o.kind for o in report.outcomes]
+    assert 2 == sim.count("POST", "/v1/videos/generations")
