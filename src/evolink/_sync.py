@@ -29,6 +29,7 @@ from evolink._tasks import Tasks
 if TYPE_CHECKING:
     from evolink._http_backend import HttpBackend
     from evolink._retry import RetryPolicy
+    from evolink._typed_resources import TypedImages, TypedSyncImages
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -91,7 +92,7 @@ class SyncImages(_Door):
     def __init__(self, owner: Evolink) -> None:
         self._owner = owner
 
-    def _target(self) -> Images:
+    def _target(self) -> TypedImages:
         return self._owner._async_client().images  # noqa: SLF001
 
 
@@ -164,7 +165,7 @@ class Evolink(_Door):
         self._client: AsyncEvolink | None = None
         self._loop_thread: int | None = None
         self._closed = False
-        self.images = SyncImages(self)
+        self.images: TypedSyncImages = SyncImages(self)
         self.tasks = SyncTasks(self)
 
     def __repr__(self) -> str:
