@@ -75,7 +75,7 @@ def render_overloads(corpus: Corpus, source: str) -> str:
         groups = model_groups(corpus, kind)
         lines = [
             f"class {name}(Protocol[_R_co]):",
-            f'{INDENT}"""`{door}.generate` and `.run`: {len(groups)} overloads of each."""',
+            f'{INDENT}"""`{door}`: {len(groups)} option sets, then any name of the kind."""',
         ]
         for method, extra in (("generate", ()), ("run", _RUN_ARGUMENTS)):
             for options, names in groups.items():

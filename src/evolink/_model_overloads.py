@@ -22,7 +22,7 @@ _R_co = TypeVar("_R_co", covariant=True)
 
 
 class ImageOverloads(Protocol[_R_co]):
-    """`client.images.generate` and `.run`: 39 overloads of each."""
+    """`client.images`: 39 option sets, then any name of the kind."""
 
     @overload
     def generate(
@@ -1522,7 +1522,7 @@ class ImageOverloads(Protocol[_R_co]):
 
 
 class VideoOverloads(Protocol[_R_co]):
-    """`client.videos.generate` and `.run`: 61 overloads of each."""
+    """`client.videos`: 61 option sets, then any name of the kind."""
 
     @overload
     def generate(
@@ -3488,7 +3488,7 @@ class VideoOverloads(Protocol[_R_co]):
 
 
 class AudioOverloads(Protocol[_R_co]):
-    """`client.audios.generate` and `.run`: 5 overloads of each."""
+    """`client.audios`: 5 option sets, then any name of the kind."""
 
     @overload
     def generate(
