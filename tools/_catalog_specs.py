@@ -24,6 +24,14 @@ CHECKED = frozenset(
 )  # fmt: skip
 RECORDED = frozenset({"default", "format"})
 ANNOTATIONS = frozenset({"description", "example", "examples", "title"})
+# The body fields each kind's `generate` names as arguments (src/evolink/_images.py and
+# `_Media` in src/evolink/_generations.py); a model's other fields are its "options", the
+# keyword arguments its overload takes (tests/catalog/test_generated.py holds them equal).
+NAMED_FIELDS = {
+    "image": ("prompt", "size", "n", "image_urls", "mask_url", "callback_url"),
+    "video": ("prompt", "image_urls", "callback_url"),
+    "audio": ("prompt", "image_urls", "callback_url"),
+}
 # "The previously integrated model name `a` is still supported and will be automatically
 # mapped to `b`", and Suno's "(e.g. `a`, `b`) ... mapped to the corresponding `-beta` versions".
 ONE_ALIAS = re.compile(r"model name `([^`]+)` is still supported and will be automatically mapped to `([^`]+)`")  # fmt: skip  # noqa: E501
@@ -38,16 +46,21 @@ class Corpus:
     models: list[Model]
     aliases: dict[str, str]  # old name -> catalog name, as the docs say
     params_names: dict[str, str]  # canonical(params) -> TypedDict name
+    options_names: dict[str, str]  # canonical(options(model)) -> TypedDict name
 
     def params_name(self, model: Model) -> str:
         return self.params_names[canonical(model.params)]
+
+    def options_name(self, model: Model) -> str:
+        return self.options_names[canonical(options(model))]
 
 
 def read_corpus(specs: Path) -> Corpus:
     """Read every model file under `specs`; raise `SpecError` on anything not understood."""
     files = [_read_file(path, specs) for path in sorted(specs.rglob("*.json"))]
     models = _own_models(files)
-    return Corpus(specs, models, _find_aliases(files, models), _params_names(models))
+    aliases = _find_aliases(files, models)
+    return Corpus(specs, models, aliases, _params_names(models), _options_names(models))
 
 
 class SpecError(Exception):
@@ -194,6 +207,26 @@ def _params_names(models: list[Model]) -> dict[str, str]:
         names.setdefault(key, pascal(model.name) + "Params")
     if len(set(names.values())) != len(names):
         raise SpecError("two parameter schemas would share one TypedDict name")
+    return names
+
+
+def options(model: Model) -> dict[str, Any]:
+    """The model's fields that its kind's `generate` does not name: `**params` there."""
+    named = NAMED_FIELDS[model.spec.kind]
+    properties = model.params["properties"]
+    return {
+        "properties": {k: v for k, v in properties.items() if k not in named},
+        "required": [r for r in model.params["required"] if r not in named],
+    }
+
+
+def _options_names(models: list[Model]) -> dict[str, str]:
+    """A TypedDict name per distinct set of options, from the first model that has it."""
+    names: dict[str, str] = {}
+    for model in models:
+        names.setdefault(canonical(options(model)), pascal(model.name) + "Options")
+    if len(set(names.values())) != len(names):
+        raise SpecError("two option sets would share one TypedDict name")
     return names
 
 

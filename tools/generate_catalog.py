@@ -5,7 +5,8 @@
 
 Reads every model file under `specs/evolink-docs-2026-08-21/` (see its README) and writes
 `src/evolink/catalog.json` (what the SDK validates against), `src/evolink/_model_names.py`
-(model-name Literals and per-model parameter TypedDicts) and `docs/reference/model-catalog.md`.
+(model-name Literals and per-model parameter TypedDicts), `src/evolink/_model_overloads.py`
+(per-model overloads of `generate` and `run`) and `docs/reference/model-catalog.md`.
 Standard library only, so it runs before the package is installed.
 """
 
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 
 from _catalog_names import render_names
+from _catalog_overloads import render_overloads
 from _catalog_page import render_page
 from _catalog_specs import Corpus, read_corpus
 
@@ -24,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs" / "evolink-docs-2026-08-21"
 CATALOG = ROOT / "src" / "evolink" / "catalog.json"
 NAMES = ROOT / "src" / "evolink" / "_model_names.py"
+OVERLOADS = ROOT / "src" / "evolink" / "_model_overloads.py"
 PAGE = ROOT / "docs" / "reference" / "model-catalog.md"
 
 
@@ -51,6 +54,7 @@ def render(specs: Path = SPECS) -> dict[Path, str]:
     return {
         CATALOG: render_catalog(corpus, source),
         NAMES: render_names(corpus, source),
+        OVERLOADS: render_overloads(corpus, source),
         PAGE: render_page(corpus, source),
     }
 

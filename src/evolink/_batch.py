@@ -398,9 +398,9 @@ class Batch:
             if request.kind != kind:
                 request = attrs.evolve(request, kind=kind)
         else:
-            kind = type(item).__name__
+            given = type(item).__name__
             return ValidationError(
-                "input", "type", f"expected a prompt or a GenerationRequest, not {kind}"
+                "input", "type", f"expected a prompt or a GenerationRequest, not {given}"
             )
         try:
             validate(request, allow_local_callbacks=self._client.allow_local_callbacks)

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
     from evolink._batch import Batch
     from evolink._batch_options import BatchKwargs
+    from evolink._typed_resources import TypedAudios, TypedImages, TypedVideos
 
 logger = logging.getLogger("evolink")
 
@@ -194,9 +195,9 @@ class AsyncEvolink:
         # every batch of this client reads tasks one by one.
         self._batch_reads_unusable = False
         self._closed = False
-        self.images = Images(self)
-        self.videos = Videos(self)
-        self.audios = Audios(self)
+        self.images: TypedImages = Images(self)
+        self.videos: TypedVideos = Videos(self)
+        self.audios: TypedAudios = Audios(self)
         self.tasks = Tasks(self)
 
     def __repr__(self) -> str:

@@ -26,7 +26,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from evolink._batch import Batch
 from evolink._client import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, AsyncEvolink
 from evolink._errors import ConfigurationError, EvolinkError
-from evolink._generations import Audios, Generations, Videos
+from evolink._generations import Audios, Videos
 from evolink._images import Images
 from evolink._models import Task
 from evolink._outcomes import BatchReport
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from evolink._batch_options import BatchKwargs
     from evolink._http_backend import HttpBackend
     from evolink._retry import RetryPolicy
+    from evolink._typed_resources import TypedAudios, TypedImages, TypedSyncImages, TypedVideos
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -171,7 +172,8 @@ class SyncBatch(_Door):
 class _SyncGenerations(_Door):
     """`batch()` for every blocking media door."""
 
-    def _target(self) -> Generations:
+    def _target(self) -> Any:
+        """The async resource (a `Generations`: images, videos or audios)."""
         raise NotImplementedError
 
     def batch(self, **options: Unpack[BatchKwargs]) -> SyncBatch:
@@ -194,7 +196,7 @@ class SyncImages(_SyncGenerations):
     def __init__(self, owner: Evolink) -> None:
         self._owner = owner
 
-    def _target(self) -> Images:
+    def _target(self) -> TypedImages:
         return self._owner._async_client().images  # noqa: SLF001
 
 
@@ -213,7 +215,7 @@ class SyncVideos(_SyncGenerations):
     def __init__(self, owner: Evolink) -> None:
         self._owner = owner
 
-    def _target(self) -> Videos:
+    def _target(self) -> TypedVideos:
         return self._owner._async_client().videos  # noqa: SLF001
 
 
@@ -232,7 +234,7 @@ class SyncAudios(_SyncGenerations):
     def __init__(self, owner: Evolink) -> None:
         self._owner = owner
 
-    def _target(self) -> Audios:
+    def _target(self) -> TypedAudios:
         return self._owner._async_client().audios  # noqa: SLF001
 
 
@@ -305,7 +307,7 @@ class Evolink(_Door):
         self._client: AsyncEvolink | None = None
         self._loop_thread: int | None = None
         self._closed = False
-        self.images = SyncImages(self)
+        self.images: TypedSyncImages = SyncImages(self)
         self.videos = SyncVideos(self)
         self.audios = SyncAudios(self)
         self.tasks = SyncTasks(self)

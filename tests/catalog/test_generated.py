@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
+import inspect
 import sys
 import typing
 
 import pytest
 from _catalog_support import ROOT
 
-from evolink import _model_names
+from evolink import _model_names, _model_overloads, _typed_resources
 from evolink._catalog import all_models, model_spec, resolve_alias
+from evolink._generations import Audios, Videos
+from evolink._images import Images
 
 MODELS = all_models()
 
@@ -25,7 +29,7 @@ def generator():
 
 
 def test_generated_files_are_fresh(generator, capsys):
-    """`generate_catalog.py --check` passes: catalog.json, _model_names.py, the page are current."""
+    """`generate_catalog.py --check` passes: catalog.json, the two modules, the page are current."""
     assert 0 == generator.main(["--check"]), capsys.readouterr().out
 
 
@@ -82,3 +86,41 @@ def test_params_typeddict_matches_the_schema(spec):
     assert set(spec.params.properties) == set(annotations)
     required = {k for k, v in annotations.items() if v.startswith("Required[")}
     assert set(spec.required) == required
+
+
+def _overload_keywords(protocol: str, method: str) -> set[tuple[str, ...]]:
+    """The keyword names (but `model` and `**params`) of each overload in the generated module."""
+    tree = ast.parse((ROOT / "src" / "evolink" / "_model_overloads.py").read_text("utf-8"))
+    [cls] = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == protocol]
+    return {
+        tuple(a.arg for a in [*f.args.args, *f.args.kwonlyargs] if a.arg not in {"self", "model"})
+        for f in cls.body
+        if isinstance(f, ast.FunctionDef) and f.name == method
+    }
+
+
+@pytest.mark.parametrize(
+    ("protocol", "resource", "kind"),
+    [
+        pytest.param("ImageOverloads", Images, "image", id="images"),
+        pytest.param("VideoOverloads", Videos, "video", id="videos"),
+        pytest.param("AudioOverloads", Audios, "audio", id="audios"),
+    ],
+)
+@pytest.mark.parametrize("method", ["generate", "run"])
+def test_overloads_name_the_methods_arguments(generator, protocol, resource, kind, method):
+    """Every overload names `generate`'s arguments (`run`: and `timeout`), as the method does."""
+    specs = importlib.import_module("_catalog_specs")
+    named = inspect.signature(resource.generate).parameters
+    expected = [p for p in named if p not in {"self", "model", "params"}]
+    if method == "run":
+        expected.append("timeout")
+    assert [{tuple(expected)}] == [_overload_keywords(protocol, method)]
+    body_fields = {p for p in expected if p in specs.NAMED_FIELDS[kind] or p == "prompt"}
+    assert set(specs.NAMED_FIELDS[kind]) == body_fields
+
+
+def test_typed_resources_import():
+    """The protocols the client is typed with exist at run time too (for `typing.cast`)."""
+    assert _model_overloads.ImageOverloads in _typed_resources.TypedImages.__mro__
+    assert {"generate", "run"} <= set(dir(_typed_resources.TypedSyncImages))
