@@ -112,3 +112,21 @@ def test_by_model_takes_a_default_and_any_durations() -> None:
     assert LogNormal(median=3, sigma=0.5) == by_model.for_model("b")
     assert Fixed(7) == by_model.for_model("c")
     assert 7 == by_model.sample(random.Random(0))
+
+
+@pytest.mark.anyio
+async def test_without_durations_each_kind_takes_its_own_time() -> None:
+    """By default videos take minutes, audio under two, images seconds."""
+    sim = Simulator(clock=VirtualClock(), seed=3)
+    async with api(sim) as client:
+        image = (await create(client, model="gpt-image-2")).json()["id"]
+        video = await client.post(
+            "/v1/videos/generations",
+            json={"model": "kling-v3-text-to-video", "prompt": "a fox", "duration": 5},
+        )
+        audio = await client.post(
+            "/v1/audios/generations", json={"model": "doubao-seed-audio-1-0", "prompt": "hello"}
+        )
+    assert 8 <= sim.task(image).duration <= 30
+    assert 60 <= sim.task(video.json()["id"]).duration <= 240
+    assert 20 <= sim.task(audio.json()["id"]).duration <= 90

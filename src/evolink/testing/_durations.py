@@ -112,6 +112,11 @@ class Pareto:
 
 
 DEFAULT_DURATIONS = Uniform(8.0, 30.0)
+#: Without durations given, what other kinds take: videos minutes, audio under two.
+DEFAULT_DURATIONS_BY_KIND: Mapping[str, Durations] = {
+    "video": Uniform(60.0, 240.0),
+    "audio": Uniform(20.0, 90.0),
+}
 
 DurationsLike = Durations | tuple[float, float] | float
 

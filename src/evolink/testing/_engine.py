@@ -22,7 +22,12 @@ from typing import Any
 import attrs
 
 from evolink.testing._catalog import TASK_ERROR_MESSAGES, ModelSpec
-from evolink.testing._durations import Durations, durations_for
+from evolink.testing._durations import (
+    DEFAULT_DURATIONS,
+    DEFAULT_DURATIONS_BY_KIND,
+    Durations,
+    durations_for,
+)
 from evolink.testing._estimates import Estimates
 from evolink.testing._faults import Faults
 from evolink.testing._ledger import EntryKind, Ledger, LedgerEntry
@@ -237,7 +242,10 @@ class Engine:
         rng = self.rng
         # Always the same number of draws per task, so a knob changes fates, not durations.
         asked = (generation.asked,) if generation.asked else ()
-        full = max(0.01, durations_for(self.durations, generation.model, *asked).sample(rng))
+        durations = self.durations
+        if durations is DEFAULT_DURATIONS:  # none given: each kind takes its own time
+            durations = DEFAULT_DURATIONS_BY_KIND.get(generation.kind.value, durations)
+        full = max(0.01, durations_for(durations, generation.model, *asked).sample(rng))
         estimate_draw = rng.random()
         fate_draw, code_draw, end_draw, images_draw = (rng.random() for _ in range(4))
         suffix = "".join(rng.choice(_ID_ALPHABET) for _ in range(8))
