@@ -39,7 +39,14 @@ if TYPE_CHECKING:
     from evolink._batch_options import BatchKwargs
     from evolink._http_backend import HttpBackend
     from evolink._retry import RetryPolicy
-    from evolink._typed_resources import TypedAudios, TypedImages, TypedSyncImages, TypedVideos
+    from evolink._typed_resources import (
+        TypedAudios,
+        TypedImages,
+        TypedSyncAudios,
+        TypedSyncImages,
+        TypedSyncVideos,
+        TypedVideos,
+    )
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -308,8 +315,8 @@ class Evolink(_Door):
         self._loop_thread: int | None = None
         self._closed = False
         self.images: TypedSyncImages = SyncImages(self)
-        self.videos = SyncVideos(self)
-        self.audios = SyncAudios(self)
+        self.videos: TypedSyncVideos = SyncVideos(self)
+        self.audios: TypedSyncAudios = SyncAudios(self)
         self.tasks = SyncTasks(self)
 
     def __repr__(self) -> str:

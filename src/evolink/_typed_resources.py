@@ -65,8 +65,8 @@ class TypedAudios(AudioOverloads[Coroutine[Any, Any, Task]], _Resource, Protocol
     """`AsyncEvolink().audios`: `Audios`, with a `generate` and a `run` overload per model."""
 
 
-class TypedSyncImages(ImageOverloads[Task], Protocol):
-    """`Evolink().images`: `SyncImages`, with a `generate` and a `run` overload per model."""
+class _SyncResource(Protocol):
+    """What every blocking media door has beside `generate` and `run`."""
 
     def create(
         self,
@@ -83,3 +83,15 @@ class TypedSyncImages(ImageOverloads[Task], Protocol):
     def kind(self) -> MediaKind: ...
 
     def batch(self, **options: Unpack[BatchKwargs]) -> SyncBatch: ...
+
+
+class TypedSyncImages(ImageOverloads[Task], _SyncResource, Protocol):
+    """`Evolink().images`: `SyncImages`, with a `generate` and a `run` overload per model."""
+
+
+class TypedSyncVideos(VideoOverloads[Task], _SyncResource, Protocol):
+    """`Evolink().videos`: `SyncVideos`, with a `generate` and a `run` overload per model."""
+
+
+class TypedSyncAudios(AudioOverloads[Task], _SyncResource, Protocol):
+    """`Evolink().audios`: `SyncAudios`, with a `generate` and a `run` overload per model."""

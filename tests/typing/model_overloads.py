@@ -77,3 +77,11 @@ def blocking() -> None:
         client.images.generate("a fox", model="gpt-image-3")  # type: ignore[call-overload]
         client.images.run("a fox", quality="ultra")  # type: ignore[call-overload]
         client.images.generate("a fox", colour="red")  # type: ignore[call-overload]
+
+
+def sync_videos_are_typed_per_model(client: Evolink) -> None:
+    """The blocking video and audio doors check model names and parameters too."""
+    clip = client.videos.run("a fox", model="kling-v3-text-to-video", duration=5)
+    assert_type(clip, Task)
+    client.videos.run("a fox", model="kling-v3-text-to-vidoe")  # type: ignore[call-overload]
+    client.audios.generate("hello", model="doubao-seed-audio-1-0", format="flac")  # type: ignore[call-overload]
