@@ -92,6 +92,46 @@ async def waits(args: argparse.Namespace) -> dict[str, Any]:
     return {"completed": len(returned), "returned": returned}
 
 
+async def mixed(args: argparse.Namespace) -> dict[str, Any]:
+    """One `generate_many` per kind, all started at once on one client."""
+    plan: dict[str, dict[str, Any]] = json.loads(args.plan)
+    kinds: dict[str, dict[str, Any]] = {}
+    async with AsyncEvolink(
+        api_key=KEY,
+        base_url=args.base_url,
+        http_backend=args.backend,
+        max_connections=64,
+        clock=clock(args),
+    ) as client:
+        doors = {"image": client.images, "video": client.videos, "audio": client.audios}
+        # A warm client, as in a running app: the HTTP backend imported, a connection open.
+        # Cold, those real milliseconds would weigh `speed` times more on the scaled clock.
+        await client.credits()
+        start = client.clock.monotonic()
+
+        async def one(kind: str, spec: dict[str, Any]) -> None:
+            report = await doors[kind].generate_many(
+                [f"benchmark {kind} {i}" for i in range(spec["tasks"])],
+                model=spec["model"],
+                params=spec.get("params", {}),
+                max_in_flight=args.in_flight,
+            )
+            kinds[kind] = {
+                "wall": client.clock.monotonic() - start,
+                "completed": len(report.completed),
+                "outcomes": {k.value: n for k, n in report.counts.items() if n},
+                "requests": report.requests,
+                "reserved": str(report.reserved),
+                "charged": str(report.charged),
+                "released": str(report.released),
+            }
+
+        async with anyio.create_task_group() as tg:
+            for kind, spec in plan.items():
+                tg.start_soon(one, kind, spec)
+    return {"completed": sum(k["completed"] for k in kinds.values()), "kinds": kinds}
+
+
 async def raw(args: argparse.Namespace) -> dict[str, Any]:
     mix = json.loads(args.mix)
     body = {"model": "gpt-4o-image", "prompt": "benchmark prompt"}
@@ -147,6 +187,7 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=10.0)
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--anchor", type=float, default=0.0)
+    parser.add_argument("--plan", default="{}")
     args = parser.parse_args()
     runners = {
         "ours": lambda: ours(args, batch_reads=True),
@@ -156,6 +197,7 @@ def main() -> None:
         "raw": lambda: raw(args),
         "scale": lambda: scale(args),
         "waits": lambda: waits(args),
+        "mixed": lambda: mixed(args),
     }
     cpu0, wall0 = cpu(), time.monotonic()
     result = anyio.run(runners[args.name])

@@ -1,12 +1,14 @@
 """The simulator served in its own process for the benchmarks, with one extra route.
 
 `python benchmarks/sim_server.py PORT '{"durations": [2, 6], ...}'` serves
-`Simulator(**knobs)`; `GET /_bench/truth` answers every task's true creation time and
-duration and the server's request counts, so the harness can compute the oracle.
+`Simulator(**knobs)`; `GET /_bench/truth` answers every task's true creation time,
+duration, model, kind and credits charged and the server's request counts (in all and by
+kind), so the harness can compute the oracle.
 
 Two knobs are the harness's own: `"behaviour": NAME` merges that entry of
 benchmarks/behaviours.py over the others, and `"speed": S, "anchor": T` runs the
-simulator on `ScaledClock(S, anchor=T)` (the client takes the same clock).
+simulator on `ScaledClock(S, anchor=T)` (the client takes the same clock). `"durations"`
+is a `[low, high]` pair or a mapping of model to pairs (`ByModel`).
 """
 
 from __future__ import annotations
@@ -19,11 +21,38 @@ from typing import Any
 import uvicorn
 from behaviours import simulator_knobs
 
-from evolink.testing import Faults, ScaledClock, Simulator
+from evolink.testing import EntryKind, Faults, ScaledClock, Simulator
+
+
+def by_kind(sim: Simulator) -> dict[str, Counter[str]]:
+    """Creates and reads per kind of task: a batch read counts once for each kind it read."""
+    kind_of = {t.id: t.kind.value for t in sim.tasks.values()}
+    counts: dict[str, Counter[str]] = {}
+    for request in sim.requests:
+        if request.path.startswith("/v1/tasks/batch"):
+            if request.status != 200:
+                continue
+            read = Counter(kind_of.get(i, "?") for i in (request.body or {}).get("task_ids", []))
+            for kind, ids in read.items():
+                counts.setdefault(kind, Counter()).update(batch_reads=1, batch_read_ids=ids)
+            if len(read) > 1:
+                for kind in read:
+                    counts[kind]["batch_reads_shared"] += 1
+        elif request.path.startswith("/v1/tasks/"):
+            kind = kind_of.get(request.path.rsplit("/", 1)[-1], "?")
+            counts.setdefault(kind, Counter())["task_reads"] += 1
+        elif request.path.endswith("s/generations"):
+            kind = request.path.split("/")[2].removesuffix("s")
+            counts.setdefault(kind, Counter())["creates"] += 1
+    return counts
 
 
 def truth(sim: Simulator) -> dict[str, Any]:
     tasks = sorted(sim.tasks.values(), key=lambda t: t.created)
+    charged: Counter[str] = Counter()
+    for entry in sim.ledger.entries:
+        if entry.kind is EntryKind.CHARGE:
+            charged[entry.task_id] += float(entry.amount)
     kinds: Counter[str] = Counter()
     for request in sim.requests:
         if request.path.startswith("/v1/tasks/batch"):
@@ -32,7 +61,7 @@ def truth(sim: Simulator) -> dict[str, Any]:
                 kinds["batch_read_ids"] += len((request.body or {}).get("task_ids", []))
         elif request.path.startswith("/v1/tasks/"):
             kinds["task_reads"] += 1
-        elif request.path.startswith("/v1/images/generations"):
+        elif request.path.endswith("/generations"):
             kinds["creates"] += 1
         if request.status == 429:
             kinds["rate_limited"] += 1
@@ -44,10 +73,14 @@ def truth(sim: Simulator) -> dict[str, Any]:
                 "created": t.created,
                 "duration": t.duration,
                 "status": t.final_status.value,
+                "model": t.model,
+                "kind": t.kind.value,
+                "charged": charged[t.id],
             }
             for t in tasks
         ],
         "counts": dict(kinds),
+        "by_kind": {kind: dict(counts) for kind, counts in by_kind(sim).items()},
     }
 
 
@@ -59,7 +92,9 @@ def main() -> None:
         if "rate_limit_window" in faults:
             faults["rate_limit_window"] = tuple(faults["rate_limit_window"])
         knobs["faults"] = Faults(**faults)
-    if "durations" in knobs:
+    if isinstance(knobs.get("durations"), dict):
+        knobs["durations"] = {m: tuple(pair) for m, pair in knobs["durations"].items()}
+    elif "durations" in knobs:
         knobs["durations"] = tuple(knobs["durations"])
     if "behaviour" in knobs:
         knobs.update(simulator_knobs(knobs.pop("behaviour")))
