@@ -408,16 +408,8 @@ class AsyncEvolink:
                 self._idempotency_confirmed = True
             try:
                 return _decode_success(response, body, now=self.clock.time()), Outcome.FINAL, None
-            except ResponseDecodeError as exc:
-                # A garbled success: a read can simply be repeated, but a create's task
-                # exists and only its key can find it again.
-                outcome = Outcome.RETRY_UNCERTAIN if is_create else Outcome.RETRY_SAFE
-                return exc, outcome, None
             except APIError as exc:
-                # `success: false`: a refusal, retried as the HTTP status its code names.
-                named = _http_status(exc.code) or status
-                retry_after = exc.retry_after if isinstance(exc, RateLimitError) else None
-                return exc, classify_status(named, is_create=is_create), retry_after
+                return exc, *_success_error_outcome(exc, status, is_create=is_create)
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self.clock.time())
         return (
             _api_error(response, body, retry_after),
@@ -504,15 +496,29 @@ def _decode_success(response: httpx.Response, body: bytes, *, now: float) -> Ans
     return Answer(status_code=response.status_code, headers=response.headers, data=data)
 
 
+def _success_error_outcome(
+    error: APIError, status: int, *, is_create: bool
+) -> tuple[Outcome, float | None]:
+    """How to go on after `_decode_success` raised `error`: its outcome and Retry-After."""
+    if isinstance(error, ResponseDecodeError):
+        # A garbled success: a read can simply be repeated, but a create's task exists
+        # and only its key can find it again.
+        return Outcome.RETRY_UNCERTAIN if is_create else Outcome.RETRY_SAFE, None
+    # `success: false`: a refusal, retried as the HTTP status its code names.
+    named = _http_status(error.code) or status
+    retry_after = error.retry_after if isinstance(error, RateLimitError) else None
+    return classify_status(named, is_create=is_create), retry_after
+
+
 def _is_task_shaped(data: Mapping[str, Any]) -> bool:
     return "id" in data and "status" in data
 
 
 def _http_status(code: object) -> int | None:
     """The HTTP status a `success: false` body's `code` names (402, "429"), else None."""
-    if isinstance(code, str) and code.isascii() and code.isdigit() and len(code) == 3:  # noqa: PLR2004
+    if isinstance(code, str) and code.isascii() and code.isdigit() and len(code) == 3:
         code = int(code)
-    if isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599:  # noqa: PLR2004
+    if isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599:
         return code
     return None
 

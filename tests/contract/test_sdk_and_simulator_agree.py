@@ -322,18 +322,22 @@ def _sdk_accepts_callback(url: str, *, allow_local: bool) -> bool:
     try:
         validate(request, allow_local_callbacks=allow_local)
     except ValidationError as error:
-        assert "callback_url" == error.field
-        return False
-    return True
+        field = error.field
+    else:
+        return True
+    assert "callback_url" == field
+    return False
 
 
 def _simulator_accepts_callback(url: str, *, allow_local: bool) -> bool:
     try:
         check_callback_url(url, allow_local=allow_local)
     except Invalid as refusal:
-        assert "callback_url" == refusal.param
-        return False
-    return True
+        param = refusal.param
+    else:
+        return True
+    assert "callback_url" == param
+    return False
 
 
 @pytest.mark.parametrize(("url", "public"), CALLBACK_URLS)

@@ -176,6 +176,7 @@ def test_result_data_to_dict():
 
 # -- success: false with HTTP 200 -----------------------------------------------------------
 
+
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("body", "cls", "code", "message"),

@@ -96,21 +96,19 @@ def _ends_in_number(host: str) -> bool:
 def _legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
     """`host` in `inet_aton`'s forms (1 to 4 parts, octal, hex), or None."""
     labels = host.split(".")
-    if len(labels) > 4:  # noqa: PLR2004 - an IPv4 address has at most 4 parts
+    if len(labels) > 4:
         return None
     numbers = []
     for label in labels:
         base = 16 if label[:2] == "0x" else 8 if len(label) > 1 and label[0] == "0" else 10
         try:
-            numbers.append(int((label[2:] if base == 16 else label) or "0", base))  # noqa: PLR2004
+            numbers.append(int((label[2:] if base == 16 else label) or "0", base))
         except ValueError:
             return None
     *leading, last = numbers
-    if any(n > 255 for n in leading) or last >= 256 ** (5 - len(numbers)):  # noqa: PLR2004
+    if any(n > 255 for n in leading) or last >= 256 ** (5 - len(numbers)):
         return None
-    return ipaddress.IPv4Address(
-        last + sum(n << (8 * (3 - i)) for i, n in enumerate(leading))
-    )
+    return ipaddress.IPv4Address(last + sum(n << (8 * (3 - i)) for i, n in enumerate(leading)))
 
 
 def check_callback_url(value: object, *, allow_local: bool) -> str:
