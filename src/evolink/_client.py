@@ -411,12 +411,9 @@ class AsyncEvolink:
             if response.headers.get("Idempotency-Replayed", "").lower() == "true":
                 self._idempotency_confirmed = True
             try:
-                return _decode_success(response, body), Outcome.FINAL, None
-            except ResponseDecodeError as exc:
-                # A garbled success: a read can simply be repeated, but a create's task
-                # exists and only its key can find it again.
-                outcome = Outcome.RETRY_UNCERTAIN if is_create else Outcome.RETRY_SAFE
-                return exc, outcome, None
+                return _decode_success(response, body, now=self.clock.time()), Outcome.FINAL, None
+            except APIError as exc:
+                return exc, *_success_error_outcome(exc, status, is_create=is_create)
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self.clock.time())
         return (
             _api_error(response, body, retry_after),
@@ -497,7 +494,13 @@ def _request_id(headers: httpx.Headers) -> str | None:
     return request_id
 
 
-def _decode_success(response: httpx.Response, body: bytes) -> Answer:
+def _decode_success(response: httpx.Response, body: bytes, *, now: float) -> Answer:
+    """The decoded answer of a 2xx; raise the typed `APIError` if its body says `success: false`.
+
+    The files API and `/v1/credits` answer `{success, code, msg, data}`, and report some
+    failures with HTTP 200. A task never carries `success`; a body shaped like one (an
+    `id` and a `status`) is a task whatever else it holds.
+    """
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: JSON nested absurdly deep
@@ -507,7 +510,74 @@ def _decode_success(response: httpx.Response, body: bytes) -> Answer:
             request_id=_request_id(response.headers),
             body=body[:2000].decode("utf-8", "replace"),
         ) from None
+    if isinstance(data, dict) and data.get("success") is False and not _is_task_shaped(data):
+        # An error answer: any `sk-` key in it is hidden, as in a 4xx.
+        raise _refusal(response, json.loads(redact_body(body, "", secrets=True)), now=now)
     return Answer(status_code=response.status_code, headers=response.headers, data=data)
+
+
+def _success_error_outcome(
+    error: APIError, status: int, *, is_create: bool
+) -> tuple[Outcome, float | None]:
+    """How to go on after `_decode_success` raised `error`: its outcome and Retry-After."""
+    if isinstance(error, ResponseDecodeError):
+        # A garbled success: a read can simply be repeated, but a create's task exists
+        # and only its key can find it again.
+        return Outcome.RETRY_UNCERTAIN if is_create else Outcome.RETRY_SAFE, None
+    # `success: false`: a refusal, retried as the HTTP status its code names.
+    named = _http_status(error.code) or status
+    retry_after = error.retry_after if isinstance(error, RateLimitError) else None
+    return classify_status(named, is_create=is_create), retry_after
+
+
+def _is_task_shaped(data: Mapping[str, Any]) -> bool:
+    return "id" in data and "status" in data
+
+
+def _http_status(code: object) -> int | None:
+    """The HTTP status a `success: false` body's `code` names (402, "429"), else None."""
+    if isinstance(code, str) and code.isascii() and code.isdigit() and len(code) == 3:
+        code = int(code)
+    if isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599:
+        return code
+    return None
+
+
+def _refusal(response: httpx.Response, data: dict[str, Any], *, now: float) -> APIError:
+    """The typed error for a 2xx whose body is `{success: false, code, msg}`."""
+    nested = data.get("error")
+    error: Mapping[str, Any] = nested if isinstance(nested, Mapping) else {}
+    code = data.get("code", error.get("code"))
+    if not isinstance(code, (str, int)) or isinstance(code, bool):
+        code = None
+    texts = (data.get("msg"), data.get("message"), error.get("message"))
+    message = next((t for t in texts if isinstance(t, str) and t), None)
+    request_id = _request_id(response.headers) or (
+        data["request_id"] if isinstance(data.get("request_id"), str) else None
+    )
+    if code is None and message is None:
+        # Nothing says what failed: an answer off the documented shape.
+        return ResponseDecodeError(
+            "success: false without a code or a message",
+            status_code=response.status_code,
+            request_id=request_id,
+            body=data,
+        )
+    fields: dict[str, Any] = {
+        "status_code": response.status_code,
+        "code": code,
+        "type": error.get("type") if isinstance(error.get("type"), str) else None,
+        "param": error.get("param") if isinstance(error.get("param"), str) else None,
+        "request_id": request_id,
+        "body": data,
+    }
+    named = _http_status(code)
+    cls = error_class_for(named) if named is not None else APIError
+    text = message or "success: false"
+    if cls is RateLimitError:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now=now)
+        return RateLimitError(text, retry_after=retry_after, **fields)
+    return cls(text, **fields)
 
 
 def _api_error(response: httpx.Response, raw: bytes, retry_after: float | None) -> APIError:

@@ -18,13 +18,23 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from evolink._errors import ResponseDecodeError, ValidationError
 from evolink._ids import check_task_id
-from evolink._models import Balance, Credits, Task, TaskError, TaskInfo, Usage, _OpenEnum
+from evolink._models import (
+    RESULT_MEDIA_FIELDS,
+    Balance,
+    Credits,
+    ResultData,
+    Task,
+    TaskError,
+    TaskInfo,
+    Usage,
+    _OpenEnum,
+)
 from evolink._redact import redact_text
 
 T = TypeVar("T")
 
 # Leaves before the classes that hold them.
-_WITH_EXTRA = (TaskInfo, Usage, TaskError, Task, Credits)
+_WITH_EXTRA = (ResultData, TaskInfo, Usage, TaskError, Task, Credits)
 
 
 def _to_decimal(value: Any, _: object) -> Decimal:
@@ -128,10 +138,21 @@ def _lenient_task_error(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _lenient_result_data(data: dict[str, Any]) -> dict[str, Any]:
+    # A media field that is not a URL string (a list, an object, a number) is no URL to
+    # hand out: it stays in `extra` as sent, and the rest still reads.
+    for name in RESULT_MEDIA_FIELDS:
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            del data[name]
+    return data
+
+
 _CHECKS: Mapping[type, Callable[[Any], None]] = {Usage: _check_usage, Task: _check_task}
 _PREPARE: Mapping[type, Callable[[dict[str, Any]], dict[str, Any]]] = {
     Usage: _lenient_usage,
     TaskError: _lenient_task_error,
+    ResultData: _lenient_result_data,
 }
 
 
@@ -214,6 +235,14 @@ def parse(cls: type[T], data: Any) -> T:
 def parse_task(data: Any) -> Task:
     """Structure one task payload."""
     return parse(Task, data)
+
+
+def parse_result_data(data: Any) -> ResultData | None:
+    """Structure a task's `result_data`; None unless it is an object (it never raises)."""
+    if not isinstance(data, Mapping):
+        return None
+    # Cannot fail: every known field that is not a string was set aside above.
+    return CONVERTER.structure(data, ResultData)
 
 
 def parse_credits(data: Any) -> Credits:

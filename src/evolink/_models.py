@@ -143,6 +143,37 @@ class Usage(Serializable):
     extra: Mapping[str, Any] = attrs.field(default=_EMPTY, repr=False)
 
 
+#: The `result_data` fields that name a result file, in the order `Task.media_urls` lists them.
+RESULT_MEDIA_FIELDS = ("image_url", "video_url", "audio_url")
+
+
+@attrs.frozen
+class ResultData(Serializable):
+    """A completed task's `result_data`: its media URLs, typed, and the rest as sent.
+
+    Some models put their output here besides (or instead of) `results`; others put what
+    they made that is not a file (Suno's `songs`, a voice name, a Kling `element_id`),
+    which stays in `extra`.
+
+    Attributes:
+        image_url: the image made, where the server names it here.
+        video_url: the video made, likewise.
+        audio_url: the audio made, likewise.
+        extra: every other field, as the server sent it.
+    """
+
+    image_url: str | None = None
+    video_url: str | None = None
+    audio_url: str | None = None
+    extra: Mapping[str, Any] = attrs.field(default=_EMPTY, repr=False)
+
+    @property
+    def media_urls(self) -> tuple[str, ...]:
+        """The URLs of the files it names: image, video, then audio."""
+        found = (getattr(self, name) for name in RESULT_MEDIA_FIELDS)
+        return tuple(url for url in found if url)
+
+
 @attrs.frozen
 class Task(Serializable):
     """An image-generation task, as the server last described it.
@@ -152,9 +183,10 @@ class Task(Serializable):
         status: where the task is; see `is_terminal` and `is_success`.
         progress: 0-100.
         created: when the server created it (aware, UTC).
-        results: image URLs once completed (valid for 24 hours).
+        results: result URLs once completed (valid for 24 hours).
         error: why it failed, once failed.
-        extra: fields the SDK does not know yet, as the server sent them.
+        extra: fields the SDK does not know yet, as the server sent them (`result_data`
+            among them: read it typed through `result_data` and `media_urls`).
     """
 
     id: str
@@ -189,6 +221,24 @@ class Task(Serializable):
     def credits_reserved(self) -> Decimal | None:
         """Credits held for this task."""
         return self.usage.credits_reserved if self.usage is not None else None
+
+    @property
+    def result_data(self) -> ResultData | None:
+        """The task's `result_data` object, typed; None when absent or not an object.
+
+        Read from `extra["result_data"]`, which keeps it as sent (so `to_dict()` and old
+        code reading `extra` see no change). A list (Seedream's layers) is left there.
+        """
+        from evolink._converter import parse_result_data  # noqa: PLC0415 - it imports models
+
+        return parse_result_data(self.extra.get("result_data"))
+
+    @property
+    def media_urls(self) -> tuple[str, ...]:
+        """Every result file's URL: `results`, then any `result_data` names, each once."""
+        result_data = self.result_data
+        extra = result_data.media_urls if result_data is not None else ()
+        return tuple(dict.fromkeys((*self.results, *extra)))
 
     def raise_for_status(self) -> Task:
         """Return the task, or raise `TaskFailedError` if it failed or was cancelled."""

@@ -132,6 +132,8 @@ def _check_http_url(field: str, url: object) -> None:
 
 
 def _check_callback_url(url: str, *, allow_local: bool) -> None:
+    # The docs: HTTPS only, no internal addresses, at most 2048 characters. The simulator
+    # holds its own copy of these rules; tests/contract holds the two together.
     _check_http_url("callback_url", url)
     if len(url) > MAX_CALLBACK_URL_LENGTH:
         raise ValidationError(
@@ -139,31 +141,70 @@ def _check_callback_url(url: str, *, allow_local: bool) -> None:
             "max_length",
             f"is {len(url)} characters; at most {MAX_CALLBACK_URL_LENGTH}",
         )
+    parts = urlsplit(url)  # checked above: it parses
+    host = parts.hostname or ""
+    try:
+        parts.port  # noqa: B018 - read for its check: a port past 65535 raises
+    except ValueError:
+        raise ValidationError("callback_url", "http_url", "has an invalid port") from None
+    if not host or any(c.isspace() for c in host):
+        raise ValidationError("callback_url", "http_url", f"has no valid host: {url[:80]!r}")
     if allow_local:
         return
-    parts = urlsplit(url)  # checked above: it parses
     if parts.scheme != "https":
         raise ValidationError("callback_url", "https", "must use https")
-    host = parts.hostname or ""
     if _is_internal(host):
         raise ValidationError(
-            "callback_url", "public_address", f"{host} is an internal address the API refuses"
+            "callback_url", "public_address", f"{host} is not a public address the API can call"
         )
 
 
+#: Names that only resolve inside a network: mDNS, ICANN's private-use `.internal`, home LANs.
+_LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
+
+
 def _is_internal(host: str) -> bool:
-    host = host.rstrip(".")  # "localhost." and "127.0.0.1." name the same hosts
-    if host == "localhost" or host.endswith(".localhost"):
+    """Whether `host` (lower-case, as `urlsplit` gives it) is not a public internet host."""
+    host = host.strip("[]").rstrip(".")  # "localhost." and "127.0.0.1." name the same hosts
+    if not host or host == "localhost" or host.endswith(_LOCAL_SUFFIXES):
         return True
     try:
-        address = ipaddress.ip_address(host)
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
     except ValueError:
-        return False  # a name: only the server can resolve it
-    return (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_reserved
-        or address.is_multicast
-        or address.is_unspecified
-    )
+        if not _ends_in_number(host):
+            return False  # a name: only the server can resolve it
+        legacy = _legacy_ipv4(host)
+        if legacy is None:
+            return True  # numeric, yet no address: no public host either
+        address = legacy
+    # Not `is_private`: shared (100.64/10), reserved and multicast ranges are not global.
+    return not address.is_global or address.is_multicast
+
+
+def _ends_in_number(host: str) -> bool:
+    # As a browser's URL parser reads it: a host whose last label is a number is an IPv4
+    # address (`2130706433`, `0x7f.1` are 127.0.0.1), whatever a resolver would say.
+    last = host.rsplit(".", 1)[-1]
+    return last.isdigit() or (last[:2] == "0x" and all(c in "0123456789abcdef" for c in last[2:]))
+
+
+def _legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """`host` in the legacy IPv4 forms (`inet_aton`'s: 1 to 4 parts, octal, hex), or None."""
+    labels = host.split(".")
+    if len(labels) > 4:
+        return None
+    numbers = []
+    for label in labels:
+        base = 16 if label[:2] == "0x" else 8 if len(label) > 1 and label[0] == "0" else 10
+        digits = label[2:] if base == 16 else label
+        try:
+            numbers.append(int(digits or "0", base))
+        except ValueError:
+            return None
+    *leading, last = numbers
+    if any(n > 255 for n in leading) or last >= 256 ** (5 - len(numbers)):
+        return None
+    value = last
+    for index, number in enumerate(leading):
+        value += number << (8 * (3 - index))
+    return ipaddress.IPv4Address(value)

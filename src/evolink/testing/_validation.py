@@ -72,15 +72,45 @@ def _is_http_uri(value: object) -> bool:
 
 
 def is_internal_host(host: str) -> bool:
-    """Loopback, private, link-local and similar addresses, and local-only names."""
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(_INTERNAL_SUFFIXES):
+    """Loopback, private, shared, link-local, multicast and similar addresses (in any form
+    a URL parser reads as one, `2130706433` included), and local-only names."""
+    host = host.strip("[]").lower().rstrip(".")  # "localhost." is localhost
+    if not host or host == "localhost" or host.endswith(_INTERNAL_SUFFIXES):
         return True
     try:
-        address = ipaddress.ip_address(host)
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
     except ValueError:
-        return False
-    return not address.is_global
+        if not _ends_in_number(host):
+            return False
+        legacy = _legacy_ipv4(host)
+        if legacy is None:
+            return True
+        address = legacy
+    return not address.is_global or address.is_multicast
+
+
+def _ends_in_number(host: str) -> bool:
+    # A URL parser reads a host whose last label is a number as an IPv4 address.
+    last = host.rsplit(".", 1)[-1]
+    return last.isdigit() or (last[:2] == "0x" and all(c in "0123456789abcdef" for c in last[2:]))
+
+
+def _legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """`host` in `inet_aton`'s forms (1 to 4 parts, octal, hex), or None."""
+    labels = host.split(".")
+    if len(labels) > 4:
+        return None
+    numbers = []
+    for label in labels:
+        base = 16 if label[:2] == "0x" else 8 if len(label) > 1 and label[0] == "0" else 10
+        try:
+            numbers.append(int((label[2:] if base == 16 else label) or "0", base))
+        except ValueError:
+            return None
+    *leading, last = numbers
+    if any(n > 255 for n in leading) or last >= 256 ** (5 - len(numbers)):
+        return None
+    return ipaddress.IPv4Address(last + sum(n << (8 * (3 - i)) for i, n in enumerate(leading)))
 
 
 def check_callback_url(value: object, *, allow_local: bool) -> str:
@@ -89,13 +119,18 @@ def check_callback_url(value: object, *, allow_local: bool) -> str:
         raise Invalid("callback_url", "callback_url must be a URL string")
     if len(value) > MAX_CALLBACK_URL:
         raise Invalid("callback_url", f"callback_url exceeds {MAX_CALLBACK_URL} characters")
-    parts = urlsplit(value)
-    if not parts.hostname or parts.scheme not in {"http", "https"}:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - read for its check: a port past 65535 raises
+    except ValueError:
+        raise Invalid("callback_url", "callback_url must be an absolute http(s) URL") from None
+    host = parts.hostname
+    if not host or parts.scheme not in {"http", "https"} or any(c.isspace() for c in host):
         raise Invalid("callback_url", "callback_url must be an absolute http(s) URL")
     if not allow_local:
         if parts.scheme != "https":
             raise Invalid("callback_url", "callback_url must use HTTPS")
-        if is_internal_host(parts.hostname):
+        if is_internal_host(host):
             raise Invalid("callback_url", "callback_url must not point at an internal address")
     return value
 
