@@ -86,6 +86,10 @@ class _Entry:
     sharing: list[_Entry] = attrs.field(factory=list)
 
 
+class _ModelRefusedError(Exception):
+    """The server refused this create's model while it waited: it is not sent."""
+
+
 class _HookFailedError(Exception):
     """`on_create` raised: the create is not sent."""
 
@@ -480,6 +484,12 @@ class Batch:
                     self._slots.release()
                     self._skip(entry, SkipReason.STOPPED)
                     return
+                except _ModelRefusedError:
+                    self._creating_done(entry)
+                    self._slots.release()
+                    model = entry.request.model
+                    self._skip(entry, SkipReason.MODEL_REFUSED, self._models_refused[model])
+                    return
                 except RateLimitError as exc:
                     # Refused before any task was made: slow the whole batch, try again.
                     refused += 1
@@ -536,6 +546,8 @@ class Batch:
 
     async def _send_create(self, entry: _Entry) -> Task:
         async with self._limiter:
+            if entry.request.model in self._models_refused and not entry.sent:
+                raise _ModelRefusedError  # refused while this create waited its turn
             self._creates += 1
             if self.options.on_create is not None and not entry.sent:
                 self._call_hook(self.options.on_create, entry.index, entry.request, entry.key)
@@ -554,13 +566,9 @@ class Batch:
         """Record how a create that made no known task ended."""
         model = entry.request.model
         self._models_probing.discard(model)
-        if (
-            not uncertain
-            and isinstance(exc, APIError)
-            and str(exc.code) in MODEL_REFUSAL_CODES
-            and model not in self._models_accepted
-        ):
-            # The model itself is refused: no other input of it is sent.
+        if not uncertain and isinstance(exc, APIError) and str(exc.code) in MODEL_REFUSAL_CODES:
+            # The model itself is refused (from the start, or retired or closed mid-run):
+            # no other input of it is sent.
             self._models_refused[model] = f"{exc.code}: {exc.message}"
         self._creating_done(entry)
         self._slots.release()

@@ -148,6 +148,13 @@ def _lenient_result_data(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _result_data_urls(result_data: Any) -> list[str]:
+    if not isinstance(result_data, Mapping):
+        return []
+    urls = (result_data.get(name) for name in ("image_url", "video_url", "audio_url"))
+    return [url for url in urls if isinstance(url, str) and url]
+
+
 _CHECKS: Mapping[type, Callable[[Any], None]] = {Usage: _check_usage, Task: _check_task}
 _PREPARE: Mapping[type, Callable[[dict[str, Any]], dict[str, Any]]] = {
     Usage: _lenient_usage,
@@ -168,6 +175,11 @@ def _structure_with_extra(converter: cattrs.Converter, cls: type[T]) -> Callable
         # A null is as good as an absent field.
         present = {k: v for k, v in data.items() if k in known and v is not None}
         unknown = {k: v for k, v in data.items() if k not in known}
+        if cls is Task and not present.get("results"):
+            # Some models answer their files in `result_data` only: they are its results.
+            media = _result_data_urls(data.get("result_data"))
+            if media:
+                present["results"] = media
         if prepare is not None:
             before = dict(present)
             present = {k: v for k, v in prepare(present).items() if v is not None}

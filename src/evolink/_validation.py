@@ -7,6 +7,7 @@ know gets only the common rules, and a warning.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import warnings
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from evolink._catalog import model_spec, validate_body
+from evolink._catalog import all_models, model_spec, validate_body
 from evolink._errors import UnknownModelWarning, ValidationError
 from evolink._models import GenerationRequest
 from evolink._prose_rules import check_prose_rules
@@ -62,6 +63,13 @@ def _check_model(request: GenerationRequest) -> None:
     """The model's own documented rules, from the catalog generated from its OpenAPI file."""
     spec = model_spec(request.model)
     if spec is None:
+        near = _near_miss(request.model)
+        if near is not None:
+            # A known name misspelt (a case, a space, two letters swapped) is a mistake, not
+            # a model newer than the catalog: refuse it before it costs anything.
+            raise ValidationError(
+                "model", "known_model", f"{request.model!r} is not a model; did you mean {near!r}?"
+            )
         # The platform adds models every month: send it as asked, but say so.
         warnings.warn(
             f"model {request.model!r} is not in the SDK's model catalog (Evolink's docs of "
@@ -88,8 +96,51 @@ def _check_model(request: GenerationRequest) -> None:
     # `extra_body` is the escape hatch for fields newer than the catalog: sent unchecked.
     checked = attrs.evolve(request, extra_body=None).to_body()
     body = {k: v for k, v in checked.items() if v is not None}
+    unknown = sorted(set(body) - set(spec.params.properties) - {"model"})
+    if unknown:
+        # A parameter the model does not document is a mistake (or newer than the catalog:
+        # then it goes in `extra_body`, sent unchecked).
+        known = ", ".join(sorted(spec.params.properties))
+        raise ValidationError(
+            unknown[0],
+            "known_field",
+            f"{spec.name} takes no {unknown[0]!r} (it takes {known}); a field newer than the "
+            f"SDK's catalog goes in extra_body (see {spec.doc})",
+        )
+    if _multi_shot_without_prompt(spec.name, body):
+        # Kling's multi-shot mode takes its prompts per shot (its docs' own example has no
+        # top-level prompt, though the schema lists it as required).
+        body = {**body, "prompt": "(per shot)"}
     validate_body(spec.name, body)
     check_prose_rules(spec.name, body, spec.doc)
+
+
+def _near_miss(model: str) -> str | None:
+    """The catalog's name `model` is most likely a slip of, or None if it is simply new."""
+    names = [spec.name for spec in all_models()]
+    folded = {name.casefold(): name for name in names}
+    key = "".join(model.split()).casefold()
+    if key in folded:
+        return folded[key]
+    close = difflib.get_close_matches(model, names, n=1, cutoff=0.9)
+    if not close or _versionless(close[0]) == _versionless(model):
+        return None  # another version of a known family (gpt-image-3): a new model
+    return close[0]
+
+
+def _versionless(name: str) -> str:
+    return "".join(c for c in name.casefold() if not (c.isdigit() or c == "."))
+
+
+def _multi_shot_without_prompt(model: str, body: Mapping[str, object]) -> bool:
+    params = body.get("model_params")
+    return (
+        model.startswith("kling-")
+        and "prompt" not in body
+        and isinstance(params, Mapping)
+        and params.get("multi_shot") is True
+        and bool(params.get("multi_prompt"))
+    )
 
 
 def _check_common(request: GenerationRequest) -> None:

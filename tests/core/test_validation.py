@@ -6,6 +6,7 @@ import json
 import warnings
 from typing import Any
 
+import attrs
 import pytest
 import respx
 from _core_support import CREATE_PATH, task_payload
@@ -405,3 +406,47 @@ def test_gpt_image_2_sizes_follow_its_documented_rules(size, ok):
         with pytest.raises(ValidationError) as info:
             validate(request)
         assert ("size", "documented") == (info.value.field, info.value.rule)
+
+
+@pytest.mark.parametrize(
+    ("model", "meant"),
+    [
+        ("gpt-imgae-2", "gpt-image-2"),
+        ("GPT-Image-2", "gpt-image-2"),
+        ("gpt-image-2 ", "gpt-image-2"),
+        ("kling-v3-text-to-vidoe", "kling-v3-text-to-video"),
+    ],
+)
+def test_a_misspelt_model_is_refused_with_the_name_meant(model, meant):
+    """A slip of a known name is a ValidationError naming it, not a new model."""
+    with pytest.raises(ValidationError, match=meant) as info:
+        validate(GenerationRequest(prompt="p", model=model))
+    assert ("model", "known_model") == (info.value.field, info.value.rule)
+
+
+@pytest.mark.parametrize("model", ["gpt-image-3", "seedance-3.0-text-to-video", "flux-9"])
+def test_a_new_version_or_family_is_sent_with_a_warning(model):
+    """Another version of a known family, or a new name, is a model newer than the catalog."""
+    with pytest.warns(UnknownModelWarning):
+        validate(GenerationRequest(prompt="p", model=model))
+
+
+def test_a_parameter_the_model_does_not_take_is_refused():
+    """Own parameters are checked by name too; newer fields go in extra_body."""
+    with pytest.raises(ValidationError, match="extra_body") as info:
+        validate(GenerationRequest(prompt="p", model="gpt-image-2", params={"seed": 1}))
+    assert ("seed", "known_field") == (info.value.field, info.value.rule)
+    validate(GenerationRequest(prompt="p", model="gpt-image-2", extra_body={"seed": 1}))
+
+
+def test_kling_multi_shot_needs_no_top_level_prompt():
+    """Kling's documented multi-shot example has prompts per shot and none at the top."""
+    shots = [{"index": 1, "prompt": "a summit", "duration": "5"}]
+    request = GenerationRequest(
+        model="kling-v3-text-to-video",
+        kind="video",
+        params={"duration": 5, "model_params": {"multi_shot": True, "multi_prompt": shots}},
+    )
+    validate(request)
+    with pytest.raises(ValidationError):
+        validate(attrs.evolve(request, params={"duration": 5}))
