@@ -275,6 +275,11 @@ class Credits(Serializable):
 
 
 def _optional_tuple(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    if isinstance(value, str):
+        # One URL given where a list goes: not to be read as a list of its letters.
+        from evolink._errors import ValidationError  # noqa: PLC0415 - _errors imports us
+
+        raise ValidationError("image_urls", "type", "a list of URLs, not one string")
     return None if value is None else tuple(value)
 
 

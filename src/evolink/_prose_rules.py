@@ -43,9 +43,34 @@ PROSE_RULES: Mapping[str, Mapping[str, Callable[[str], str | None]]] = {
 }
 
 
+def _gpt_4o_image(body: Mapping[str, object]) -> tuple[str, str] | None:
+    # The seed page (SPEC.md): n is 1, 2 or 4; at most 5 reference images; a mask only with
+    # a single reference image.
+    n = body.get("n")
+    if n is not None and n not in (1, 2, 4):
+        return "n", f"{n!r} is not one of 1, 2, 4"
+    images = body.get("image_urls")
+    count = len(images) if isinstance(images, list) else 0
+    if count > 5:
+        return "image_urls", f"{count} images; at most 5"
+    if body.get("mask_url") is not None and count != 1:
+        return "mask_url", f"a mask goes with exactly one reference image, not {count}"
+    return None
+
+
+#: Per model: a check of the whole body returning (field, what is wrong), or None.
+BODY_RULES: Mapping[str, Callable[[Mapping[str, object]], tuple[str, str] | None]] = {
+    "gpt-4o-image-beta": _gpt_4o_image,
+}
+
+
 def check_prose_rules(model: str, body: Mapping[str, object], doc: str) -> None:
     """Raise `ValidationError` if a field of `body` breaks a rule the docs state in prose."""
     for field, check in PROSE_RULES.get(model, {}).items():
         value = body.get(field)
         if isinstance(value, str) and (problem := check(value)) is not None:
             raise ValidationError(field, "documented", f"{problem} ({model}; see {doc})")
+    body_rule = BODY_RULES.get(model)
+    if body_rule is not None and (found := body_rule(body)) is not None:
+        field, problem = found
+        raise ValidationError(field, "documented", f"{problem} ({model}; see {doc})")

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from evolink._catalog import all_models, model_spec, validate_body
+from evolink._catalog import ModelSpec, all_models, model_spec, validate_body
 from evolink._errors import UnknownModelWarning, ValidationError
 from evolink._models import GenerationRequest
 from evolink._prose_rules import check_prose_rules
@@ -45,7 +45,9 @@ def validate(request: GenerationRequest, *, allow_local_callbacks: bool = False)
     if request.callback_url is not None:
         _check_callback_url(request.callback_url, allow_local=allow_local_callbacks)
     if request.extra_body is not None:
-        clash = sorted(_RESERVED_FIELDS.intersection(request.extra_body))
+        clash = sorted(
+            _RESERVED_FIELDS.union(request.params or ()).intersection(request.extra_body)
+        )
         if clash:
             raise ValidationError(
                 "extra_body", "no_common_fields", f"set {', '.join(clash)} as arguments instead"
@@ -107,12 +109,29 @@ def _check_model(request: GenerationRequest) -> None:
             f"{spec.name} takes no {unknown[0]!r} (it takes {known}); a field newer than the "
             f"SDK's catalog goes in extra_body (see {spec.doc})",
         )
+    _check_values(spec, body)
     if _multi_shot_without_prompt(spec.name, body):
         # Kling's multi-shot mode takes its prompts per shot (its docs' own example has no
         # top-level prompt, though the schema lists it as required).
         body = {**body, "prompt": "(per shot)"}
     validate_body(spec.name, body)
     check_prose_rules(spec.name, body, spec.doc)
+
+
+def _check_values(spec: ModelSpec, body: Mapping[str, object]) -> None:
+    """What the schema lets through but the API would not take as meant."""
+    for name, value in body.items():
+        prop = spec.params.properties.get(name)
+        if prop is None:
+            continue
+        if prop.types == ("integer",) and isinstance(value, float) and value.is_integer():
+            # 5.0 passes a JSON-schema integer, but would be sent as 5.0: say what to send.
+            raise ValidationError(name, "type", f"give {int(value)}, not {value} ({spec.name})")
+        if prop.format == "uri" or (prop.items is not None and prop.items.format == "uri"):
+            urls = value if isinstance(value, list) else [value]
+            for index, url in enumerate(urls):
+                if isinstance(url, str):
+                    _check_http_url(f"{name}[{index}]" if isinstance(value, list) else name, url)
 
 
 def _near_miss(model: str) -> str | None:
@@ -152,9 +171,15 @@ def _check_common(request: GenerationRequest) -> None:
         _check_type("prompt", request.prompt, str)
         if not request.prompt.strip():
             raise ValidationError("prompt", "not_empty", "must not be empty or only white space")
-    if request.n is not None and (isinstance(request.n, bool) or not isinstance(request.n, int)):
+    known = isinstance(request.model, str) and model_spec(request.model) is not None
+    # For a known model its schema says what `n` may be, naming the model and its page.
+    if (
+        not known
+        and request.n is not None
+        and (isinstance(request.n, bool) or not isinstance(request.n, int))
+    ):
         raise ValidationError("n", "type", f"must be an integer, not {type(request.n).__name__}")
-    if request.n is not None and request.n < 1:
+    if not known and request.n is not None and request.n < 1:
         raise ValidationError("n", "positive", f"must be at least 1, not {request.n}")
     if request.size is not None:
         _check_type("size", request.size, str)

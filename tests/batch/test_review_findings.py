@@ -170,7 +170,7 @@ async def test_unknown_prices_are_probed_one_at_a_time(fake, clock):
     """Without hints, one create of unknown price goes out alone, whatever its model."""
     requests = [
         GenerationRequest(prompt="a", n=4),
-        GenerationRequest(prompt="b", n=4, model="gpt-image-2-beta"),
+        GenerationRequest(prompt="b", n=4, model="doubao-seedream-4.5"),
     ]
     report = await run(fake, clock, requests, max_credits=5)
     assert [OutcomeKind.COMPLETED, OutcomeKind.SKIPPED] == [o.kind for o in report.outcomes]

@@ -38,7 +38,7 @@ def test_jsonl_fields_and_model_extras(tmp_path):
         tmp_path,
         "p.jsonl",
         '{"prompt": "fox", "size": "2:3", "n": 4}\n\n"just a string"\n'
-        '{"prompt": "cat", "model": "gpt-image-1.5", "seed": 7, "image_urls": ["https://x.test/a.png"]}\n',
+        '{"prompt": "cat", "model": "qwen-image-3.0", "seed": 7, "image_urls": ["https://x.test/a.png"]}\n',
     )
     rows = read_prompt_file(path, Defaults(size="1:1")).rows
     bodies = [r.request.to_body() for r in rows if r.request is not None]
@@ -46,7 +46,7 @@ def test_jsonl_fields_and_model_extras(tmp_path):
         {"model": "gpt-image-2", "prompt": "fox", "size": "2:3", "n": 4},
         {"model": "gpt-image-2", "prompt": "just a string", "size": "1:1"},
         {
-            "model": "gpt-image-1.5",
+            "model": "qwen-image-3.0",
             "prompt": "cat",
             "size": "1:1",
             "image_urls": ["https://x.test/a.png"],
@@ -65,11 +65,11 @@ def test_csv_columns_and_types(tmp_path):
         "\n"
         "plain,,,,\n",
     )
-    rows = read_prompt_file(path, Defaults()).rows
+    rows = read_prompt_file(path, Defaults(model="qwen-image-3.0")).rows
     assert [r.line for r in rows] == [2, 4]
     assert rows[0].request is not None
     assert rows[0].request.to_body() == {
-        "model": "gpt-image-2",
+        "model": "qwen-image-3.0",
         "prompt": "a fox, in snow",
         "size": "1:1",
         "n": 2,
@@ -77,7 +77,7 @@ def test_csv_columns_and_types(tmp_path):
         "seed": 42,
     }
     assert rows[1].request is not None
-    assert rows[1].request.to_body() == {"model": "gpt-image-2", "prompt": "plain"}
+    assert rows[1].request.to_body() == {"model": "qwen-image-3.0", "prompt": "plain"}
 
 
 @pytest.mark.parametrize(
@@ -248,8 +248,8 @@ def test_csv_huge_field_names_its_line(tmp_path):
             id="single-url-and-float-n",
         ),
         pytest.param(
-            '{"prompt": "a", "quality": "high", "model_params": {"a": 1}}\n',
-            {"prompt": "a", "quality": "high", "model_params": {"a": 1}},
+            '{"prompt": "a", "quality": "high", "background": "transparent"}\n',
+            {"prompt": "a", "quality": "high", "background": "transparent"},
             id="model-fields",
         ),
     ],
@@ -272,10 +272,10 @@ def test_jsonl_image_urls_must_be_a_list(tmp_path):
 def test_csv_text_cells_stay_text(tmp_path):
     """A model field that is not a number stays a string; an empty file has no rows."""
     [row] = read_prompt_file(
-        _write(tmp_path, "p.csv", "prompt,style\nfox,vivid\n"), Defaults()
+        _write(tmp_path, "p.csv", "prompt,quality\nfox,high\n"), Defaults()
     ).rows
     assert row.request is not None
-    assert row.request.params == {"style": "vivid"}
+    assert row.request.params == {"quality": "high"}
     assert read_prompt_file(_write(tmp_path, "e.csv", ""), Defaults()).rows == ()
 
 

@@ -168,6 +168,11 @@ async def test_doc_defect_refused_by_both(spec, example_name, field):
     refused = _sdk_refusal(spec, example.body)
     answer = await _simulator_answer(spec, example.body)
 
+    if example_name == "multi_shot":
+        # Kling's docs say the prompt may be left out in multi-shot mode (prompts per
+        # shot), though its schema requires one: both sides follow the docs' words.
+        assert (None, 200) == (refused, answer.status_code), answer.text
+        return
     assert refused is not None
     assert (field, 400, field) == (refused.field, answer.status_code, _param(answer))
 

@@ -41,8 +41,8 @@ IMG = "https://img.example/ref.png"
         pytest.param({"resolution": 4}, "resolution", "type", id="resolution-not-str"),
         pytest.param({"n": True}, "n", "type", id="bool-n"),
         pytest.param({"n": 2.0}, "n", "type", id="float-n"),
-        pytest.param({"n": 0}, "n", "positive", id="n-zero"),
-        pytest.param({"n": -1}, "n", "positive", id="n-negative"),
+        pytest.param({"n": 0}, "n", "minimum", id="n-zero"),
+        pytest.param({"n": -1}, "n", "minimum", id="n-negative"),
         pytest.param(
             {"image_urls": ["ftp://x/y.png"]}, "image_urls[0]", "http_url", id="ftp-image"
         ),
@@ -55,7 +55,7 @@ IMG = "https://img.example/ref.png"
         pytest.param({"image_urls": ["https://"]}, "image_urls[0]", "http_url", id="no-host-image"),
         pytest.param({"image_urls": ["ref.png"]}, "image_urls[0]", "http_url", id="relative-image"),
         pytest.param({"image_urls": [7]}, "image_urls[0]", "type", id="image-not-str"),
-        pytest.param({"image_urls": IMG}, "image_urls[0]", "http_url", id="image-urls-a-string"),
+        pytest.param({"image_urls": IMG}, "image_urls", "type", id="image-urls-a-string"),
         pytest.param(
             {"mask_url": "data:image/png;base64,AA"}, "mask_url", "http_url", id="data-mask"
         ),
@@ -450,3 +450,13 @@ def test_kling_multi_shot_needs_no_top_level_prompt():
     validate(request)
     with pytest.raises(ValidationError):
         validate(attrs.evolve(request, params={"duration": 5}))
+
+
+def test_extra_body_cannot_override_a_checked_parameter():
+    """`quality="high", extra_body={"quality": "ultra"}` would send the unchecked value."""
+    request = GenerationRequest(
+        prompt="p", params={"quality": "high"}, extra_body={"quality": "ultra"}
+    )
+    with pytest.raises(ValidationError) as info:
+        validate(request)
+    assert ("extra_body", "no_common_fields") == (info.value.field, info.value.rule)

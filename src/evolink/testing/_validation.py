@@ -142,7 +142,7 @@ def check_documented(
     of it; `spec` prices the name asked), or raise `Invalid`."""
     asked = _asked(body)
     body = {**body, "model": doc.name}
-    check_schema(body, doc)
+    check_schema(_with_shot_prompts(body, doc), doc)
     prompt = body.get("prompt")
     if isinstance(prompt, str) and not prompt.strip():
         raise Invalid("prompt", "prompt must not be empty")
@@ -320,6 +320,20 @@ def check_generation(body: Any, spec: ModelSpec, *, allow_local_callbacks: bool)
     return Generation(
         model=spec.name, prompt=prompt, size=size, n=n, callback_url=callback_url, kind=spec.kind
     )
+
+
+def _with_shot_prompts(body: dict[str, Any], doc: ModelDoc) -> dict[str, Any]:
+    """Kling's multi-shot bodies carry a prompt per shot: its docs let the top one go."""
+    params = body.get("model_params")
+    if (
+        doc.name.startswith("kling-")
+        and "prompt" not in body
+        and isinstance(params, Mapping)
+        and params.get("multi_shot") is True
+        and params.get("multi_prompt")
+    ):
+        return {**body, "prompt": "(per shot)"}
+    return body
 
 
 def _asked(body: Mapping[str, Any]) -> str | None:
