@@ -26,9 +26,9 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from evolink._batch import Batch
 from evolink._client import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, AsyncEvolink
 from evolink._errors import ConfigurationError, EvolinkError
-from evolink._generations import Audios, Videos
+from evolink._generations import Audios, Generations, Videos, _Media
 from evolink._images import Images
-from evolink._models import Task
+from evolink._models import MediaKind, Task
 from evolink._outcomes import BatchReport
 from evolink._progress import BatchProgress
 from evolink._tasks import Tasks
@@ -40,12 +40,9 @@ if TYPE_CHECKING:
     from evolink._http_backend import HttpBackend
     from evolink._retry import RetryPolicy
     from evolink._typed_resources import (
-        TypedAudios,
-        TypedImages,
         TypedSyncAudios,
         TypedSyncImages,
         TypedSyncVideos,
-        TypedVideos,
     )
 
 P = ParamSpec("P")
@@ -177,11 +174,18 @@ class SyncBatch(_Door):
 
 
 class _SyncGenerations(_Door):
-    """`batch()` for every blocking media door."""
+    """What every blocking media door has: `create`, `generate_many`, `batch`, its kind."""
+
+    kind: MediaKind = "image"
+    create = _Blocking(Generations.create)
+    generate_many = _Blocking(Generations.generate_many, returns=BatchReport)
+
+    def __init__(self, owner: Evolink) -> None:
+        self._owner = owner
 
     def _target(self) -> Any:
-        """The async resource (a `Generations`: images, videos or audios)."""
-        raise NotImplementedError
+        """The async resource of this kind (`images`, `videos` or `audios`)."""
+        return getattr(self._owner._async_client(), f"{self.kind}s")  # noqa: SLF001
 
     def batch(self, **options: Unpack[BatchKwargs]) -> SyncBatch:
         """A blocking batch of this kind; the options are `evolink.BatchOptions`'s."""
@@ -197,52 +201,31 @@ class SyncImages(_SyncGenerations):
     kind = Images.kind
     generate = _Blocking(Images.generate)
     run = _Blocking(Images.run)
-    create = _Blocking(Images.create)
-    generate_many = _Blocking(Images.generate_many, returns=BatchReport)
-
-    def __init__(self, owner: Evolink) -> None:
-        self._owner = owner
-
-    def _target(self) -> TypedImages:
-        return self._owner._async_client().images  # noqa: SLF001
 
 
-class SyncVideos(_SyncGenerations):
+class _SyncMedia(_SyncGenerations):
+    """Videos and audio: `generate` and `run` take a model and its own parameters."""
+
+    generate = _Blocking(_Media.generate)
+    run = _Blocking(_Media.run)
+
+
+class SyncVideos(_SyncMedia):
     """Create video-generation tasks, blocking. Reached as `Evolink().videos`.
 
     The methods are `AsyncEvolink().videos`'s, with the same arguments and results.
     """
 
     kind = Videos.kind
-    generate = _Blocking(Videos.generate)
-    run = _Blocking(Videos.run)
-    create = _Blocking(Videos.create)
-    generate_many = _Blocking(Videos.generate_many, returns=BatchReport)
-
-    def __init__(self, owner: Evolink) -> None:
-        self._owner = owner
-
-    def _target(self) -> TypedVideos:
-        return self._owner._async_client().videos  # noqa: SLF001
 
 
-class SyncAudios(_SyncGenerations):
+class SyncAudios(_SyncMedia):
     """Create audio-generation tasks, blocking. Reached as `Evolink().audios`.
 
     The methods are `AsyncEvolink().audios`'s, with the same arguments and results.
     """
 
     kind = Audios.kind
-    generate = _Blocking(Audios.generate)
-    run = _Blocking(Audios.run)
-    create = _Blocking(Audios.create)
-    generate_many = _Blocking(Audios.generate_many, returns=BatchReport)
-
-    def __init__(self, owner: Evolink) -> None:
-        self._owner = owner
-
-    def _target(self) -> TypedAudios:
-        return self._owner._async_client().audios  # noqa: SLF001
 
 
 class SyncTasks(_Door):
