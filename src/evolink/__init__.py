@@ -28,6 +28,7 @@ from evolink._errors import (
     DownloadError,
     EvolinkError,
     InsufficientCreditsError,
+    JournalError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -41,6 +42,15 @@ from evolink._errors import (
 )
 from evolink._generations import Audios, Videos
 from evolink._images import Images
+from evolink._journal import (
+    EntryStatus,
+    FileRecord,
+    InputRecord,
+    JournalEntry,
+    JournalStore,
+    OutcomeRecord,
+)
+from evolink._journal_sqlite import SQLiteJournal
 from evolink._ledger import CreditLedger, TaskCredits
 from evolink._model_names import ArchivedImageModel, AudioModel, ImageModel, VideoModel
 from evolink._models import (
@@ -86,21 +96,29 @@ __all__ = [
     "CreditLedger",
     "Credits",
     "DownloadError",
+    "EntryStatus",
     "Evolink",
     "EvolinkError",
+    "FileRecord",
     "GenerationRequest",
     "ImageModel",
     "Images",
+    "InputRecord",
     "InsufficientCreditsError",
+    "JournalEntry",
+    "JournalError",
+    "JournalStore",
     "ModelSpec",
     "NotFoundError",
     "Outcome",
     "OutcomeKind",
+    "OutcomeRecord",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseDecodeError",
     "ResultData",
     "RetryPolicy",
+    "SQLiteJournal",
     "SavedImage",
     "ServerError",
     "SkipReason",

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
+from evolink._batch_journal import BatchJournal
 from evolink._batch_options import BatchOptions
 from evolink._budget import Budget, Verdict
 from evolink._catalog import model_spec
@@ -39,11 +40,13 @@ from evolink._errors import (
 )
 from evolink._generations import create_task
 from evolink._idempotency import check_idempotency_key, new_idempotency_key
+from evolink._journal import EntryStatus, JournalEntry
 from evolink._ledger import ZERO, CreditLedger, TaskCredits
 from evolink._models import DEFAULT_IMAGE_MODEL, GenerationRequest, Task, TaskStatus
 from evolink._outcomes import BatchReport, Outcome, OutcomeKind, SkipReason
 from evolink._pacer import SharedBackoff
 from evolink._progress import BatchProgress
+from evolink._resume import Action, plan_input
 from evolink._retry import RetryPolicy
 from evolink._slots import AdaptiveSlots
 from evolink._validation import validate
@@ -66,6 +69,12 @@ MODEL_REFUSAL_CODES = frozenset(
 #: minutes of the server refusing.
 MAX_RATE_LIMITED = 60
 _BACKOFF = RetryPolicy(initial_delay=0.5, max_delay=10.0)
+#: The task an adopted journal record stands for, by its final status.
+_TASK_STATUS = {
+    EntryStatus.COMPLETED: TaskStatus.COMPLETED,
+    EntryStatus.FAILED: TaskStatus.FAILED,
+    EntryStatus.CANCELLED: TaskStatus.CANCELLED,
+}
 
 
 @attrs.define(eq=False)
@@ -154,17 +163,38 @@ class Batch:
         self._models_accepted: set[str] = set()
         self._models_probing: set[str] = set()
         self._models_refused: dict[str, str] = {}
+        # The run's journal, opened on entry (`options.journal`); inputs whose outcome came
+        # from it, or that it refused, are not written back.
+        self._journal: BatchJournal | None = None
+        self._unjournaled: set[int] = set()
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def __aenter__(self) -> Batch:
+        if self.options.journal is not None:
+            self._journal = await BatchJournal.open(self.options.journal, self.options.run)
+            self._journal.on_error = self._hook_failed
         self._started_at = self._clock.monotonic()
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         self._tg.start_soon(self._watcher.run)
+        if self._journal is not None:
+            self._tg.start_soon(self._journal.run_writer)
         return self
 
     async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        try:
+            return await self._exit(exc_type, exc, tb)
+        finally:
+            if self._journal is not None:
+                await self._journal.close()  # what a stop left queued is written first
+
+    async def _exit(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
@@ -245,6 +275,7 @@ class Batch:
         *,
         idempotency_key: str | None = None,
         tag: object = None,
+        journal_index: int | None = None,
     ) -> int:
         """Hand the batch one input; return its index.
 
@@ -259,6 +290,9 @@ class Batch:
                 `GenerationRequest`.
             idempotency_key: the key of an earlier create of this request.
             tag: anything of yours (a row id, ...), handed back as `Outcome.tag`.
+            journal_index: where the input sits in the journal's run (default: its index
+                in this batch); with a journal, what an earlier run recorded there decides
+                whether it is adopted, read again, resent or created.
 
         Returns:
             The input's index, as its `Outcome.index` will say.
@@ -271,6 +305,8 @@ class Batch:
         if self._hook_error is not None:
             raise self._hook_error
         index = self._new_input(tag)
+        if self._journal is not None:
+            journal_index = self._journal.place(index, journal_index)
         request = self._to_request(item, idempotency_key)
         if isinstance(request, ValidationError):
             self._record(
@@ -283,6 +319,11 @@ class Batch:
                 )
             )
             return index
+        if self._journal is not None and journal_index is not None:
+            resumed = await self._resume(index, journal_index, request)
+            if resumed is None:
+                return index  # ended from the journal, or its task adopted
+            request, idempotency_key = resumed[0], resumed[1] or idempotency_key
         entry = _Entry(
             index=index,
             request=request,
@@ -298,6 +339,43 @@ class Batch:
         if admitted:
             self._start_create(entry)
         return index
+
+    async def _resume(
+        self, index: int, journal_index: int, request: GenerationRequest
+    ) -> tuple[GenerationRequest, str | None] | None:
+        """Apply the planner to an input the journal may know: None if it is taken care of,
+        else the request to create and the key to resend it under (None: a new key)."""
+        assert self._journal is not None  # noqa: S101 - only with a journal
+        step = plan_input(
+            self._journal.entries.get(journal_index),
+            request.to_body(),
+            retry_failed=self.options.resume_failed,
+        )
+        if step.action is Action.ADOPT and step.entry is not None:
+            self._resumed(index, request, step.entry)
+            return None
+        if step.action is Action.MISMATCH:
+            self._unjournaled.add(index)
+            self._record(
+                Outcome(
+                    index=index,
+                    request=request,
+                    kind=OutcomeKind.REJECTED,
+                    error_code="journal_mismatch",
+                    error_message=f"the journal's run {self._journal.run!r} holds another"
+                    f" request at index {journal_index}: resume with the same inputs",
+                )
+            )
+            return None
+        if step.action is Action.REREAD and step.task_id is not None:
+            await self._adopt(index, step.task_id, request)
+            return None
+        if step.action is Action.RESEND and step.entry is not None:
+            # Byte for byte the create sent before, or the server refuses the key (409).
+            callback = step.entry.body.get("callback_url")
+            if callback != request.callback_url and isinstance(callback, str | None):
+                request = attrs.evolve(request, callback_url=callback)
+        return request, step.idempotency_key
 
     async def submit_all(
         self, items: Iterable[str | GenerationRequest] | AsyncIterable[str | GenerationRequest]
@@ -323,6 +401,12 @@ class Batch:
         if self._tg is None:
             raise EvolinkError("use the batch as `async with client.batch(...) as batch:`")
         index = self._new_input(tag)
+        if self._journal is not None:
+            self._journal.place(index, None)
+        await self._adopt(index, task, request)
+        return index
+
+    async def _adopt(self, index: int, task: Task | str, request: GenerationRequest) -> None:
         entry = _Entry(index=index, request=request, key="")
         task_id = task if isinstance(task, str) else task.id
         if task_id in self._entries:
@@ -335,18 +419,48 @@ class Batch:
                     error_message=f"task {task_id} is already an input of this batch",
                 )
             )
-            return index
+            return
         if isinstance(task, str):
             try:
                 task = await self._client.tasks.get(task)
             except EvolinkError as exc:
                 code = "task_not_found" if isinstance(exc, NotFoundError) else type(exc).__name__
                 self._finish(entry, OutcomeKind.UNCERTAIN, error_code=code, error_message=str(exc))
-                return index
+                return
         await self._slots.acquire()
         self._creating += 1
         self._created(entry, task)
-        return index
+
+    def _resumed(self, index: int, request: GenerationRequest, record: JournalEntry) -> None:
+        """End an input with the outcome an earlier run recorded: nothing is sent."""
+        assert self._journal is not None  # noqa: S101 - only with a journal
+        self._unjournaled.add(index)
+        task = None
+        if record.task_id is not None and record.status in _TASK_STATUS:
+            task = Task(
+                id=record.task_id,
+                status=_TASK_STATUS[record.status],
+                model=record.model,
+                results=record.results,
+            )
+        self._record(
+            Outcome(
+                index=index,
+                request=request,
+                kind=OutcomeKind(record.status.value),
+                task=task,
+                error_code=record.error_code,
+                error_message=record.error_message,
+                idempotency_key=record.idempotency_key,
+                credits=TaskCredits(
+                    reserved=record.reserved or ZERO,
+                    charged=record.charged or ZERO,
+                    released=(record.reserved or ZERO) - (record.charged or ZERO),
+                    settled=True,
+                ),
+                resumed=True,
+            )
+        )
 
     def _new_input(self, tag: object) -> int:
         index = len(self._outcomes)
@@ -553,6 +667,8 @@ class Batch:
                 self._call_hook(self.options.on_create, entry.index, entry.request, entry.key)
                 if self._hook_error is not None:
                     raise _HookFailedError  # a journal that failed to record it: not sent
+            if self._journal is not None and not entry.sent:
+                await self._journal_create(entry)
             entry.sent = True
             return await create_task(
                 self._client,
@@ -561,6 +677,16 @@ class Batch:
                 max_retries=0,
                 pacer=self._pacer,
             )
+
+    async def _journal_create(self, entry: _Entry) -> None:
+        """Write the create to the journal before it is sent; unwritten, it is not sent."""
+        assert self._journal is not None  # noqa: S101 - only with a journal
+        try:
+            await self._journal.create(entry.index, entry.request, entry.key)
+        except Exception as exc:  # noqa: BLE001 - the store's own, raised from `async with`
+            self._hook_failed(exc)
+        if self._hook_error is not None:
+            raise _HookFailedError
 
     def _create_ended(self, entry: _Entry, exc: EvolinkError, *, uncertain: bool) -> None:
         """Record how a create that made no known task ended."""
@@ -610,6 +736,8 @@ class Batch:
         entry.task = task
         entry.started = self._clock.monotonic()
         self._created_tasks.setdefault(task.id, task)
+        if self._journal is not None:
+            self._journal.task(entry.index, entry.request, task.id)
         holder = self._entries.get(task.id)
         if holder is not None:
             # The server answered with a task another input already holds (a replayed key,
@@ -790,6 +918,8 @@ class Batch:
         if tag is not None:
             outcome = attrs.evolve(outcome, tag=tag)
         self._outcomes[outcome.index] = outcome
+        if self._journal is not None and outcome.index not in self._unjournaled:
+            self._journal.outcome(outcome)
         if self.options.on_outcome is not None:
             self._call_hook(self.options.on_outcome, outcome)
         self._finished.append(outcome)
@@ -817,10 +947,16 @@ class Batch:
         try:
             hook(*args)
         except Exception as exc:  # noqa: BLE001 - the caller's own, raised from `async with`
-            self._hook_error = exc
-            self._stop(SkipReason.STOPPED, f"a hook raised {type(exc).__name__}")
-            self._slots.close()
-            self._changed.set()
+            self._hook_failed(exc)
+
+    def _hook_failed(self, exc: Exception) -> None:
+        """Stop the batch on a hook's (or the journal's) error; `async with` raises it."""
+        if self._hook_error is not None:
+            return
+        self._hook_error = exc
+        self._stop(SkipReason.STOPPED, f"a hook raised {type(exc).__name__}")
+        self._slots.close()
+        self._changed.set()
 
     async def _wait_change(self) -> None:
         await self._changed.wait()

@@ -18,7 +18,8 @@
     ├── SubmissionUncertainError   a create whose outcome is unknown after safe retries
     ├── TaskFailedError            a task that ended `failed` (or `cancelled`)
     ├── WaitTimeoutError           a task still running when a wait's deadline passed
-    └── DownloadError              a result image that could not be saved (`transient`)
+    ├── DownloadError              a result image that could not be saved (`transient`)
+    └── JournalError               a run's journal cannot be used (another input, a newer schema)
 
 No error carries the API key: not in its message, its attributes or its cause's message.
 """
@@ -250,3 +251,7 @@ class UnknownModelWarning(UserWarning):
     The platform adds models every month; update the SDK for their checks, or silence this
     with `warnings.filterwarnings("ignore", category=evolink.UnknownModelWarning)`.
     """
+
+
+class JournalError(EvolinkError):
+    """A run's journal cannot be used: not a journal, a newer schema, or another input's."""
