@@ -150,6 +150,11 @@ class EvolinkIntegration:
         which confirms each with a read and polls any task whose callback is late. Read it
         back with `batch(batch_id)` (its `progress()`, `progress_events()`, `report()`).
 
+        Pass `journal=` (a path or a `JournalStore`) and `run=` to make it resumable: an app
+        restarted mid-batch that starts the same batch on the same journal and run adopts
+        what ended, reads the tasks already made and creates only the rest (see
+        `BatchOptions.journal`).
+
         Raises:
             ConfigurationError: the app's lifespan has not started.
         """
