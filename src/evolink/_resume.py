@@ -6,8 +6,10 @@ keeps a resume from paying twice:
 
 1. nothing recorded: submit it, as on a first run;
 2. recorded with another request: refuse it (the journal belongs to other inputs);
-3. ended for good (completed, failed, cancelled, rejected): adopt that outcome;
-   with `retry_failed`, a *failed* one is submitted again under a new key;
+3. ended for good (completed, failed, cancelled): adopt that outcome; with
+   `retry_failed`, a *failed* one is submitted again under a new key. A *rejected* one is
+   not adopted: rejected, it sent nothing, and an input that reaches the planner passed
+   validation this time (the file was fixed), so it goes on to the questions below;
 4. its task id is known: re-read that task, never create another;
 5. its create was sent (a key is recorded) but no task id came back: resend it under the
    same key, so the server answers with the task it made, or makes it once;
@@ -70,12 +72,13 @@ class Step:
 
 
 def same_request(recorded: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
-    """Whether two create bodies ask for the same thing (volatile fields aside)."""
+    """Whether two create bodies ask for the same thing: every field both name agrees.
 
-    def stable(value: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in value.items() if k not in _VOLATILE_FIELDS}
-
-    return stable(recorded) == stable(body)
+    A field only one names is not a difference: a newer SDK may write a default the older
+    one left out, and that must not make a journal unusable. Volatile fields are ignored.
+    """
+    shared = (recorded.keys() & body.keys()) - _VOLATILE_FIELDS
+    return all(recorded[name] == body[name] for name in shared)
 
 
 def plan_input(  # noqa: PLR0911 - one answer per question, in the module docstring's order
@@ -98,7 +101,7 @@ def plan_input(  # noqa: PLR0911 - one answer per question, in the module docstr
         return Step(Action.MISMATCH, entry)
     if entry.status is EntryStatus.FAILED and retry_failed:
         return Step(Action.SUBMIT, entry)
-    if entry.status.is_final:
+    if entry.status.is_final and entry.status is not EntryStatus.REJECTED:
         return Step(Action.ADOPT, entry)
     if entry.task_id is not None:
         return Step(Action.REREAD, entry)

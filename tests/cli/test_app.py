@@ -10,13 +10,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from _cli_journal import SyncJournal
 
 from evolink import AsyncEvolink
 from evolink.cli import main
 from evolink.cli._backend import make_simulator
 from evolink.cli._demo import demo_rows
 from evolink.cli._input import Defaults, read_prompt_file, rows_from_fields
-from evolink.cli._journal import Journal
 from evolink.testing import Simulator
 
 KEY = "sk-evo-VERYSECRETKEY0123456789"
@@ -198,8 +198,8 @@ def test_resume_reconciles_adopts_and_refetches(tmp_path, fake, runner):
     }
     ids = {p: r.json()["id"] for p, r in created.items()}
     fake.tasks[ids["redownload"]]["started"] -= 10
-    journal = Journal.open(out)
-    journal.bind(read_prompt_file(source, Defaults()).fingerprint(), resume=False)
+    journal = SyncJournal(out)
+    journal.bind(read_prompt_file(source, Defaults()).fingerprint())
     body = {"model": "gpt-image-2"}
     journal.record_create(0, {**body, "prompt": "keyed"}, "key-keyed-0123456789")
     journal.record_create(1, {**body, "prompt": "adopted"}, "key-adopted-0123456789")
@@ -420,8 +420,8 @@ def test_resume_with_an_expired_task(tmp_path, fake, runner):
     source = _prompts(tmp_path, "fox\n")
     out = tmp_path / "out"
     out.mkdir()
-    journal = Journal.open(out)
-    journal.bind(read_prompt_file(source, Defaults()).fingerprint(), resume=False)
+    journal = SyncJournal(out)
+    journal.bind(read_prompt_file(source, Defaults()).fingerprint())
     journal.record_created(0, {"prompt": "fox"}, "task-unified-1757156493-gone")
     journal.close()
     result = _batch(runner, str(source), "--out", str(out), "--resume")

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import httpx
+from _cli_journal import SyncJournal
 
 from evolink.cli import main
 from evolink.cli._input import Defaults, read_prompt_file
-from evolink.cli._journal import Journal
 
 
 def _batch(runner, source: Path, out: Path, *args: str):
@@ -59,8 +59,8 @@ def test_retry_failed_never_recreates_a_task_that_may_exist(tmp_path, fake, runn
             headers={"Idempotency-Key": "key-lost-answer-0123456789"},
         )
     ).json()["id"]
-    journal = Journal.open(out)
-    journal.bind(read_prompt_file(source, Defaults()).fingerprint(), resume=False)
+    journal = SyncJournal(out)
+    journal.bind(read_prompt_file(source, Defaults()).fingerprint())
     body = {"model": "gpt-image-2"}
     journal.record_create(0, {**body, "prompt": "lost answer"}, "key-lost-answer-0123456789")
     journal.record_outcome(0, {**body, "prompt": "lost answer"}, status="uncertain")

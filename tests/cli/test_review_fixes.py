@@ -8,21 +8,22 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from evolink import JournalError
 from evolink._downloads import Downloader, DownloadError
 from evolink.cli import main
 from evolink.cli._input import Defaults, read_prompt_file
-from evolink.cli._journal import Journal, JournalError
+from evolink.cli._run_folder import FolderJournal
 
 
 def test_two_runs_cannot_share_a_folder(tmp_path):
     """While one run holds a folder's journal, a second is refused (it would create twice)."""
-    first = Journal.open(tmp_path)
+    first = FolderJournal.open(tmp_path)
     try:
         with pytest.raises(JournalError, match="another evolink run"):
-            Journal.open(tmp_path)
+            FolderJournal.open(tmp_path)
     finally:
         first.close()
-    Journal.open(tmp_path).close()  # free again once the first is done
+    FolderJournal.open(tmp_path).close()  # free again once the first is done
 
 
 def test_the_demo_does_not_clear_another_runs_folder(tmp_path):

@@ -46,9 +46,11 @@ def test_a_known_task_is_never_created_again(entry, retry_failed):
 
 @given(entry=entries)
 def test_final_outcomes_are_adopted(entry):
-    """Without retry_failed, an input that ended for good sends nothing."""
+    """Without retry_failed, an input that ended for good sends nothing (a rejected one
+    sent nothing then: now valid, it is planned as if it had no outcome)."""
     step = plan_input(entry, BODY)
-    assert (step.action is Action.ADOPT) == entry.status.is_final
+    adopted = entry.status.is_final and entry.status is not EntryStatus.REJECTED
+    assert (step.action is Action.ADOPT) == adopted
 
 
 @given(entry=entries, retry_failed=st.booleans())
@@ -86,7 +88,8 @@ def test_without_a_body_nothing_is_a_mismatch(entry, retry_failed):
         pytest.param(EntryStatus.DOWNLOAD_FAILED, "t", KEY, Action.REREAD, id="download-failed"),
         pytest.param(EntryStatus.SKIPPED, None, None, Action.SUBMIT, id="skipped"),
         pytest.param(EntryStatus.COMPLETED, "t", KEY, Action.ADOPT, id="completed"),
-        pytest.param(EntryStatus.REJECTED, None, None, Action.ADOPT, id="rejected"),
+        pytest.param(EntryStatus.REJECTED, None, None, Action.SUBMIT, id="rejected-now-valid"),
+        pytest.param(EntryStatus.REJECTED, "t", KEY, Action.REREAD, id="rejected-over-a-task"),
     ],
 )
 def test_each_status(status, task_id, key, expected):
@@ -109,7 +112,13 @@ def test_retry_failed_submits_a_failed_input_under_a_new_key():
 def test_callback_url_does_not_make_another_request():
     """A callback URL (its token changes per process) is not part of what a request is."""
     assert same_request({**BODY, "callback_url": "https://a/1"}, {**BODY, "callback_url": "b"})
-    assert not same_request(BODY, {**BODY, "n": 2})
+    assert not same_request({**BODY, "n": 1}, {**BODY, "n": 2})
+
+
+def test_a_field_only_one_body_names_is_no_difference():
+    """A default one SDK version writes and another leaves out does not refuse a resume."""
+    assert same_request({"prompt": "a fox"}, BODY)
+    assert not same_request({"prompt": "an owl"}, BODY)
 
 
 def test_plan_covers_every_input():

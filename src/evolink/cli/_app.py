@@ -16,7 +16,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from evolink._converter import unstructure
-from evolink._errors import AuthenticationError, ConfigurationError, EvolinkError, ValidationError
+from evolink._errors import (
+    AuthenticationError,
+    ConfigurationError,
+    EvolinkError,
+    JournalError,
+    ValidationError,
+)
 from evolink._idempotency import check_idempotency_key
 from evolink._models import DEFAULT_IMAGE_MODEL, GenerationRequest, MediaKind
 from evolink._validation import validate
@@ -24,7 +30,6 @@ from evolink._version import __version__
 from evolink.cli._backend import Target, open_backend
 from evolink.cli._demo import DEMO_FAILURES, DemoFolderError, clear_previous_demo, demo_rows
 from evolink.cli._input import Defaults, InputError, PromptFile, read_prompt_file, rows_from_fields
-from evolink.cli._journal import JournalError
 from evolink.cli._run import RunConfig, RunRefusedError, RunSummary, run_batch
 from evolink.cli._simulator import simulator_options, simulator_settings
 from evolink.cli._summary import dumps, print_summary, summary_json
