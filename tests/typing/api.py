@@ -204,3 +204,17 @@ def json_ready(task: Task, report: evolink.BatchReport, saved: SavedImage) -> st
 
 def download_errors(exc: evolink.DownloadError) -> bool:
     return exc.transient and isinstance(exc, evolink.EvolinkError)
+
+
+async def resumable(client: AsyncEvolink, prompts: list[str], store: evolink.JournalStore) -> int:
+    report = await client.images.generate_many(prompts, journal="runs.sqlite3", run="nightly")
+    resumed: bool = report.outcomes[0].resumed
+    async with evolink.SQLiteJournal.open(Path("runs.sqlite3")) as journal:
+        async with client.batch(journal=journal, run="owls", resume_failed=True) as batch:
+            await batch.submit("an owl", journal_index=3)
+        entries = await journal.entries("owls")
+        status: evolink.EntryStatus = entries[3].status
+        print(status, resumed)  # noqa: T201
+    async with client.batch(journal=store) as batch:
+        await batch.submit_all(prompts)
+    return len(batch.report())
