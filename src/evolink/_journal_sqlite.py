@@ -88,7 +88,8 @@ class SQLiteJournal:
         """
         path = Path(path)
         try:
-            db = sqlite3.connect(path, isolation_level=None)
+            # Used by one task at a time, but maybe from a blocking client's loop thread.
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             raise JournalError(f"{path}: cannot open the journal ({exc})") from None
         try:

@@ -3,6 +3,7 @@ resumed ends every input once, and never creates one twice."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from pathlib import Path
 
@@ -197,3 +198,18 @@ def test_a_path_that_is_not_a_journal_is_refused(tmp_path: Path):
 
     with pytest.raises(JournalError):
         anyio.run(main)
+
+
+def test_the_blocking_client_resumes_on_a_store_opened_outside_it(tmp_path: Path):
+    """A store opened in the caller's thread serves the blocking client's loop thread, and
+    generate_many on it twice creates each input once."""
+    from evolink import Evolink  # noqa: PLC0415 - this test only
+
+    sim = Simulator(seed=5, durations=0.2)
+    with contextlib.closing(SQLiteJournal.open(tmp_path / "runs.sqlite3")) as store:
+        with Evolink(api_key=TEST_API_KEY, transport=sim.transport()) as client:
+            first = client.images.generate_many(PROMPTS[:3], journal=store)
+            again = client.images.generate_many(PROMPTS[:3], journal=store)
+    assert first.ok
+    assert all(o.resumed for o in again.outcomes)
+    assert 3 == sim.count("POST", CREATE)
