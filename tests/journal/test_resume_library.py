@@ -13,6 +13,7 @@ import pytest
 from evolink import (
     AsyncEvolink,
     EntryStatus,
+    InputRecord,
     JournalError,
     OutcomeKind,
     SQLiteJournal,
@@ -213,3 +214,29 @@ def test_the_blocking_client_resumes_on_a_store_opened_outside_it(tmp_path: Path
     assert first.ok
     assert all(o.resumed for o in again.outcomes)
     assert 3 == sim.count("POST", CREATE)
+
+
+async def test_a_resend_carries_the_callback_url_it_was_sent_with(tmp_path: Path):
+    """A lost create is resent byte for byte, with the callback URL of the first process
+    (a restarted app has another callback token; another body would be refused, 409)."""
+    clock = VirtualClock()
+    sim = Simulator(clock=clock, seed=1)
+    store = SQLiteJournal.open(tmp_path / "runs.sqlite3")
+    body = {
+        "model": "gpt-image-2",
+        "prompt": PROMPTS[0],
+        "callback_url": "https://my.app/evolink/callbacks/old-token",
+    }
+    await store.record_create(
+        InputRecord(run="default", index=0, body=body), "key-lost-0123456789abcdef"
+    )
+    async with clock.running(), _client(sim, clock) as client:
+        async with client.batch(
+            journal=store, callback_url="https://my.app/evolink/callbacks/new-token"
+        ) as batch:
+            await batch.submit(PROMPTS[0])
+    store.close()
+    [create] = [r for r in sim.requests if r.path == CREATE]
+    assert "key-lost-0123456789abcdef" == create.idempotency_key
+    assert body["callback_url"] == create.body["callback_url"]
+    assert batch.report().ok
