@@ -5,6 +5,10 @@ and starts its create; the watcher (`_watcher.Watcher`) reads the created tasks 
 end; each input then gets exactly one `Outcome`. Leaving the `async with` normally waits for
 every task to end; leaving it on an error or a cancellation stops submissions and abandons
 the tasks still running (they go on on the server; their outcomes say `abandoned`).
+
+With a journal (`options.journal`), each create is recorded before it is sent (in
+`_send_create`, the one place a create leaves), each task id and outcome as it comes, and
+`submit` asks the planner (`_resume.plan_input`) what an earlier run left for the input.
 """
 
 from __future__ import annotations
