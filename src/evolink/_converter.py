@@ -249,6 +249,20 @@ def parse_task(data: Any) -> Task:
     return parse(Task, data)
 
 
+def task_parser(task_id: str) -> Callable[[Any], Task]:
+    """The parser of a read of `task_id`: an answer about another task is garbled."""
+
+    def parse_read(data: Any) -> Task:
+        task = parse_task(data)
+        if task.id != task_id:
+            raise ResponseDecodeError(
+                f"asked for {task_id}, answered with {task.id}", status_code=200, body=data
+            )
+        return task
+
+    return parse_read
+
+
 def parse_result_data(data: Any) -> ResultData | None:
     """Structure a task's `result_data`; None unless it is an object (it never raises)."""
     if not isinstance(data, Mapping):
