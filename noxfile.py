@@ -88,11 +88,12 @@ def tests_all(session: nox.Session) -> None:
 
 @nox.session(python=CURRENT)
 def lint(session: nox.Session) -> None:
-    """Ruff, lint and format check."""
+    """Ruff (lint and format), and the layers with no import cycle (import-linter)."""
     _install(session, "lint")
     paths = ["src", "tests", "benchmarks", "examples", "tools", "noxfile.py"]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
+    session.run("lint-imports")
 
 
 @nox.session(python=CURRENT)

@@ -41,6 +41,7 @@ from evolink._errors import (
 )
 from evolink._generations import Audios, Videos
 from evolink._images import Images
+from evolink._json_codec import install as _install_codec  # noqa: F401 - to_dict()'s codec
 from evolink._ledger import CreditLedger, TaskCredits
 from evolink._model_names import ArchivedImageModel, AudioModel, ImageModel, VideoModel
 from evolink._models import (

@@ -23,6 +23,7 @@ import attrs
 from evolink._batch_options import BatchOptions
 from evolink._budget import Budget, Verdict
 from evolink._catalog import model_spec
+from evolink._create import create_task
 from evolink._errors import (
     APIConnectionError,
     APIError,
@@ -37,7 +38,6 @@ from evolink._errors import (
     ValidationError,
     WaitTimeoutError,
 )
-from evolink._generations import create_task
 from evolink._idempotency import check_idempotency_key, new_idempotency_key
 from evolink._ledger import ZERO, CreditLedger, TaskCredits
 from evolink._models import DEFAULT_IMAGE_MODEL, GenerationRequest, Task, TaskStatus

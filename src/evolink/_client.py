@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from evolink._batch import Batch
+from evolink._batch_options import BatchOptions
 from evolink._clock import SYSTEM_CLOCK, Clock
 from evolink._converter import parse_credits
 from evolink._errors import ConfigurationError
@@ -28,7 +30,6 @@ from evolink._transport import Transport
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from evolink._batch import Batch
     from evolink._batch_options import BatchKwargs
     from evolink._typed_resources import TypedAudios, TypedImages, TypedVideos
 
@@ -197,9 +198,6 @@ class AsyncEvolink:
         Raises:
             ValidationError: an option is out of range.
         """
-        from evolink._batch import Batch  # noqa: PLC0415 - avoids a cycle
-        from evolink._batch_options import BatchOptions  # noqa: PLC0415
-
         return Batch(self, BatchOptions(**options), self._transport)
 
 
