@@ -12,7 +12,8 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
-ALL_PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+# The Pythons the classifiers promise: one list, in pyproject.toml.
+ALL_PYTHONS = nox.project.python_versions(PYPROJECT)
 # CI machines have one Python: use the interpreter nox runs on.
 CURRENT = None
 
@@ -74,8 +75,36 @@ def _run_tests(session: nox.Session) -> None:
 
 @nox.session(python=CURRENT)
 def tests(session: nox.Session) -> None:
-    """The test suite with branch coverage (enforced), on the Python at hand."""
+    """The test suite with every extra and branch coverage (enforced), then again with none."""
     _run_tests(session)
+    session.notify("tests_no_extras")
+
+
+@nox.session(python=CURRENT)
+def tests_no_extras(session: nox.Session) -> None:
+    """The SDK's own tests with the package installed without any extra.
+
+    Proves the core imports and works with its five dependencies alone; tests of the CLI,
+    the FastAPI integration and the aiohttp transport skip here (their extras are absent).
+    """
+    session.install("--quiet", "--upgrade", "pip")
+    session.install("--quiet", ".", *nox.project.dependency_groups(PYPROJECT, "tests-core"))
+    for extra in ("click", "rich", "fastapi", "uvicorn", "httpx_aiohttp"):
+        # Nothing may bring an extra in by the back door.
+        session.run(
+            "python", "-c", f"import importlib.util as u; assert not u.find_spec({extra!r})"
+        )
+    session.run(
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tests/core",
+        "tests/batch",
+        "tests/hostile",
+        "tests/contract",
+        *session.posargs,
+    )
 
 
 @nox.session(python=ALL_PYTHONS)
