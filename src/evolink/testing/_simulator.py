@@ -26,6 +26,7 @@ from evolink.testing._progress_models import LINEAR_PROGRESS, ProgressModel
 from evolink.testing._records import RecordedRequest
 from evolink.testing._transport import SimulatorTransport
 from evolink.testing._uvicorn import serve_app_in_thread
+from evolink.testing._validation import require_jsonschema
 
 #: A key the simulator accepts by default (any `sk-evo-...` key does); not a secret.
 TEST_API_KEY = "sk-evo-test-0000000000000000"
@@ -134,6 +135,8 @@ class Simulator:
     _exit_stack: contextlib.AsyncExitStack | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
+        # Said now, not as a 500 on the first create (which a client reads as "uncertain").
+        require_jsonschema()
         seed = self.seed
         # Separate streams, so a fault knob never shifts durations or fates.
         rngs = [random.Random(None if seed is None else f"{name}:{seed}") for name in "tfc"]
