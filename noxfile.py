@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import nox
 
@@ -55,10 +56,38 @@ def _ensure_chromium(session: nox.Session) -> None:
     )
 
 
+def _ensure_postgresql(session: nox.Session) -> None:
+    """Install the distribution's PostgreSQL for the journal and worker tests, where apt can.
+
+    The tests start their own throwaway server with it (tests/_postgres.py); a machine
+    without root or apt is left alone (those tests skip there, and fail under CI=true).
+    """
+    if shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        return
+    is_root = getattr(os, "geteuid", lambda: -1)() == 0
+    if not (is_root and shutil.which("apt-get")):
+        session.log("PostgreSQL is missing and apt-get is not usable: its tests skip locally")
+        return
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "-qq", "update", external=True, env=env, silent=True)
+    session.run(
+        "apt-get",
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        "postgresql",
+        external=True,
+        env=env,
+        silent=True,
+    )
+
+
 def _run_tests(session: nox.Session) -> None:
     # The docs group too: tests/packaging builds the site strictly and follows its links.
     _install(session, "tests", "docs")
     _ensure_chromium(session)
+    _ensure_postgresql(session)
     session.run("coverage", "erase")
     session.run(
         "coverage",
