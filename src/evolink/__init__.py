@@ -51,6 +51,7 @@ from evolink._journal import (
     OutcomeRecord,
 )
 from evolink._journal_sqlite import SQLiteJournal
+from evolink._json_codec import install as _install_codec  # noqa: F401 - to_dict()'s codec
 from evolink._ledger import CreditLedger, TaskCredits
 from evolink._model_names import ArchivedImageModel, AudioModel, ImageModel, VideoModel
 from evolink._models import (

@@ -28,6 +28,7 @@ from evolink._batch_journal import BatchJournal
 from evolink._batch_options import BatchOptions
 from evolink._budget import Budget, Verdict
 from evolink._catalog import model_spec
+from evolink._create import create_task
 from evolink._errors import (
     APIConnectionError,
     APIError,
@@ -42,7 +43,6 @@ from evolink._errors import (
     ValidationError,
     WaitTimeoutError,
 )
-from evolink._generations import create_task
 from evolink._idempotency import check_idempotency_key, new_idempotency_key
 from evolink._journal import EntryStatus, JournalEntry
 from evolink._ledger import ZERO, CreditLedger, TaskCredits
@@ -51,8 +51,8 @@ from evolink._outcomes import BatchReport, Outcome, OutcomeKind, SkipReason
 from evolink._pacer import SharedBackoff
 from evolink._progress import BatchProgress
 from evolink._resume import Action, plan_input
-from evolink._retry import RetryPolicy
 from evolink._slots import AdaptiveSlots
+from evolink._transport import RequestCount, Transport
 from evolink._validation import validate
 from evolink._watcher import Watcher
 
@@ -61,18 +61,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("evolink")
 
-#: Attempts at one create that failed without a certain refusal (5xx, connection lost),
-#: all with the same Idempotency-Key, before its outcome is called uncertain.
-MAX_CREATE_ATTEMPTS = 6
 #: Error codes by which the server refuses a model itself (the error-codes page and the
 #: models' OpenAPI files): every other input of that model would be refused the same way.
 MODEL_REFUSAL_CODES = frozenset(
     {"model_not_found", "model_access_denied", "model_not_supported", "model_unavailable"}
 )
-#: 429s one create takes before it ends failed (retryable): with the shared backoff, many
-#: minutes of the server refusing.
-MAX_RATE_LIMITED = 60
-_BACKOFF = RetryPolicy(initial_delay=0.5, max_delay=10.0)
 #: The task an adopted journal record stands for, by its final status.
 _TASK_STATUS = {
     EntryStatus.COMPLETED: TaskStatus.COMPLETED,
@@ -107,6 +100,21 @@ class _HookFailedError(Exception):
     """`on_create` raised: the create is not sent."""
 
 
+@attrs.define
+class _CreateBrake:
+    """The batch's brake, for its creates: a 429 also gives up a slot (fewer in flight)."""
+
+    _backoff: SharedBackoff
+    _slots: AdaptiveSlots
+
+    async def before_attempt(self) -> None:
+        await self._backoff.before_attempt()
+
+    def rate_limited(self, delay: float) -> None:
+        self._slots.shrink()
+        self._backoff.rate_limited(delay)
+
+
 def _new_key() -> str:
     return new_idempotency_key()
 
@@ -118,18 +126,19 @@ class Batch:
     read `report()` after the block. `ledger` has the credits; `feed` takes callbacks.
     """
 
-    def __init__(self, client: AsyncEvolink, options: BatchOptions) -> None:
+    def __init__(self, client: AsyncEvolink, options: BatchOptions, transport: Transport) -> None:
         self._client = client
+        self._transport = transport
         self.options = options
         self._clock = client.clock
-        self._rng = client._rng  # noqa: SLF001 - one jitter source per client
         self.ledger = CreditLedger()
         self._slots = AdaptiveSlots(maximum=options.max_in_flight)
         self._pacer = SharedBackoff(self._clock)
+        self._create_brake = _CreateBrake(self._pacer, self._slots)
         # HTTP requests of this batch at once: its own cap, else the client's pool size.
         self._limiter = anyio.CapacityLimiter(options.max_connections or client.max_connections)
         self._watcher = Watcher(
-            client,
+            transport,
             self._on_update,
             self._on_end,
             self._on_lost,
@@ -149,7 +158,7 @@ class Batch:
         self._stopped: SkipReason | None = None
         self._stopped_reason: str | None = None
         self._resubmitted = 0
-        self._creates = 0
+        self._create_requests = RequestCount()
         self._parked = 0  # creates waiting for proof that keys are honoured
         self._feeding = 0  # submit_all calls running: more inputs may come
         self._changed = anyio.Event()
@@ -587,60 +596,33 @@ class Batch:
         self._notify()
 
     async def _create(self, entry: _Entry) -> None:
-        """Create the task for `entry`, retrying only what cannot pay twice."""
-        failures = 0
-        refused = 0  # 429s for this create
-        # Tries that may have made a task; an earlier run's unknown create counts as one.
-        uncertain = int(entry.reconciling)
+        """Create the task for `entry`; the transport retries only what cannot pay twice."""
         try:
-            while True:
-                try:
-                    task = await self._send_create(entry)
-                    break
-                except _HookFailedError:
-                    self._creating_done(entry)
-                    self._slots.release()
-                    self._skip(entry, SkipReason.STOPPED)
-                    return
-                except _ModelRefusedError:
-                    self._creating_done(entry)
-                    self._slots.release()
-                    model = entry.request.model
-                    self._skip(entry, SkipReason.MODEL_REFUSED, self._models_refused[model])
-                    return
-                except RateLimitError as exc:
-                    # Refused before any task was made: slow the whole batch, try again.
-                    refused += 1
-                    if refused >= MAX_RATE_LIMITED:
-                        self._create_ended(entry, exc, uncertain=uncertain > 0)
-                        return
-                    self._slots.shrink()
-                    delay = _BACKOFF.delay(
-                        min(failures, 5), retry_after=exc.retry_after, rng=self._rng
-                    )
-                    self._pacer.rate_limited(delay)
-                    failures += 1
-                except (SubmissionUncertainError, ServerError, APIConnectionError) as exc:
-                    # Maybe made, maybe not: only the same key makes another try safe, and
-                    # only as often as the server has shown it honours keys.
-                    failures += 1
-                    uncertain += isinstance(exc, SubmissionUncertainError)
-                    allowed = MAX_CREATE_ATTEMPTS if self._client.idempotency_confirmed else 2
-                    if failures >= MAX_CREATE_ATTEMPTS or (
-                        uncertain >= allowed and not await self._keys_proven()
-                    ):
-                        self._create_ended(entry, exc, uncertain=uncertain > 0)
-                        return
-                    await self._clock.sleep(
-                        _BACKOFF.delay(failures - 1, retry_after=None, rng=self._rng)
-                    )
-                except EvolinkError as exc:
-                    # A refusal. After a try that may have made a task it proves nothing
-                    # (a 409 even says a task exists for this key): the outcome is unknown.
-                    self._create_ended(
-                        entry, exc, uncertain=uncertain > 0 or isinstance(exc, ConflictError)
-                    )
-                    return
+            try:
+                task = await self._send_create(entry)
+            except _HookFailedError:
+                self._creating_done(entry)
+                self._slots.release()
+                self._skip(entry, SkipReason.STOPPED)
+                return
+            except _ModelRefusedError:
+                self._creating_done(entry)
+                self._slots.release()
+                model = entry.request.model
+                self._skip(entry, SkipReason.MODEL_REFUSED, self._models_refused[model])
+                return
+            except SubmissionUncertainError as exc:
+                # It may have made a task: only its key can tell, so it is not resent.
+                cause = exc.__cause__
+                self._create_ended(
+                    entry, cause if isinstance(cause, EvolinkError) else exc, uncertain=True
+                )
+                return
+            except EvolinkError as exc:
+                # A refusal, or failures that certainly made no task (a 409 says a task
+                # exists for this key: the outcome is unknown).
+                self._create_ended(entry, exc, uncertain=isinstance(exc, ConflictError))
+                return
         finally:
             self._notify()
         self._created(entry, task)
@@ -663,24 +645,35 @@ class Batch:
             self._parked -= 1
 
     async def _send_create(self, entry: _Entry) -> Task:
-        async with self._limiter:
-            if entry.request.model in self._models_refused and not entry.sent:
-                raise _ModelRefusedError  # refused while this create waited its turn
-            self._creates += 1
-            if self.options.on_create is not None and not entry.sent:
+        def before_attempt(attempt: int) -> None:
+            # Runs once its turn has come: the model may have been refused meanwhile.
+            if attempt > 1:
+                return
+            if entry.request.model in self._models_refused:
+                raise _ModelRefusedError
+            if self.options.on_create is not None:
                 self._call_hook(self.options.on_create, entry.index, entry.request, entry.key)
                 if self._hook_error is not None:
                     raise _HookFailedError  # a journal that failed to record it: not sent
-            if self._journal is not None and not entry.sent:
-                await self._journal_create(entry)
             entry.sent = True
-            return await create_task(
-                self._client,
-                entry.request,
-                idempotency_key=entry.key,
-                max_retries=0,
-                pacer=self._pacer,
-            )
+
+        if self._journal is not None:
+            # Recorded before the create can leave (an async write cannot run in
+            # `before_attempt`); one then refused unsent leaves a key that resends safely.
+            await self._journal_create(entry)
+        return await create_task(
+            self._transport,
+            entry.request,
+            allow_local_callbacks=self._client.allow_local_callbacks,
+            idempotency_key=entry.key,
+            # An earlier run's create of this key has an unknown outcome: a resend.
+            uncertain_before=int(entry.reconciling),
+            pacer=self._create_brake,
+            limiter=self._limiter,
+            counts=(self._create_requests,),
+            before_attempt=before_attempt,
+            may_resend=self._keys_proven,
+        )
 
     async def _journal_create(self, entry: _Entry) -> None:
         """Write the create to the journal before it is sent; unwritten, it is not sent."""
@@ -1051,7 +1044,7 @@ class Batch:
             stopped_reason=self._stopped_reason,
             resubmitted=self._resubmitted,
             elapsed=end - self._started_at,
-            requests=self._creates + self._watcher.read_requests,
+            requests=self._create_requests.sent + self._watcher.read_requests,
         )
 
     def created(self) -> list[Task]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
-from evolink._converter import parse_task
+from evolink._converter import task_parser
 from evolink._downloads import (
     DEFAULT_MAX_BYTES,
     Downloader,
@@ -20,11 +20,13 @@ from evolink._downloads import (
 )
 from evolink._errors import DownloadError, ValidationError, WaitTimeoutError
 from evolink._estimate import ReadPlan
-from evolink._ids import check_task_id
+from evolink._ids import task_path
 from evolink._models import Task, TaskStatus
+from evolink._retry import RequestKind
 
 if TYPE_CHECKING:
     from evolink._client import AsyncEvolink
+    from evolink._transport import Transport
 
 #: A pending task stamped less than this long ago is taken as created now.
 FRESH_AGE = 10.0
@@ -35,8 +37,9 @@ DEFAULT_SAVE_TIMEOUT = 300.0
 class Tasks:
     """Read and wait for tasks. Reached as `client.tasks`."""
 
-    def __init__(self, client: AsyncEvolink) -> None:
+    def __init__(self, client: AsyncEvolink, transport: Transport) -> None:
         self._client = client
+        self._transport = transport
 
     async def get(self, task_id: str) -> Task:
         """Read a task (`GET /v1/tasks/{task_id}`).
@@ -48,9 +51,9 @@ class Tasks:
             ValidationError: `task_id` is not a task id (nothing was sent).
             NotFoundError: no such task, or it expired.
         """
-        check_task_id(task_id)
-        answer = await self._client._request("GET", f"/v1/tasks/{task_id}")  # noqa: SLF001
-        return parse_task(answer.data)
+        return await self._transport.send(
+            RequestKind.READ, "GET", task_path(task_id), parse=task_parser(task_id)
+        )
 
     async def wait(
         self,

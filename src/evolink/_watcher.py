@@ -17,8 +17,7 @@ from typing import Any
 import anyio
 import attrs
 
-from evolink._client import AsyncEvolink, Pacer
-from evolink._converter import parse_task
+from evolink._converter import parse_task, task_parser
 from evolink._errors import (
     APIConnectionError,
     AuthenticationError,
@@ -32,8 +31,10 @@ from evolink._errors import (
     WaitTimeoutError,
 )
 from evolink._estimate import ReadPlan
-from evolink._ids import check_task_id
+from evolink._ids import task_path
 from evolink._models import Task, TaskType
+from evolink._retry import RequestKind
+from evolink._transport import Pacer, RequestCount, Transport
 
 #: Ids per `POST /v1/tasks/batch` (the server's limit).
 BATCH_READ_SIZE = 50
@@ -72,6 +73,10 @@ def task_deadline(task: Task, override: float | None = None) -> float:
     return DEFAULT_TASK_DEADLINES.get(task.type, DEFAULT_TASK_DEADLINE)
 
 
+def _as_is(data: Any) -> Any:
+    return data
+
+
 @attrs.define
 class _Watched:
     task: Task
@@ -91,7 +96,7 @@ class Watcher:
     failing, and one still running at its deadline (with a `WaitTimeoutError`).
     """
 
-    _client: AsyncEvolink
+    _transport: Transport
     _on_update: Callable[[Task], None]
     _on_end: Callable[[Task], None]
     _on_lost: Callable[[str, EvolinkError], None]
@@ -105,13 +110,19 @@ class Watcher:
     _seq: itertools.count[int] = attrs.field(factory=itertools.count)
     _changed: anyio.Event = attrs.field(factory=anyio.Event)
     reads: int = 0
-    read_requests: int = 0
+    #: HTTP requests its reads sent, as the transport counted them.
+    requests: RequestCount = attrs.field(factory=RequestCount)
     _batch_failures: int = 0
+
+    @property
+    def read_requests(self) -> int:
+        """HTTP requests sent to read tasks (a server log would show as many)."""
+        return self.requests.sent
 
     def watch(self, task: Task, *, started: float) -> None:
         """Start watching a task whose create answered at `started` (monotonic)."""
         plan = ReadPlan(started=started)
-        now = self._client.clock.monotonic()
+        now = self._transport.clock.monotonic()
         plan.observe(task, now)
         deadline = started + task_deadline(task, self.task_deadline)
         due = min(plan.next_read_at(now, task.status), deadline)
@@ -139,7 +150,7 @@ class Watcher:
         if watched.reading:
             watched.confirm = True
         else:
-            watched.due = self._client.clock.monotonic()
+            watched.due = self._transport.clock.monotonic()
             self._schedule(task.id, watched)
         return True
 
@@ -187,7 +198,7 @@ class Watcher:
 
     async def run(self) -> None:
         """Read tasks as they fall due, until cancelled."""
-        clock = self._client.clock
+        clock = self._transport.clock
         async with anyio.create_task_group() as tg:
             while True:
                 first = self._next_due()
@@ -219,7 +230,7 @@ class Watcher:
 
             tg.start_soon(on_change)
             if seconds is not None:
-                await self._client.clock.sleep(seconds)
+                await self._transport.clock.sleep(seconds)
                 tg.cancel_scope.cancel()
         if changed.is_set():
             self._changed = anyio.Event()
@@ -243,7 +254,7 @@ class Watcher:
             for task_id in ids:
                 self._retry_later(task_id, exc)
             return
-        now = self._client.clock.monotonic()
+        now = self._transport.clock.monotonic()
         for task_id in ids:  # only what was asked: an answer may name other tasks
             task = found.get(task_id)
             if task is not None:
@@ -252,7 +263,7 @@ class Watcher:
     async def _read_batch(self, ids: list[str]) -> dict[str, Task]:
         found: dict[str, Task] = {}
         data: list[Any] | None = None
-        if not self._client._batch_reads_unusable:  # noqa: SLF001 - learned by any batch
+        if not self._transport.batch_reads_unusable:  # learned by any batch
             try:
                 data = await self._post_batch(ids)
             except RateLimitError:
@@ -260,7 +271,7 @@ class Watcher:
             except EvolinkError as exc:
                 self._batch_read_failed(exc)
         if data is None:
-            self.batch_reads = not self._client._batch_reads_unusable  # noqa: SLF001
+            self.batch_reads = not self._transport.batch_reads_unusable
             async with anyio.create_task_group() as tg:
                 for task_id in ids:
                     tg.start_soon(self._read_into, task_id, found)
@@ -289,13 +300,11 @@ class Watcher:
         )
         self._batch_failures = self._batch_failures + 1 if transient else MAX_BATCH_READ_FAILURES
         if self._batch_failures >= MAX_BATCH_READ_FAILURES:
-            self._client._batch_reads_unusable = True  # noqa: SLF001 - for the client's life
+            self._transport.batch_reads_unusable = True  # for the client's life
 
     async def _post_batch(self, ids: list[str]) -> list[Any]:
-        self.read_requests += 1
         self.reads += len(ids)
-        # No retries here: the fallback to one GET per task is the better retry.
-        answer = await self._send("POST", "/v1/tasks/batch", {"task_ids": ids}, max_retries=0)
+        answer = await self._send("POST", "/v1/tasks/batch", {"task_ids": ids})
         data = answer.get("data") if isinstance(answer, Mapping) else None
         if not isinstance(data, list):
             raise ResponseDecodeError(
@@ -317,31 +326,33 @@ class Watcher:
 
     async def _read_single(self, task_id: str) -> dict[str, Task]:
         # Ids come from the server: one that is not a task id must not become a path.
-        check_task_id(task_id)
-        self.read_requests += 1
+        path = task_path(task_id)
         self.reads += 1
         try:
-            data = await self._send("GET", f"/v1/tasks/{task_id}", None)
+            task = await self._send("GET", path, None, parse=task_parser(task_id))
         except NotFoundError as exc:
             watched = self._watched.pop(task_id, None)
             if watched is not None:
                 self._on_lost(task_id, exc)
             return {}
-        task = parse_task(data)
-        if task.id != task_id:
-            raise ResponseDecodeError(
-                f"asked for {task_id}, answered with {task.id}", status_code=200, body=data
-            )
         return {task_id: task}
 
     async def _send(
-        self, method: str, path: str, body: Any, *, max_retries: int | None = None
+        self, method: str, path: str, body: Any, *, parse: Callable[[Any], Any] = _as_is
     ) -> Any:
-        async with self._limiter:
-            answer = await self._client._request(  # noqa: SLF001
-                method, path, body=body, pacer=self._pacer, max_retries=max_retries
-            )
-        return answer.data
+        # One attempt: the watcher's own schedule is the retry (`_retry_later` for a read
+        # of one task; the fallback to one GET per task for a batch read).
+        return await self._transport.send(
+            RequestKind.READ,
+            method,
+            path,
+            body=body,
+            retries=0,
+            pacer=self._pacer,
+            limiter=self._limiter,
+            counts=(self.requests,),
+            parse=parse,
+        )
 
     def _retry_later(self, task_id: str, error: EvolinkError) -> None:
         watched = self._watched.get(task_id)
@@ -349,7 +360,7 @@ class Watcher:
             return
         watched.reading = False
         watched.failures += 1
-        if self._client.clock.monotonic() >= watched.deadline:
+        if self._transport.clock.monotonic() >= watched.deadline:
             del self._watched[task_id]
             self._on_lost(task_id, WaitTimeoutError(watched.task, self._deadline_of(watched)))
             return
@@ -359,7 +370,7 @@ class Watcher:
             self._on_lost(task_id, error)
             return
         delay = min(READ_ERROR_DELAY_MAX, READ_ERROR_DELAY * 2.0 ** min(watched.failures - 1, 16))
-        watched.due = min(self._client.clock.monotonic() + delay, watched.deadline)
+        watched.due = min(self._transport.clock.monotonic() + delay, watched.deadline)
         self._schedule(task_id, watched)
 
     def _deadline_of(self, watched: _Watched) -> float:

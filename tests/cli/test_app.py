@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from _cli_journal import SyncJournal
+from click.testing import CliRunner
 
 from evolink import AsyncEvolink
 from evolink.cli import main
@@ -360,6 +361,22 @@ def test_demo_runs_and_reruns(tmp_path, fake, runner):
         "mine.txt",
     ]
     assert len(list(out.glob("*.png"))) == 4
+
+
+def test_the_demo_does_not_clear_another_runs_folder(tmp_path):
+    """`evolink demo --out` on a batch's folder refuses (exit 2) and deletes nothing."""
+    out = tmp_path / "out"
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a fox\n")
+    runner = CliRunner()
+    batch = runner.invoke(main, ["batch", str(prompts), "--out", str(out), "--simulate", "--plain"])
+    assert 0 == batch.exit_code, batch.output
+    images = sorted(out.glob("*.png"))
+    demo = runner.invoke(main, ["demo", "--out", str(out), "-n", "1", "--plain"])
+    assert 2 == demo.exit_code
+    assert "another run" in demo.output
+    assert images == sorted(out.glob("*.png"))
+    assert (out / "journal.sqlite3").exists()
 
 
 def test_demo_rows_are_varied_and_valid():

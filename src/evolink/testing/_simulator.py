@@ -25,6 +25,8 @@ from evolink.testing._ledger import Ledger
 from evolink.testing._progress_models import LINEAR_PROGRESS, ProgressModel
 from evolink.testing._records import RecordedRequest
 from evolink.testing._transport import SimulatorTransport
+from evolink.testing._uvicorn import serve_app_in_thread
+from evolink.testing._validation import require_jsonschema
 
 #: A key the simulator accepts by default (any `sk-evo-...` key does); not a secret.
 TEST_API_KEY = "sk-evo-test-0000000000000000"
@@ -133,6 +135,8 @@ class Simulator:
     _exit_stack: contextlib.AsyncExitStack | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
+        # Said now, not as a 500 on the first create (which a client reads as "uncertain").
+        require_jsonschema()
         seed = self.seed
         # Separate streams, so a fault knob never shifts durations or fates.
         rngs = [random.Random(None if seed is None else f"{name}:{seed}") for name in "tfc"]
@@ -222,9 +226,7 @@ class Simulator:
         Port 0 picks a free port. Needs the `server` extra (uvicorn). Use the system
         clock: the server's event loop runs in its own thread.
         """
-        from evolink.testing._serve import serve_in_thread  # noqa: PLC0415 - uvicorn is optional
-
-        with serve_in_thread(self, host=host, port=port) as base_url:
+        with serve_app_in_thread(self.app, host=host, port=port) as base_url:
             yield base_url
 
     # -- what happened --------------------------------------------------------------------
