@@ -335,3 +335,37 @@ async def test_create_cancelled_while_waiting_for_answer_is_counted() -> None:
         sent = client.requests_sent
     assert_one_outcome_each(report, 2)
     assert (report.requests, sent) == (len(api.log), len(api.log))
+
+
+async def test_adopted_task_reads_are_counted_in_the_report() -> None:
+    """Promise (issue 12, item 1): `BatchReport.requests` "equals what a server log would
+    show"; resume.md: "`batch.adopt(task_id, request)` watches a task created earlier". The
+    reads of an adopted task are requests of the batch."""
+    clock = VirtualClock()
+    api = HostileAPI(clock)
+    async with make(api, clock) as client, clock.running():
+        task = await client.images.generate("made earlier")
+        before = len(api.log)
+        async with client.batch(max_in_flight=2) as batch:
+            await batch.adopt(task.id, evolink.GenerationRequest(prompt="made earlier", model="gpt-image-2"))
+            await batch.submit("a new one")
+        report = batch.report()
+        assert client.requests_sent == len(api.log)
+    assert all(o.kind is OutcomeKind.COMPLETED for o in report.outcomes), report.counts
+    assert report.requests == len(api.log) - before
+
+
+@pytest.mark.parametrize("flavour,wait", [("429", 3.0), ("429-date", 3.0), ("503", 2.0)])
+async def test_retry_after_is_honoured_on_the_virtual_clock(flavour: str, wait: float) -> None:
+    """Promise (RetryPolicy docstring): "A server's `Retry-After` is honoured up to
+    `max_retry_after`" (seconds or an HTTP date, `_retry.parse_retry_after`). The create's
+    resend must come no sooner than the server asked (on the client's VirtualClock)."""
+    clock = VirtualClock()
+    api = HostileAPI(clock)
+    times: list[float] = []
+    api.create_rule = lambda n, k, b: flavour if n == 0 else "ok"
+    api.on_create = lambda hit: times.append(clock.monotonic())
+    async with make(api, clock) as client, clock.running():
+        await client.images.generate("a red fox in snow")
+    assert len(times) == 2
+    assert times[1] - times[0] >= wait - 1.0  # an HTTP date has one-second resolution
