@@ -41,7 +41,9 @@ class Hit:
     body: Any = None
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> httpx.Response:
+def _error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> httpx.Response:
     return httpx.Response(
         status,
         json={"error": {"code": code, "message": message, "type": "evo_api_error"}},
@@ -79,7 +81,9 @@ class HostileAPI:
 
     def count(self, method: str | None = None, prefix: str = "") -> int:
         return sum(
-            1 for h in self.log if (method is None or h.method == method) and h.path.startswith(prefix)
+            1
+            for h in self.log
+            if (method is None or h.method == method) and h.path.startswith(prefix)
         )
 
     @property
@@ -126,7 +130,10 @@ class HostileAPI:
             "status": status,
             "progress": progress,
             "type": "image",
-            "task_info": {"can_cancel": status in ("pending", "processing"), "estimated_time": self.duration},
+            "task_info": {
+                "can_cancel": status in ("pending", "processing"),
+                "estimated_time": self.duration,
+            },
             "usage": {"billing_rule": "per_call", "credits_reserved": 2.5, "user_group": "default"},
         }
         if status == "completed":
@@ -173,18 +180,26 @@ class HostileAPI:
         hit.action = "404"
         return _error(404, "not_found", "no such route")
 
-    async def _create(self, request: httpx.Request, action: str, key: str | None, body: dict[str, Any]) -> httpx.Response:
+    async def _create(
+        self, request: httpx.Request, action: str, key: str | None, body: dict[str, Any]
+    ) -> httpx.Response:
         if action in ("ok", "lost", "garbled", "hang"):
             if self.honour_keys and key and key in self.key_task:
                 tid = self.key_task[key]
-                return httpx.Response(200, json=self.task_json(tid), headers={"Idempotency-Replayed": "true"})
+                return httpx.Response(
+                    200, json=self.task_json(tid), headers={"Idempotency-Replayed": "true"}
+                )
             tid = self._new_task(body)
             if key:
                 self.key_task[key] = tid
             if action == "lost":
                 raise httpx.ReadError("connection reset by peer", request=request)
             if action == "garbled":
-                return httpx.Response(200, content=b'{"id": "task-unified-', headers={"content-type": "application/json"})
+                return httpx.Response(
+                    200,
+                    content=b'{"id": "task-unified-',
+                    headers={"content-type": "application/json"},
+                )
             if action == "hang":
                 await anyio.sleep_forever()
             return httpx.Response(200, json=self.task_json(tid))
@@ -208,7 +223,7 @@ class HostileAPI:
             return _error(401, "unauthorized", f"Invalid API key provided: {self.api_key}")
         raise AssertionError(f"unknown action {action}")
 
-    def _read(self, request: httpx.Request, action: str, tid: str) -> httpx.Response:
+    def _read(self, _request: httpx.Request, action: str, tid: str) -> httpx.Response:
         if action == "ok":
             if tid not in self.tasks:
                 return _error(404, "task_not_found", "no such task")
@@ -218,10 +233,12 @@ class HostileAPI:
             other = others[0] if others else self._new_task({"prompt": "intruder"})
             return httpx.Response(200, json=self.task_json(other))
         if action == "garbled":
-            return httpx.Response(200, content=b"<html>oops", headers={"content-type": "application/json"})
+            return httpx.Response(
+                200, content=b"<html>oops", headers={"content-type": "application/json"}
+            )
         return self._refusal(action)
 
-    def _batch(self, request: httpx.Request, body: dict[str, Any]) -> httpx.Response:
+    def _batch(self, _request: httpx.Request, body: dict[str, Any]) -> httpx.Response:
         ids = [i for i in body.get("task_ids", []) if i in self.tasks]
         tasks = [self.task_json(i) for i in ids]
         mode = self.batch_mode

@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 import attrs
 import pytest
+from _hostile_api import API, KEY, HostileAPI
 
 import evolink
 from evolink import (
@@ -26,8 +27,6 @@ from evolink import (
     SQLiteJournal,
 )
 from evolink.testing import VirtualClock
-
-from _hostile_api import API, KEY, HostileAPI
 
 pytestmark = pytest.mark.anyio
 
@@ -69,31 +68,53 @@ class MemJournal:
         if old is not None and old.idempotency_key == idempotency_key:
             return
         self.data[k] = JournalEntry(
-            run=input.run, index=input.index, status=EntryStatus.CREATING, body=input.body,
-            endpoint=input.endpoint, model=input.model, idempotency_key=idempotency_key,
+            run=input.run,
+            index=input.index,
+            status=EntryStatus.CREATING,
+            body=input.body,
+            endpoint=input.endpoint,
+            model=input.model,
+            idempotency_key=idempotency_key,
         )
 
     async def record_task(self, input: InputRecord, task_id: str) -> None:  # noqa: A002
         self.calls.append(("record_task", (input.index, task_id)))
         k = (input.run, input.index)
         old = self.data.get(k) or JournalEntry(
-            run=input.run, index=input.index, status=EntryStatus.CREATED, body=input.body,
-            endpoint=input.endpoint, model=input.model,
+            run=input.run,
+            index=input.index,
+            status=EntryStatus.CREATED,
+            body=input.body,
+            endpoint=input.endpoint,
+            model=input.model,
         )
-        status = EntryStatus.CREATED if old.status in (EntryStatus.CREATING, EntryStatus.CREATED) else old.status
+        status = (
+            EntryStatus.CREATED
+            if old.status in (EntryStatus.CREATING, EntryStatus.CREATED)
+            else old.status
+        )
         self.data[k] = attrs.evolve(old, task_id=task_id, status=status)
 
     async def record_outcome(self, input: InputRecord, outcome: OutcomeRecord) -> None:  # noqa: A002
         self.calls.append(("record_outcome", (input.index, outcome.status)))
         k = (input.run, input.index)
         old = self.data.get(k) or JournalEntry(
-            run=input.run, index=input.index, status=outcome.status, body=input.body,
-            endpoint=input.endpoint, model=input.model,
+            run=input.run,
+            index=input.index,
+            status=outcome.status,
+            body=input.body,
+            endpoint=input.endpoint,
+            model=input.model,
         )
         self.data[k] = attrs.evolve(
-            old, status=outcome.status, task_id=outcome.task_id or old.task_id,
-            error_code=outcome.error_code, error_message=outcome.error_message,
-            reserved=outcome.reserved, charged=outcome.charged, results=outcome.results,
+            old,
+            status=outcome.status,
+            task_id=outcome.task_id or old.task_id,
+            error_code=outcome.error_code,
+            error_message=outcome.error_message,
+            reserved=outcome.reserved,
+            charged=outcome.charged,
+            results=outcome.results,
         )
 
     async def record_file(self, run: str, file: FileRecord) -> None:
@@ -103,7 +124,9 @@ class MemJournal:
         return {i: e for (r, i), e in self.data.items() if r == run}
 
     async def files(self, run: str) -> Mapping[int, Sequence[FileRecord]]:
-        return {i: sorted(f, key=lambda x: x.number) for (r, i), f in self.saved.items() if r == run}
+        return {
+            i: sorted(f, key=lambda x: x.number) for (r, i), f in self.saved.items() if r == run
+        }
 
 
 def kill_after(api: HostileAPI, scope: anyio.CancelScope, n: int) -> None:
@@ -122,7 +145,9 @@ async def killed_then_resumed(
         with anyio.CancelScope() as scope:
             kill_after(api, scope, n)
             if how == "generate_many":
-                await client.images.generate_many(PROMPTS, max_in_flight=2, journal=journal, run=run)  # type: ignore[arg-type]
+                await client.images.generate_many(
+                    PROMPTS, max_in_flight=2, journal=journal, run=run
+                )  # type: ignore[arg-type]
             else:
                 async with client.batch(max_in_flight=2, journal=journal, run=run) as batch:  # type: ignore[arg-type]
                     for p in PROMPTS:
@@ -131,7 +156,9 @@ async def killed_then_resumed(
     first_log = len(api.log)
     async with make(api, clock) as client, clock.running():
         if how == "generate_many":
-            report = await client.images.generate_many(PROMPTS, max_in_flight=2, journal=journal, run=run)  # type: ignore[arg-type]
+            report = await client.images.generate_many(
+                PROMPTS, max_in_flight=2, journal=journal, run=run
+            )  # type: ignore[arg-type]
         else:
             async with client.batch(max_in_flight=2, journal=journal, run=run) as batch:  # type: ignore[arg-type]
                 for p in PROMPTS:
@@ -165,16 +192,19 @@ async def test_kill_after_n_creates_and_resume_creates_nothing_twice(
         mem = MemJournal()
         first, report, sent = await killed_then_resumed(api, clock, mem, n=n, how=how)
     elif store == "sqlite-path":
-        first, report, sent = await killed_then_resumed(api, clock, str(tmp_path / "j.sqlite3"), n=n, how=how)
+        first, report, sent = await killed_then_resumed(
+            api, clock, str(tmp_path / "j.sqlite3"), n=n, how=how
+        )
     else:
         async with SQLiteJournal.open(tmp_path / "j.sqlite3") as journal:
             first, report, sent = await killed_then_resumed(api, clock, journal, n=n, how=how)
     assert sorted(o.index for o in report.outcomes) == list(range(len(PROMPTS)))
     assert all(o.kind is OutcomeKind.COMPLETED for o in report.outcomes), report.counts
-    assert api.tasks_per_prompt() == {p: 1 for p in PROMPTS}
+    assert api.tasks_per_prompt() == dict.fromkeys(PROMPTS, 1)
     assert all(len(k) == 1 for k in keys_per_prompt(api).values()), keys_per_prompt(api)
     for o in report.outcomes:
-        assert o.task is not None and api.task_prompt[o.task.id] == PROMPTS[o.index]
+        assert o.task is not None
+        assert api.task_prompt[o.task.id] == PROMPTS[o.index]
     assert sent == len(api.log) - first
 
 
@@ -187,7 +217,9 @@ async def test_resumed_run_reports_every_request_it_sent(how: str, n: int, tmp_p
     The resumed run's report must count the re-reads of the tasks the journal knew."""
     clock = VirtualClock()
     api = HostileAPI(clock, honour_keys=True)
-    first, report, sent = await killed_then_resumed(api, clock, str(tmp_path / "j.sqlite3"), n=n, how=how)
+    first, report, sent = await killed_then_resumed(
+        api, clock, str(tmp_path / "j.sqlite3"), n=n, how=how
+    )
     server = len(api.log) - first
     assert (report.requests, sent) == (server, server), [
         (h.method, h.path) for h in api.log[first:] if h.method == "GET"
@@ -195,7 +227,9 @@ async def test_resumed_run_reports_every_request_it_sent(how: str, n: int, tmp_p
 
 
 @pytest.mark.parametrize("store", ["sqlite", "memory"])
-async def test_kill_while_create_answer_lost_resends_under_recorded_key(store: str, tmp_path: Path) -> None:
+async def test_kill_while_create_answer_lost_resends_under_recorded_key(
+    store: str, tmp_path: Path
+) -> None:
     """Promise (resume.md table): "a create sent, its answer lost | resends it under the **same
     idempotency key**"; the kill lands while the server has made the task and its answer is
     still in flight ('hang'). The resume must resend that create with its recorded key
@@ -214,20 +248,26 @@ async def test_kill_while_create_answer_lost_resends_under_recorded_key(store: s
     api.create_rule = rule
     async with make(api, clock) as client, clock.running():
         with anyio.CancelScope() as scope:
+
             async def stop() -> None:
                 while not hung:
                     await clock.sleep(1)
                 await clock.sleep(1)
                 scope.cancel()
+
             async with anyio.create_task_group() as tg:
                 tg.start_soon(stop)
-                await client.images.generate_many(PROMPTS, max_in_flight=4, journal=journal, run="r")
+                await client.images.generate_many(
+                    PROMPTS, max_in_flight=4, journal=journal, run="r"
+                )
     api.create_rule = lambda n, k, b: "ok"
     before = len(api.creates)
     async with make(api, clock) as client, clock.running():
-        report = await client.images.generate_many(PROMPTS, max_in_flight=4, journal=journal, run="r")
+        report = await client.images.generate_many(
+            PROMPTS, max_in_flight=4, journal=journal, run="r"
+        )
     assert all(o.kind is OutcomeKind.COMPLETED for o in report.outcomes), report.counts
-    assert api.tasks_per_prompt() == {p: 1 for p in PROMPTS}
+    assert api.tasks_per_prompt() == dict.fromkeys(PROMPTS, 1)
     resent = [h for h in api.creates[before:] if h.key == hung[0]]
     assert len(resent) == 1, "the lost create must be resent under its recorded key"
 
@@ -246,9 +286,12 @@ async def test_resume_of_finished_run_sends_nothing(tmp_path: Path) -> None:
         second = await client.images.generate_many(PROMPTS, max_in_flight=4, journal=path, run="r")
         sent = client.requests_sent
     assert len(api.log) == before
-    assert sent == 0 and second.requests == 0
+    assert sent == 0
+    assert second.requests == 0
     assert all(o.resumed and o.kind is OutcomeKind.COMPLETED for o in second.outcomes)
-    assert [o.task.id for o in second.outcomes if o.task] == [o.task.id for o in first.outcomes if o.task]
+    assert [o.task.id for o in second.outcomes if o.task] == [
+        o.task.id for o in first.outcomes if o.task
+    ]
 
 
 async def test_resume_rereads_known_tasks_creates_nothing(tmp_path: Path) -> None:
@@ -260,11 +303,13 @@ async def test_resume_rereads_known_tasks_creates_nothing(tmp_path: Path) -> Non
     prompts = PROMPTS[:4]
     async with make(api, clock) as client, clock.running():
         with anyio.CancelScope() as scope:
+
             async def stop() -> None:
                 while len(api.tasks) < len(prompts):
                     await clock.sleep(1)
                 await clock.sleep(5)
                 scope.cancel()
+
             async with anyio.create_task_group() as tg:
                 tg.start_soon(stop)
                 await client.images.generate_many(prompts, max_in_flight=4, journal=path, run="r")
@@ -318,7 +363,7 @@ async def test_journal_that_fails_to_record_stops_the_create(how: str) -> None:
                     for p in PROMPTS[:3]:
                         await batch.submit(p)
                 report = batch.report()
-        except (evolink.EvolinkError, OSError, ExceptionGroup):
+        except Exception:  # noqa: BLE001, S110 - the store's failure, however it is wrapped
             pass
     assert api.creates == []
     if report is not None:
@@ -346,7 +391,9 @@ async def test_create_recorded_before_server_sees_it() -> None:
     assert late == []
     entries = await mem.entries("r")
     assert sorted(entries) == list(range(len(PROMPTS)))
-    assert all(e.status is EntryStatus.COMPLETED and e.task_id in api.tasks for e in entries.values())
+    assert all(
+        e.status is EntryStatus.COMPLETED and e.task_id in api.tasks for e in entries.values()
+    )
 
 
 async def test_resume_failed_only_with_resume_failed(tmp_path: Path) -> None:
@@ -367,7 +414,9 @@ async def test_resume_failed_only_with_resume_failed(tmp_path: Path) -> None:
     assert len(api.creates) == n
     assert all(o.resumed and o.kind is OutcomeKind.FAILED for o in second.outcomes)
     async with make(api, clock) as client, clock.running():
-        third = await client.images.generate_many(prompts, journal=path, run="r", resume_failed=True)
+        third = await client.images.generate_many(
+            prompts, journal=path, run="r", resume_failed=True
+        )
     assert all(o.kind is OutcomeKind.COMPLETED for o in third.outcomes), third.counts
     new = api.creates[n:]
     assert len(new) == len(prompts)

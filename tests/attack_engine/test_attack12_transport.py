@@ -6,15 +6,12 @@ appended when a request reaches it, and holds the SDK's counts against it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
+from _hostile_api import API, KEY, HostileAPI
 
 import evolink
 from evolink import AsyncEvolink, OutcomeKind
 from evolink.testing import VirtualClock
-
-from _hostile_api import API, KEY, HostileAPI
 
 pytestmark = pytest.mark.anyio
 
@@ -25,7 +22,9 @@ def make(api: HostileAPI, clock: VirtualClock, **kw: object) -> AsyncEvolink:
     return AsyncEvolink(api_key=KEY, base_url=API, transport=api.transport(), clock=clock, **kw)  # type: ignore[arg-type]
 
 
-async def run_batch(api: HostileAPI, clock: VirtualClock, prompts: list[str] = PROMPTS, **opts: object):
+async def run_batch(
+    api: HostileAPI, clock: VirtualClock, prompts: list[str] = PROMPTS, **opts: object
+):
     async with make(api, clock) as client, clock.running():
         opts.setdefault("task_deadline", 600)
         report = await client.images.generate_many(prompts, max_in_flight=3, **opts)  # type: ignore[arg-type]
@@ -37,6 +36,7 @@ def assert_one_outcome_each(report: evolink.BatchReport, n: int) -> None:
 
 
 # -- every read answers 500 ---------------------------------------------------------------
+
 
 async def test_single_task_every_read_500_counts_match() -> None:
     """Promise: "Every HTTP request sent is counted exactly once" (issue 12, item 1);
@@ -70,6 +70,7 @@ async def test_batch_every_read_500_counts_match(batch_mode: str) -> None:
 
 
 # -- 429 storms ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("flavour", ["429", "429-date", "429-none"])
 async def test_create_429_storm_then_ok_counts_and_outcomes(flavour: str) -> None:
@@ -124,7 +125,10 @@ async def test_generate_429_forever_is_bounded_and_counted(flavour: str) -> None
 
 # -- batch-read endpoint missing or odd --------------------------------------------------------
 
-@pytest.mark.parametrize("mode", ["404", "bare-list", "by-id", "data-dict", "garbled", "empty", "401", "500"])
+
+@pytest.mark.parametrize(
+    "mode", ["404", "bare-list", "by-id", "data-dict", "garbled", "empty", "401", "500"]
+)
 async def test_batch_read_odd_shapes_fall_back_and_count(mode: str) -> None:
     """Promise: "any answer that is not a list of tasks sends those tasks to one GET each at
     once; a server error is given three chances" (reliability.md, defect #1) and every input
@@ -153,7 +157,8 @@ async def test_batch_read_answering_about_other_tasks_is_not_believed() -> None:
     for o in report.outcomes:
         assert o.task is None or o.task.id not in intruders
         if o.kind is OutcomeKind.COMPLETED:
-            assert o.task is not None and api.task_prompt[o.task.id] == PROMPTS[o.index]
+            assert o.task is not None
+            assert api.task_prompt[o.task.id] == PROMPTS[o.index]
     assert report.requests == len(api.log)
     assert sent == len(api.log)
 
@@ -197,6 +202,7 @@ async def test_tasks_wait_refuses_an_answer_about_another_task() -> None:
 
 # -- garbled JSON on 2xx ----------------------------------------------------------------------
 
+
 async def test_garbled_read_counts_and_ends() -> None:
     """Promise: garbage 2xx answers give "typed `EvolinkError`s or tolerant parses only; every
     batch input got one outcome" (reliability.md, Fuzzed input) and the count equals the
@@ -212,6 +218,7 @@ async def test_garbled_read_counts_and_ends() -> None:
 
 
 # -- creates whose outcome is uncertain, on a server that ignores keys ---------------------------
+
 
 @pytest.mark.parametrize("action", ["500", "502", "504", "lost", "lost-before", "garbled"])
 async def test_generate_uncertain_create_sent_at_most_twice(action: str) -> None:
@@ -315,7 +322,7 @@ async def test_create_cancelled_while_waiting_for_answer_is_counted() -> None:
     (`client.requests_sent`) and on the caller's `RequestCount`s, so `BatchReport.requests` is
     the count a server log shows" (architecture.md, 'Sending: one owner'). A create reaches
     the server, whose answer never comes; the batch is cancelled: the server saw 1 request."""
-    import anyio
+    import anyio  # noqa: PLC0415 - this test alone
 
     clock = VirtualClock()
     api = HostileAPI(clock)
@@ -324,9 +331,11 @@ async def test_create_cancelled_while_waiting_for_answer_is_counted() -> None:
         run = client.images.generate_many(PROMPTS[:2], max_in_flight=2)
         with anyio.move_on_after(30):  # real-time fallback; virtual clock wins first
             with anyio.CancelScope() as scope:
+
                 async def stop() -> None:
                     await clock.sleep(200)
                     scope.cancel()
+
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(stop)
                     await run
@@ -347,7 +356,9 @@ async def test_adopted_task_reads_are_counted_in_the_report() -> None:
         task = await client.images.generate("made earlier")
         before = len(api.log)
         async with client.batch(max_in_flight=2) as batch:
-            await batch.adopt(task.id, evolink.GenerationRequest(prompt="made earlier", model="gpt-image-2"))
+            await batch.adopt(
+                task.id, evolink.GenerationRequest(prompt="made earlier", model="gpt-image-2")
+            )
             await batch.submit("a new one")
         report = batch.report()
         assert client.requests_sent == len(api.log)
@@ -355,7 +366,7 @@ async def test_adopted_task_reads_are_counted_in_the_report() -> None:
     assert report.requests == len(api.log) - before
 
 
-@pytest.mark.parametrize("flavour,wait", [("429", 3.0), ("429-date", 3.0), ("503", 2.0)])
+@pytest.mark.parametrize(("flavour", "wait"), [("429", 3.0), ("429-date", 3.0), ("503", 2.0)])
 async def test_retry_after_is_honoured_on_the_virtual_clock(flavour: str, wait: float) -> None:
     """Promise (RetryPolicy docstring): "A server's `Retry-After` is honoured up to
     `max_retry_after`" (seconds or an HTTP date, `_retry.parse_retry_after`). The create's
