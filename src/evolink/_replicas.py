@@ -192,29 +192,17 @@ class ReplicaChannel:
         except BaseException:
             await conn.close()
             raise
+        self.listener_pid = conn.info.backend_pid
         return conn
 
-    async def listen(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        """Listen until cancelled; reconnect when the connection is lost.
-
-        Started with `task_group.start`: the first connection must succeed (else
-        `ConfigurationError`), so a replica serves only once it hears the others.
-        """
+    async def listen(self, conn: AsyncConnection[Any]) -> None:
+        """Listen on `conn` (made by `_connect`) until cancelled; reconnect when it is lost."""
         psycopg, _ = _psycopg()
-        try:
-            conn = await self._connect()
-        except psycopg.Error as exc:
-            raise ConfigurationError(
-                f"cannot listen on {safe_url(self._url)}: {type(exc).__name__}"
-            ) from None
-        task_status.started()
         failures = 0
         while True:
-            self.listener_pid = conn.info.backend_pid
             try:
                 while True:
                     async for notify in conn.notifies(timeout=PING_EVERY):
-                        failures = 0
                         self._take(notify.payload)
                     await conn.execute("SELECT 1")  # quiet for a while: is it still there?
             except psycopg.Error as exc:
@@ -232,6 +220,7 @@ class ReplicaChannel:
                     logger.warning("replica listener: reconnect failed (%s)", type(exc).__name__)
                     continue
                 logger.info("replica listener reconnected")
+                failures = 0
                 break
 
 
@@ -251,6 +240,13 @@ async def open_replica_channel(
             "a PostgreSQL journal needs asyncio: psycopg's async connections do not run on trio"
         )
     channel = ReplicaChannel(url, on_hint=on_hint)
+    try:
+        # The listener first: a replica serves only once it hears the others.
+        listener = await channel._connect()  # noqa: SLF001 - its own maker
+    except psycopg.Error as exc:
+        raise ConfigurationError(
+            f"cannot connect to {safe_url(url)}: {type(exc).__name__}"
+        ) from None
     pool = pool_module.AsyncConnectionPool(
         url, min_size=1, max_size=4, kwargs={"autocommit": True}, open=False
     )
@@ -258,13 +254,14 @@ async def open_replica_channel(
         await pool.open(wait=True, timeout=PUBLISH_TIMEOUT)
     except (psycopg.Error, pool_module.PoolTimeout) as exc:
         await pool.close()
+        await listener.close()
         raise ConfigurationError(
             f"cannot connect to {safe_url(url)}: {type(exc).__name__}"
         ) from None
     channel._pool = pool  # noqa: SLF001 - its own maker
     try:
         async with anyio.create_task_group() as tg:
-            await tg.start(channel.listen)
+            tg.start_soon(channel.listen, listener)
             try:
                 yield channel
             finally:
