@@ -150,7 +150,7 @@ async def test_replicas_share_the_callback_secret_from_the_database(sim, databas
 
 async def test_a_configured_secret_is_used_as_it_is(sim, database):
     """`secret=` wins over the database's: replicas configured alike agree."""
-    a = replica(sim, database, secret="configured-secret-0123456789abcdef")
+    a = replica(sim, database, secret="configured-secret-0123456789abcdef")  # noqa: S106
     async with running(a):
         assert a.callback_url().endswith("/configured-secret-0123456789abcdef")
 
