@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 import httpx
 from fastapi import FastAPI, Request, Response
 
@@ -52,6 +53,6 @@ async def forward(token: str, request: Request) -> Response:
         "answered": time.time(),
         "status": answer.status_code,
     }
-    with LOG.open("a") as log:
-        log.write(json.dumps(record) + "\n")
+    async with await anyio.Path(LOG).open("a") as log:
+        await log.write(json.dumps(record) + "\n")
     return Response(status_code=answer.status_code)

@@ -48,7 +48,7 @@ async def wait(task_id: str) -> dict[str, Any]:
 
 @app.get("/stats")
 async def stats() -> dict[str, Any]:
-    channel = evolink._replicas  # noqa: SLF001 - the test reads how callbacks travelled
+    channel = evolink._replicas  # the test reads how callbacks travelled
     return {
         "replica": NAME,
         "deliveries": evolink.deliveries,

@@ -93,11 +93,7 @@ class Processes:
         for process in self.started:
             process.terminate()
         for process in self.started:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:  # pragma: no cover - a stuck process
-                process.kill()
-                process.wait(timeout=10)
+            _reap(process)
         for log in self._files:
             log.close()
 
@@ -105,6 +101,14 @@ class Processes:
         return "\n".join(
             f"--- {path.name}\n{path.read_text()[-3000:]}" for path in self.logs.glob("*.log")
         )
+
+
+def _reap(process: subprocess.Popen[str]) -> None:
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # pragma: no cover - a stuck process
+        process.kill()
+        process.wait(timeout=10)
 
 
 def start_simulator(processes: Processes) -> str:
