@@ -199,12 +199,15 @@ async def test_every_waiter_wakes_within_a_second_of_its_callback(replicas):
     rng = random.Random(4)
     woke: dict[str, dict] = {}
     waited_on: dict[str, int] = {}
+    created_on: dict[str, int] = {}
     async with httpx.AsyncClient(timeout=60) as web:
 
         async def one(i: int) -> None:
-            created = await web.post(f"{rng.choice(urls)}/images", params={"prompt": f"fox {i}"})
+            creator = rng.randrange(REPLICAS)
+            created = await web.post(f"{urls[creator]}/images", params={"prompt": f"fox {i}"})
             assert 200 == created.status_code, created.text
             task_id = created.json()["task_id"]
+            created_on[task_id] = creator
             waited_on[task_id] = i % REPLICAS  # waits spread over the replicas
             answer = await web.get(f"{urls[i % REPLICAS]}/images/{task_id}/wait")
             assert 200 == answer.status_code, answer.text
@@ -215,6 +218,10 @@ async def test_every_waiter_wakes_within_a_second_of_its_callback(replicas):
                 for i in range(TASKS):
                     tg.start_soon(one, i)
         stats = [(await web.get(f"{url}/stats")).json() for url in urls]
+        guessed = [
+            (await web.post(f"{url}/evolink/callbacks/guessed-token", json={})).status_code
+            for url in urls
+        ]
 
     # The simulator's callbacks, as the forwarder passed them on.
     deliveries = [json.loads(line) for line in callback_log.read_text().splitlines()]
@@ -222,7 +229,11 @@ async def test_every_waiter_wakes_within_a_second_of_its_callback(replicas):
     for delivery in sorted(deliveries, key=lambda d: d["forwarded"]):
         first.setdefault(delivery["task_id"], delivery)
     assert set(woke) == set(first), processes.output()
+    # The token holds on every replica: the one each task was made with is accepted by
+    # replicas that did not make it, a guessed one by none.
+    assert any(first[t]["replica"] != created_on[t] for t in first)
     assert all(202 == d["status"] for d in deliveries)
+    assert [404] * REPLICAS == guessed
     assert {"completed"} == {w["status"] for w in woke.values()}
     latencies = sorted(woke[t]["woke"] - first[t]["forwarded"] for t in woke)
     crossed = sum(first[t]["replica"] != waited_on[t] for t in woke)
