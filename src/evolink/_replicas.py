@@ -75,7 +75,7 @@ def _psycopg() -> tuple[Any, Any]:
     try:
         import psycopg  # noqa: PLC0415 - optional: the `postgres` extra
         import psycopg_pool  # noqa: PLC0415
-    except ImportError as exc:
+    except ImportError as exc:  # pragma: no cover - the tests have the extra
         raise ConfigurationError(
             "a PostgreSQL journal needs psycopg: pip install 'evolink[postgres]'"
         ) from exc
@@ -189,7 +189,7 @@ class ReplicaChannel:
         )
         try:
             await conn.execute(f"LISTEN {CHANNEL}")
-        except BaseException:
+        except BaseException:  # pragma: no cover - a connection lost in its first moment
             await conn.close()
             raise
         self.listener_pid = conn.info.backend_pid
@@ -252,7 +252,7 @@ async def open_replica_channel(
     )
     try:
         await pool.open(wait=True, timeout=PUBLISH_TIMEOUT)
-    except (psycopg.Error, pool_module.PoolTimeout) as exc:
+    except (psycopg.Error, pool_module.PoolTimeout) as exc:  # pragma: no cover - just connected
         await pool.close()
         await listener.close()
         raise ConfigurationError(

@@ -221,3 +221,103 @@ def test_journal_takes_only_a_postgresql_url(sim):
     """A journal that is not a PostgreSQL URL is refused when the integration is made."""
     with pytest.raises(ConfigurationError, match="PostgreSQL URL"):
         replica(sim, "/tmp/journal.sqlite")  # noqa: S108 - never opened
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param("{not json", id="not-json"),
+        pytest.param("[1]", id="not-an-object"),
+        pytest.param('{"task": "task-unified-1-a", "from": "me"}', id="its-own"),
+        pytest.param('{"task": 7, "from": "other"}', id="task-not-a-string"),
+        pytest.param('{"task": "other-1", "from": "other"}', id="not-a-task-id"),
+        pytest.param('{"task": "task-unified-../x", "from": "other"}', id="path-in-id"),
+        pytest.param(json.dumps({"task": "task-unified-" + "a" * 300}), id="too-long"),
+    ],
+)
+def test_a_notification_that_is_not_a_hint_is_ignored(payload):
+    """Anyone with the database can NOTIFY: only another replica's task id counts."""
+    hints: list[str] = []
+    channel = replicas.ReplicaChannel("postgresql://x@127.0.0.1/db", on_hint=hints.append)
+    channel.replica_id = "me"
+    channel._take(payload)
+    channel._take('{"task": "task-unified-1757156493-abc", "from": "other"}')
+    assert ["task-unified-1757156493-abc"] == hints
+    assert 1 == channel.heard
+    assert "x@127.0.0.1" in repr(channel)
+
+
+def test_safe_url_hides_the_password():
+    """Log lines and errors show the database URL with its password masked."""
+    assert "postgresql://app:***@db:5432/x" == replicas.safe_url("postgresql://app:pw@db:5432/x")
+    assert "postgresql://db/x" == replicas.safe_url("postgresql://db/x")
+
+
+async def test_a_failed_publish_is_logged_and_covered(sim, database, monkeypatch, caplog):
+    """A notification that cannot be sent is logged (without secrets), never raised: the
+    callback is still answered 202, and the waiter's reads cover it."""
+    a = replica(sim, database)
+    async with running(a) as (web_a,):
+        monkeypatch.setattr(replicas, "CHANNEL", "")  # pg_notify refuses an empty channel
+        task = await a.client().images.generate("a wren", callback_url=a.callback_url())
+        assert 202 == await deliver(web_a, a.callback_url(), task.id)
+        await until(lambda: any("could not tell" in r.getMessage() for r in caplog.records))
+        assert a._replicas is not None
+        assert 0 == a._replicas.published
+    assert all(PASSWORD not in r.getMessage() for r in caplog.records)
+
+
+async def test_a_batch_on_another_replica_hears_the_callback(sim, database):
+    """A batch started on one replica is fed a callback another replica received."""
+    a, b = replica(sim, database), replica(sim, database)
+    async with running(a, b) as (web_a, _):
+        batch = b.batch(b.start_batch(["a lark"]))
+        await until(lambda: sim.tasks)
+        [task_id] = list(sim.tasks)
+        await anyio.sleep(sim.task(task_id).duration + 0.05)
+        assert 202 == await deliver(web_a, a.callback_url(), task_id)
+        await until(lambda: batch.finished)
+        assert b._replicas is not None
+        heard = b._replicas.heard
+    assert 1 == heard
+    assert ["completed"] == [o.kind.value for o in batch.report().outcomes]
+
+
+async def test_the_listener_keeps_trying_and_checks_a_quiet_connection(
+    sim, database, monkeypatch, caplog
+):
+    """A quiet listener checks its connection; a reconnection that fails is tried again
+    until one succeeds, and the replica hears the others once more."""
+    monkeypatch.setattr(replicas, "RECONNECT_DELAYS", (0.05,))
+    monkeypatch.setattr(replicas, "PING_EVERY", 0.05)
+    a, b = replica(sim, database), replica(sim, database, callback_grace=60.0)
+    async with running(a, b) as (web_a, _):
+        assert b._replicas is not None
+        channel = b._replicas
+        connect = channel._connect
+        attempts: list[int] = []
+
+        async def flaky() -> object:
+            attempts.append(1)
+            if len(attempts) < 3:
+                raise psycopg.OperationalError("refused")
+            return await connect()
+
+        monkeypatch.setattr(channel, "_connect", flaky)
+        await anyio.sleep(0.2)  # a few quiet checks
+        async with await psycopg.AsyncConnection.connect(database, autocommit=True) as admin:
+            await admin.execute("SELECT pg_terminate_backend(%s)", (channel.listener_pid,))
+        await until(lambda: len(attempts) == 3 and channel.listener_pid is not None)
+        task = await a.client().images.generate("a finch", callback_url=a.callback_url())
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(b.wait, task.id)
+            await anyio.sleep(sim.task(task.id).duration + 0.05)
+            assert 202 == await deliver(web_a, a.callback_url(), task.id)
+        assert 1 == channel.heard
+    assert 2 == sum("reconnect failed" in r.getMessage() for r in caplog.records)
+
+
+def test_the_callback_url_waits_for_the_shared_secret(sim, database):
+    """Without `secret=`, the callback URL exists once the lifespan has read the secret."""
+    with pytest.raises(ConfigurationError, match="lifespan"):
+        replica(sim, database).callback_url()
