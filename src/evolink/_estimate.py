@@ -1,15 +1,22 @@
 """When to read a task next: close to when it is likely done, not on a fixed beat.
 
-Every read of an unfinished task costs the service an upstream query, so the estimator
-aims for two reads per task: one part-way, whose progress tells how fast the task really
-runs, and one just after the end that progress predicts.
+Every read of an unfinished task costs the service an upstream query, so the plan aims
+for few reads per task, the last just after the end. Until the engine has seen how a
+model's hints hold up (`_timing`), it trusts them: one read part-way, whose progress tells
+how fast the task runs, and one just after the end that progress predicts; with no hint
+at all, reads come a bounded share of the task's age apart. Once tasks of the model have
+ended, reads come at quantiles of the end's distribution given the task's age, from the
+hint that has predicted best (see docs/explanation/waiting.md).
 """
 
 from __future__ import annotations
 
+import math
+
 import attrs
 
 from evolink._models import Task, TaskStatus
+from evolink._timing import Ending, Hint, ModelTiming, Spread
 
 #: Without an estimate from the server, a task is assumed to take this long.
 DEFAULT_DURATION = 20.0
@@ -34,6 +41,35 @@ AGE_SHARE = 1.0
 #: sense (above 100 while processing) must not turn into a storm of reads.
 MIN_AGE_SHARE = 0.02
 
+#: Knowing nothing of a model and given no hint: the first read this long after the
+#: create, then each a share of the task's age later (`ReadCosts.cold_share`).
+COLD_FIRST = 1.0
+#: The learned schedule aims its last read at this quantile of the end; past it, a task
+#: is in the tail the record has not seen, read a bounded share of its age apart.
+TOP = 0.98
+
+
+@attrs.frozen
+class ReadCosts:
+    """How dear a read is, which sets how finely the learned schedule cuts the end's range.
+
+    `most_reads`: the end's likely range is cut into at most this many reads of equal
+    chance; `delay_share`: fewer where that keeps the mean delay within this share of the
+    median duration; `tail_share`: past the record, or with nothing known (`cold_share`),
+    the wait before a re-read as a share of the task's age.
+    """
+
+    most_reads: float
+    delay_share: float
+    tail_share: float
+    cold_share: float
+
+
+#: One GET per read: each read is a request.
+GET_COSTS = ReadCosts(most_reads=2.5, delay_share=0.02, tail_share=0.25, cold_share=0.5)
+#: Batch reads: reads ride along in shared requests, so they can come closer together.
+BATCH_COSTS = ReadCosts(most_reads=10.0, delay_share=0.006, tail_share=0.08, cold_share=0.2)
+
 
 @attrs.define
 class ReadPlan:
@@ -44,13 +80,23 @@ class ReadPlan:
 
     started: float
     estimated_time: float | None = None
+    #: The model's record; None: the hints are trusted as they are (no learning).
+    timing: ModelTiming | None = None
+    costs: ReadCosts = GET_COSTS
     _progress: int = 0
     _progress_at: float | None = None
     _stalled_reads: int = 0
     _observed: bool = False
+    _reads: int = 0  # reads after the first look (the create's answer, or the first read)
+    _running_at: float | None = None  # the last read that saw the task running
 
     def observe(self, task: Task, now: float) -> None:
         """Take in a read of the task made at `now`."""
+        if task.is_terminal:
+            self._learn_end(now)
+            return
+        self._running_at = now
+        self._reads += self._observed
         estimate = task.estimated_time
         if estimate is not None and 0 < estimate <= MAX_ESTIMATE:
             self.estimated_time = estimate
@@ -73,13 +119,75 @@ class ReadPlan:
             return (self._progress_at - self.started) * 100.0 / (self._progress + 0.5)
         return self.estimated_time or DEFAULT_DURATION
 
+    def _learn_end(self, now: float) -> None:
+        if self.timing is None:
+            return
+        predicted = [(Hint.DURATION, 1.0)]
+        if self.estimated_time is not None:
+            predicted.append((Hint.ESTIMATE, self.estimated_time))
+        if self._progress_at is not None and self._progress > 0:
+            predicted.append((Hint.PROGRESS, self.predicted_duration()))
+        low = 0.0 if self._running_at is None else self._running_at - self.started
+        ending = Ending(low=low, high=now - self.started, predicted=tuple(predicted))
+        self.timing.learn(ending)
+        self.timing = None  # one end per task
+
+    def _hints(self) -> list[Hint]:
+        hints = [Hint.DURATION]
+        if self.estimated_time is not None:
+            hints.append(Hint.ESTIMATE)
+        if self._progress_at is not None and self._progress > 0:
+            hints.append(Hint.PROGRESS)
+        return hints
+
     def next_read_at(self, now: float, status: TaskStatus = TaskStatus.PENDING) -> float:
         """The monotonic time at which to read the task next.
 
-        Whatever the hints say, the wait is bounded: the first read comes within
-        `MAX_DELAY`, and every later one within `AGE_SHARE` of the task's age (and
-        `MAX_WAIT`), but no sooner than `MIN_AGE_SHARE` of it.
+        Whatever the hints or the record say, the wait is bounded: the first read comes
+        within `MAX_DELAY`, and every later one within `AGE_SHARE` of the task's age (and
+        `MAX_WAIT`), but no sooner than `MIN_AGE_SHARE` of it (and `MIN_DELAY`).
         """
+        trusted = self._trusted(now, status)
+        if self.timing is None:
+            return trusted
+        age = max(0.0, now - self.started)
+        choice = self.timing.best(self._hints())
+        if choice is None:
+            if self.estimated_time is None and not self._progress:
+                # Nothing known and no hint: a bounded share of the age apart.
+                cold = self.started + max(COLD_FIRST, (1.0 + self.costs.cold_share) * age)
+                trusted = max(now + MIN_DELAY, min(trusted, cold))
+            return trusted
+        return self._bounded(now, age, self._learned(now, age, *choice))
+
+    def _bounded(self, now: float, age: float, at: float) -> float:
+        if self._reads == 0 and self._progress_at is None:
+            return min(max(at, now + MIN_DELAY), now + MAX_DELAY)
+        latest = now + min(MAX_WAIT, max(MIN_DELAY, AGE_SHARE * age))
+        earliest = now + max(MIN_DELAY, MIN_AGE_SHARE * age)
+        return min(latest, max(earliest, at))
+
+    def _learned(self, now: float, age: float, hint: Hint, spread: Spread) -> float:
+        """At the next of `k` equally likely points of the end's range left, given the age."""
+        predicted = {
+            Hint.DURATION: 1.0,
+            Hint.ESTIMATE: self.estimated_time or 1.0,
+            Hint.PROGRESS: self.predicted_duration(),
+        }[hint]
+        costs = self.costs
+        done = spread.cdf(math.log(max(age, 1e-9) / predicted))
+        if done >= TOP:
+            # Past what the record has seen: a bounded share of the age.
+            return now + costs.tail_share * age
+        top = predicted * math.exp(spread.quantile(TOP))
+        median = predicted * math.exp(spread.quantile(0.5))
+        reads = math.ceil((top - age) / (2.0 * costs.delay_share * median))
+        reads = min(costs.most_reads, max(1.0, reads))
+        share = TOP if reads <= 1 else done + (TOP - done) / reads
+        return self.started + predicted * math.exp(spread.quantile(share))
+
+    def _trusted(self, now: float, status: TaskStatus) -> float:
+        """The plan from the hints as they are (before anything is learned)."""
         duration = self.predicted_duration()
         if self._progress_at is None and self._stalled_reads == 0:
             # First read: part-way through the server's estimate.

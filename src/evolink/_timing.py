@@ -1,0 +1,207 @@
+"""What the engine has learned of how long a model's tasks take, and how well hints predict it.
+
+Each hint (`Hint`) gives a task a predicted duration `D̂`: the server's `estimated_time`,
+the end that the last progress read extrapolates, or 1 (the raw duration, for "no hint").
+As a task ends, the engine knows its true duration `D` only within an interval: after the
+last read that saw it running (`low`), no later than the read that saw it done (`high`).
+For every hint the task had, `log(D / D̂)` is then known within
+`(log(low / D̂), log(high / D̂)]`, and `Spread` keeps those intervals of the model's last
+`MAX_SAMPLES` tasks.
+
+From them `Spread` estimates the distribution of `log(D / D̂)`: Turnbull's self-consistency
+(EM) on the intervals' end points, a few rounds, with mass uniform between end points. A
+read that found a task done long after the one before says little on its own; EM lets the
+narrow intervals of other tasks say where in it the end most likely was.
+
+A hint whose distribution is narrow predicts well (honest estimates, linear progress); one
+whose is wide does not (noisy or missing estimates, progress that stays 0), and the raw
+durations may do better. `ModelTiming.best` picks the narrowest among the hints a task has.
+
+Pure and synchronous: no clock, no I/O (`_estimate.ReadPlan` asks it, the watcher feeds it).
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+import math
+from collections import deque
+from collections.abc import Iterable
+
+import attrs
+
+#: Intervals kept per model and hint: recent tasks tell the most (a model may change).
+MAX_SAMPLES = 160
+#: Finished tasks of a model needed before a hint is judged on its record.
+MIN_SAMPLES = 8
+#: A read found a task done when its previous read was at least this share of the end
+#: before: the interval's lower end (log space needs it positive).
+FLOOR_SHARE = 0.1
+#: The narrowest interval (log space): a point has no density.
+MIN_WIDTH = 0.004
+#: Rounds of self-consistency per rebuild: enough to pull wide intervals' mass onto the
+#: narrow ones they overlap; more cost CPU for little.
+EM_ROUNDS = 6
+
+
+class Hint(enum.Enum):
+    """What a task's predicted duration comes from."""
+
+    PROGRESS = "progress"
+    ESTIMATE = "estimate"
+    DURATION = "duration"  # no hint: the model's durations themselves
+
+
+@attrs.define
+class Spread:
+    """The distribution of `log(D / D̂)` for one model and hint, from censored intervals."""
+
+    _intervals: deque[tuple[float, float]] = attrs.field(
+        factory=lambda: deque(maxlen=MAX_SAMPLES)
+    )
+    _knots: list[float] = attrs.field(factory=list)
+    _cdf: list[float] = attrs.field(factory=list)
+    _built_at: int = 0  # samples taken when the CDF was last built
+    _taken: int = 0
+    _width: float = math.inf
+
+    def __len__(self) -> int:
+        return len(self._intervals)
+
+    def add(self, low: float, high: float) -> None:
+        """Take one task's interval (log space, `low <= high`)."""
+        low = min(low, high - MIN_WIDTH)
+        self._intervals.append((low, high))
+        self._taken += 1
+
+    def _fresh(self) -> None:
+        # Rebuilding costs O(samples x cells): do it when a sixteenth of the samples is new.
+        new = self._taken - self._built_at
+        if new and (not self._knots or new * 16 >= len(self._intervals) or len(self) < 32):
+            self._build()
+
+    def _build(self) -> None:
+        self._built_at = self._taken
+        intervals = list(self._intervals)
+        knots = sorted({x for interval in intervals for x in interval})
+        cells = len(knots) - 1
+        spans = [
+            (bisect.bisect_left(knots, low), bisect.bisect_left(knots, high))
+            for low, high in intervals
+        ]
+        widths = [knots[i + 1] - knots[i] for i in range(cells)]
+        # Start from each interval's mass spread evenly over it, narrow ones weighing more
+        # (they say more), then let the intervals that overlap decide where within a wide
+        # one the end most likely was.
+        mass = [0.0] * cells
+        for first, last in spans:
+            span = knots[last] - knots[first]
+            for cell in range(first, last):
+                mass[cell] += widths[cell] / (span * span)
+        for _ in range(EM_ROUNDS):
+            nxt = [0.0] * cells
+            for first, last in spans:
+                total = sum(mass[first:last])
+                if total <= 0:
+                    continue
+                for cell in range(first, last):
+                    nxt[cell] += mass[cell] / total
+            mass = nxt
+        total = sum(mass) or 1.0
+        cdf = [0.0]
+        for cell in range(cells):
+            cdf.append(cdf[-1] + mass[cell] / total)
+        self._knots, self._cdf = knots, cdf
+        self._width = self._quantile(0.9) - self._quantile(0.1)
+
+    def cdf(self, x: float) -> float:
+        """P(log(D / D̂) <= x)."""
+        self._fresh()
+        return self._cdf_at(x)
+
+    def _cdf_at(self, x: float) -> float:
+        knots, cdf = self._knots, self._cdf
+        if not knots or x <= knots[0]:
+            return 0.0
+        if x >= knots[-1]:
+            return 1.0
+        i = bisect.bisect_right(knots, x) - 1
+        share = (x - knots[i]) / (knots[i + 1] - knots[i])
+        return cdf[i] + share * (cdf[i + 1] - cdf[i])
+
+    def quantile(self, p: float) -> float:
+        """The `p` quantile of `log(D / D̂)` (0 <= p <= 1)."""
+        self._fresh()
+        return self._quantile(p)
+
+    def _quantile(self, p: float) -> float:
+        knots, cdf = self._knots, self._cdf
+        if not knots:
+            return 0.0
+        p = min(max(p, 0.0), 1.0)
+        i = min(max(bisect.bisect_left(cdf, p) - 1, 0), len(knots) - 2)
+        step = cdf[i + 1] - cdf[i]
+        share = 0.0 if step <= 0 else (p - cdf[i]) / step
+        return knots[i] + share * (knots[i + 1] - knots[i])
+
+    def width(self) -> float:
+        """The 10-90% range of `log(D / D̂)`: how well the hint predicts (smaller: better)."""
+        self._fresh()
+        return self._width
+
+
+@attrs.frozen
+class Ending:
+    """How one task ended, as its reads saw it: seconds from its start (the create's answer).
+
+    `low`: the last read that saw it running (0 if none did); `high`: the read that saw it
+    done; `predicted`: each hint's predicted duration for it, as last seen.
+    """
+
+    low: float
+    high: float
+    predicted: tuple[tuple[Hint, float], ...]
+
+
+@attrs.define
+class ModelTiming:
+    """What one model's ended tasks say about each hint."""
+
+    _spreads: dict[Hint, Spread] = attrs.field(factory=dict)
+    ended: int = 0
+
+    def learn(self, ending: Ending) -> None:
+        """Take in a task's end."""
+        high = max(ending.high, 1e-6)
+        low = max(ending.low, FLOOR_SHARE * high)
+        self.ended += 1
+        for hint, predicted in ending.predicted:
+            if not (predicted > 0 and math.isfinite(predicted)):
+                continue
+            spread = self._spreads.setdefault(hint, Spread())
+            spread.add(math.log(low / predicted), math.log(high / predicted))
+
+    def spread(self, hint: Hint) -> Spread | None:
+        """The hint's record, once it has enough samples to judge."""
+        spread = self._spreads.get(hint)
+        return spread if spread is not None and len(spread) >= MIN_SAMPLES else None
+
+    def best(self, hints: Iterable[Hint]) -> tuple[Hint, Spread] | None:
+        """The hint among `hints` that has predicted this model's ends best, if any is known."""
+        best: tuple[Hint, Spread] | None = None
+        for hint in hints:
+            spread = self.spread(hint)
+            if spread is not None and (best is None or spread.width() < best[1].width()):
+                best = (hint, spread)
+        return best
+
+
+@attrs.define
+class Timings:
+    """Every model's `ModelTiming`: one per client, shared by every wait (learned for life)."""
+
+    _models: dict[str, ModelTiming] = attrs.field(factory=dict)
+
+    def for_model(self, model: str | None) -> ModelTiming:
+        """The model's record (tasks of no known model share one)."""
+        return self._models.setdefault(model or "", ModelTiming())
