@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
     from evolink._batch import Batch
     from evolink._batch_options import BatchKwargs
+    from evolink._engine import Engine
     from evolink._typed_resources import TypedAudios, TypedImages, TypedVideos
 
 logger = logging.getLogger("evolink")
@@ -194,6 +195,8 @@ class AsyncEvolink:
         # Set once a server's `POST /v1/tasks/batch` gave an unusable answer: from then on,
         # every batch of this client reads tasks one by one.
         self._batch_reads_unusable = False
+        # The one waiting engine every batch and wait shares (`_engine.engine_of`).
+        self._engine: Engine | None = None
         self._closed = False
         self.images: TypedImages = Images(self)
         self.videos: TypedVideos = Videos(self)

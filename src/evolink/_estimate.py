@@ -89,6 +89,12 @@ class ReadPlan:
     _observed: bool = False
     _reads: int = 0  # reads after the first look (the create's answer, or the first read)
     _running_at: float | None = None  # the last read that saw the task running
+    #: Read on the record's schedule even while it is unresolved (`ModelTiming.explores`).
+    _explores: bool = attrs.field(init=False, default=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.timing is not None:
+            self._explores = self.timing.explores()
 
     def observe(self, task: Task, now: float) -> None:
         """Take in a read of the task made at `now`."""
@@ -158,7 +164,13 @@ class ReadPlan:
                 cold = self.started + max(COLD_FIRST, (1.0 + self.costs.cold_share) * age)
                 trusted = max(now + MIN_DELAY, min(trusted, cold))
             return trusted
-        return self._bounded(now, age, self._learned(now, age, *choice))
+        hint, spread = choice
+        hinted = self.estimated_time is not None or self._progress > 0
+        if hinted and not self._explores and not spread.resolved():
+            # The record cannot yet tell the hints wrong: follow them, while a few tasks
+            # explore to pin the ends down.
+            return trusted
+        return self._bounded(now, age, self._learned(now, age, hint, spread))
 
     def _bounded(self, now: float, age: float, at: float) -> float:
         if self._reads == 0 and self._progress_at is None:
@@ -180,8 +192,11 @@ class ReadPlan:
             # Past what the record has seen: a bounded share of the age.
             return now + costs.tail_share * age
         top = predicted * math.exp(spread.quantile(TOP))
+        bottom = predicted * math.exp(spread.quantile(max(done, 1.0 - TOP)))
         median = predicted * math.exp(spread.quantile(0.5))
-        reads = math.ceil((top - age) / (2.0 * costs.delay_share * median))
+        # Cut the range left into as few equally likely reads as keep the mean delay
+        # (about half a cut's length) within `delay_share` of the median duration.
+        reads = math.ceil((top - bottom) / (2.0 * costs.delay_share * median))
         reads = min(costs.most_reads, max(1.0, reads))
         share = TOP if reads <= 1 else done + (TOP - done) / reads
         return self.started + predicted * math.exp(spread.quantile(share))

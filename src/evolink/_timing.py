@@ -39,6 +39,12 @@ MIN_SAMPLES = 8
 FLOOR_SHARE = 0.1
 #: The narrowest interval (log space): a point has no density.
 MIN_WIDTH = 0.004
+#: A record is resolved when its narrow intervals' width is at most this share of the
+#: distribution's 10-90% range: the reads pinned the ends down, the spread is the hint's.
+RESOLVED_SHARE = 0.6
+#: While a record is unresolved, one task in this many is read on the record's schedule
+#: (exploring, to pin ends down) and the others as their hints say.
+EXPLORE_EVERY = 4
 #: Rounds of self-consistency per rebuild: enough to pull wide intervals' mass onto the
 #: narrow ones they overlap; more cost CPU for little.
 EM_ROUNDS = 6
@@ -56,14 +62,13 @@ class Hint(enum.Enum):
 class Spread:
     """The distribution of `log(D / D̂)` for one model and hint, from censored intervals."""
 
-    _intervals: deque[tuple[float, float]] = attrs.field(
-        factory=lambda: deque(maxlen=MAX_SAMPLES)
-    )
+    _intervals: deque[tuple[float, float]] = attrs.field(factory=lambda: deque(maxlen=MAX_SAMPLES))
     _knots: list[float] = attrs.field(factory=list)
     _cdf: list[float] = attrs.field(factory=list)
     _built_at: int = 0  # samples taken when the CDF was last built
     _taken: int = 0
     _width: float = math.inf
+    _resolution: float = math.inf  # the width of the narrowest fifth of the intervals
 
     def __len__(self) -> int:
         return len(self._intervals)
@@ -113,6 +118,9 @@ class Spread:
             cdf.append(cdf[-1] + mass[cell] / total)
         self._knots, self._cdf = knots, cdf
         self._width = self._quantile(0.9) - self._quantile(0.1)
+        spans_wide = sorted(high - low for low, high in intervals)
+        # The narrowest fifth: the tasks that explored (one in `EXPLORE_EVERY`) show it.
+        self._resolution = spans_wide[len(spans_wide) // 5]
 
     def cdf(self, x: float) -> float:
         """P(log(D / D̂) <= x)."""
@@ -149,6 +157,11 @@ class Spread:
         self._fresh()
         return self._width
 
+    def resolved(self) -> bool:
+        """Whether the reads pinned the ends down well enough for the spread to be the hint's."""
+        self._fresh()
+        return self._resolution <= RESOLVED_SHARE * self._width
+
 
 @attrs.frozen
 class Ending:
@@ -169,6 +182,12 @@ class ModelTiming:
 
     _spreads: dict[Hint, Spread] = attrs.field(factory=dict)
     ended: int = 0
+    _started: int = 0
+
+    def explores(self) -> bool:
+        """Whether the next task starting should explore (see `EXPLORE_EVERY`)."""
+        self._started += 1
+        return self._started % EXPLORE_EVERY == 0
 
     def learn(self, ending: Ending) -> None:
         """Take in a task's end."""
