@@ -16,7 +16,7 @@ import math
 import attrs
 
 from evolink._models import Task, TaskStatus
-from evolink._timing import Ending, Hint, ModelTiming, Spread
+from evolink._timing import DURATION, ESTIMATE, Ending, Hint, ModelTiming, Source, Spread
 
 #: Without an estimate from the server, a task is assumed to take this long.
 DEFAULT_DURATION = 20.0
@@ -40,6 +40,9 @@ AGE_SHARE = 1.0
 #: ...and at least this share of its age later (and `MIN_DELAY`): progress that makes no
 #: sense (above 100 while processing) must not turn into a storm of reads.
 MIN_AGE_SHARE = 0.02
+#: Two progress readings whose predicted ends agree within this share are trusted to that
+#: end (within `MAX_WAIT`), past the age bound: progress that runs steadily.
+AGREE_SHARE = 0.1
 
 #: Knowing nothing of a model and given no hint: the first read this long after the
 #: create, then each a share of the task's age later (`ReadCosts.cold_share`).
@@ -47,6 +50,9 @@ COLD_FIRST = 1.0
 #: The learned schedule aims its last read at this quantile of the end; past it, a task
 #: is in the tail the record has not seen, read a bounded share of its age apart.
 TOP = 0.98
+#: A vague record still overrules a hint whose ends came this far (log) from its
+#: predicted end, at the top of the record.
+TRUSTED_TOP = 0.1
 
 
 @attrs.frozen
@@ -56,19 +62,25 @@ class ReadCosts:
     `most_reads`: the end's likely range is cut into at most this many reads of equal
     chance; `delay_share`: fewer where that keeps the mean delay within this share of the
     median duration; `tail_share`: past the record, or with nothing known (`cold_share`),
-    the wait before a re-read as a share of the task's age.
+    the wait before a re-read as a share of the task's age; `explore_every`: while the
+    record cannot yet tell the hints wrong, one task in this many follows it anyway.
     """
 
     most_reads: float
     delay_share: float
     tail_share: float
     cold_share: float
+    explore_every: int
 
 
 #: One GET per read: each read is a request.
-GET_COSTS = ReadCosts(most_reads=2.5, delay_share=0.02, tail_share=0.25, cold_share=0.5)
+GET_COSTS = ReadCosts(
+    most_reads=2.5, delay_share=0.02, tail_share=0.25, cold_share=0.5, explore_every=4
+)
 #: Batch reads: reads ride along in shared requests, so they can come closer together.
-BATCH_COSTS = ReadCosts(most_reads=10.0, delay_share=0.006, tail_share=0.08, cold_share=0.2)
+BATCH_COSTS = ReadCosts(
+    most_reads=10.0, delay_share=0.006, tail_share=0.08, cold_share=0.2, explore_every=1
+)
 
 
 @attrs.define
@@ -89,12 +101,15 @@ class ReadPlan:
     _observed: bool = False
     _reads: int = 0  # reads after the first look (the create's answer, or the first read)
     _running_at: float | None = None  # the last read that saw the task running
+    #: Each progress band's latest predicted duration, for the record at the end.
+    _by_band: dict[Hint, float] = attrs.field(init=False, factory=dict)
+    _agreed: bool = False  # the last two progress readings predicted the same end
     #: Read on the record's schedule even while it is unresolved (`ModelTiming.explores`).
     _explores: bool = attrs.field(init=False, default=False)
 
     def __attrs_post_init__(self) -> None:
         if self.timing is not None:
-            self._explores = self.timing.explores()
+            self._explores = self.timing.explores(self.costs.explore_every)
 
     def observe(self, task: Task, now: float) -> None:
         """Take in a read of the task made at `now`."""
@@ -109,9 +124,13 @@ class ReadPlan:
         # A task still running is at most 99% done, whatever it says.
         progress = min(max(task.progress, 0), 99)
         if progress > self._progress:
+            before = self.predicted_duration() if self._progress else None
             self._progress = progress
             self._progress_at = now
             self._stalled_reads = 0
+            after = self.predicted_duration()
+            self._agreed = before is not None and abs(after - before) <= AGREE_SHARE * after
+            self._by_band[Hint.progress(progress)] = after
         elif self._observed:
             # Only a read after the first can stall: the first (often the create's
             # answer, at progress 0) is where the plan starts from.
@@ -128,30 +147,29 @@ class ReadPlan:
     def _learn_end(self, now: float) -> None:
         if self.timing is None:
             return
-        predicted = [(Hint.DURATION, 1.0)]
+        predicted = [(DURATION, 1.0), *self._by_band.items()]
         if self.estimated_time is not None:
-            predicted.append((Hint.ESTIMATE, self.estimated_time))
-        if self._progress_at is not None and self._progress > 0:
-            predicted.append((Hint.PROGRESS, self.predicted_duration()))
+            predicted.append((ESTIMATE, self.estimated_time))
         low = 0.0 if self._running_at is None else self._running_at - self.started
         ending = Ending(low=low, high=now - self.started, predicted=tuple(predicted))
         self.timing.learn(ending)
         self.timing = None  # one end per task
 
     def _hints(self) -> list[Hint]:
-        hints = [Hint.DURATION]
+        hints = [DURATION]
         if self.estimated_time is not None:
-            hints.append(Hint.ESTIMATE)
+            hints.append(ESTIMATE)
         if self._progress_at is not None and self._progress > 0:
-            hints.append(Hint.PROGRESS)
+            hints.append(Hint.progress(self._progress))
         return hints
 
     def next_read_at(self, now: float, status: TaskStatus = TaskStatus.PENDING) -> float:
         """The monotonic time at which to read the task next.
 
         Whatever the hints or the record say, the wait is bounded: the first read comes
-        within `MAX_DELAY`, and every later one within `AGE_SHARE` of the task's age (and
-        `MAX_WAIT`), but no sooner than `MIN_AGE_SHARE` of it (and `MIN_DELAY`).
+        within `MAX_DELAY`, and every later one within `AGE_SHARE` of the task's age (within
+        `MAX_WAIT` where the last two progress readings agree on the end), always within
+        `MAX_WAIT`, but no sooner than `MIN_AGE_SHARE` of the age (and `MIN_DELAY`).
         """
         trusted = self._trusted(now, status)
         if self.timing is None:
@@ -165,27 +183,42 @@ class ReadPlan:
                 trusted = max(now + MIN_DELAY, min(trusted, cold))
             return trusted
         hint, spread = choice
-        hinted = self.estimated_time is not None or self._progress > 0
-        if hinted and not self._explores and not spread.resolved():
+        if self._follows_hints(spread):
             # The record cannot yet tell the hints wrong: follow them, while a few tasks
             # explore to pin the ends down.
             return trusted
         return self._bounded(now, age, self._learned(now, age, hint, spread))
 
+    def _follows_hints(self, spread: Spread) -> bool:
+        """Whether to read as the hints say, the record being too vague to overrule them."""
+        if self.timing is None or self._explores or spread.resolved():
+            return False
+        # The hint the hints' own plan leans on: the progress seen, else the estimate.
+        if self._progress > 0:
+            leaned = Hint.progress(self._progress)
+        elif self.estimated_time is not None:
+            leaned = ESTIMATE
+        else:
+            return False
+        record = self.timing.spread(leaned)
+        # Vague, but clear that the hint misleads: the ends came well before (or after)
+        # the end it predicted, where the hints' own plan would read.
+        return record is None or abs(record.quantile(TOP)) <= TRUSTED_TOP
+
     def _bounded(self, now: float, age: float, at: float) -> float:
         if self._reads == 0 and self._progress_at is None:
             return min(max(at, now + MIN_DELAY), now + MAX_DELAY)
-        latest = now + min(MAX_WAIT, max(MIN_DELAY, AGE_SHARE * age))
+        latest = now + self._longest_wait(age)
         earliest = now + max(MIN_DELAY, MIN_AGE_SHARE * age)
         return min(latest, max(earliest, at))
 
     def _learned(self, now: float, age: float, hint: Hint, spread: Spread) -> float:
         """At the next of `k` equally likely points of the end's range left, given the age."""
         predicted = {
-            Hint.DURATION: 1.0,
-            Hint.ESTIMATE: self.estimated_time or 1.0,
-            Hint.PROGRESS: self.predicted_duration(),
-        }[hint]
+            Source.DURATION: 1.0,
+            Source.ESTIMATE: self.estimated_time or 1.0,
+            Source.PROGRESS: self.predicted_duration(),
+        }[hint.source]
         costs = self.costs
         done = spread.cdf(math.log(max(age, 1e-9) / predicted))
         if done >= TOP:
@@ -209,9 +242,14 @@ class ReadPlan:
             probe = self.started + PROBE_FRACTION * duration
             return min(max(now + MIN_DELAY, probe), now + MAX_DELAY)
         age = max(0.0, now - self.started)
-        latest = now + min(MAX_WAIT, max(MIN_DELAY, AGE_SHARE * age))
+        latest = now + self._longest_wait(age)
         earliest = now + max(MIN_DELAY, MIN_AGE_SHARE * age)
         return min(latest, max(earliest, self._after_first(now, duration, status)))
+
+    def _longest_wait(self, age: float) -> float:
+        if self._agreed and self._stalled_reads == 0:
+            return MAX_WAIT
+        return min(MAX_WAIT, max(MIN_DELAY, AGE_SHARE * age))
 
     def _after_first(self, now: float, duration: float, status: TaskStatus) -> float:
         if self._stalled_reads == 0:

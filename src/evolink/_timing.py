@@ -33,7 +33,7 @@ import attrs
 #: Intervals kept per model and hint: recent tasks tell the most (a model may change).
 MAX_SAMPLES = 160
 #: Finished tasks of a model needed before a hint is judged on its record.
-MIN_SAMPLES = 8
+MIN_SAMPLES = 16
 #: A read found a task done when its previous read was at least this share of the end
 #: before: the interval's lower end (log space needs it positive).
 FLOOR_SHARE = 0.1
@@ -42,20 +42,39 @@ MIN_WIDTH = 0.004
 #: A record is resolved when its narrow intervals' width is at most this share of the
 #: distribution's 10-90% range: the reads pinned the ends down, the spread is the hint's.
 RESOLVED_SHARE = 0.6
-#: While a record is unresolved, one task in this many is read on the record's schedule
-#: (exploring, to pin ends down) and the others as their hints say.
-EXPLORE_EVERY = 4
 #: Rounds of self-consistency per rebuild: enough to pull wide intervals' mass onto the
 #: narrow ones they overlap; more cost CPU for little.
 EM_ROUNDS = 6
 
 
-class Hint(enum.Enum):
+class Source(enum.Enum):
     """What a task's predicted duration comes from."""
 
     PROGRESS = "progress"
     ESTIMATE = "estimate"
     DURATION = "duration"  # no hint: the model's durations themselves
+
+
+#: Progress readings are judged by band (0-19%, 20-39%, ...): how well a reading predicts
+#: depends on how far along it was read (slow-then-fast progress misleads early, not late).
+PROGRESS_BAND = 20
+
+
+@attrs.frozen
+class Hint:
+    """A source of predicted durations; for progress, the band the reading was in."""
+
+    source: Source
+    band: int = 0
+
+    @classmethod
+    def progress(cls, percent: int) -> Hint:
+        """The hint of a progress reading of `percent` (1-99)."""
+        return cls(Source.PROGRESS, min(max(percent, 0), 99) // PROGRESS_BAND)
+
+
+ESTIMATE = Hint(Source.ESTIMATE)
+DURATION = Hint(Source.DURATION)
 
 
 @attrs.define
@@ -68,7 +87,8 @@ class Spread:
     _built_at: int = 0  # samples taken when the CDF was last built
     _taken: int = 0
     _width: float = math.inf
-    _resolution: float = math.inf  # the width of the narrowest fifth of the intervals
+    _resolution: float = math.inf  # the width of the narrowest tenth of the intervals
+    _resolved: bool = False
 
     def __len__(self) -> int:
         return len(self._intervals)
@@ -119,8 +139,8 @@ class Spread:
         self._knots, self._cdf = knots, cdf
         self._width = self._quantile(0.9) - self._quantile(0.1)
         spans_wide = sorted(high - low for low, high in intervals)
-        # The narrowest fifth: the tasks that explored (one in `EXPLORE_EVERY`) show it.
-        self._resolution = spans_wide[len(spans_wide) // 5]
+        # The narrowest tenth: tasks that explored (one in four, with GETs) show it.
+        self._resolution = spans_wide[len(spans_wide) // 10]
 
     def cdf(self, x: float) -> float:
         """P(log(D / D̂) <= x)."""
@@ -158,9 +178,14 @@ class Spread:
         return self._width
 
     def resolved(self) -> bool:
-        """Whether the reads pinned the ends down well enough for the spread to be the hint's."""
+        """Whether the reads pinned the ends down well enough for the spread to be the hint's.
+
+        Once resolved, a record stays so: reads on its schedule keep it resolved, and
+        falling back to the hints as they are would throw away what it knows.
+        """
         self._fresh()
-        return self._resolution <= RESOLVED_SHARE * self._width
+        self._resolved = self._resolved or self._resolution <= RESOLVED_SHARE * self._width
+        return self._resolved
 
 
 @attrs.frozen
@@ -184,10 +209,10 @@ class ModelTiming:
     ended: int = 0
     _started: int = 0
 
-    def explores(self) -> bool:
-        """Whether the next task starting should explore (see `EXPLORE_EVERY`)."""
+    def explores(self, every: int) -> bool:
+        """Whether the task starting now is one in `every` to follow an unresolved record."""
         self._started += 1
-        return self._started % EXPLORE_EVERY == 0
+        return self._started % every == 0
 
     def learn(self, ending: Ending) -> None:
         """Take in a task's end."""
