@@ -79,7 +79,7 @@ GET_COSTS = ReadCosts(
 )
 #: Batch reads: reads ride along in shared requests, so they can come closer together.
 BATCH_COSTS = ReadCosts(
-    most_reads=10.0, delay_share=0.006, tail_share=0.08, cold_share=0.2, explore_every=1
+    most_reads=6.0, delay_share=0.01, tail_share=0.1, cold_share=0.2, explore_every=1
 )
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -41,8 +43,13 @@ from evolink._timing import Timings
 BATCH_READ_SIZE = 50
 #: With batch reads, a due read waits this share of the task's duration (bounded below)
 #: for others to join its request: fewer requests for a little latency.
-BATCH_WINDOW_SHARE = 0.03
-BATCH_WINDOW_BOUNDS = (0.01, 0.5)
+BATCH_WINDOW_SHARE = 0.01
+BATCH_WINDOW_BOUNDS = (0.01, 0.25)
+#: Batch requests are spaced so that there are at most this many per task ending (at the
+#: rate tasks have been ending), up to `BATCH_SPACING_MAX` apart: the request budget sets
+#: the cadence, and every read due in between shares the next request.
+BATCH_REQUESTS_PER_END = 0.25
+BATCH_SPACING_MAX = 0.5
 #: A batch read that has room takes tasks due within this share of their duration.
 BATCH_LOOKAHEAD_SHARE = 0.25
 #: After a failed read, read again after this long (doubling per failure, capped).
@@ -142,6 +149,8 @@ class Watcher:
     reads: int = 0
     read_requests: int = 0
     _batch_failures: int = 0
+    _ends: deque[float] = attrs.field(factory=lambda: deque(maxlen=64))
+    _last_batch: float = -math.inf
 
     def watch(
         self,
@@ -298,16 +307,28 @@ class Watcher:
                 continue
             _, _, first_id = self._heap[0]
             wake = first + self._window(first_id)
+            if self._window(first_id) > 0:
+                wake = max(wake, self._last_batch + self._spacing())
             now = clock.monotonic()
             if wake > now:
                 await self._wait_for_change(wake - now)
                 if clock.monotonic() < wake:
                     continue  # something changed before the wake-up: plan again
             batched, alone = self._take_due(clock.monotonic())
+            if batched:
+                self._last_batch = clock.monotonic()
             for start in range(0, len(batched), BATCH_READ_SIZE):
                 reads.start_soon(self._read_batched, batched[start : start + BATCH_READ_SIZE])
             for task_id in alone:
                 reads.start_soon(self._read_alone, task_id)
+
+    def _spacing(self) -> float:
+        """The least time between batch requests, from the rate tasks have been ending."""
+        ends = self._ends
+        if len(ends) < 8 or ends[-1] <= ends[0]:
+            return 0.0
+        rate = (len(ends) - 1) / (ends[-1] - ends[0])
+        return min(BATCH_SPACING_MAX, 1.0 / (BATCH_REQUESTS_PER_END * rate))
 
     async def _wait_for_change(self, seconds: float | None) -> None:
         changed = self._changed
@@ -541,6 +562,7 @@ class Watcher:
         watched.plan.observe(task, now)
         if task.is_terminal:
             del self._watched[task_id]
+            self._ends.append(now)
             for listener in list(watched.listeners):
                 listener.on_end(task)
             return
@@ -556,6 +578,10 @@ class Watcher:
             watched.urgent = True
         else:
             planned = watched.plan.next_read_at(now, task.status) + watched.grace
+            if now < watched.due:
+                # It rode along in a batch read before its time: its own read still comes
+                # when planned (a ride-along is a bonus, not a reason to read more).
+                planned = max(planned, watched.due)
             watched.due = min(planned, watched.deadline)
             watched.urgent = watched.due < planned
         self._schedule(task_id, watched)

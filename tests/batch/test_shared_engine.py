@@ -47,7 +47,7 @@ async def test_a_wait_and_a_batch_on_one_task_read_it_together():
     async with AsyncEvolink(api_key=KEY, transport=sim.transport(), clock=clock) as client:
         async with clock.running(), client.batch() as batch:
             await batch.submit("a fox")
-            while not batch.created():  # noqa: ASYNC110 - wait for the create's answer
+            while not batch.created():
                 await clock.sleep(0.01)
             task = batch.created()[0]
             waited = await client.tasks.wait(task)

@@ -51,9 +51,7 @@ def ended(timing: ModelTiming, low: float, high: float, **predicted: float) -> N
 
 
 @given(
-    intervals=st.lists(
-        st.tuples(st.floats(-3, 3), st.floats(0.001, 2)), min_size=1, max_size=60
-    ),
+    intervals=st.lists(st.tuples(st.floats(-3, 3), st.floats(0.001, 2)), min_size=1, max_size=60),
     p=st.floats(0, 1),
     x=st.floats(-6, 6),
 )
