@@ -37,7 +37,7 @@ from evolink._errors import (
 from evolink._estimate import BATCH_COSTS, GET_COSTS, MIN_DELAY, ReadPlan
 from evolink._ids import check_task_id
 from evolink._models import Task, TaskType
-from evolink._timing import Timings
+from evolink._timing import MIN_SAMPLES, Timings
 
 #: Ids per `POST /v1/tasks/batch` (the server's limit).
 BATCH_READ_SIZE = 50
@@ -322,6 +322,20 @@ class Watcher:
             for task_id in alone:
                 reads.start_soon(self._read_alone, task_id)
 
+    def _replan(self, model: str | None, now: float) -> None:
+        """The model's record grew (to 16, 32, 64, ... ends): plan its waiting tasks again.
+
+        Reads planned on less knowledge (a task that started with the record empty) come
+        sooner if the record says so; never later than planned.
+        """
+        for task_id, watched in self._watched.items():
+            if watched.reading or watched.task.model != model:
+                continue
+            planned = watched.plan.next_read_at(now, watched.task.status) + watched.grace
+            if planned < watched.due:
+                watched.due = planned
+                self._schedule(task_id, watched)
+
     def _spacing(self) -> float:
         """The least time between batch requests, from the rate tasks have been ending."""
         ends = self._ends
@@ -565,6 +579,9 @@ class Watcher:
             self._ends.append(now)
             for listener in list(watched.listeners):
                 listener.on_end(task)
+            ended = self.timings.for_model(task.model).ended
+            if ended >= MIN_SAMPLES and ended & (ended - 1) == 0:
+                self._replan(task.model, now)
             return
         # Still running (or in a status we do not know) at a deadline: stop waiting.
         if self._drop_expired(task_id, watched, now):
