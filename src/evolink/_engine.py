@@ -79,7 +79,8 @@ class Engine:
                         loop.start_soon(self.watcher.run, reads)
                         if until is None:
                             await anyio.sleep_forever()
-                        await until.wait()
+                        else:
+                            await until.wait()
                         loop.cancel_scope.cancel()
                     # No new reads from here: another party may drive while ours finish.
                     self._release()

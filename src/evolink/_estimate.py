@@ -50,8 +50,8 @@ COLD_FIRST = 1.0
 #: The learned schedule aims its last read at this quantile of the end; past it, a task
 #: is in the tail the record has not seen, read a bounded share of its age apart.
 TOP = 0.98
-#: A vague record still overrules a hint whose ends came this far (log) from its
-#: predicted end, at the top of the record.
+#: A vague record still overrules a hint whose exploring tasks often ended this far (log)
+#: from its predicted end.
 TRUSTED_TOP = 0.1
 
 
@@ -151,7 +151,9 @@ class ReadPlan:
         if self.estimated_time is not None:
             predicted.append((ESTIMATE, self.estimated_time))
         low = 0.0 if self._running_at is None else self._running_at - self.started
-        ending = Ending(low=low, high=now - self.started, predicted=tuple(predicted))
+        ending = Ending(
+            low=low, high=now - self.started, predicted=tuple(predicted), explored=self._explores
+        )
         self.timing.learn(ending)
         self.timing = None  # one end per task
 
@@ -203,7 +205,7 @@ class ReadPlan:
         record = self.timing.spread(leaned)
         # Vague, but clear that the hint misleads: the ends came well before (or after)
         # the end it predicted, where the hints' own plan would read.
-        return record is None or abs(record.quantile(TOP)) <= TRUSTED_TOP
+        return record is None or not record.misleads(TRUSTED_TOP)
 
     def _bounded(self, now: float, age: float, at: float) -> float:
         if self._reads == 0 and self._progress_at is None:
@@ -229,8 +231,8 @@ class ReadPlan:
         median = predicted * math.exp(spread.quantile(0.5))
         # Cut the range left into as few equally likely reads as keep the mean delay
         # (about half a cut's length) within `delay_share` of the median duration.
-        reads = math.ceil((top - bottom) / (2.0 * costs.delay_share * median))
-        reads = min(costs.most_reads, max(1.0, reads))
+        wanted = math.ceil((top - bottom) / (2.0 * costs.delay_share * median))
+        reads = min(costs.most_reads, max(1.0, float(wanted)))
         share = TOP if reads <= 1 else done + (TOP - done) / reads
         return self.started + predicted * math.exp(spread.quantile(share))
 

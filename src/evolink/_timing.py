@@ -39,9 +39,14 @@ MIN_SAMPLES = 16
 FLOOR_SHARE = 0.1
 #: The narrowest interval (log space): a point has no density.
 MIN_WIDTH = 0.004
-#: A record is resolved when its narrow intervals' width is at most this share of the
+#: A record is resolved when its exploring tasks' intervals (median width) are at most this
+#: share of the
 #: distribution's 10-90% range: the reads pinned the ends down, the spread is the hint's.
 RESOLVED_SHARE = 0.6
+#: Exploring tasks needed before a record can be judged resolved.
+MIN_EXPLORED = 4
+#: A hint misleads when this share of the exploring tasks ended well away from its end.
+MISLEAD_SHARE = 0.25
 #: Rounds of self-consistency per rebuild: enough to pull wide intervals' mass onto the
 #: narrow ones they overlap; more cost CPU for little.
 EM_ROUNDS = 6
@@ -87,16 +92,20 @@ class Spread:
     _built_at: int = 0  # samples taken when the CDF was last built
     _taken: int = 0
     _width: float = math.inf
-    _resolution: float = math.inf  # the width of the narrowest tenth of the intervals
+    #: Intervals of the tasks that read on the record's schedule (explored).
+    _explored: deque[tuple[float, float]] = attrs.field(factory=lambda: deque(maxlen=MAX_SAMPLES))
     _resolved: bool = False
 
     def __len__(self) -> int:
         return len(self._intervals)
 
-    def add(self, low: float, high: float) -> None:
-        """Take one task's interval (log space, `low <= high`)."""
+    def add(self, low: float, high: float, *, explored: bool = True) -> None:
+        """Take one task's interval (log space, `low <= high`); `explored`: the task read
+        on the record's schedule (its interval says how finely the record can resolve)."""
         low = min(low, high - MIN_WIDTH)
         self._intervals.append((low, high))
+        if explored:
+            self._explored.append((low, high))
         self._taken += 1
 
     def _fresh(self) -> None:
@@ -138,9 +147,6 @@ class Spread:
             cdf.append(cdf[-1] + mass[cell] / total)
         self._knots, self._cdf = knots, cdf
         self._width = self._quantile(0.9) - self._quantile(0.1)
-        spans_wide = sorted(high - low for low, high in intervals)
-        # The narrowest tenth: tasks that explored (one in four, with GETs) show it.
-        self._resolution = spans_wide[len(spans_wide) // 10]
 
     def cdf(self, x: float) -> float:
         """P(log(D / D̂) <= x)."""
@@ -184,8 +190,24 @@ class Spread:
         falling back to the hints as they are would throw away what it knows.
         """
         self._fresh()
-        self._resolved = self._resolved or self._resolution <= RESOLVED_SHARE * self._width
+        if not self._resolved and len(self._explored) >= MIN_EXPLORED:
+            widths = sorted(high - low for low, high in self._explored)
+            self._resolved = widths[len(widths) // 2] <= RESOLVED_SHARE * self._width
         return self._resolved
+
+    def misleads(self, margin: float) -> bool:
+        """Whether the tasks that explored often ended `margin` (log) or more away from the
+        predicted end: before it (they were done by a read that early), or after it.
+
+        Only explorers tell: a task read as the hint says is read at the predicted end, so
+        its interval cannot show that it ended long before.
+        """
+        explored = self._explored
+        if len(explored) < MIN_EXPLORED:
+            return False
+        early = sum(1 for _, high in explored if high < -margin)
+        late = sum(1 for low, _ in explored if low > margin)
+        return max(early, late) >= MISLEAD_SHARE * len(explored)
 
 
 @attrs.frozen
@@ -193,12 +215,14 @@ class Ending:
     """How one task ended, as its reads saw it: seconds from its start (the create's answer).
 
     `low`: the last read that saw it running (0 if none did); `high`: the read that saw it
-    done; `predicted`: each hint's predicted duration for it, as last seen.
+    done; `predicted`: each hint's predicted duration for it, as last seen; `explored`:
+    whether it was read on the record's schedule.
     """
 
     low: float
     high: float
     predicted: tuple[tuple[Hint, float], ...]
+    explored: bool = True
 
 
 @attrs.define
@@ -223,7 +247,9 @@ class ModelTiming:
             if not (predicted > 0 and math.isfinite(predicted)):
                 continue
             spread = self._spreads.setdefault(hint, Spread())
-            spread.add(math.log(low / predicted), math.log(high / predicted))
+            spread.add(
+                math.log(low / predicted), math.log(high / predicted), explored=ending.explored
+            )
 
     def spread(self, hint: Hint) -> Spread | None:
         """The hint's record, once it has enough samples to judge."""
