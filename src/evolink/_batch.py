@@ -1,14 +1,15 @@
 """A batch: many generation requests under an in-flight limit and a credit budget.
 
 The batch owns a task group. `submit` validates an input, waits for a slot and the budget,
-and starts its create; the watcher (`_watcher.Watcher`) reads the created tasks until they
-end; each input then gets exactly one `Outcome`. Leaving the `async with` normally waits for
-every task to end; leaving it on an error or a cancellation stops submissions and abandons
-the tasks still running (they go on on the server; their outcomes say `abandoned`).
+and starts its create; the client's one waiting engine (`_engine`) reads the created tasks
+until they end; each input then gets exactly one `Outcome`. Leaving the `async with`
+normally waits for every task to end; leaving it on an error or a cancellation stops
+submissions and abandons the tasks still running (they go on on the server; their outcomes
+say `abandoned`).
 
-With a journal (`options.journal`), each create is recorded before it is sent (in
-`_send_create`, the one place a create leaves), each task id and outcome as it comes, and
-`submit` asks the planner (`_resume.plan_input`) what an earlier run left for the input.
+With a journal (`options.journal`), each create is recorded before it is sent (just before
+`create_task` in `_send_create`), each task id and outcome as it comes, and `submit` asks
+the planner (`_resume.plan_input`) what an earlier run left for the input.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from evolink._batch_options import BatchOptions
 from evolink._budget import Budget, Verdict
 from evolink._catalog import model_spec
 from evolink._create import create_task
+from evolink._engine import engine_of
 from evolink._errors import (
     APIConnectionError,
     APIError,
@@ -55,7 +57,7 @@ from evolink._resume import Action, plan_input
 from evolink._slots import AdaptiveSlots
 from evolink._transport import RequestCount, Transport
 from evolink._validation import validate
-from evolink._watcher import Watcher
+from evolink._watcher import Listener
 
 if TYPE_CHECKING:
     from evolink._client import AsyncEvolink
@@ -138,8 +140,10 @@ class Batch:
         self._create_brake = _CreateBrake(self._pacer, self._slots)
         # HTTP requests of this batch at once: its own cap, else the client's pool size.
         self._limiter = anyio.CapacityLimiter(options.max_connections or client.max_connections)
-        self._watcher = Watcher(
-            transport,
+        # The client's one engine reads this batch's tasks, beside every other wait's.
+        self._engine = engine_of(client)
+        self._watcher = self._engine.watcher
+        self._listener = Listener(
             self._on_update,
             self._on_end,
             self._on_lost,
@@ -192,7 +196,7 @@ class Batch:
         self._started_at = self._clock.monotonic()
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
-        self._tg.start_soon(self._watcher.run)
+        self._tg.start_soon(self._engine.drive)
         if self._journal is not None:
             self._tg.start_soon(self._journal.run_writer)
         return self
@@ -259,7 +263,7 @@ class Batch:
                 shown,
             )
         for task_id, entry in list(self._entries.items()):
-            task = self._watcher.forget(task_id) or entry.task
+            task = self._watcher.forget(task_id, self._listener) or entry.task
             self._finish(entry, OutcomeKind.ABANDONED, task=task)
         self._entries.clear()
         for entry in list(self._unanswered.values()):
@@ -756,7 +760,7 @@ class Batch:
         if task.is_terminal:
             self._on_end(task)
         else:
-            self._watcher.watch(task, started=self._clock.monotonic())
+            self._watcher.watch(task, self._listener, started=self._clock.monotonic())
         self._notify()
 
     # -- the watcher's reports --------------------------------------------------------------
@@ -1024,7 +1028,7 @@ class Batch:
         Args:
             payload: the callback's JSON body, or a `Task`.
         """
-        return self._watcher.feed(payload)
+        return self._engine.feed(payload, self._listener)
 
     # -- the report -------------------------------------------------------------------------
 
@@ -1046,7 +1050,7 @@ class Batch:
             stopped_reason=self._stopped_reason,
             resubmitted=self._resubmitted,
             elapsed=end - self._started_at,
-            requests=self._requests.sent + self._watcher.read_requests,
+            requests=self._requests.sent + self._listener.read_requests,
         )
 
     def created(self) -> list[Task]:
@@ -1061,4 +1065,4 @@ class Batch:
     @property
     def reads(self) -> int:
         """Task reads so far (ids read, in batch reads or alone)."""
-        return self._watcher.reads
+        return self._listener.reads

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from evolink._batch_options import BatchKwargs
+    from evolink._engine import Engine
     from evolink._typed_resources import TypedAudios, TypedImages, TypedVideos
 
 
@@ -127,6 +128,8 @@ class AsyncEvolink:
         self.videos: TypedVideos = Videos(self, self._transport)
         self.audios: TypedAudios = Audios(self, self._transport)
         self.tasks = Tasks(self, self._transport)
+        # The one waiting engine every batch and wait shares (`_engine.engine_of`).
+        self._engine: Engine | None = None
 
     def __repr__(self) -> str:
         # Total: tracebacks with locals (pytest --showlocals, Sentry, rich) repr a client

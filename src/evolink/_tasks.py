@@ -17,8 +17,8 @@ from evolink._downloads import (
     save_all,
     unsafe_name,
 )
+from evolink._engine import engine_of
 from evolink._errors import DownloadError, ValidationError, WaitTimeoutError
-from evolink._estimate import ReadPlan
 from evolink._models import Task, TaskStatus
 from evolink._reads import read_task
 
@@ -60,8 +60,9 @@ class Tasks:
     ) -> Task:
         """Wait until the task is completed, failed or cancelled, and return it.
 
-        Reads are timed from the server's `estimated_time` and the progress seen so far:
-        usually one read part-way and one just after the task ends.
+        The task is read by the client's one waiting engine, with every other wait and
+        batch of the client (in shared batch reads where the server has them), when what
+        the engine has learned of the model's timing says it is likely done.
 
         Args:
             task_or_id: a task (as `images.generate` returns it) or a task id.
@@ -73,38 +74,26 @@ class Tasks:
             WaitTimeoutError: still unfinished after `timeout` (it carries the last read).
             TaskFailedError: with `raise_on_failure`, the task failed or was cancelled.
         """
+
         clock = self._client.clock
         start = clock.monotonic()
         if isinstance(task_or_id, Task):
             task = task_or_id
         else:
             task = await self.get(task_or_id)
-        # The task's age by the server's stamp, so a wait that begins late reads at once;
-        # but a task fresh from `generate` (pending, no progress, stamped seconds ago)
-        # starts now by our clock: the stamp is whole seconds on the server's clock, and
-        # that error would stretch every prediction made from progress.
-        age = 0.0 if task.created is None else clock.time() - task.created.timestamp()
-        if task.status is TaskStatus.PENDING and task.progress == 0 and age < FRESH_AGE:
-            age = 0.0
-        plan = ReadPlan(started=start - min(max(age, 0.0), 86_400.0))
-        plan.observe(task, start)
-        deadline = None if timeout is None else start + timeout
-        while not task.is_terminal:
-            now = clock.monotonic()
-            wake = plan.next_read_at(now, task.status)
-            if deadline is not None:
-                if now >= deadline:
-                    raise WaitTimeoutError(task, timeout or 0.0)
-                wake = min(wake, deadline)
-            await clock.sleep(wake - now)
-            if deadline is not None and clock.monotonic() >= deadline:
-                # One last look before giving up: the task may have just finished.
-                task = await self.get(task.id)
-                if not task.is_terminal:
-                    raise WaitTimeoutError(task, timeout or 0.0)
-                break
-            task = await self.get(task.id)
-            plan.observe(task, clock.monotonic())
+        if not task.is_terminal:
+            if timeout is not None and timeout <= 0:
+                raise WaitTimeoutError(task, timeout)
+            # The task's age by the server's stamp, so a wait that begins late reads at
+            # once; but a task fresh from `generate` (pending, no progress, stamped seconds
+            # ago) starts now by our clock: the stamp is whole seconds on the server's
+            # clock, and that error would stretch every prediction made from progress.
+            age = 0.0 if task.created is None else clock.time() - task.created.timestamp()
+            if task.status is TaskStatus.PENDING and task.progress == 0 and age < FRESH_AGE:
+                age = 0.0
+            started = start - min(max(age, 0.0), 86_400.0)
+            engine = engine_of(self._client)
+            task = await engine.wait(task, started=started, timeout=timeout)
         if raise_on_failure:
             task.raise_for_status()
         return task

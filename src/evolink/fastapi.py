@@ -11,7 +11,9 @@
 
 Evolink's callbacks are not signed, so a delivery is only a hint: the receiver checks the
 secret token in its URL (in constant time), answers 202 at once, and confirms the task with
-a `GET /v1/tasks/{id}` in the background before anything waits on it counts it.
+one read before anything waiting on it counts it. Every `wait` and batch of the app reads
+through the client's one waiting engine, so that read is shared by all of them (and by
+the batch read it may ride in).
 
 With `journal="postgresql://..."`, several replicas of the app share their callbacks: the
 replica that receives one tells the others (`_replicas`, LISTEN/NOTIFY), and the replica
@@ -27,7 +29,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sized
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -37,9 +39,8 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from evolink._batch import Batch
 from evolink._batch_options import BatchKwargs
 from evolink._client import AsyncEvolink
-from evolink._clock import Clock
-from evolink._errors import ConfigurationError, EvolinkError, WaitTimeoutError
-from evolink._estimate import ReadPlan
+from evolink._engine import engine_of
+from evolink._errors import ConfigurationError, EvolinkError
 from evolink._ids import TASK_ID_PREFIX, check_task_id
 from evolink._models import GenerationRequest, Task, TaskStatus
 from evolink._replicas import ReplicaChannel, is_postgres_url, open_replica_channel
@@ -267,18 +268,21 @@ class EvolinkIntegration:
         self.deliveries += 1
         if self._replicas is not None and self._tg is not None:
             self._tg.start_soon(self._replicas.publish, task_id)  # the waiter may be elsewhere
-            self._hint(task_id)
-        else:
-            self._confirm_soon(task_id)
+        self._hint(task_id, json.loads(body))
         return Response(status_code=202)
 
-    def _hint(self, task_id: str) -> None:
+    def _hint(self, task_id: str, payload: Mapping[str, Any] | None = None) -> None:
         """A callback came for `task_id` (here or, by the replica channel, elsewhere).
 
-        With replicas, a task is read only where something waits for it: a waiter here is
-        confirmed and woken; attached batches get the hint and read it if it is theirs.
+        Whatever here waits for it (a `wait`, a batch) shares the engine's one confirming
+        read. Otherwise, without replicas, it is confirmed in the background (a `wait` may
+        come for it later); with replicas, it is read only where something waits for it.
         """
-        if task_id in self._waiters:
+        engine = None if self._client is None else engine_of(self._client)
+        if engine is not None and engine.watcher.watches(task_id):
+            engine.feed(payload or {"id": task_id, "status": TaskStatus.PROCESSING.value})
+            return
+        if self._replicas is None or task_id in self._waiters:
             self._confirm_soon(task_id)
             return
         for batch in self._batches:
@@ -335,32 +339,26 @@ class EvolinkIntegration:
         if task_id in self._done:
             return self._done[task_id]
         start = clock.monotonic()
-        deadline = None if timeout is None else start + timeout
         last = task_or_id if isinstance(task_or_id, Task) else await client.tasks.get(task_id)
-        plan = ReadPlan(started=start)
-        plan.observe(last, start)
-        waiter = self._waiters.setdefault(task_id, _Waiter())
-        waiter.count += 1
-        grace = 0.0  # the first read, part-way, comes before any callback could be late
-        try:
-            while not last.is_terminal:
-                now = clock.monotonic()
-                # The callback should come by the predicted end; read only when it is late.
-                wake = plan.next_read_at(now, last.status) + grace
-                grace = self.callback_grace
-                if deadline is not None:
-                    if now >= deadline:
-                        raise WaitTimeoutError(last, timeout or 0.0)
-                    wake = min(wake, deadline)
-                await _wait_or_sleep(waiter.event, clock, wake - now)
-                if waiter.task is not None:
-                    return waiter.task
-                last = await client.tasks.get(task_id)
-                plan.observe(last, clock.monotonic())
-        finally:
-            waiter.count -= 1
-            if waiter.count == 0 and self._waiters.get(task_id) is waiter:
-                del self._waiters[task_id]  # no one waits any more: forget it
+        if not last.is_terminal:
+            waiter = self._waiters.setdefault(task_id, _Waiter())
+            waiter.count += 1
+            try:
+                # The callback should come by the predicted end: each read after the first
+                # is put off by the grace, and a confirmed callback ends the wait at once.
+                last = await engine_of(client).wait(
+                    last,
+                    started=start,
+                    timeout=timeout,
+                    grace=self.callback_grace,
+                    woken=waiter.event,
+                )
+            finally:
+                waiter.count -= 1
+                if waiter.count == 0 and self._waiters.get(task_id) is waiter:
+                    del self._waiters[task_id]  # no one waits any more: forget it
+            if waiter.task is not None:
+                return waiter.task
         self._settled(last)
         return last
 
@@ -381,21 +379,6 @@ class _TokenMask(logging.Filter):
         if isinstance(record.msg, str) and self._token in record.msg:
             record.msg = record.msg.replace(self._token, "***")
         return True
-
-
-async def _wait_or_sleep(event: anyio.Event, clock: Clock, seconds: float) -> None:
-    """Return when `event` is set or `seconds` have passed on `clock`."""
-    if event.is_set() or seconds <= 0:
-        return
-    async with anyio.create_task_group() as tg:
-
-        async def on_event() -> None:
-            await event.wait()
-            tg.cancel_scope.cancel()
-
-        tg.start_soon(on_event)
-        await clock.sleep(seconds)
-        tg.cancel_scope.cancel()
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:

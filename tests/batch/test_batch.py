@@ -93,10 +93,11 @@ async def test_slots_free_as_tasks_end(fake, clock):
 
 
 async def test_reads_per_task_stay_low(fake, clock):
-    """Per-task reads average at most about two; batch reads need far fewer requests."""
+    """Per-task reads average at most 2.5 with GETs, learning included (a few tasks
+    explore before the engine trusts what it learned)."""
     fake.batch_endpoint = False
     await run_many(fake, clock, [f"p{i}" for i in range(30)], max_in_flight=10)
-    assert fake.count("GET", "/v1/tasks/") / 30 <= 2.2
+    assert fake.count("GET", "/v1/tasks/") / 30 <= 2.5
 
 
 async def test_batch_reads_fall_back_to_gets_on_404(fake, clock):

@@ -22,6 +22,7 @@ from evolink.testing._engine import Engine, SimulatedTask
 from evolink.testing._estimates import Estimates
 from evolink.testing._faults import Faults
 from evolink.testing._ledger import Ledger
+from evolink.testing._per_model import EstimatesByModel, as_estimates, as_progress
 from evolink.testing._progress_models import LINEAR_PROGRESS, ProgressModel
 from evolink.testing._records import RecordedRequest
 from evolink.testing._transport import SimulatorTransport
@@ -86,10 +87,12 @@ class Simulator:
             rounded to whole seconds (at least 1). Shorthand for
             `estimates=Estimates(error=...)`; ignored when `estimates` is given.
         estimates: how `estimated_time` relates to the truth: biased, noisy, coarse or
-            missing (`Estimates`); None: `Estimates(error=estimate_error)`.
+            missing (`Estimates`), or a mapping of model to `Estimates`
+            (`EstimatesByModel`); None: `Estimates(error=estimate_error)`.
         progress: the shape of the `progress` tasks report: `LinearProgress()` (the
-            default), `SteppedProgress(25)`, `NoProgress()`, `PowerProgress(3)`, or
-            anything with `percent(fraction) -> int`.
+            default), `SteppedProgress(25)`, `NoProgress()`, `PowerProgress(3)`,
+            anything with `percent(fraction) -> int`, or a mapping of model to any of
+            those (`ProgressByModel`).
         pending_time: a task is `pending` for at most this long (and at most 5% of it).
         max_concurrent_tasks: unfinished tasks a key may have (429 beyond); None: no cap.
         max_requests_per_second: requests a key may make per second (a token bucket;
@@ -115,8 +118,12 @@ class Simulator:
     prices: dict[str, ModelSpec] = attrs.field(default=None, converter=_models, repr=False)
     durations: Durations = attrs.field(default=DEFAULT_DURATIONS, converter=as_durations)
     estimate_error: float = 0.15
-    estimates: Estimates | None = None
-    progress: ProgressModel = attrs.field(default=LINEAR_PROGRESS, validator=_progress_model)
+    estimates: Estimates | EstimatesByModel | None = attrs.field(
+        default=None, converter=as_estimates
+    )
+    progress: ProgressModel = attrs.field(
+        default=LINEAR_PROGRESS, converter=as_progress, validator=_progress_model
+    )
     pending_time: float = 1.0
     max_concurrent_tasks: int | None = None
     max_requests_per_second: float | None = None
