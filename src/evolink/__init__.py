@@ -50,6 +50,7 @@ from evolink._journal import (
     JournalStore,
     OutcomeRecord,
 )
+from evolink._journal_postgres import PostgresJournal
 from evolink._journal_sqlite import SQLiteJournal
 from evolink._json_codec import install as _install_codec  # noqa: F401 - to_dict()'s codec
 from evolink._ledger import CreditLedger, TaskCredits
@@ -115,6 +116,7 @@ __all__ = [
     "OutcomeKind",
     "OutcomeRecord",
     "PermissionDeniedError",
+    "PostgresJournal",
     "RateLimitError",
     "ResponseDecodeError",
     "ResultData",
