@@ -63,7 +63,7 @@ MIGRATIONS: Sequence[str] = (
     );
     """,
     # 2: limits shared by every worker of a run: credits (a total and one hold per input)
-    # and the 429 brake.
+    # and the 429 brake (`until`: Unix seconds on the workers' clock).
     """
     CREATE TABLE evolink_credit_pools (
         run TEXT PRIMARY KEY,
@@ -77,15 +77,9 @@ MIGRATIONS: Sequence[str] = (
         open BOOLEAN NOT NULL DEFAULT TRUE,
         PRIMARY KEY (run, idx)
     );
-    CREATE TABLE evolink_prices (
-        run TEXT NOT NULL,
-        model TEXT NOT NULL,
-        price NUMERIC NOT NULL,
-        PRIMARY KEY (run, model)
-    );
     CREATE TABLE evolink_brakes (
         run TEXT PRIMARY KEY,
-        until TIMESTAMPTZ NOT NULL,
+        until DOUBLE PRECISION NOT NULL,
         hits BIGINT NOT NULL DEFAULT 0
     );
     """,
