@@ -176,7 +176,10 @@ class BatchJournal:
             write, done = self._queue[0]
             if self.error is None:
                 try:
-                    await write()
+                    # Whole or not at all: a networked store's query cut short by the
+                    # batch's cancellation would cost its connection.
+                    with anyio.CancelScope(shield=True):
+                        await write()
                 except Exception as exc:  # noqa: BLE001 - handed to the batch, which stops
                     self.error = exc
                     if self.on_error is not None:

@@ -161,7 +161,9 @@ async def open_pool(url: str, *, max_size: int = 10) -> AsyncConnectionPool:
         min_size=1,
         max_size=max_size,
         open=False,
-        kwargs={"autocommit": True},
+        # Set on each connection, not in `kwargs`: procrastinate opens connections of its
+        # own with the pool's kwargs and its own `autocommit`.
+        configure=_autocommit,
         name="evolink",
     )
     try:
@@ -173,6 +175,10 @@ async def open_pool(url: str, *, max_size: int = 10) -> AsyncConnectionPool:
         await pool.close()
         raise
     return pool
+
+
+async def _autocommit(conn: AsyncConnection[Any]) -> None:
+    await conn.set_autocommit(True)
 
 
 async def migrate(conn: AsyncConnection[Any]) -> int:
