@@ -894,8 +894,8 @@ class Batch:
     # -- outcomes ---------------------------------------------------------------------------
 
     def _skip(self, entry: _Entry, reason: SkipReason, detail: str | None = None) -> None:
-        if entry.reconciling or entry.sent:
-            self._held.add(entry.index)
+        if entry.reconciling and reason is not SkipReason.INSUFFICIENT_CREDITS:
+            self._held.add(entry.index)  # an earlier run's create of it may have made a task
         self._record(
             Outcome(
                 index=entry.index,
