@@ -152,66 +152,8 @@ def test_four_workers_one_killed_twice(
         "EVOLINK_BASE_URL": base_url,
     }
     started = time.monotonic()
-    subprocess.run(  # noqa: S603
-        _cli(
-            "batch",
-            str(tmp_path / "prompts.txt"),
-            "--journal",
-            url,
-            "--run",
-            "nightly",
-            "--out",
-            str(out),
-            "--enqueue",
-            "--model",
-            "gpt-image-2",
-            "--max-credits",
-            str(MAX_CREDITS),
-            "--chunk-size",
-            "100",
-        ),
-        check=True,
-        capture_output=True,
-        env=env,
-        timeout=60,
-    )
-    worker_args = _cli(
-        "worker",
-        "--journal",
-        url,
-        "--max-in-flight",
-        "50",
-        "--jobs",
-        "2",
-        "--heartbeat",
-        "0.5",
-        "--stalled-after",
-        "2",
-    )
-
-    def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(  # noqa: S603
-            worker_args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-
-    workers = [start() for _ in range(WORKERS)]
-    rng = random.Random()
-    kills = 0
-    next_kill = time.monotonic() + rng.uniform(2.0, 5.0)
-    try:
-        while time.monotonic() - started < DEADLINE:
-            time.sleep(0.5)
-            if kills < KILLS and time.monotonic() >= next_kill:
-                workers[0].send_signal(signal.SIGKILL)
-                workers[0].wait()
-                kills += 1
-                workers[0] = start()
-                next_kill = time.monotonic() + rng.uniform(2.0, 5.0)
-            if kills == KILLS and _finished(url):
-                break
-    finally:
-        for worker in workers:
-            _stop(worker)
+    _enqueue(url, tmp_path / "prompts.txt", out, env)
+    kills = _run_workers(url, env)
     elapsed = time.monotonic() - started
     assert KILLS == kills
     status = _status(url)
@@ -251,3 +193,73 @@ def test_four_workers_one_killed_twice(
         f" kills, {fetched} downloads, {elapsed:.1f} s, peak committed"
         f" {record['peak_committed']} of {MAX_CREDITS}"
     )
+
+
+def _enqueue(url: str, prompts: Path, out: Path, env: dict[str, str]) -> None:
+    subprocess.run(  # noqa: S603
+        _cli(
+            "batch",
+            str(prompts),
+            "--journal",
+            url,
+            "--run",
+            "nightly",
+            "--out",
+            str(out),
+            "--enqueue",
+            "--model",
+            "gpt-image-2",
+            "--max-credits",
+            str(MAX_CREDITS),
+            "--chunk-size",
+            "100",
+        ),
+        check=True,
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def _run_workers(url: str, env: dict[str, str]) -> int:
+    """Run the workers until the run ends (or `DEADLINE`), killing the first one `KILLS`
+    times at random moments and starting it again; return how many kills."""
+    worker_args = _cli(
+        "worker",
+        "--journal",
+        url,
+        "--max-in-flight",
+        "50",
+        "--jobs",
+        "2",
+        "--heartbeat",
+        "0.5",
+        "--stalled-after",
+        "2",
+    )
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(  # noqa: S603
+            worker_args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+    started = time.monotonic()
+    workers = [start() for _ in range(WORKERS)]
+    rng = random.Random()
+    kills = 0
+    next_kill = time.monotonic() + rng.uniform(2.0, 5.0)
+    try:
+        while time.monotonic() - started < DEADLINE:
+            time.sleep(0.5)
+            if kills < KILLS and time.monotonic() >= next_kill:
+                workers[0].send_signal(signal.SIGKILL)
+                workers[0].wait()
+                kills += 1
+                workers[0] = start()
+                next_kill = time.monotonic() + rng.uniform(2.0, 5.0)
+            if kills == KILLS and _finished(url):
+                break
+    finally:
+        for worker in workers:
+            _stop(worker)
+    return kills
