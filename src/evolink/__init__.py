@@ -51,6 +51,7 @@ from evolink._journal import (
     OutcomeRecord,
 )
 from evolink._journal_postgres import PostgresJournal
+from evolink._limits_postgres import PostgresBrake, PostgresCredits
 from evolink._journal_sqlite import SQLiteJournal
 from evolink._json_codec import install as _install_codec  # noqa: F401 - to_dict()'s codec
 from evolink._ledger import CreditLedger, TaskCredits
@@ -116,6 +117,8 @@ __all__ = [
     "OutcomeKind",
     "OutcomeRecord",
     "PermissionDeniedError",
+    "PostgresBrake",
+    "PostgresCredits",
     "PostgresJournal",
     "RateLimitError",
     "ResponseDecodeError",
