@@ -681,6 +681,7 @@ def credits_command(
     show_default=True,
     help="Seconds without a heartbeat after which a worker's jobs are taken over.",
 )
+@click.option("--burst", is_flag=True, help="Stop once no job is left (default: wait for more).")
 @_target_options
 def worker(
     journal: str,
@@ -688,6 +689,7 @@ def worker(
     jobs: int,
     heartbeat: float,
     stalled_after: float,
+    burst: bool,
     simulate: bool,
     api_key: str | None,
     base_url: str | None,
@@ -703,6 +705,7 @@ def worker(
         jobs=jobs,
         heartbeat=heartbeat,
         stalled_after=stalled_after,
+        burst=burst,
     )
     target = Target(simulate=simulate, api_key=api_key, base_url=base_url)
 

@@ -71,6 +71,8 @@ class WorkerConfig:
         stalled_after: seconds without a heartbeat after which a worker's jobs are taken
             over.
         max_download_bytes: the largest file saved.
+        burst: stop once no job is left to take (else wait for more until stopped).
+        signals: stop on SIGINT and SIGTERM (off where the caller owns the signals).
     """
 
     max_in_flight: int = 32
@@ -78,6 +80,8 @@ class WorkerConfig:
     heartbeat: float = 10.0
     stalled_after: float = 30.0
     max_download_bytes: int = 50 * 1024 * 1024
+    burst: bool = False
+    signals: bool = True
 
 
 @attrs.define
@@ -232,7 +236,8 @@ async def run_worker(
     config: WorkerConfig,
     say: Callable[[str], None],
 ) -> None:
-    """Take jobs until stopped (SIGINT or SIGTERM: the running jobs end first)."""
+    """Take jobs until stopped (SIGINT or SIGTERM: the running jobs end first), or with
+    `config.burst` until no job is left."""
     from procrastinate import RetryStrategy  # noqa: PLC0415 - the `postgres` extra
 
     await ensure_queue_schema(journal.pool)
@@ -251,7 +256,8 @@ async def run_worker(
             update_heartbeat_interval=config.heartbeat,
             stalled_worker_timeout=config.stalled_after,
             fetch_job_polling_interval=1.0,
-            install_signal_handlers=True,
+            install_signal_handlers=config.signals,
+            wait=not config.burst,
         )
         tg.cancel_scope.cancel()
 
