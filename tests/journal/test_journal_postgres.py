@@ -132,3 +132,13 @@ async def test_generate_many_takes_a_postgres_url(database: str) -> None:
     async with await PostgresJournal.open(database) as journal:
         entries = await journal.entries("herons")
     assert {EntryStatus.COMPLETED} == {e.status for e in entries.values()}
+
+
+def test_trio_is_refused_with_a_journal_error() -> None:
+    """psycopg's async connections need asyncio: on trio, opening says so."""
+
+    async def open_on_trio() -> None:
+        await PostgresJournal.open("postgresql://127.0.0.1:1/x")
+
+    with pytest.raises(JournalError, match="run on asyncio"):
+        anyio.run(open_on_trio, backend="trio")
