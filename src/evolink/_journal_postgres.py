@@ -40,9 +40,19 @@ class PostgresJournal:
     connections. Runs on asyncio (psycopg's async connections).
     """
 
-    def __init__(self, pool: AsyncConnectionPool, url: str) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        url: str,
+        *,
+        first: int | None = None,
+        last: int | None = None,
+    ) -> None:
         self.pool = pool
         self.url = url
+        # A window's bounds: `entries` and `files` read only inputs first <= index < last.
+        self._first = first
+        self._last = last
 
     @classmethod
     async def open(cls, url: str, *, max_connections: int = 10) -> PostgresJournal:
@@ -57,6 +67,20 @@ class PostgresJournal:
                 or its schema is newer than this SDK's.
         """
         return cls(await open_pool(url, max_size=max_connections), url)
+
+    def window(self, first: int, last: int) -> PostgresJournal:
+        """The same store, reading back only inputs `first` (included) to `last` (excluded).
+
+        A worker's batch over one chunk of a large run reads its own inputs, not the run's
+        every record. Writes are not restricted. It shares this store's pool: close this
+        store, not the window.
+        """
+        return PostgresJournal(self.pool, self.url, first=first, last=last)
+
+    def _bounds(self) -> tuple[str, tuple[int, ...]]:
+        if self._first is None or self._last is None:
+            return "", ()
+        return " AND idx >= %s AND idx < %s", (self._first, self._last)
 
     async def aclose(self) -> None:
         """Close the pool (every write is already committed)."""
@@ -158,19 +182,21 @@ class PostgresJournal:
 
     async def entries(self, run: str) -> Mapping[int, JournalEntry]:
         """Every input of `run`, by index."""
+        bounds, values = self._bounds()
         rows = await self._fetch(
-            f"SELECT {_ENTRY_COLUMNS} FROM evolink_inputs WHERE run = %s",  # noqa: S608 - constant columns
-            (run,),
+            f"SELECT {_ENTRY_COLUMNS} FROM evolink_inputs WHERE run = %s{bounds}",  # noqa: S608 - constant columns
+            (run, *values),
         )
         return {row[0]: _entry(run, row) for row in rows}
 
     async def files(self, run: str) -> Mapping[int, Sequence[FileRecord]]:
         """Saved results of `run`, by input index, in result order."""
         found: dict[int, list[FileRecord]] = {}
+        bounds, values = self._bounds()
         rows = await self._fetch(
-            "SELECT idx, number, url, path, size FROM evolink_files WHERE run = %s"
+            f"SELECT idx, number, url, path, size FROM evolink_files WHERE run = %s{bounds}"  # noqa: S608 - constant bounds
             " ORDER BY idx, number",
-            (run,),
+            (run, *values),
         )
         for idx, number, url, path, size in rows:
             found.setdefault(idx, []).append(

@@ -12,6 +12,8 @@ from _postgres import fresh_database
 from evolink import (
     AsyncEvolink,
     EntryStatus,
+    FileRecord,
+    InputRecord,
     JournalError,
     JournalStore,
     OutcomeKind,
@@ -142,3 +144,19 @@ def test_trio_is_refused_with_a_journal_error() -> None:
 
     with pytest.raises(JournalError, match="run on asyncio"):
         anyio.run(open_on_trio, backend="trio")
+
+
+async def test_a_window_reads_its_inputs_only(database: str) -> None:
+    """A window of the store reads back its own range of inputs (a worker's chunk) and
+    writes like the store."""
+    async with await PostgresJournal.open(database) as journal:
+        window = journal.window(2, 4)
+        for index in range(6):
+            record = InputRecord(run="r", index=index, body={"prompt": f"p{index}"})
+            await window.record_create(record, f"key-{index:04d}-0123456789ab")
+            await window.record_file(
+                "r", FileRecord(index=index, number=1, url="https://x/1.png", path="a", size=1)
+            )
+        assert [2, 3] == sorted(await window.entries("r"))
+        assert [2, 3] == sorted(await window.files("r"))
+        assert list(range(6)) == sorted(await journal.entries("r"))

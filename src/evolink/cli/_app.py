@@ -740,8 +740,8 @@ def status(journal: str, run: str, json_output: bool) -> None:
         click.echo(f"  {name:<16} {count}")
     budget = "no budget" if found.max_credits is None else f"of {amount(found.max_credits)}"
     click.echo(
-        f"credits: {amount(found.charged)} charged, {amount(found.committed)} committed"
-        f" ({budget}); files saved: {found.files}"
+        f"credits: {amount(found.charged)} charged, {amount(found.held)} held,"
+        f" {amount(found.committed)} committed ({budget}); files saved: {found.files}"
     )
     shown = ", ".join(f"{n} {state}" for state, n in sorted(found.jobs.items())) or "none"
     click.echo(f"jobs: {shown}; 429s met: {found.rate_limited}")

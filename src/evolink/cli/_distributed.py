@@ -234,8 +234,8 @@ async def price_hints(pool: AsyncConnectionPool, run: str) -> dict[str, Decimal]
     async with pool.connection() as conn:
         cursor = await conn.execute(
             "SELECT model, max(reserved / greatest(coalesce((request::jsonb ->> 'n')::int, 1), 1))"
-            " FROM evolink_inputs WHERE run = %s AND reserved > 0 AND model IS NOT NULL"
-            " GROUP BY model",
+            " FROM (SELECT model, reserved, request FROM evolink_inputs WHERE run = %s"
+            " AND reserved > 0 AND model IS NOT NULL LIMIT 1000) AS seen GROUP BY model",
             (run,),
         )
         rows = await cursor.fetchall()
@@ -244,14 +244,18 @@ async def price_hints(pool: AsyncConnectionPool, run: str) -> dict[str, Decimal]
 
 @attrs.frozen(kw_only=True)
 class RunStatus:
-    """A run's progress across every worker, from the database."""
+    """A run's progress across every worker, from the database.
+
+    `charged`: what its ended tasks cost; `held`: credits held by inputs not ended (their
+    reservations); `committed`: the run's total against `max_credits` (both).
+    """
 
     run: str
     total: int
     counts: Mapping[str, int]
     files: int
-    reserved: Decimal
     charged: Decimal
+    held: Decimal
     committed: Decimal
     max_credits: Decimal | None
     jobs: Mapping[str, int]
@@ -269,8 +273,8 @@ class RunStatus:
             "total": self.total,
             "counts": dict(self.counts),
             "files": self.files,
-            "reserved": str(self.reserved),
             "charged": str(self.charged),
+            "held": str(self.held),
             "committed": str(self.committed),
             "max_credits": None if self.max_credits is None else str(self.max_credits),
             "jobs": dict(self.jobs),
@@ -296,10 +300,12 @@ async def read_status(pool: AsyncConnectionPool, run: str) -> RunStatus:
                 run,
             )
         )
-        [(reserved, charged)] = await _rows(
+        [(charged,)] = await _rows(
+            conn, "SELECT coalesce(sum(charged), 0) FROM evolink_inputs WHERE run = %s", run
+        )
+        [(held,)] = await _rows(
             conn,
-            "SELECT coalesce(sum(reserved) FILTER (WHERE status IN ('creating', 'created')), 0),"
-            " coalesce(sum(charged), 0) FROM evolink_inputs WHERE run = %s",
+            "SELECT coalesce(sum(amount), 0) FROM evolink_credit_holds WHERE run = %s AND open",
             run,
         )
         [(files,)] = await _rows(conn, "SELECT count(*) FROM evolink_files WHERE run = %s", run)
@@ -324,8 +330,8 @@ async def read_status(pool: AsyncConnectionPool, run: str) -> RunStatus:
         total=plan.total,
         counts=counts,
         files=files,
-        reserved=reserved,
         charged=charged,
+        held=held,
         committed=pool_rows[0][0] if pool_rows else Decimal(0),
         max_credits=plan.max_credits,
         jobs=jobs,

@@ -105,7 +105,8 @@ class ChunkRunner:
         if plan is None:
             raise EvolinkError(f"no run {run!r} in this database")
         inputs = [i for i in await load_inputs(pool, run, first, last) if i.request is not None]
-        saved = await self.journal.files(run)
+        journal = self.journal.window(first, last)  # this job's inputs only
+        saved = await journal.files(run)
         plan.out.mkdir(parents=True, exist_ok=True)
         downloader = Downloader(
             client=self.http, folder=plan.out, max_bytes=self.config.max_download_bytes
@@ -129,7 +130,7 @@ class ChunkRunner:
                     max_credits=plan.max_credits,
                     price_hints=await price_hints(pool, run),
                     total=len(inputs),
-                    journal=self.journal,
+                    journal=journal,
                     run=run,
                     shared_credits=PostgresCredits(pool, run),
                     shared_brake=PostgresBrake(pool, run, clock=self.client.clock),
