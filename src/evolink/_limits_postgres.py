@@ -16,6 +16,7 @@ seconds.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from decimal import Decimal
@@ -28,6 +29,8 @@ from evolink._shared_limits import Verdict
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
+
+logger = logging.getLogger("evolink")
 
 #: Seconds a stopping batch spends writing its last settlements (a lost one leaves the
 #: input's hold as it was: more credits counted as spent, never fewer).
@@ -185,7 +188,11 @@ class PostgresBrake:
         if self._pending is not None or time.monotonic() - self._read_at >= self._refresh:
             async with self._lock:
                 if self._pending is not None or time.monotonic() - self._read_at >= self._refresh:
-                    await self._exchange()
+                    try:
+                        await self._exchange()
+                    except Exception:  # a brake is advice: it never fails a request
+                        self._read_at = time.monotonic()  # try again after `refresh`
+                        logger.warning("the run's shared brake is unreachable", exc_info=True)
         return max(0.0, self._until - self._now())
 
     async def _exchange(self) -> None:

@@ -156,3 +156,12 @@ async def test_the_batch_brake_waits_for_the_shared_one(pools) -> None:
     assert mine.shared is not None
     await mine.shared.remaining()  # what the next attempt, waiting out the 429, does
     assert 5 == pytest.approx(await other.remaining())
+
+
+async def test_an_unreachable_brake_fails_no_request(postgres_url: str) -> None:
+    """A brake whose database is gone answers from what it knew, and says so in the log."""
+    pool = await open_pool(fresh_database(postgres_url), max_size=1)
+    brake = PostgresBrake(pool, "r", refresh=0)
+    brake.rate_limited(30)
+    await pool.close()
+    assert 29 < await brake.remaining() <= 30
