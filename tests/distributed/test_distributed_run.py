@@ -197,6 +197,13 @@ def test_the_command_line(database: str, tmp_path: Path) -> None:
     assert "pending          2" in shown.output
     as_json = runner.invoke(main, ["status", "--journal", database, "--run", "kites", "--json"])
     assert '"pending": 2' in as_json.output
+    worked = runner.invoke(
+        main, ["worker", "--journal", database, "--burst", "--simulate", "--heartbeat", "0.5"]
+    )
+    assert 0 == worked.exit_code, worked.output
+    assert "run kites inputs 0-1: 2 completed" in worked.output
+    done = runner.invoke(main, ["status", "--journal", database, "--run", "kites"])
+    assert "completed        2" in done.output
     for args, message in [
         ([*base, "--enqueue"], "--enqueue needs --journal"),
         ([*base, "--journal", database], "add --enqueue"),
