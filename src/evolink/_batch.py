@@ -50,6 +50,7 @@ from evolink._models import DEFAULT_IMAGE_MODEL, GenerationRequest, Task, TaskSt
 from evolink._outcomes import BatchReport, Outcome, OutcomeKind, SkipReason
 from evolink._pacer import SharedBackoff
 from evolink._progress import BatchProgress
+from evolink._reads import read_task
 from evolink._resume import Action, plan_input
 from evolink._slots import AdaptiveSlots
 from evolink._transport import RequestCount, Transport
@@ -161,7 +162,8 @@ class Batch:
         self._stopped: SkipReason | None = None
         self._stopped_reason: str | None = None
         self._resubmitted = 0
-        self._create_requests = RequestCount()
+        # HTTP requests of this batch other than its watcher's reads: creates, adoptions.
+        self._requests = RequestCount()
         self._parked = 0  # creates waiting for proof that keys are honoured
         self._feeding = 0  # submit_all calls running: more inputs may come
         self._changed = anyio.Event()
@@ -447,7 +449,7 @@ class Batch:
             return
         if isinstance(task, str):
             try:
-                task = await self._client.tasks.get(task)
+                task = await read_task(self._transport, task, counts=(self._requests,))
             except EvolinkError as exc:
                 code = "task_not_found" if isinstance(exc, NotFoundError) else type(exc).__name__
                 self._finish(entry, OutcomeKind.UNCERTAIN, error_code=code, error_message=str(exc))
@@ -723,7 +725,7 @@ class Batch:
             uncertain_before=int(entry.reconciling),
             pacer=self._create_brake,
             limiter=self._limiter,
-            counts=(self._create_requests,),
+            counts=(self._requests,),
             before_attempt=before_attempt,
             may_resend=self._keys_proven,
         )
@@ -1103,7 +1105,7 @@ class Batch:
             stopped_reason=self._stopped_reason,
             resubmitted=self._resubmitted,
             elapsed=end - self._started_at,
-            requests=self._create_requests.sent + self._watcher.read_requests,
+            requests=self._requests.sent + self._watcher.read_requests,
         )
 
     def created(self) -> list[Task]:

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
-from evolink._converter import task_parser
 from evolink._downloads import (
     DEFAULT_MAX_BYTES,
     Downloader,
@@ -20,9 +19,8 @@ from evolink._downloads import (
 )
 from evolink._errors import DownloadError, ValidationError, WaitTimeoutError
 from evolink._estimate import ReadPlan
-from evolink._ids import task_path
 from evolink._models import Task, TaskStatus
-from evolink._retry import RequestKind
+from evolink._reads import read_task
 
 if TYPE_CHECKING:
     from evolink._client import AsyncEvolink
@@ -51,9 +49,7 @@ class Tasks:
             ValidationError: `task_id` is not a task id (nothing was sent).
             NotFoundError: no such task, or it expired.
         """
-        return await self._transport.send(
-            RequestKind.READ, "GET", task_path(task_id), parse=task_parser(task_id)
-        )
+        return await read_task(self._transport, task_id)
 
     async def wait(
         self,

@@ -389,6 +389,10 @@ class Transport:
             logger.debug("%s %s -> %s (attempt %d)", method, path, type(exc).__name__, attempt)
             unmapped = APIConnectionError(f"{method} {path} failed: {type(exc).__name__}")
             return unmapped, Outcome.RETRY_UNCERTAIN if is_create else Outcome.RETRY_SAFE, None
+        except BaseException:
+            # Cancelled while the request was out: it may have reached the server.
+            self._count(counts)
+            raise
         self._count(counts)
         elapsed = (time.perf_counter() - started) * 1000
         logger.debug(

@@ -12,6 +12,10 @@
 Evolink's callbacks are not signed, so a delivery is only a hint: the receiver checks the
 secret token in its URL (in constant time), answers 202 at once, and confirms the task with
 a `GET /v1/tasks/{id}` in the background before anything waits on it counts it.
+
+With `journal="postgresql://..."`, several replicas of the app share their callbacks: the
+replica that receives one tells the others (`_replicas`, LISTEN/NOTIFY), and the replica
+holding the waiter confirms and wakes it.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sized
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio
@@ -37,7 +41,8 @@ from evolink._clock import Clock
 from evolink._errors import ConfigurationError, EvolinkError, WaitTimeoutError
 from evolink._estimate import ReadPlan
 from evolink._ids import TASK_ID_PREFIX, check_task_id
-from evolink._models import GenerationRequest, Task
+from evolink._models import GenerationRequest, Task, TaskStatus
+from evolink._replicas import ReplicaChannel, is_postgres_url, open_replica_channel
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -73,6 +78,13 @@ class EvolinkIntegration:
             `EVOLINK_API_KEY` and `EVOLINK_BASE_URL`).
         callback_grace: seconds past a task's predicted end before `wait` stops trusting
             the callback to come and reads the task itself.
+        journal: a PostgreSQL URL (`postgresql://...`, the `postgres` extra, asyncio) shared
+            by the app's replicas: a callback received by any replica wakes the waiter on
+            the replica that holds it, and without `secret` the replicas share one kept in
+            the database. None (the default): callbacks stay in this process.
+
+    Raises:
+        ConfigurationError: `journal` is not a PostgreSQL URL.
     """
 
     def __init__(
@@ -83,9 +95,17 @@ class EvolinkIntegration:
         path: str = "/evolink/callbacks",
         client_factory: Callable[[], AsyncEvolink] | None = None,
         callback_grace: float = CALLBACK_GRACE,
+        journal: str | None = None,
     ) -> None:
+        if journal is not None and not is_postgres_url(journal):
+            raise ConfigurationError("journal= takes a PostgreSQL URL (postgresql://...)")
         self.public_url = public_url.rstrip("/")
-        self._token = secret or secrets.token_urlsafe(32)
+        self._journal = journal
+        # Replicas with a database and no configured secret take theirs from it at start.
+        self._token: str | None = secret or (
+            None if journal is not None else secrets.token_urlsafe(32)
+        )
+        self._replicas: ReplicaChannel | None = None
         self.path = "/" + path.strip("/")
         self._client_factory = client_factory or AsyncEvolink
         self.callback_grace = callback_grace
@@ -114,11 +134,22 @@ class EvolinkIntegration:
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:  # noqa: ARG002 - FastAPI's signature
-        """The app's lifespan: opens the one client and the background work, then closes them."""
+        """The app's lifespan: opens the one client and the background work, then closes them.
+
+        With a PostgreSQL journal it also listens for the other replicas' callbacks.
+        """
         access_log = logging.getLogger("uvicorn.access")
-        masker = _TokenMask(self._token)
-        access_log.addFilter(masker)
-        try:
+        async with AsyncExitStack() as stack:
+            if self._journal is not None:
+                self._replicas = await stack.enter_async_context(
+                    open_replica_channel(self._journal, on_hint=self._hint)
+                )
+                stack.callback(setattr, self, "_replicas", None)
+                if self._token is None:
+                    self._token = await self._replicas.shared_secret(self.path)
+            masker = _TokenMask(self._secret())
+            access_log.addFilter(masker)
+            stack.callback(access_log.removeFilter, masker)
             async with self._client_factory() as client, anyio.create_task_group() as tg:
                 self._client, self._tg = client, tg
                 try:
@@ -126,8 +157,6 @@ class EvolinkIntegration:
                 finally:
                     tg.cancel_scope.cancel()
                     self._client, self._tg = None, None
-        finally:
-            access_log.removeFilter(masker)
 
     def client(self) -> AsyncEvolink:
         """A FastAPI dependency: the app's one client (`Depends(evolink.client)`)."""
@@ -135,9 +164,22 @@ class EvolinkIntegration:
             raise ConfigurationError("the app's lifespan has not started: FastAPI(lifespan=...)")
         return self._client
 
+    def _secret(self) -> str:
+        """The secret part of the callback URL (never in repr or logs)."""
+        if self._token is None:
+            raise ConfigurationError(
+                "the callback secret comes from the database when the app's lifespan starts"
+            )
+        return self._token
+
     def callback_url(self) -> str:
-        """The URL to pass as `callback_url` when creating tasks."""
-        return f"{self.public_url}{self.path}/{self._token}"
+        """The URL to pass as `callback_url` when creating tasks.
+
+        Raises:
+            ConfigurationError: the secret is shared through the database and the app's
+                lifespan has not started yet.
+        """
+        return f"{self.public_url}{self.path}/{self._secret()}"
 
     def start_batch(
         self,
@@ -210,7 +252,7 @@ class EvolinkIntegration:
     # -- the receiver -----------------------------------------------------------------------
 
     async def _receive(self, token: str, request: Request) -> Response:
-        if not hmac.compare_digest(token.encode(), self._token.encode()):
+        if self._token is None or not hmac.compare_digest(token.encode(), self._token.encode()):
             self.rejected += 1
             logger.warning("callback with a wrong token refused (from %s)", _peer(request))
             return Response(status_code=404)
@@ -223,10 +265,29 @@ class EvolinkIntegration:
             self.rejected += 1
             return Response(status_code=400)
         self.deliveries += 1
+        if self._replicas is not None and self._tg is not None:
+            self._tg.start_soon(self._replicas.publish, task_id)  # the waiter may be elsewhere
+            self._hint(task_id)
+        else:
+            self._confirm_soon(task_id)
+        return Response(status_code=202)
+
+    def _hint(self, task_id: str) -> None:
+        """A callback came for `task_id` (here or, by the replica channel, elsewhere).
+
+        With replicas, a task is read only where something waits for it: a waiter here is
+        confirmed and woken; attached batches get the hint and read it if it is theirs.
+        """
+        if task_id in self._waiters:
+            self._confirm_soon(task_id)
+            return
+        for batch in self._batches:
+            batch.feed({"id": task_id, "status": TaskStatus.PROCESSING.value})
+
+    def _confirm_soon(self, task_id: str) -> None:
         if task_id not in self._done and task_id not in self._confirming and self._tg is not None:
             self._confirming.add(task_id)
             self._tg.start_soon(self._confirm, task_id)
-        return Response(status_code=202)
 
     async def _confirm(self, task_id: str) -> None:
         """Read the task the callback named; only what the read says counts."""

@@ -8,6 +8,7 @@ import sqlite3
 
 import pytest
 from _cli_journal import SyncJournal
+from _cli_sim import create, creates
 
 from evolink import JournalError
 from evolink.cli import main
@@ -34,7 +35,7 @@ def test_refuses_a_corrupt_file(tmp_path):
     FolderJournal.open(tmp_path).close()
 
 
-def test_a_changed_input_keeps_the_runs_own(tmp_path, fake, runner):
+def test_a_changed_input_keeps_the_runs_own(tmp_path, sim, runner):
     """A refused resume (the file changed) leaves the journal bound to its own input."""
     source = tmp_path / "p.txt"
     source.write_text("a fox\n")
@@ -46,7 +47,7 @@ def test_a_changed_input_keeps_the_runs_own(tmp_path, fake, runner):
     source.write_text("a fox\n")
     again = runner.invoke(main, [*args, "--resume"])
     assert 0 == again.exit_code, again.output
-    assert 1 == len(fake.creates())
+    assert 1 == len(creates(sim))
 
 
 def _schema_1_journal(path, fingerprint, task_id):
@@ -80,32 +81,23 @@ def _schema_1_journal(path, fingerprint, task_id):
         db.commit()
 
 
-def test_resumes_a_journal_an_older_version_wrote(tmp_path, fake, runner):
+def test_resumes_a_journal_an_older_version_wrote(tmp_path, sim, runner):
     """`--resume` on a folder whose journal is schema 1 migrates it and carries on: the
     known task is watched, the unanswered create resent under its key, nothing made twice."""
-    import httpx  # noqa: PLC0415 - this test only
-
     source = tmp_path / "p.txt"
     source.write_text("a fox\nan owl\n")
     out = tmp_path / "out"
     out.mkdir()
-    made = fake.handle(
-        httpx.Request(
-            "POST",
-            "https://api.evolink.ai/v1/images/generations",
-            json={"model": "gpt-image-2", "prompt": "a fox"},
-            headers={"Idempotency-Key": "key-fox-0123456789"},
-        )
-    ).json()["id"]
+    made = create(sim, "a fox", "key-fox-0123456789")["id"]
     fingerprint = read_prompt_file(source, Defaults()).fingerprint()
     _schema_1_journal(out / JOURNAL_NAME, fingerprint, made)
-    fake.requests.clear()
+    sent = len(sim.requests)
     result = runner.invoke(
         main, ["batch", str(source), "--out", str(out), "--simulate", "--resume"]
     )
     assert 0 == result.exit_code, result.output
-    [create] = fake.creates()
-    assert "key-owl-0123456789" == create.headers["Idempotency-Key"]
+    [resent] = creates(sim, sent)
+    assert "key-owl-0123456789" == resent.idempotency_key
     lines = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
     assert ["completed", "completed"] == [x["status"] for x in lines]
     assert made == lines[0]["task_id"]
