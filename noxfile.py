@@ -118,7 +118,15 @@ def tests_no_extras(session: nox.Session) -> None:
     """
     session.install("--quiet", "--upgrade", "pip")
     session.install("--quiet", ".", *nox.project.dependency_groups(PYPROJECT, "tests-core"))
-    for extra in ("click", "rich", "fastapi", "uvicorn", "httpx_aiohttp"):
+    for extra in (
+        "click",
+        "rich",
+        "fastapi",
+        "uvicorn",
+        "httpx_aiohttp",
+        "psycopg",
+        "procrastinate",
+    ):
         # Nothing may bring an extra in by the back door.
         session.run(
             "python", "-c", f"import importlib.util as u; assert not u.find_spec({extra!r})"

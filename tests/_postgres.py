@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,3 +112,17 @@ def postgres_server() -> Iterator[str]:
             timeout=60,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+def fresh_database(url: str) -> str:
+    """Make a new, empty database on the server of `url`; return its URL.
+
+    Each test gets its own, so tests never see each other's rows (the server is the
+    session's; its databases go with it).
+    """
+    import psycopg  # noqa: PLC0415 - the `postgres` extra, present where these tests run
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+    return url.rsplit("/", 1)[0] + "/" + name

@@ -50,9 +50,11 @@ from evolink._journal import (
     JournalStore,
     OutcomeRecord,
 )
+from evolink._journal_postgres import PostgresJournal
 from evolink._journal_sqlite import SQLiteJournal
 from evolink._json_codec import install as _install_codec  # noqa: F401 - to_dict()'s codec
 from evolink._ledger import CreditLedger, TaskCredits
+from evolink._limits_postgres import PostgresBrake, PostgresCredits
 from evolink._model_names import ArchivedImageModel, AudioModel, ImageModel, VideoModel
 from evolink._models import (
     Balance,
@@ -70,6 +72,7 @@ from evolink._models import (
 from evolink._outcomes import BatchReport, Outcome, OutcomeKind, SkipReason
 from evolink._progress import BatchProgress
 from evolink._retry import RetryPolicy
+from evolink._shared_limits import SharedBrake, SharedCredits
 from evolink._sync import Evolink
 from evolink._version import __version__
 
@@ -115,6 +118,9 @@ __all__ = [
     "OutcomeKind",
     "OutcomeRecord",
     "PermissionDeniedError",
+    "PostgresBrake",
+    "PostgresCredits",
+    "PostgresJournal",
     "RateLimitError",
     "ResponseDecodeError",
     "ResultData",
@@ -122,6 +128,8 @@ __all__ = [
     "SQLiteJournal",
     "SavedImage",
     "ServerError",
+    "SharedBrake",
+    "SharedCredits",
     "SkipReason",
     "SubmissionUncertainError",
     "Task",

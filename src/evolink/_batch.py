@@ -69,6 +69,9 @@ logger = logging.getLogger("evolink")
 MODEL_REFUSAL_CODES = frozenset(
     {"model_not_found", "model_access_denied", "model_not_supported", "model_unavailable"}
 )
+#: Seconds between asks to a run's shared credits while they are full (another worker's
+#: task ending may free some; its change is not seen here).
+SHARED_CREDITS_RETRY = 0.25
 #: The task an adopted journal record stands for, by its final status.
 _TASK_STATUS = {
     EntryStatus.COMPLETED: TaskStatus.COMPLETED,
@@ -136,7 +139,7 @@ class Batch:
         self._clock = client.clock
         self.ledger = CreditLedger()
         self._slots = AdaptiveSlots(maximum=options.max_in_flight)
-        self._pacer = SharedBackoff(self._clock)
+        self._pacer = SharedBackoff(self._clock, shared=options.shared_brake)
         self._create_brake = _CreateBrake(self._pacer, self._slots)
         # HTTP requests of this batch at once: its own cap, else the client's pool size.
         self._limiter = anyio.CapacityLimiter(options.max_connections or client.max_connections)
@@ -186,6 +189,10 @@ class Batch:
         # from it, or that it refused, are not written back.
         self._journal: BatchJournal | None = None
         self._unjournaled: set[int] = set()
+        # The run's credits shared with other batches, and the inputs whose credits stay
+        # held there when they stop (their create may have made a task).
+        self._shared = options.shared_credits
+        self._held: set[int] = set()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -199,6 +206,8 @@ class Batch:
         self._tg.start_soon(self._engine.drive)
         if self._journal is not None:
             self._tg.start_soon(self._journal.run_writer)
+        if self._shared is not None:
+            self._tg.start_soon(self._shared.run)
         return self
 
     async def __aexit__(
@@ -210,6 +219,9 @@ class Batch:
         try:
             return await self._exit(exc_type, exc, tb)
         finally:
+            if self._shared is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._shared.drain()
             if self._journal is not None:
                 await self._journal.close()  # what a stop left queued is written first
 
@@ -567,9 +579,50 @@ class Batch:
             self._slots.release()
             return False
         entry.predicted = self._budget.start(entry.request)
+        if self._shared is not None and not await self._hold_shared(entry):
+            self._budget.answered(entry.request, entry.predicted)
+            entry.predicted = ZERO
+            self._slots.release()
+            return False
         if entry.request.model not in self._models_accepted:
             self._models_probing.add(entry.request.model)
         return True
+
+    async def _hold_shared(self, entry: _Entry) -> bool:
+        """Hold `entry`'s credits in the run's shared budget; False (and an outcome) if
+        they never fit, or the batch stopped while waiting."""
+        assert self._shared is not None  # noqa: S101 - only with shared credits
+        while True:
+            try:
+                amount = self._budget.predict(entry.request)  # whatever the local budget
+                verdict = await self._shared.reserve(self._run_index(entry.index), amount)
+            except Exception as exc:  # noqa: BLE001 - the store's own, raised from `async with`
+                self._hook_failed(exc)
+                verdict = Verdict.WAIT
+            if self._stopped is not None:
+                self._skip(entry, self._stopped)  # nothing sent: a hold taken is given back
+                return False
+            if verdict is Verdict.FITS:
+                return True
+            if verdict is Verdict.NEVER:
+                self._skip(entry, SkipReason.BUDGET)
+                return False
+            with anyio.move_on_after(SHARED_CREDITS_RETRY):
+                await self._wait_change()
+
+    def _run_index(self, index: int) -> int:
+        """The input's index in the journal's run (its batch index without a journal)."""
+        return self._journal.index_of(index) if self._journal is not None else index
+
+    def _settle_shared(self, outcome: Outcome) -> None:
+        """Set the input's hold in the run's shared credits to what its outcome cost."""
+        if self._shared is None or outcome.kind in (OutcomeKind.UNCERTAIN, OutcomeKind.ABANDONED):
+            return  # its task may run on, and be paid for: the hold stays
+        if outcome.task is None and outcome.index in self._held:
+            return  # stopped after an earlier create of it may have made a task
+        cost = outcome.credits
+        amount = cost.charged if cost.settled else cost.reserved
+        self._shared.settle(self._run_index(outcome.index), amount, final=True)
 
     async def _fit_budget(self, entry: _Entry) -> bool:
         """Wait until `entry` fits the budget; False (and an outcome) if it never can."""
@@ -752,6 +805,8 @@ class Batch:
             self._notify()
             return
         reserved = task.credits_reserved or ZERO
+        if self._shared is not None:
+            self._shared.settle(self._run_index(entry.index), reserved, final=False)
         self.ledger.reserve(task.id, reserved, images=entry.request.images)
         self._budget.learn(entry.request, reserved)
         self._entries[task.id] = entry
@@ -845,6 +900,8 @@ class Batch:
     # -- outcomes ---------------------------------------------------------------------------
 
     def _skip(self, entry: _Entry, reason: SkipReason, detail: str | None = None) -> None:
+        if entry.reconciling and reason is not SkipReason.INSUFFICIENT_CREDITS:
+            self._held.add(entry.index)  # an earlier run's create of it may have made a task
         self._record(
             Outcome(
                 index=entry.index,
@@ -923,6 +980,8 @@ class Batch:
         self._outcomes[outcome.index] = outcome
         if self._journal is not None and outcome.index not in self._unjournaled:
             self._journal.outcome(outcome)
+        if outcome.kind is not OutcomeKind.REJECTED:
+            self._settle_shared(outcome)
         if self.options.on_outcome is not None:
             self._call_hook(self.options.on_outcome, outcome)
         self._finished.append(outcome)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
@@ -24,6 +24,7 @@ from evolink._journal import (
     OutcomeRecord,
 )
 from evolink._journal_sqlite import SQLiteJournal
+from evolink._postgres import is_postgres_url
 
 if TYPE_CHECKING:
     from evolink._models import GenerationRequest
@@ -38,12 +39,22 @@ JournalLike = JournalStore | str | os.PathLike[str]
 _Write = Callable[[], Awaitable[None]]
 
 
-def open_store(journal: JournalLike) -> tuple[JournalStore, SQLiteJournal | None]:
-    """The store for `journal`, and the SQLite file opened for a path (to close after).
+class _OwnedStore(JournalStore, Protocol):
+    async def aclose(self) -> None: ...
+
+
+async def open_store(journal: JournalLike) -> tuple[JournalStore, _OwnedStore | None]:
+    """The store for `journal`, and the one opened here (to close after): a
+    `postgresql://` URL opens a `PostgresJournal`, any other path an SQLite file.
 
     Raises:
-        JournalError: the file is not a usable journal.
+        JournalError: the file or database is not a usable journal.
     """
+    if is_postgres_url(journal):
+        from evolink._journal_postgres import PostgresJournal  # noqa: PLC0415 - optional extra
+
+        store = await PostgresJournal.open(str(journal))
+        return store, store
     if isinstance(journal, (str, os.PathLike)):
         owned = SQLiteJournal.open(journal)
         return owned, owned
@@ -59,7 +70,7 @@ class BatchJournal:
         run: str,
         entries: Mapping[int, JournalEntry],
         *,
-        owned: SQLiteJournal | None = None,
+        owned: _OwnedStore | None = None,
     ) -> None:
         self.store = store
         self.run = run
@@ -80,12 +91,13 @@ class BatchJournal:
         Raises:
             JournalError: the file is not a usable journal.
         """
-        store, owned = open_store(journal)
+        store, owned = await open_store(journal)
         try:
             entries = await store.entries(run)
         except BaseException:
             if owned is not None:
-                owned.close()
+                with anyio.CancelScope(shield=True):
+                    await owned.aclose()
             raise
         return cls(store, run, entries, owned=owned)
 
@@ -97,10 +109,14 @@ class BatchJournal:
         self._indexes[batch_index] = index
         return index
 
+    def index_of(self, batch_index: int) -> int:
+        """The run's index of the batch's input `batch_index`."""
+        return self._indexes.get(batch_index, batch_index)
+
     def _input(self, batch_index: int, request: GenerationRequest | None) -> InputRecord:
         return InputRecord(
             run=self.run,
-            index=self._indexes.get(batch_index, batch_index),
+            index=self.index_of(batch_index),
             body=request.to_body() if request is not None else {},
             endpoint=request.endpoint if request is not None else None,
             model=request.model if request is not None else None,
@@ -160,7 +176,10 @@ class BatchJournal:
             write, done = self._queue[0]
             if self.error is None:
                 try:
-                    await write()
+                    # Whole or not at all: a networked store's query cut short by the
+                    # batch's cancellation would cost its connection.
+                    with anyio.CancelScope(shield=True):
+                        await write()
                 except Exception as exc:  # noqa: BLE001 - handed to the batch, which stops
                     self.error = exc
                     if self.on_error is not None:
@@ -171,10 +190,11 @@ class BatchJournal:
 
     async def close(self) -> None:
         """Write what is still queued (shielded, for at most `DRAIN_SECONDS`), then close
-        the SQLite file opened for a path."""
+        the store opened for a path or URL."""
         try:
             with anyio.CancelScope(shield=True), anyio.move_on_after(DRAIN_SECONDS):
                 await self._write_queued()
         finally:
             if self._owned is not None:
-                self._owned.close()
+                with anyio.CancelScope(shield=True):
+                    await self._owned.aclose()

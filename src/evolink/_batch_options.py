@@ -14,6 +14,7 @@ from evolink._journal import DEFAULT_RUN, JournalStore
 from evolink._models import GenerationRequest, MediaKind, Task
 from evolink._outcomes import Outcome
 from evolink._progress import ProgressHook
+from evolink._shared_limits import SharedBrake, SharedCredits
 
 CreateHook = Callable[[int, GenerationRequest, str], None]
 CreatedHook = Callable[[int, Task], None]
@@ -44,6 +45,8 @@ class BatchKwargs(TypedDict, total=False):
     journal: JournalStore | str | os.PathLike[str] | None
     run: str
     resume_failed: bool
+    shared_credits: SharedCredits | None
+    shared_brake: SharedBrake | None
 
 
 def _to_prices(value: Mapping[str, float | Decimal | str]) -> dict[str, Decimal]:
@@ -94,6 +97,11 @@ class BatchOptions:
             key, and only the rest are created.
         run: the run's name in the journal (one journal holds many runs).
         resume_failed: on resume, create again the inputs whose task failed (a new task).
+        shared_credits: the run's credits, shared with its other batches (workers on other
+            machines): each create holds its credits there first, so `max_credits` holds
+            across all of them (`evolink worker` passes a PostgreSQL one).
+        shared_brake: the run's 429 brake, shared with its other batches: a 429 any of
+            them meets slows them all.
     """
 
     max_in_flight: int = 32
@@ -117,6 +125,8 @@ class BatchOptions:
     journal: JournalStore | str | os.PathLike[str] | None = None
     run: str = DEFAULT_RUN
     resume_failed: bool = False
+    shared_credits: SharedCredits | None = None
+    shared_brake: SharedBrake | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.task_deadline is not None and not self.task_deadline > 0:

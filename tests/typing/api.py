@@ -218,3 +218,19 @@ async def resumable(client: AsyncEvolink, prompts: list[str], store: evolink.Jou
     async with client.batch(journal=store) as batch:
         await batch.submit_all(prompts)
     return len(batch.report())
+
+
+async def on_many_machines(client: AsyncEvolink, prompts: list[str]) -> Decimal:
+    report = await client.images.generate_many(prompts, journal="postgresql://db/evolink")
+    async with await evolink.PostgresJournal.open("postgresql://db/evolink") as journal:
+        credits_: evolink.SharedCredits = await evolink.PostgresCredits.open(
+            journal.pool, "nightly", Decimal(500)
+        )
+        brake: evolink.SharedBrake = evolink.PostgresBrake(journal.pool, "nightly")
+        async with client.batch(
+            journal=journal, run="nightly", shared_credits=credits_, shared_brake=brake
+        ) as batch:
+            for index, prompt in enumerate(prompts):
+                await batch.submit(prompt, journal_index=index)
+        held, budget = await evolink.PostgresCredits(journal.pool, "nightly").committed()
+    return held + (budget or 0) + len(report)

@@ -8,9 +8,11 @@ it, so neither can lack a switch the other has.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -83,6 +85,14 @@ SERVE_OPTIONS: tuple[ServeOption, ...] = (
     ServeOption(name="port", help="Port to listen on.", kind=int, default=8000, group="server"),
     ServeOption(
         name="log_level", help="uvicorn's log level.", kind=str, default="info", group="server"
+    ),
+    ServeOption(
+        name="record",
+        help="When stopped, write what happened to FILE (JSON: requests, ledger, committed"
+        " credits over time; see Simulator.record).",
+        kind=str,
+        metavar=("FILE",),
+        group="server",
     ),
     ServeOption(name="seed", help="Seed for every random draw.", kind=int, default=0),
     ServeOption(
@@ -242,6 +252,7 @@ def serve(
     port: int = 8000,
     simulator: Simulator | None = None,
     log_level: str = "info",
+    record: str | None = None,
     **knobs: Any,
 ) -> None:
     """Serve a simulator until interrupted (blocking).
@@ -251,12 +262,16 @@ def serve(
         port: port to listen on.
         simulator: the simulator to serve; by default a new one made with `knobs`.
         log_level: uvicorn's log level.
+        record: a file to write `Simulator.record()` to, as JSON, once stopped (SIGINT
+            or SIGTERM): what a test of served clients checks.
         **knobs: `Simulator` keyword arguments, when `simulator` is None.
     """
     uvicorn = uvicorn_module()
     if simulator is None:
         simulator = Simulator(**knobs)
     uvicorn.run(simulator.app, host=host, port=port, log_level=log_level, lifespan="on")
+    if record is not None:
+        Path(record).write_text(json.dumps(simulator.record()), encoding="utf-8")
 
 
 @contextlib.contextmanager

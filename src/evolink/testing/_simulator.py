@@ -277,6 +277,54 @@ class Simulator:
         """Ids of tasks whose callback was dropped on purpose."""
         return self._dispatcher.dropped
 
+    def record(self) -> dict[str, Any]:
+        """What happened, as plain JSON values (what `serve(record=...)` writes).
+
+        Keys: `requests` (each `RecordedRequest`: method, path, status, time,
+        idempotency_key, replayed, fault, and the body's prompt), `ledger` (each entry:
+        task_id, kind, amount as a string, time), `committed` (`[time, credits]` pairs from
+        `Ledger.committed_over_time`), `peak_committed`, `charged`, and `tasks` (each
+        task's id, prompt, final status and images).
+        """
+        ledger = self.ledger
+        timeline = ledger.committed_over_time()
+        return {
+            "requests": [
+                {
+                    "method": r.method,
+                    "path": r.path,
+                    "status": r.status,
+                    "time": r.time,
+                    "idempotency_key": r.idempotency_key,
+                    "replayed": r.replayed,
+                    "fault": r.fault,
+                    "prompt": r.body.get("prompt") if isinstance(r.body, dict) else None,
+                }
+                for r in self.requests
+            ],
+            "ledger": [
+                {
+                    "task_id": e.task_id,
+                    "kind": e.kind.value,
+                    "amount": str(e.amount),
+                    "time": e.time,
+                }
+                for e in ledger.entries
+            ],
+            "committed": [[time, str(held)] for time, held in timeline],
+            "peak_committed": str(max((c for _, c in timeline), default=Decimal(0))),
+            "charged": str(ledger.charged),
+            "tasks": [
+                {
+                    "id": t.id,
+                    "prompt": t.prompt,
+                    "final_status": str(t.final_status.value),
+                    "images": t.images,
+                }
+                for t in self.tasks.values()
+            ],
+        }
+
     def unfinished(self) -> int:
         """Tasks not ended yet, at the clock's present."""
         now = self.clock.time()
