@@ -10,7 +10,7 @@ from typing import Any, TypedDict
 import attrs
 
 from evolink._errors import ValidationError
-from evolink._journal import DEFAULT_RUN, JournalStore
+from evolink._journal import DEFAULT_RUN, JournalStore, check_run_name
 from evolink._models import GenerationRequest, MediaKind, Task
 from evolink._outcomes import Outcome
 from evolink._progress import ProgressHook
@@ -137,7 +137,6 @@ class BatchOptions:
             raise ValidationError("max_connections", "positive", "must be at least 1")
         if self.max_credits is not None and self.max_credits < 0:
             raise ValidationError("max_credits", "not_negative", "must be 0 or more")
-        if not self.run:
-            raise ValidationError("run", "not_empty", "name the run")
+        check_run_name(self.run)
         if self.retry_failed < 0:
             raise ValidationError("retry_failed", "not_negative", "must be 0 or more")

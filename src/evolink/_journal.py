@@ -28,8 +28,31 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from evolink._errors import ValidationError
+
 #: The run of a journal used without naming one (the CLI's, and `batch(journal=...)`'s).
 DEFAULT_RUN = "default"
+#: The longest run name: it is a key in every store, and it is typed back by people.
+MAX_RUN_NAME = 200
+
+
+def check_run_name(run: object) -> str:
+    """Return `run` if it can name a run, else raise `ValidationError` (nothing is sent).
+
+    A name is what `evolink status --run NAME` is typed with: printable text, not blank,
+    without spaces around it, at most `MAX_RUN_NAME` characters.
+    """
+    if not isinstance(run, str) or not run.strip():
+        raise ValidationError("run", "not_empty", "name the run (printable text, not blank)")
+    if run != run.strip() or not run.isprintable():
+        raise ValidationError(
+            "run", "format", "a run's name has no control characters and no spaces around it"
+        )
+    if len(run) > MAX_RUN_NAME:
+        raise ValidationError(
+            "run", "max_length", f"a run's name is at most {MAX_RUN_NAME} characters"
+        )
+    return run
 
 
 class EntryStatus(str, enum.Enum):

@@ -171,6 +171,7 @@ class PostgresBrake:
         self._clock = clock
         self._refresh = refresh
         self._pending: float | None = None
+        self._pending_hits = 0  # 429s met since the last write: each counts in `hits`
         self._until = 0.0  # on the clock's time()
         self._read_at = -float("inf")  # time.monotonic() of the last reading
         self._lock = anyio.Lock()
@@ -181,6 +182,7 @@ class PostgresBrake:
     def rate_limited(self, delay: float) -> None:
         """Publish a brake of `delay` seconds from now (at the next `remaining`)."""
         self._pending = max(self._pending or 0.0, delay)
+        self._pending_hits += 1
         self._until = max(self._until, self._now() + delay)
 
     async def remaining(self) -> float:
@@ -197,15 +199,22 @@ class PostgresBrake:
 
     async def _exchange(self) -> None:
         pending, self._pending = self._pending, None
+        hits, self._pending_hits = self._pending_hits, 0
         async with self._pool.connection() as conn:
             if pending is not None:
-                cursor = await conn.execute(
-                    "INSERT INTO evolink_brakes (run, until, hits) VALUES (%(run)s, %(until)s, 1)"
-                    " ON CONFLICT (run) DO UPDATE SET"
-                    " until = greatest(evolink_brakes.until, excluded.until),"
-                    " hits = evolink_brakes.hits + 1 RETURNING until",
-                    {"run": self.run_name, "until": self._now() + pending},
-                )
+                try:
+                    cursor = await conn.execute(
+                        "INSERT INTO evolink_brakes (run, until, hits)"
+                        " VALUES (%(run)s, %(until)s, %(hits)s)"
+                        " ON CONFLICT (run) DO UPDATE SET"
+                        " until = greatest(evolink_brakes.until, excluded.until),"
+                        " hits = evolink_brakes.hits + excluded.hits RETURNING until",
+                        {"run": self.run_name, "until": self._now() + pending, "hits": hits},
+                    )
+                except BaseException:
+                    # Not written: these 429s are counted with the next write.
+                    self._pending_hits += hits
+                    raise
             else:
                 cursor = await conn.execute(
                     "SELECT until FROM evolink_brakes WHERE run = %s", (self.run_name,)

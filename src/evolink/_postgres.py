@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from evolink._errors import JournalError
+from evolink._redact import redact_url
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -113,12 +114,8 @@ def is_postgres_url(value: object) -> bool:
 
 
 def display_url(url: str) -> str:
-    """`url` without its password, for messages and reprs."""
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}"
+    """`url` without its password (in the user part or a parameter), for messages and reprs."""
+    return redact_url(url)
 
 
 def _require_asyncio() -> None:

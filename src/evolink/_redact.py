@@ -26,3 +26,15 @@ def redact_body(body: bytes, key: str, *, secrets: bool) -> bytes:
 def redact_text(text: str) -> str:
     """`text` with any `sk-` key hidden (for messages the SDK keeps)."""
     return _SECRET_TEXT.sub("sk-***", text) if "sk-" in text else text
+
+
+# A database URL's password: in its user part (`user:pw@`) or as a libpq parameter
+# (`?password=pw`, `&sslpassword=pw`), which libpq accepts as well.
+_URL_USER_PASSWORD = re.compile(r"(://[^:/@?#]*):[^@/?#]*@")
+_URL_PARAM_PASSWORD = re.compile(r"(?i)([?&;\s](?:ssl)?password=)[^&;\s#]*")
+
+
+def redact_url(url: str) -> str:
+    """`url` with every password in it shown as `***` (for messages, reprs and logs)."""
+    url = _URL_USER_PASSWORD.sub(r"\1:***@", url)
+    return _URL_PARAM_PASSWORD.sub(r"\1***", url)

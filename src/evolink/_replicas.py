@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -34,6 +33,7 @@ import sniffio
 
 from evolink._errors import ConfigurationError, EvolinkError
 from evolink._ids import TASK_ID_PREFIX, check_task_id
+from evolink._redact import redact_url
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -56,7 +56,6 @@ PUBLISH_TIMEOUT = 5.0
 #: Longest task id a payload may name (a payload is at most 8000 bytes).
 MAX_TASK_ID = 200
 
-_PASSWORD = re.compile(r"(://[^:/@]*):[^@/]*@")
 # One lock id for the schema's creation, so that replicas starting together do not race.
 _SCHEMA_LOCK = 0x65766F6C  # "evol"
 
@@ -68,7 +67,7 @@ def is_postgres_url(journal: object) -> bool:
 
 def safe_url(url: str) -> str:
     """`url` with its password hidden, for logs and errors."""
-    return _PASSWORD.sub(r"\1:***@", url)
+    return redact_url(url)
 
 
 def _psycopg() -> tuple[Any, Any]:

@@ -26,7 +26,7 @@ from evolink._errors import (
     ValidationError,
 )
 from evolink._idempotency import check_idempotency_key
-from evolink._journal import DEFAULT_RUN
+from evolink._journal import DEFAULT_RUN, check_run_name
 from evolink._journal_postgres import PostgresJournal
 from evolink._models import DEFAULT_IMAGE_MODEL, GenerationRequest, MediaKind
 from evolink._postgres import display_url, is_postgres_url
@@ -289,9 +289,20 @@ def _distributed_options(function: Callable[..., Any]) -> Callable[..., Any]:
     return _journal_option(function)
 
 
+def _run_name(_: click.Context, __: click.Parameter, value: str) -> str:
+    try:
+        return check_run_name(value)
+    except ValidationError as exc:
+        raise click.BadParameter(exc.message) from None
+
+
 def _run_option(function: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
-        "--run", default=DEFAULT_RUN, show_default=True, help="The run's name in --journal."
+        "--run",
+        default=DEFAULT_RUN,
+        show_default=True,
+        callback=_run_name,
+        help="The run's name in --journal.",
     )(function)
 
 
