@@ -1,0 +1,190 @@
+"""Real `evolink worker` processes on a served simulator: SIGKILL, takeover, budget, status."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from conftest import PYTHON, ROOT, child_env
+
+KEY = "sk-evo-" + "Aa1" * 11
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve_simulator(tmp: Path, *args: str) -> tuple[subprocess.Popen[bytes], str, Path]:
+    port = _free_port()
+    record = tmp / "record.json"
+    with open(tmp / "sim.log", "wb") as log:
+        proc = subprocess.Popen(  # noqa: S603
+            [PYTHON, "-m", "evolink.testing", "--port", str(port), "--record", str(record), *args],
+            env=child_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, (tmp / "sim.log").read_text()
+            time.sleep(0.1)
+    return proc, f"http://127.0.0.1:{port}", record
+
+
+def _stop_simulator(proc: subprocess.Popen[bytes], record: Path) -> dict:
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=20)
+    return json.loads(record.read_text())
+
+
+def _cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        [PYTHON, "-m", "evolink.cli", *args],
+        env=env or child_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def _worker(db: str, base_url: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(  # noqa: S603
+            [
+                PYTHON, "-m", "evolink.cli", "worker", "--journal", db,
+                "--max-in-flight", "6", "--heartbeat", "0.2", "--stalled-after", "1.5", *extra,
+            ],
+            env=child_env(EVOLINK_API_KEY=KEY, EVOLINK_BASE_URL=base_url),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _status(db: str, run: str) -> dict:
+    result = _cli("status", "--journal", db, "--run", run, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _created_prompts(record: dict) -> collections.Counter[str]:
+    return collections.Counter(
+        r["prompt"]
+        for r in record["requests"]
+        if r["method"] == "POST"
+        and r["path"].endswith("/generations")
+        and r["status"] == 200
+        and not r["replayed"]
+    )
+
+
+def test_sigkilled_worker_twice_every_input_once_budget_held(db: str, tmp_path: Path) -> None:
+    """Promises (issue 17 'Done when' and part 2; docs/how-to/many-machines.md 'When a worker
+    dies'; docs/explanation/guarantees.md): 'every input ends once, no prompt is created
+    twice (count on the simulator), every image is on disk once, the shared budget is never
+    exceeded at any moment ..., and `evolink status` matches the simulator'. Three workers,
+    one SIGKILLed twice mid-run and restarted; creates' answers sometimes lost; a budget
+    that binds (some inputs must end skipped)."""
+    sim, base_url, record_path = _serve_simulator(
+        tmp_path, "--durations", "1", "2", "--lost-create-response", "0.05", "--seed", "11"
+    )
+    prompts = [f"a paper boat on a pond, number {i}" for i in range(120)]
+    (tmp_path / "prompts.txt").write_text("\n".join(prompts) + "\n")
+    out = tmp_path / "out"
+    budget = Decimal(200)  # 80 images of 2.5 credits: 40 inputs cannot fit
+    enq = _cli(
+        "batch", str(tmp_path / "prompts.txt"), "--out", str(out), "--journal", db,
+        "--run", "boats", "--enqueue", "--chunk-size", "8", "--max-credits", str(budget),
+    )
+    assert enq.returncode == 0, enq.stderr + enq.stdout
+    logs = [tmp_path / f"worker{i}.log" for i in range(3)]
+    workers = [_worker(db, base_url, logs[i]) for i in range(3)]
+    try:
+        for pause in (1.5, 2.0):
+            time.sleep(pause)
+            workers[0].send_signal(signal.SIGKILL)
+            workers[0].wait(timeout=10)
+            time.sleep(0.5)
+            workers[0] = _worker(db, base_url, logs[0])
+        deadline = time.monotonic() + 45
+        status = _status(db, "boats")
+        while not status.get("done") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            status = _status(db, "boats")
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+        for w in workers:
+            try:
+                w.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                w.kill()
+        record = _stop_simulator(sim, record_path)
+    worker_logs = "\n".join(p.read_text(errors="replace") for p in logs)
+    assert status.get("done"), (status, worker_logs[-3000:])
+    counts = status["counts"]
+    assert sum(counts.values()) == len(prompts), counts
+    made = _created_prompts(record)
+    twice = {p: n for p, n in made.items() if n > 1}
+    assert not twice, f"prompts created (paid) more than once: {twice}"
+    assert Decimal(str(record["peak_committed"])) <= budget, record["peak_committed"]
+    # status matches the simulator
+    assert counts.get("completed", 0) == len(made), (counts, len(made))
+    assert Decimal(status["charged"]) == Decimal(str(record["charged"]))
+    # every image on disk once, for exactly the completed inputs
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    by_index = collections.Counter(int(name.split("-", 1)[0]) for name in pngs)
+    assert all(n == 1 for n in by_index.values()), by_index
+    assert len(by_index) == counts.get("completed", 0)
+    assert status["files"] == len(pngs)
+    leftovers = [p.name for p in out.iterdir() if re.search(r"\.(tmp|part)$|^\.", p.name)]
+    assert not leftovers, leftovers
+
+
+def test_concurrent_first_start_creates_schema_once(postgres_url: str, tmp_path: Path) -> None:
+    """Promise (docs/how-to/many-machines.md): 'The database needs nothing prepared: the SDK
+    creates its tables (evolink_*) and the job queue's (procrastinate_*) the first time ...;
+    any number of processes may start at once.' Six `evolink batch --enqueue` of different
+    runs start together on an empty database."""
+    from _postgres import fresh_database
+
+    db = fresh_database(postgres_url)
+    (tmp_path / "p.txt").write_text("a kite\na crane\na swan\n")
+    start_at = time.time() + 2.0
+    script = (
+        "import os,sys,time;t=float(sys.argv[1]);time.sleep(max(0,t-time.time()));"
+        "from evolink.cli import main;main(args=sys.argv[2:],prog_name='evolink')"
+    )
+    procs = [
+        subprocess.Popen(  # noqa: S603
+            [PYTHON, "-c", script, str(start_at), "batch", str(tmp_path / "p.txt"), "--out",
+             str(tmp_path / f"o{i}"), "--journal", db, "--run", f"r{i}", "--enqueue",
+             "--chunk-size", "1"],
+            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for i in range(6)
+    ]
+    outputs = [p.communicate(timeout=60)[0] for p in procs]
+    codes = [p.returncode for p in procs]
+    assert codes == [0] * 6, "\n---\n".join(outputs)
+    for i in range(6):
+        status = _status(db, f"r{i}")
+        assert status["total"] == 3
+        assert status["jobs"] == {"todo": 3}, status
