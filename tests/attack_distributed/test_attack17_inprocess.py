@@ -272,3 +272,30 @@ async def test_schema_tables_hold_no_api_key(db: str) -> None:
             for row in conn.execute(f'SELECT * FROM "{table}"'):  # noqa: S608
                 assert key not in repr(row), table
                 assert key[-8:] not in repr(row), table
+
+
+async def test_postgres_journal_rejects_other_inputs_at_same_index(db: str) -> None:
+    """Promise (docs/how-to/resume.md: 'another request at this index | rejects the input
+    (journal_mismatch) and sends nothing'), kept by the PostgreSQL journal as by SQLite."""
+    sim = Simulator(durations=Fixed(0.2), seed=13)
+    async with AsyncEvolink(api_key=TEST_API_KEY, transport=sim.transport()) as client:
+        first = await client.images.generate_many(["a yak", "a gnu"], journal=db, run="m")
+        assert first.ok
+        before = len([r for r in sim.requests if r.method == "POST"])
+        second = await client.images.generate_many(["a yak", "a kudu"], journal=db, run="m")
+    kinds = [o.kind for o in second.outcomes]
+    assert kinds[0] is OutcomeKind.COMPLETED and second.outcomes[0].resumed
+    assert kinds[1] is OutcomeKind.REJECTED, second.outcomes[1]
+    assert len([r for r in sim.requests if r.method == "POST"]) == before
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_postgres_journal_on_trio_is_a_typed_error_before_sending(db: str) -> None:
+    """Promise (docs/how-to/many-machines.md: 'PostgreSQL stores run on asyncio ..., not on
+    trio'; docs/reference/errors.md: JournalError raised by `batch(journal=...)` on entry):
+    on trio a PostgreSQL journal is a JournalError, and nothing is sent."""
+    sim = Simulator(durations=Fixed(0.2), seed=14)
+    async with AsyncEvolink(api_key=TEST_API_KEY, transport=sim.transport()) as client:
+        with pytest.raises(JournalError):
+            await client.images.generate_many(["a yak"], journal=db, run="t")
+    assert not [r for r in sim.requests if r.method == "POST"]

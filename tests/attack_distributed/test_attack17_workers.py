@@ -223,3 +223,57 @@ def test_four_workers_racing_for_a_tiny_budget(db: str, tmp_path: Path) -> None:
     peak = Decimal(str(record["peak_committed"]))
     assert peak <= budget + Decimal("2.5"), f"peak committed {peak} with a budget of {budget}"
     assert Decimal(str(record["charged"])) <= budget + Decimal("2.5")
+
+
+def test_takeover_does_not_repeat_finished_downloads(db: str, tmp_path: Path) -> None:
+    """Promises (issue 17 part 2: 'its finished downloads are not repeated'; docs/how-to/
+    many-machines.md 'completed, with its files recorded and on disk | nothing';
+    docs/explanation/guarantees.md: 'A file is fetched again if its worker died after saving
+    it and before recording it'). A worker holding one 40-input job is SIGKILLed once 15 of
+    them completed; the worker that takes the job over fetches at most the few files that
+    were in flight (<= max_in_flight), creates nothing twice, and every input ends once."""
+    sim, base_url, record_path = _serve_simulator(tmp_path, "--durations", "0.5", "1", "--seed", "31")
+    prompts = [f"a moth near a lamp, number {i}" for i in range(40)]
+    (tmp_path / "prompts.txt").write_text("\n".join(prompts) + "\n")
+    out = tmp_path / "out"
+    enq = _cli(
+        "batch", str(tmp_path / "prompts.txt"), "--out", str(out), "--journal", db,
+        "--run", "moths", "--enqueue", "--chunk-size", "40",
+    )
+    assert enq.returncode == 0, enq.stderr
+    log = tmp_path / "w.log"
+    first = _worker(db, base_url, log)
+    second = None
+    try:
+        deadline = time.monotonic() + 30
+        while _status(db, "moths")["counts"].get("completed", 0) < 15:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        second = _worker(db, base_url, log)
+        deadline = time.monotonic() + 40
+        status = _status(db, "moths")
+        while not status.get("done") and time.monotonic() < deadline:
+            time.sleep(0.3)
+            status = _status(db, "moths")
+    finally:
+        for w in (first, second):
+            if w is not None and w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+                try:
+                    w.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    w.kill()
+                    w.wait()
+        record = _stop_simulator(sim, record_path)
+    assert status.get("done"), (status, log.read_text()[-2000:])
+    assert status["counts"] == {"completed": 40}, status
+    made = _created_prompts(record)
+    assert all(n == 1 for n in made.values()) and len(made) == 40
+    downloads = collections.Counter(
+        r["path"] for r in record["requests"] if r["method"] == "GET" and r["path"].startswith("/results/")
+    )
+    repeated = sum(n - 1 for n in downloads.values())
+    assert repeated <= 6, f"{repeated} downloads repeated after the takeover"
+    assert len(list(out.glob("*.png"))) == 40
