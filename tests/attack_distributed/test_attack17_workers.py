@@ -202,17 +202,38 @@ def test_four_workers_racing_for_a_tiny_budget(db: str, tmp_path: Path) -> None:
     prompts = [f"a snail on a leaf, number {i}" for i in range(24)]
     (tmp_path / "prompts.txt").write_text("\n".join(prompts) + "\n")
     budget = Decimal(10)
-    enq = _cli(
-        "batch", str(tmp_path / "prompts.txt"), "--out", str(tmp_path / "out"), "--journal", db,
-        "--run", "snails", "--enqueue", "--chunk-size", "6", "--max-credits", str(budget),
-    )
-    assert enq.returncode == 0, enq.stderr
+    # The schema first (a run of its own), then four workers waiting, then the run: the
+    # four take their jobs at about the same moment.
+    (tmp_path / "warm.txt").write_text("warm\n")
+    assert _cli("batch", str(tmp_path / "warm.txt"), "--out", str(tmp_path / "warm"), "--journal",
+                db, "--run", "warm", "--enqueue", "--max-credits", "0").returncode == 0
     logs = [tmp_path / f"w{i}.log" for i in range(4)]
-    workers = [_worker(db, base_url, logs[i], "--burst") for i in range(4)]
+    workers = [_worker(db, base_url, logs[i]) for i in range(4)]
     try:
-        for w in workers:
-            w.wait(timeout=50)
+        deadline = time.monotonic() + 20
+        while sum("waiting for jobs" in p.read_text() for p in logs if p.exists()) < 4:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        enq = _cli(
+            "batch", str(tmp_path / "prompts.txt"), "--out", str(tmp_path / "out"), "--journal", db,
+            "--run", "snails", "--enqueue", "--chunk-size", "6", "--max-credits", str(budget),
+        )
+        assert enq.returncode == 0, enq.stderr
+        deadline = time.monotonic() + 40
+        status = _status(db, "snails")
+        while not status.get("done") and time.monotonic() < deadline:
+            time.sleep(0.3)
+            status = _status(db, "snails")
     finally:
+        for w in workers:
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+        for w in workers:
+            try:
+                w.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                w.kill()
+                w.wait()
         for w in workers:
             if w.poll() is None:
                 w.kill()
