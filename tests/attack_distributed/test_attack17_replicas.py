@@ -169,3 +169,27 @@ def test_integration_refuses_non_postgres_journal() -> None:
     for bad in ("sqlite:///x.db", "runs.sqlite3", "mysql://db/x", ""):
         with pytest.raises(ConfigurationError):
             EvolinkIntegration(public_url="https://my.app", journal=bad)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://evolink:{PASSWORD}@127.0.0.1:1/nowhere",
+        f"postgresql://evolink@127.0.0.1:1/nowhere?password={PASSWORD}",
+    ],
+    ids=["userinfo", "query"],
+)
+async def test_unreachable_database_stops_start_without_leaking_password(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Promise (docs/how-to/app-replicas.md): 'A database that cannot be reached when the app
+    starts stops the start (ConfigurationError)' and 'never ... the database password, and
+    neither do the log lines and errors (the database URL's password is shown as ***)'."""
+    sim = Simulator(durations=Fixed(1), seed=16)
+    a, app_a = _replica(url, sim)
+    caplog.set_level("DEBUG")
+    with pytest.raises(ConfigurationError) as caught:
+        async with a.lifespan(app_a):
+            pass
+    text = str(caught.value) + repr(caught.value) + caplog.text + repr(a)
+    assert PASSWORD not in text, text

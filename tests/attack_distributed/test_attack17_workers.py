@@ -104,10 +104,10 @@ def test_sigkilled_worker_twice_every_input_once_budget_held(db: str, tmp_path: 
     sim, base_url, record_path = _serve_simulator(
         tmp_path, "--durations", "1", "2", "--lost-create-response", "0.05", "--seed", "11"
     )
-    prompts = [f"a paper boat on a pond, number {i}" for i in range(120)]
+    prompts = [f"a paper boat on a pond, number {i}" for i in range(90)]
     (tmp_path / "prompts.txt").write_text("\n".join(prompts) + "\n")
     out = tmp_path / "out"
-    budget = Decimal(200)  # 80 images of 2.5 credits: 40 inputs cannot fit
+    budget = Decimal(150)  # 60 images of 2.5 credits: 30 inputs cannot fit
     enq = _cli(
         "batch", str(tmp_path / "prompts.txt"), "--out", str(out), "--journal", db,
         "--run", "boats", "--enqueue", "--chunk-size", "8", "--max-credits", str(budget),
@@ -122,7 +122,7 @@ def test_sigkilled_worker_twice_every_input_once_budget_held(db: str, tmp_path: 
             workers[0].wait(timeout=10)
             time.sleep(0.5)
             workers[0] = _worker(db, base_url, logs[0])
-        deadline = time.monotonic() + 45
+        deadline = time.monotonic() + 50
         status = _status(db, "boats")
         while not status.get("done") and time.monotonic() < deadline:
             time.sleep(0.5)
