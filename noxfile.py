@@ -96,6 +96,8 @@ def _run_tests(session: nox.Session) -> None:
         "pytest",
         "-p",
         "no:cacheprovider",
+        # Long: the many-workers attack runs real workers for minutes (`nox -s soak`).
+        "--ignore=tests/attack_distributed",
         *session.posargs,
     )
     session.run("coverage", "combine", "--quiet")
@@ -169,11 +171,14 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=CURRENT)
 def soak(session: nox.Session) -> None:
-    """The reliability suite at full size: 2,000 prompts under every fault, crash trials."""
+    """The long suites: reliability at full size (2,000 prompts under every fault, crash
+    trials) and the attack on many workers and app replicas (real processes, PostgreSQL)."""
     _install(session, "tests")
+    _ensure_postgresql(session)
     session.run(
         "pytest",
         "tests/reliability",
+        "tests/attack_distributed",
         "-p",
         "no:cacheprovider",
         *session.posargs,

@@ -20,7 +20,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def db(postgres_url: str) -> str:
-    from _postgres import fresh_database
+    from _postgres import fresh_database  # noqa: PLC0415
 
     return fresh_database(postgres_url)
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import collections
-import json
-import signal
 import subprocess
-import time
 from pathlib import Path
 
-from conftest import PYTHON, child_env
 from test_attack17_workers import KEY, _cli, _serve_simulator, _status, _stop_simulator
+
+from conftest import PYTHON, child_env
 
 PASSWORD = "Pg-" + "Hq4Wn8Tz"
 
@@ -35,8 +33,17 @@ def test_malformed_journal_urls_fail_clearly_before_sending(tmp_path: Path) -> N
             "postgresql://127.0.0.1:1/db",
         ):
             for args in (
-                ["batch", str(tmp_path / "p.txt"), "--out", str(tmp_path / "o"), "--journal", url,
-                 "--run", "x", "--enqueue"],
+                [
+                    "batch",
+                    str(tmp_path / "p.txt"),
+                    "--out",
+                    str(tmp_path / "o"),
+                    "--journal",
+                    url,
+                    "--run",
+                    "x",
+                    "--enqueue",
+                ],
                 ["worker", "--journal", url, "--burst"],
                 ["status", "--journal", url, "--run", "x"],
             ):
@@ -56,8 +63,15 @@ def test_empty_run_name_is_refused(db: str, tmp_path: Path) -> None:
     (tmp_path / "p.txt").write_text("a fox\n")
     for name in ("", "   "):
         result = _cli(
-            "batch", str(tmp_path / "p.txt"), "--out", str(tmp_path / "o"), "--journal", db,
-            "--run", name, "--enqueue",
+            "batch",
+            str(tmp_path / "p.txt"),
+            "--out",
+            str(tmp_path / "o"),
+            "--journal",
+            db,
+            "--run",
+            name,
+            "--enqueue",
         )
         assert result.returncode == 2, (repr(name), result.stdout, result.stderr)
 
@@ -66,8 +80,17 @@ def test_reused_run_name_is_refused_with_exit_2(db: str, tmp_path: Path) -> None
     """Promise (docs/how-to/many-machines.md): 'A run name is used once: to enqueue the file
     again, name another --run.' (exit status 2: usage or input errors, `evolink batch --help`)."""
     (tmp_path / "p.txt").write_text("a fox\nan owl\n")
-    args = ("batch", str(tmp_path / "p.txt"), "--out", str(tmp_path / "o"), "--journal", db,
-            "--run", "once", "--enqueue")
+    args = (
+        "batch",
+        str(tmp_path / "p.txt"),
+        "--out",
+        str(tmp_path / "o"),
+        "--journal",
+        db,
+        "--run",
+        "once",
+        "--enqueue",
+    )
     assert _cli(*args).returncode == 0
     again = _cli(*args)
     assert again.returncode == 2, again.stdout + again.stderr
@@ -85,8 +108,18 @@ def test_password_and_key_never_in_cli_output(db: str, tmp_path: Path) -> None:
     env = child_env(EVOLINK_API_KEY=KEY, EVOLINK_BASE_URL=base_url)
     texts = []
     try:
-        enq = _cli("batch", str(tmp_path / "p.txt"), "--out", str(out), "--journal", url,
-                   "--run", "pw", "--enqueue", env=env)
+        enq = _cli(
+            "batch",
+            str(tmp_path / "p.txt"),
+            "--out",
+            str(out),
+            "--journal",
+            url,
+            "--run",
+            "pw",
+            "--enqueue",
+            env=env,
+        )
         assert enq.returncode == 0, enq.stderr
         texts.append(enq.stdout + enq.stderr)
         work = _cli("worker", "--journal", url, "--burst", "--max-in-flight", "4", env=env)
@@ -112,11 +145,27 @@ def test_query_string_password_never_in_cli_output(db: str, tmp_path: Path) -> N
     `--journal` takes 'a libpq URL'; libpq URLs may carry the password as `?password=`."""
     url = f"{db}?password={PASSWORD}"
     (tmp_path / "p.txt").write_text("a fox\n")
-    enq = _cli("batch", str(tmp_path / "p.txt"), "--out", str(tmp_path / "o"), "--journal", url,
-               "--run", "q", "--enqueue")
-    worker = _cli("worker", "--journal", url, "--burst", env=child_env(EVOLINK_API_KEY=KEY,
-                  EVOLINK_BASE_URL="http://127.0.0.1:1"))
-    bad = _cli("status", "--journal", f"postgresql://127.0.0.1:1/x?password={PASSWORD}", "--run", "q")
+    enq = _cli(
+        "batch",
+        str(tmp_path / "p.txt"),
+        "--out",
+        str(tmp_path / "o"),
+        "--journal",
+        url,
+        "--run",
+        "q",
+        "--enqueue",
+    )
+    worker = _cli(
+        "worker",
+        "--journal",
+        url,
+        "--burst",
+        env=child_env(EVOLINK_API_KEY=KEY, EVOLINK_BASE_URL="http://127.0.0.1:1"),
+    )
+    bad = _cli(
+        "status", "--journal", f"postgresql://127.0.0.1:1/x?password={PASSWORD}", "--run", "q"
+    )
     for result in (enq, worker, bad):
         assert PASSWORD not in result.stdout + result.stderr, result.stdout + result.stderr
 
@@ -126,19 +175,51 @@ def test_status_counts_the_429s_met(db: str, tmp_path: Path) -> None:
     the database: ... the 429s met'; issue 17: '`evolink status` matches the simulator'.
     Two workers on a server answering 30% of requests 429."""
     sim, base_url, record_path = _serve_simulator(
-        tmp_path, "--durations", "0.5", "1", "--rate-limit", "0.3", "--retry-after", "1", "--seed", "5"
+        tmp_path,
+        "--durations",
+        "0.5",
+        "1",
+        "--rate-limit",
+        "0.3",
+        "--retry-after",
+        "1",
+        "--seed",
+        "5",
     )
     (tmp_path / "p.txt").write_text("".join(f"a gull over a pier {i}\n" for i in range(12)))
     env = child_env(EVOLINK_API_KEY=KEY, EVOLINK_BASE_URL=base_url)
     try:
-        enq = _cli("batch", str(tmp_path / "p.txt"), "--out", str(tmp_path / "o"), "--journal", db,
-                   "--run", "gulls", "--enqueue", "--chunk-size", "6", env=env)
+        enq = _cli(
+            "batch",
+            str(tmp_path / "p.txt"),
+            "--out",
+            str(tmp_path / "o"),
+            "--journal",
+            db,
+            "--run",
+            "gulls",
+            "--enqueue",
+            "--chunk-size",
+            "6",
+            env=env,
+        )
         assert enq.returncode == 0, enq.stderr
         procs = [
             subprocess.Popen(  # noqa: S603
-                [PYTHON, "-m", "evolink.cli", "worker", "--journal", db, "--burst",
-                 "--max-in-flight", "6"],
-                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                [
+                    PYTHON,
+                    "-m",
+                    "evolink.cli",
+                    "worker",
+                    "--journal",
+                    db,
+                    "--burst",
+                    "--max-in-flight",
+                    "6",
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
             )
             for _ in range(2)
         ]
@@ -150,5 +231,7 @@ def test_status_counts_the_429s_met(db: str, tmp_path: Path) -> None:
     met = sum(1 for r in record["requests"] if r["status"] == 429)
     assert met > 0
     assert sum(status["counts"].values()) == 12
-    paths = collections.Counter(r["path"].rsplit("/", 1)[0] for r in record["requests"] if r["status"] == 429)
+    paths = collections.Counter(
+        r["path"].rsplit("/", 1)[0] for r in record["requests"] if r["status"] == 429
+    )
     assert status["rate_limited"] == met, (status["rate_limited"], met, paths)

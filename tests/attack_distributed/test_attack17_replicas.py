@@ -43,7 +43,7 @@ class Router(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = request.content
-        import json
+        import json  # noqa: PLC0415
 
         task_id = json.loads(body)["id"]
         self.sent[task_id] = time.monotonic()
@@ -126,7 +126,7 @@ async def test_wrong_token_refused_on_every_replica(db: str) -> None:
         assert len(urls) == 1
         good_path = "/" + urls.pop().split("/", 3)[3]
         body = {"id": "task-unified-1234567890-abcdefgh", "status": "completed"}
-        for integration, app in replicas:
+        for integration, app in replicas:  # noqa: B007
             async with httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://replica"
             ) as http:
