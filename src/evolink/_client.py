@@ -11,7 +11,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -22,21 +22,26 @@ import httpx
 
 from evolink._clock import SYSTEM_CLOCK, Clock
 from evolink._converter import parse_credits
+from evolink._cost import Estimator
 from evolink._errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
     ConfigurationError,
+    EvolinkError,
     RateLimitError,
     ResponseDecodeError,
     SubmissionUncertainError,
     error_class_for,
 )
+from evolink._files import Files
 from evolink._generations import Audios, Videos
 from evolink._http_backend import HttpBackend, default_transport
 from evolink._idempotency import new_idempotency_key
 from evolink._images import Images
+from evolink._model_catalog import ModelCatalog
 from evolink._models import Credits, GenerationRequest
+from evolink._prices import Prices
 from evolink._redact import redact_body
 from evolink._retry import Outcome, RetryPolicy, classify_error, classify_status, parse_retry_after
 from evolink._secret import Secret
@@ -199,6 +204,10 @@ class AsyncEvolink:
         self.videos: TypedVideos = Videos(self)
         self.audios: TypedAudios = Audios(self)
         self.tasks = Tasks(self)
+        self.models = ModelCatalog(self)  # the platform's catalog, prices, files, estimates
+        self.prices = Prices(self)
+        self.files = Files(self)
+        self.estimate = Estimator(self)
 
     def __repr__(self) -> str:
         # Total: tracebacks with locals (pytest --showlocals, Sentry, rich) repr a client
@@ -304,26 +313,31 @@ class AsyncEvolink:
         max_retries: int | None = None,
         pacer: Pacer | None = None,
         generation: GenerationRequest | None = None,
+        url: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        uncertain: Callable[[str, str], EvolinkError] | None = None,
     ) -> Answer:
         """Send one request with retries; return the decoded answer or raise an `EvolinkError`.
 
         A create (`generation` given) carries an Idempotency-Key on every attempt; if any
         attempt may have reached the server and the last one failed, the outcome is unknown
-        and `SubmissionUncertainError` is raised instead of the last error.
+        and `SubmissionUncertainError` is raised instead of the last error. Another paid,
+        keyed request (an upload) passes `uncertain` to build its own "outcome unknown" error;
+        `url` sends to another host of the platform (the files API), `headers` adds headers.
         """
         if self._closed:
             raise ConfigurationError("the client is closed")
         self._bind_event_loop()
-        is_create = generation is not None
+        is_create = generation is not None or uncertain is not None
         retries = self.max_retries if max_retries is None else max_retries
-        headers = dict(self._headers)
+        headers = {**self._headers, **(headers or {})}
         if is_create:
             headers["Idempotency-Key"] = idempotency_key = idempotency_key or new_idempotency_key()
         content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         if content is not None:
             headers["Content-Type"] = "application/json"
-        url = self.base_url + path
-        uncertain = 0  # attempts that may have made a task
+        url = url or self.base_url + path
+        uncertain_attempts = 0  # attempts that may have made a task
         attempt = 0
         while True:
             attempt += 1
@@ -334,13 +348,13 @@ class AsyncEvolink:
             )
             if isinstance(error, Answer):
                 return error
-            uncertain += outcome is Outcome.RETRY_UNCERTAIN
-            if self._give_up(outcome, attempt=attempt, retries=retries, uncertain=uncertain):
-                if uncertain and generation is not None and idempotency_key is not None:
-                    raise SubmissionUncertainError(
-                        f"create outcome unknown after {attempt} attempt(s): {error}",
-                        idempotency_key=idempotency_key,
-                        request=generation,
+            uncertain_attempts += outcome is Outcome.RETRY_UNCERTAIN
+            if self._give_up(
+                outcome, attempt=attempt, retries=retries, uncertain=uncertain_attempts
+            ):
+                if uncertain_attempts and idempotency_key is not None:
+                    raise _unknown_outcome(
+                        error, attempt, idempotency_key, generation, uncertain
                     ) from error
                 raise error
             delay = self._retry_policy.delay(attempt - 1, retry_after=retry_after, rng=self._rng)
@@ -443,6 +457,25 @@ class AsyncEvolink:
         return response, redacted
 
 
+def _unknown_outcome(
+    error: Exception,
+    attempt: int,
+    key: str,
+    generation: GenerationRequest | None,
+    uncertain: Callable[[str, str], EvolinkError] | None,
+) -> Exception:
+    """The "outcome unknown" error of a keyed request that may have taken effect."""
+    if generation is not None:
+        return SubmissionUncertainError(
+            f"create outcome unknown after {attempt} attempt(s): {error}",
+            idempotency_key=key,
+            request=generation,
+        )
+    if uncertain is not None:
+        return uncertain(f"outcome unknown after {attempt} attempt(s): {error}", key)
+    return error  # pragma: no cover - a key is only given with one of the two
+
+
 class _TooLargeError(Exception):
     def __init__(self, limit: int, status_code: int, headers: httpx.Headers) -> None:
         super().__init__(f"answer over {limit} bytes")
@@ -501,6 +534,8 @@ def _decode_success(response: httpx.Response, body: bytes, *, now: float) -> Ans
     failures with HTTP 200. A task never carries `success`; a body shaped like one (an
     `id` and a `status`) is a task whatever else it holds.
     """
+    if response.status_code == 304:  # a conditional GET's "unchanged": no body to decode
+        return Answer(status_code=304, headers=response.headers, data=None)
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: JSON nested absurdly deep

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +23,8 @@ from evolink._downloads import (
 from evolink._errors import DownloadError, ValidationError, WaitTimeoutError
 from evolink._estimate import ReadPlan
 from evolink._ids import check_task_id
-from evolink._models import Task, TaskStatus
+from evolink._models import Task, TaskStatus, TaskType
+from evolink._task_listing import list_tasks
 
 if TYPE_CHECKING:
     from evolink._client import AsyncEvolink
@@ -51,6 +54,27 @@ class Tasks:
         check_task_id(task_id)
         answer = await self._client._request("GET", f"/v1/tasks/{task_id}")  # noqa: SLF001
         return parse_task(answer.data)
+
+    def list(
+        self,
+        *,
+        status: TaskStatus | str | None = None,
+        type: TaskType | str | None = None,  # noqa: A002 - the API's own name
+        model: str | None = None,
+        page_size: int = 50,
+        limit: int | None = None,
+    ) -> AsyncIterator[Task]:
+        """The account's tasks, newest first (`GET /v1/tasks`): `async for task in ...`.
+
+        Pages are read as the iteration reaches them. Filters: `status`, `type`, `model`;
+        `limit` stops after that many tasks.
+
+        Raises:
+            ValidationError: a filter or `page_size` (1-100) out of range, at once.
+        """
+        return list_tasks(
+            self._client, status=status, type=type, model=model, page_size=page_size, limit=limit
+        )
 
     async def wait(
         self,
@@ -120,7 +144,7 @@ class Tasks:
         max_bytes: int = DEFAULT_MAX_BYTES,
         timeout: float = DEFAULT_SAVE_TIMEOUT,
         on_progress: SaveHook | None = None,
-    ) -> list[Path]:
+    ) -> builtins.list[Path]:
         """Download a completed task's results into `folder` and return their paths.
 
         Files are named `<name>-1.png`, `<name>-2.png`, ...; the extension is the file's

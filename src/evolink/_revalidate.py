@@ -1,0 +1,94 @@
+"""A document of the control plane (the catalog, the prices), cached the way Evolink's client does.
+
+Fresh for `ttl` seconds (5 minutes), then revalidated with `If-None-Match` (a 304 keeps the
+copy); if the refresh fails, the stale copy is served for up to `stale_for` (24 hours), after
+which the failure is raised and the caller falls back to the offline catalog.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import anyio
+import attrs
+
+from evolink._errors import APIConnectionError, APIError, EvolinkError
+
+if TYPE_CHECKING:
+    from evolink._client import AsyncEvolink
+
+logger = logging.getLogger("evolink")
+
+T = TypeVar("T")
+
+DEFAULT_TTL = 300.0
+DEFAULT_STALE_FOR = 86_400.0
+
+
+@attrs.frozen
+class Cached(Generic[T]):
+    """One copy of a document: its value, ETag and when it was fetched (monotonic)."""
+
+    value: T
+    etag: str | None
+    fetched_at: float
+
+
+@attrs.define
+class Revalidating(Generic[T]):
+    """A GET whose answer is parsed by `parse` and cached with ETag revalidation.
+
+    `parse` raises `ResponseDecodeError` for an answer it cannot use at all (the stale copy
+    is then kept, as for any failed refresh).
+    """
+
+    client: AsyncEvolink
+    path: str
+    parse: Callable[[Any], T]
+    ttl: float = DEFAULT_TTL
+    stale_for: float = DEFAULT_STALE_FOR
+    _cached: Cached[T] | None = None
+    _lock: anyio.Lock = attrs.field(factory=anyio.Lock)
+    #: Whether the last answer came from a failed refresh's stale copy.
+    stale: bool = False
+
+    async def get(self) -> T:
+        """The document: cached, revalidated or fetched.
+
+        Raises:
+            EvolinkError: the service failed and no copy younger than `stale_for` exists.
+        """
+        async with self._lock:  # one refresh at a time: many callers, one request
+            now = self.client.clock.monotonic()
+            cached = self._cached
+            if cached is not None and now - cached.fetched_at < self.ttl:
+                return cached.value
+            try:
+                self._cached = await self._refresh(cached, now)
+                self.stale = False
+            except (APIError, APIConnectionError) as exc:
+                if cached is None or now - cached.fetched_at >= self.stale_for:
+                    raise
+                logger.debug("%s refresh failed (%s): serving the stale copy", self.path, exc)
+                self.stale = True
+                return cached.value
+            return self._cached.value
+
+    def invalidate(self) -> None:
+        """Forget the copy's freshness: the next `get` revalidates."""
+        if self._cached is not None:
+            self._cached = attrs.evolve(self._cached, fetched_at=float("-inf"))
+
+    async def _refresh(self, cached: Cached[T] | None, now: float) -> Cached[T]:
+        headers = {"If-None-Match": cached.etag} if cached and cached.etag else None
+        # One attempt and a retry: a catalog may wait, a create should not wait on it.
+        answer = await self.client._request(  # noqa: SLF001 - the one request path
+            "GET", self.path, headers=headers, max_retries=1
+        )
+        if answer.status_code == 304:
+            if cached is None:  # pragma: no cover - we sent no If-None-Match
+                raise EvolinkError("304 without a cached copy")
+            return attrs.evolve(cached, fetched_at=now)
+        return Cached(self.parse(answer.data), answer.headers.get("ETag"), now)
