@@ -21,6 +21,7 @@ import anyio
 import attrs
 
 from evolink._batch_options import BatchOptions
+from evolink._batch_preflight import Preflight
 from evolink._budget import Budget, Verdict
 from evolink._catalog import model_spec
 from evolink._errors import (
@@ -131,6 +132,7 @@ class Batch:
         self._unanswered: dict[int, _Entry] = {}  # by index, while its create is out
         self._creating = 0
         self._budget = Budget(options.max_credits, self.ledger, hints=options.price_hints)
+        self._preflight = Preflight(client, self._budget)  # catalog and prices, per model
         self._keys: set[str] = set()  # idempotency keys of this batch's inputs
         self._tags: dict[int, object] = {}  # callers' tags of inputs still running
         self._stopped: SkipReason | None = None
@@ -271,7 +273,12 @@ class Batch:
         if self._hook_error is not None:
             raise self._hook_error
         index = self._new_input(tag)
-        request = self._to_request(item, idempotency_key)
+        prepared = await self._client.files.uploads.prepare(item)  # local files -> URLs
+        request = (
+            prepared
+            if isinstance(prepared, ValidationError)
+            else self._to_request(prepared, idempotency_key)
+        )
         if isinstance(request, ValidationError):
             self._record(
                 Outcome(
@@ -424,6 +431,9 @@ class Batch:
 
     async def _admit(self, entry: _Entry) -> bool:
         """Take a slot and budget for `entry`; False (and an outcome) if it cannot start."""
+        refused = await self._preflight.check(entry.request.model)
+        if refused is not None:
+            self._models_refused.setdefault(entry.request.model, refused)
         await self._slots.acquire()
         try:
             admitted = await self._fit_budget(entry)

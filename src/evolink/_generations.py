@@ -44,6 +44,7 @@ async def create_task(
     """Validate `request`, send its create once (retried only where it cannot pay twice)."""
     validate(request, allow_local_callbacks=client.allow_local_callbacks)
     check_idempotency_key(idempotency_key)
+    client.models.check_cached(request.model)  # retired per the catalog already read: refused
     key = idempotency_key or new_idempotency_key()
     answer = await client._request(  # noqa: SLF001 - the create path's one way out
         "POST",

@@ -11,17 +11,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, MutableMapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
 import attrs
 
-from evolink._errors import ValidationError
+from evolink._errors import EvolinkError, ValidationError
 from evolink._files import MAX_UPLOAD_BYTES, UploadedFile, check_upload
+from evolink._models import GenerationRequest
 
 if TYPE_CHECKING:
     from evolink._files import Files
-    from evolink._models import GenerationRequest
+
+T = TypeVar("T")
 
 #: An upload this close to its expiry is made again: a task may start minutes later.
 EXPIRY_MARGIN = 3600.0
@@ -76,6 +78,18 @@ class UploadCache:
             if any(params[k] is not v for k, v in request.params.items()):
                 changes["params"] = params
         return attrs.evolve(request, **changes) if changes else request
+
+    async def prepare(self, item: T) -> T | ValidationError:
+        """`item` with its local files uploaded (a request), or why that failed; anything
+        else as it is. For a batch: a failure becomes the input's `rejected` outcome."""
+        if not isinstance(item, GenerationRequest) or not has_local_files(item):
+            return item
+        try:
+            return cast("T", await self.resolve(item))
+        except ValidationError as exc:
+            return exc
+        except EvolinkError as exc:
+            return ValidationError("image_urls", "upload", f"a local file was not uploaded: {exc}")
 
     async def _replace(self, value: Any) -> Any:
         if isinstance(value, Path):
