@@ -16,6 +16,7 @@ from evolink._batch_options import BatchOptions
 from evolink._batch_run import BatchRun
 from evolink._catalog import ModelSpec, all_models, model_spec
 from evolink._client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncEvolink
+from evolink._cost import CostEstimate
 from evolink._downloads import SavedImage
 from evolink._errors import (
     APIConnectionError,
@@ -23,12 +24,16 @@ from evolink._errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BalanceTooLowError,
     ConfigurationError,
     ConflictError,
     DownloadError,
     EvolinkError,
     InsufficientCreditsError,
+    ModelDeprecatedWarning,
+    ModelRetiredError,
     NotFoundError,
+    OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitError,
     ResponseDecodeError,
@@ -36,12 +41,15 @@ from evolink._errors import (
     SubmissionUncertainError,
     TaskFailedError,
     UnknownModelWarning,
+    UploadUncertainError,
     ValidationError,
     WaitTimeoutError,
 )
+from evolink._files import FilePage, FileQuota, Files, UploadedFile
 from evolink._generations import Audios, Videos
 from evolink._images import Images
 from evolink._ledger import CreditLedger, TaskCredits
+from evolink._model_catalog import CatalogSource, Lifecycle, ModelCatalog, ModelInfo
 from evolink._model_names import ArchivedImageModel, AudioModel, ImageModel, VideoModel
 from evolink._models import (
     Balance,
@@ -57,9 +65,11 @@ from evolink._models import (
     Usage,
 )
 from evolink._outcomes import BatchReport, Outcome, OutcomeKind, SkipReason
+from evolink._prices import ModelPrice, Prices, PriceTable, PriceUnit
 from evolink._progress import BatchProgress
 from evolink._retry import RetryPolicy
 from evolink._sync import Evolink
+from evolink._uploads import UploadCache
 from evolink._version import __version__
 
 __all__ = [
@@ -75,28 +85,44 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Balance",
+    "BalanceTooLowError",
     "Batch",
     "BatchOptions",
     "BatchProgress",
     "BatchReport",
     "BatchRun",
     "BillingRule",
+    "CatalogSource",
     "ConfigurationError",
     "ConflictError",
+    "CostEstimate",
     "CreditLedger",
     "Credits",
     "DownloadError",
     "Evolink",
     "EvolinkError",
+    "FilePage",
+    "FileQuota",
+    "Files",
     "GenerationRequest",
     "ImageModel",
     "Images",
     "InsufficientCreditsError",
+    "Lifecycle",
+    "ModelCatalog",
+    "ModelDeprecatedWarning",
+    "ModelInfo",
+    "ModelPrice",
+    "ModelRetiredError",
     "ModelSpec",
     "NotFoundError",
     "Outcome",
     "OutcomeKind",
+    "OutcomeUnknownError",
     "PermissionDeniedError",
+    "PriceTable",
+    "PriceUnit",
+    "Prices",
     "RateLimitError",
     "ResponseDecodeError",
     "ResultData",
@@ -113,6 +139,9 @@ __all__ = [
     "TaskStatus",
     "TaskType",
     "UnknownModelWarning",
+    "UploadCache",
+    "UploadUncertainError",
+    "UploadedFile",
     "Usage",
     "ValidationError",
     "VideoModel",

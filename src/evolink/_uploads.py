@@ -11,17 +11,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, MutableMapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import anyio
 import attrs
 
 from evolink._errors import EvolinkError, ValidationError
-from evolink._files import MAX_UPLOAD_BYTES, UploadedFile, check_upload
+from evolink._files import MAX_UPLOAD_BYTES, Files, UploadedFile, check_upload
 from evolink._models import GenerationRequest
-
-if TYPE_CHECKING:
-    from evolink._files import Files
 
 T = TypeVar("T")
 
