@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from evolink import _lenient as read
 from evolink._catalog import model_spec
-from evolink._errors import ValidationError
+from evolink._errors import BalanceTooLowError, ValidationError
 from evolink._models import GenerationRequest
 from evolink._prices import ModelPrice, PriceTable, PriceUnit
 from evolink._validation import validate
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from evolink._client import AsyncEvolink
 
 ZERO = Decimal(0)
+#: Where a local file stands in a request being checked (it is uploaded when sent).
+LOCAL_STAND_IN = "https://files.evolink.invalid/local-file"
 #: Request fields a resolution multiplier may be keyed by, in the order they are tried.
 RESOLUTION_FIELDS = ("resolution", "size", "quality", "aspect_ratio")
 
@@ -119,6 +122,19 @@ def combine(estimates: Iterable[CostEstimate]) -> CostEstimate:
     return CostEstimate(low, None if unbounded else high, basis, count, unpriced)
 
 
+def fitting(estimates: Iterable[CostEstimate], budget: Decimal) -> int:
+    """How many of `estimates`, taken in order, fit `budget` at their most (an unbounded
+    one fits only while its minimum does, as the budget will then learn its price)."""
+    spent = ZERO
+    count = 0
+    for one in estimates:
+        spent += one.min_credits if one.max_credits is None else one.max_credits
+        if spent > budget:
+            break
+        count += 1
+    return count
+
+
 def predicted_max(request: GenerationRequest, table: PriceTable) -> Decimal | None:
     """The most `request` may reserve, or None where it cannot be known (for the budget)."""
     return estimate_request(request, table.get(request.model)).max_credits
@@ -141,23 +157,57 @@ class Estimator:
         """
         return await estimate_with(self._client, requests)
 
+    async def check_balance(
+        self, requests: GenerationRequest | str | Iterable[GenerationRequest | str]
+    ) -> CostEstimate:
+        """Estimate `requests` and make sure the account can cover them (`GET /v1/credits`).
+
+        Returns the estimate when the balance covers its minimum (or the balance is not
+        reported).
+
+        Raises:
+            BalanceTooLowError: the account's credits are below the estimate's minimum.
+            ValidationError, ModelRetiredError: as `estimate`.
+        """
+        estimate = await estimate_with(self._client, requests)
+        available = (await self._client.credits()).remaining_credits
+        if available is not None and available < estimate.min_credits:
+            raise BalanceTooLowError(needed=estimate.min_credits, available=available)
+        return estimate
+
 
 async def estimate_with(
     client: AsyncEvolink, requests: GenerationRequest | str | Iterable[GenerationRequest | str]
 ) -> CostEstimate:
     """What `client.estimate` does (and the blocking client's door calls)."""
     items = [requests] if isinstance(requests, (GenerationRequest, str)) else list(requests)
+    return combine(await estimate_each(client, items))
+
+
+async def estimate_each(
+    client: AsyncEvolink, items: Iterable[GenerationRequest | str]
+) -> list[CostEstimate]:
+    """One estimate per request, in order (all validated, and models checked, first)."""
     checked = []
     for item in items:
         request = GenerationRequest(prompt=item) if isinstance(item, str) else item
         if not isinstance(request, GenerationRequest):
             raise ValidationError("requests", "type", "expected GenerationRequest or prompts")
-        validate(request, allow_local_callbacks=True)
+        validate(_without_local_files(request), allow_local_callbacks=True)
         checked.append(request)
     for model in dict.fromkeys(request.model for request in checked):
         await client.models.check(model)
     table = await client.prices.table()
-    return combine(estimate_request(request, table.get(request.model)) for request in checked)
+    return [estimate_request(request, table.get(request.model)) for request in checked]
+
+
+def _without_local_files(request: GenerationRequest) -> GenerationRequest:
+    """`request` with local files standing as URLs, for checks (they are uploaded later)."""
+    given: tuple[object, ...] = request.image_urls or ()  # Paths ride where URLs are typed
+    if not any(isinstance(u, Path) for u in given):
+        return request
+    urls = [LOCAL_STAND_IN if isinstance(u, Path) else str(u) for u in given]
+    return attrs.evolve(request, image_urls=urls)
 
 
 def _fields(request: GenerationRequest) -> Mapping[str, Any]:
