@@ -100,7 +100,7 @@ def estimate_request(request: GenerationRequest, price: ModelPrice | None) -> Co
     text = f"{request.model}: {price.price} credits/{price.unit} x {units_text}{factor_text}"
     if addon:
         text += f" + {price.input_image} x {inputs} input image(s)"
-    return CostEstimate(low.normalize(), high.normalize(), (text,))
+    return CostEstimate(_tidy(low), _tidy(high), (text,))
 
 
 def combine(estimates: Iterable[CostEstimate]) -> CostEstimate:
@@ -119,7 +119,7 @@ def combine(estimates: Iterable[CostEstimate]) -> CostEstimate:
         for line in one.basis:
             lines[line] = lines.get(line, 0) + one.requests
     basis = tuple(line if n == 1 else f"{n} x {line}" for line, n in lines.items())
-    return CostEstimate(low, None if unbounded else high, basis, count, unpriced)
+    return CostEstimate(_tidy(low), None if unbounded else _tidy(high), basis, count, unpriced)
 
 
 def fitting(estimates: Iterable[CostEstimate], budget: Decimal) -> int:
@@ -208,6 +208,13 @@ def _without_local_files(request: GenerationRequest) -> GenerationRequest:
         return request
     urls = [LOCAL_STAND_IN if isinstance(u, Path) else str(u) for u in given]
     return attrs.evolve(request, image_urls=urls)
+
+
+def _tidy(amount: Decimal) -> Decimal:
+    """`5.0` as `5`, `2.50` as `2.5` (never `1E+1`)."""
+    if amount == amount.to_integral_value():
+        return amount.quantize(Decimal(1))
+    return amount.normalize()
 
 
 def _fields(request: GenerationRequest) -> Mapping[str, Any]:

@@ -419,6 +419,10 @@ def batch(
         retry_failed=retry_failed,
     )
     target = Target(simulate=simulate, api_key=api_key, base_url=base_url)
+    if max_credits is not None and not resume:
+        from evolink.cli._platform_commands import preview_budget  # noqa: PLC0415 - a cycle
+
+        preview_budget(target, prompts, max_credits)
     _execute(target, prompts, config, json_output=json_output, plain=plain)
 
 
@@ -579,3 +583,7 @@ def simulator(**values: Any) -> None:
         )
     except RuntimeError as exc:  # uvicorn missing
         _fail(str(exc))
+
+
+# The platform's commands (models, estimate, files, task list) register themselves on `main`.
+from evolink.cli import _platform_commands  # noqa: E402, F401
