@@ -193,7 +193,7 @@ async def estimate_each(
         request = GenerationRequest(prompt=item) if isinstance(item, str) else item
         if not isinstance(request, GenerationRequest):
             raise ValidationError("requests", "type", "expected GenerationRequest or prompts")
-        validate(_without_local_files(request), allow_local_callbacks=True)
+        validate(without_local_files(request), allow_local_callbacks=True)
         checked.append(request)
     for model in dict.fromkeys(request.model for request in checked):
         await client.models.check(model)
@@ -201,7 +201,7 @@ async def estimate_each(
     return [estimate_request(request, table.get(request.model)) for request in checked]
 
 
-def _without_local_files(request: GenerationRequest) -> GenerationRequest:
+def without_local_files(request: GenerationRequest) -> GenerationRequest:
     """`request` with local files standing as URLs, for checks (they are uploaded later)."""
     given: tuple[object, ...] = request.image_urls or ()  # Paths ride where URLs are typed
     if not any(isinstance(u, Path) for u in given):

@@ -96,15 +96,26 @@ class UploadCache:
         return value
 
 
-def has_local_files(request: GenerationRequest) -> bool:
-    """Whether any reference input of `request` is a local `Path`."""
+def local_files(request: GenerationRequest) -> list[Path]:
+    """The local `Path`s among the reference inputs of `request`."""
     values: list[Any] = [request.image_urls, request.mask_url, *(request.params or {}).values()]
+    found: list[Path] = []
     for value in values:
         if isinstance(value, Path):
-            return True
-        if isinstance(value, (tuple, list)) and any(isinstance(v, Path) for v in value):
-            return True
-    return False
+            found.append(value)
+        elif isinstance(value, (tuple, list)):
+            found.extend(v for v in value if isinstance(v, Path))
+    return found
+
+
+def has_local_files(request: GenerationRequest) -> bool:
+    """Whether any reference input of `request` is a local `Path`."""
+    return bool(local_files(request))
+
+
+def check_local_file(path: Path) -> None:
+    """Raise `ValidationError` unless `path` is a readable image the files API takes."""
+    check_upload(_read(path), name=path.name)
 
 
 def _read(path: Path) -> bytes:
