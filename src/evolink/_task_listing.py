@@ -85,7 +85,7 @@ async def _pages(
     while True:
         params = urlencode({**query, "page": page, "page_size": page_size})
         answer = await client._request("GET", f"/v1/tasks?{params}")  # noqa: SLF001
-        rows, total = _rows(answer.data)
+        rows, sent, total = _rows(answer.data)
         for row in rows:
             try:
                 task = parse_task(row)
@@ -99,17 +99,20 @@ async def _pages(
             yielded += 1
             if limit is not None and yielded >= limit:
                 return
-        if len(rows) < page_size or (total is not None and page * page_size >= total):
+        if sent < page_size or (total is not None and page * page_size >= total):
             return
         page += 1
 
 
-def _rows(body: Any) -> tuple[list[Mapping[str, Any]], int | None]:
-    """The page's task objects and the total, from `{data: [...], total}` or
-    `{data: {tasks|list|items: [...], total}}`."""
+def _rows(body: Any) -> tuple[list[Mapping[str, Any]], int, int | None]:
+    """The page's task objects, how many entries it held, and the total, from
+    `{data: [...], total}` or `{data: {tasks|list|items: [...], total}}`."""
     outer = read.mapping(body)
     data = outer.get("data")
+    total = read.integer(outer.get("total"))
+    rows: Any = data
     if isinstance(data, Mapping):
-        rows: Any = next((data[k] for k in ("tasks", "list", "items", "data") if k in data), [])
-        return read.items(rows), read.integer(data.get("total", outer.get("total")))
-    return read.items(data), read.integer(outer.get("total"))
+        rows = next((data[k] for k in ("tasks", "list", "items", "data") if k in data), [])
+        total = read.integer(data.get("total", outer.get("total")))
+    sent = len(rows) if isinstance(rows, list) else 0
+    return read.items(rows), sent, total
