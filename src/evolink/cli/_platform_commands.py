@@ -279,7 +279,7 @@ def files_quota(
 @click.option("--status", type=click.Choice([s.value for s in TaskStatus]), help="Only these.")
 @click.option("--model", help="Only this model's tasks.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option("--json", "json_output", is_flag=True, help="Print the tasks as JSON lines.")
+@click.option("--json", "json_output", is_flag=True, help="Print the tasks as JSON.")
 @_target_options
 def task_list(
     status: str | None,
@@ -299,8 +299,7 @@ def task_list(
 
     tasks = _run(fetch)
     if json_output:
-        for found in tasks:
-            click.echo(dumps(unstructure(found)))
+        click.echo(dumps([unstructure(found) for found in tasks]))
         return
     rows = [
         (
