@@ -96,6 +96,7 @@ class ModelCatalogue:
     version: str | None = None
 
     def find(self, name: str) -> ModelInfo | None:
+        """The model called `name`, or by an alias of it; None if unknown."""
         return self.models.get(self.aliases.get(name, name))
 
 

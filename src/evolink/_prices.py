@@ -73,6 +73,7 @@ class PriceTable:
     source: str
 
     def get(self, model: str) -> ModelPrice | None:
+        """`model`'s price, or None where none is published."""
         return self.prices.get(model)
 
 

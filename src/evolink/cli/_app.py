@@ -342,7 +342,7 @@ def demo(
     "--max-credits",
     callback=_credits,
     metavar="CREDITS",
-    help="Budget: no task starts that could take the batch over it.",
+    help="Budget: no task starts that could take the batch over it (says up front how many fit).",
 )
 @click.option(
     "--model",
