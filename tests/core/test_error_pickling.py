@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pickle
-from decimal import Decimal
 import traceback
+from decimal import Decimal
 from typing import Any
 
 import pytest
