@@ -124,3 +124,19 @@ async def test_mask_and_params_paths_are_uploaded_too(
     assert resolved.params is not None
     assert isinstance(resolved.params["reference"][0], str)
     assert 2 == sim.count("POST", UPLOADS)
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        pytest.param("a" * 5000, id="name-too-long"),
+        pytest.param("~nobody-here-at-all/x.png", id="unknown-home"),
+        pytest.param("nul\x00byte", id="nul"),
+        pytest.param("missing.png", id="missing"),
+    ],
+)
+def test_a_csv_cell_that_names_no_file_stays_as_written(tmp_path: Path, cell: str):
+    """An `image_urls` cell that cannot be a local file is left for the URL check."""
+    from evolink.cli._input import _reference  # noqa: PLC0415
+
+    assert cell == _reference(cell, tmp_path)

@@ -299,10 +299,14 @@ def _reference(value: Any, base_dir: Path | None) -> Any:
     """A local file's `Path` for a cell naming one (relative to the prompt file), else as is."""
     if not isinstance(value, str) or value.startswith(("http://", "https://", "data:")):
         return value
-    candidate = Path(value).expanduser()
-    if not candidate.is_absolute() and base_dir is not None:
-        candidate = base_dir / candidate
-    return candidate if candidate.is_file() else value
+    try:
+        candidate = Path(value).expanduser()
+        if not candidate.is_absolute() and base_dir is not None:
+            candidate = base_dir / candidate
+        found = candidate.is_file()
+    except (OSError, ValueError, RuntimeError):  # a name too long, `~nobody`: no file
+        return value
+    return candidate if found else value
 
 
 def _lines(text: str) -> list[str]:
