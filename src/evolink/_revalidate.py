@@ -83,9 +83,10 @@ class Revalidating(Generic[T]):
 
     async def _refresh(self, cached: Cached[T] | None, now: float) -> Cached[T]:
         headers = {"If-None-Match": cached.etag} if cached and cached.etag else None
-        # One attempt and a retry: a catalog may wait, a create should not wait on it.
+        # One attempt, no retry: a failure falls back to the stale or offline copy at once,
+        # and a batch's first create never waits out a backoff for the catalog.
         answer = await self.client._request(  # noqa: SLF001 - the one request path
-            "GET", self.path, headers=headers, max_retries=1
+            "GET", self.path, headers=headers, max_retries=0
         )
         if answer.status_code == 304:
             if cached is None:  # pragma: no cover - we sent no If-None-Match
