@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import nox
 
@@ -12,7 +13,8 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
-ALL_PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+# The Pythons the classifiers promise: one list, in pyproject.toml.
+ALL_PYTHONS = nox.project.python_versions(PYPROJECT)
 # CI machines have one Python: use the interpreter nox runs on.
 CURRENT = None
 
@@ -54,10 +56,38 @@ def _ensure_chromium(session: nox.Session) -> None:
     )
 
 
+def _ensure_postgresql(session: nox.Session) -> None:
+    """Install the distribution's PostgreSQL for the journal and worker tests, where apt can.
+
+    The tests start their own throwaway server with it (tests/_postgres.py); a machine
+    without root or apt is left alone (those tests skip there, and fail under CI=true).
+    """
+    if shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        return
+    is_root = getattr(os, "geteuid", lambda: -1)() == 0
+    if not (is_root and shutil.which("apt-get")):
+        session.log("PostgreSQL is missing and apt-get is not usable: its tests skip locally")
+        return
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "-qq", "update", external=True, env=env, silent=True)
+    session.run(
+        "apt-get",
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        "postgresql",
+        external=True,
+        env=env,
+        silent=True,
+    )
+
+
 def _run_tests(session: nox.Session) -> None:
     # The docs group too: tests/packaging builds the site strictly and follows its links.
     _install(session, "tests", "docs")
     _ensure_chromium(session)
+    _ensure_postgresql(session)
     session.run("coverage", "erase")
     session.run(
         "coverage",
@@ -74,8 +104,44 @@ def _run_tests(session: nox.Session) -> None:
 
 @nox.session(python=CURRENT)
 def tests(session: nox.Session) -> None:
-    """The test suite with branch coverage (enforced), on the Python at hand."""
+    """The test suite with every extra and branch coverage (enforced), then again with none."""
     _run_tests(session)
+    session.notify("tests_no_extras")
+
+
+@nox.session(python=CURRENT)
+def tests_no_extras(session: nox.Session) -> None:
+    """The SDK's own tests with the package installed without any extra.
+
+    Proves the core imports and works with its five dependencies alone; tests of the CLI,
+    the FastAPI integration and the aiohttp transport skip here (their extras are absent).
+    """
+    session.install("--quiet", "--upgrade", "pip")
+    session.install("--quiet", ".", *nox.project.dependency_groups(PYPROJECT, "tests-core"))
+    for extra in (
+        "click",
+        "rich",
+        "fastapi",
+        "uvicorn",
+        "httpx_aiohttp",
+        "psycopg",
+        "procrastinate",
+    ):
+        # Nothing may bring an extra in by the back door.
+        session.run(
+            "python", "-c", f"import importlib.util as u; assert not u.find_spec({extra!r})"
+        )
+    session.run(
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tests/core",
+        "tests/batch",
+        "tests/hostile",
+        "tests/contract",
+        *session.posargs,
+    )
 
 
 @nox.session(python=ALL_PYTHONS)
@@ -88,11 +154,12 @@ def tests_all(session: nox.Session) -> None:
 
 @nox.session(python=CURRENT)
 def lint(session: nox.Session) -> None:
-    """Ruff, lint and format check."""
+    """Ruff (lint and format), and the layers with no import cycle (import-linter)."""
     _install(session, "lint")
     paths = ["src", "tests", "benchmarks", "examples", "tools", "noxfile.py"]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
+    session.run("lint-imports")
 
 
 @nox.session(python=CURRENT)

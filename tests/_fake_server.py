@@ -54,6 +54,8 @@ class FakeEvolink:
     requests: list[tuple[str, str, Any]] = attrs.field(factory=list)
     in_flight_peak: int = 0
     on_request: Callable[[httpx.Request], None] | None = None
+    # The body to answer `GET /v1/credits` with (None: the route is unknown, 404).
+    credits: Any = None
 
     # -- what tests read ------------------------------------------------------------------
 
@@ -143,6 +145,8 @@ class FakeEvolink:
             if task is None:
                 return self._error(404, "task_not_found")
             return httpx.Response(200, json=self.view(task))
+        if request.method == "GET" and path == "/v1/credits" and self.credits is not None:
+            return httpx.Response(200, json=self.credits)
         return self._error(404, "not_found")
 
     def _create(self, body: dict[str, Any]) -> httpx.Response:

@@ -17,6 +17,8 @@ snapshot on every change and an `outcome` event as each input ends, a rejected p
 
 With `EVOLINK_API_KEY` set, it talks to the real API instead; set `PUBLIC_URL` to the
 HTTPS address Evolink can reach this app at, and `EVOLINK_CALLBACK_SECRET` to a secret.
+Running several replicas? Set `EVOLINK_JOURNAL` to one PostgreSQL database for all of them
+(the `postgres` extra): a callback received by any replica wakes the waiter on another.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ evolink = EvolinkIntegration(
     public_url=os.environ.get("PUBLIC_URL", f"http://127.0.0.1:{PORT}"),
     secret=os.environ.get("EVOLINK_CALLBACK_SECRET"),
     client_factory=lambda: AsyncEvolink(allow_local_callbacks=LOCAL),
+    journal=os.environ.get("EVOLINK_JOURNAL"),  # a PostgreSQL URL: replicas share callbacks
 )
 app = FastAPI(title="evolink example", lifespan=evolink.lifespan)
 app.include_router(evolink.callback_router)
@@ -135,9 +138,10 @@ async def batch_events(batch_id: str) -> StreamingResponse:
         sent = 0
         async for p in batch.progress_events():
             # Outcomes first: the snapshot that counts one comes after the event naming it.
-            for outcome in ended[sent:]:
-                yield f"event: outcome\ndata: {json.dumps(_outcome(outcome))}\n\n"
-            sent = len(ended)
+            # One at a time: an outcome may end while an event is being sent.
+            while sent < len(ended):
+                yield f"event: outcome\ndata: {json.dumps(_outcome(ended[sent]))}\n\n"
+                sent += 1
             data = {
                 "completed": p.completed,
                 "failed": p.failed,

@@ -15,7 +15,7 @@ from evolink._batch import Batch
 from evolink._batch_options import BatchOptions
 from evolink._batch_run import BatchRun
 from evolink._catalog import ModelSpec, all_models, model_spec
-from evolink._client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncEvolink
+from evolink._client import DEFAULT_TIMEOUT, AsyncEvolink
 from evolink._cost import CostEstimate
 from evolink._downloads import SavedImage
 from evolink._errors import (
@@ -30,6 +30,7 @@ from evolink._errors import (
     DownloadError,
     EvolinkError,
     InsufficientCreditsError,
+    JournalError,
     ModelDeprecatedWarning,
     ModelRetiredError,
     NotFoundError,
@@ -48,7 +49,19 @@ from evolink._errors import (
 from evolink._files import FilePage, FileQuota, Files, UploadedFile
 from evolink._generations import Audios, Videos
 from evolink._images import Images
+from evolink._journal import (
+    EntryStatus,
+    FileRecord,
+    InputRecord,
+    JournalEntry,
+    JournalStore,
+    OutcomeRecord,
+)
+from evolink._journal_postgres import PostgresJournal
+from evolink._journal_sqlite import SQLiteJournal
+from evolink._json_codec import install as _install_codec  # noqa: F401 - to_dict()'s codec
 from evolink._ledger import CreditLedger, TaskCredits
+from evolink._limits_postgres import PostgresBrake, PostgresCredits
 from evolink._model_catalog import CatalogSource, Lifecycle, ModelCatalog, ModelInfo
 from evolink._model_names import ArchivedImageModel, AudioModel, ImageModel, VideoModel
 from evolink._models import (
@@ -68,7 +81,9 @@ from evolink._outcomes import BatchReport, Outcome, OutcomeKind, SkipReason
 from evolink._prices import ModelPrice, Prices, PriceTable, PriceUnit
 from evolink._progress import BatchProgress
 from evolink._retry import RetryPolicy
+from evolink._shared_limits import SharedBrake, SharedCredits
 from evolink._sync import Evolink
+from evolink._transport import DEFAULT_BASE_URL
 from evolink._uploads import UploadCache
 from evolink._version import __version__
 
@@ -99,15 +114,21 @@ __all__ = [
     "CreditLedger",
     "Credits",
     "DownloadError",
+    "EntryStatus",
     "Evolink",
     "EvolinkError",
     "FilePage",
     "FileQuota",
+    "FileRecord",
     "Files",
     "GenerationRequest",
     "ImageModel",
     "Images",
+    "InputRecord",
     "InsufficientCreditsError",
+    "JournalEntry",
+    "JournalError",
+    "JournalStore",
     "Lifecycle",
     "ModelCatalog",
     "ModelDeprecatedWarning",
@@ -118,8 +139,12 @@ __all__ = [
     "NotFoundError",
     "Outcome",
     "OutcomeKind",
+    "OutcomeRecord",
     "OutcomeUnknownError",
     "PermissionDeniedError",
+    "PostgresBrake",
+    "PostgresCredits",
+    "PostgresJournal",
     "PriceTable",
     "PriceUnit",
     "Prices",
@@ -127,8 +152,11 @@ __all__ = [
     "ResponseDecodeError",
     "ResultData",
     "RetryPolicy",
+    "SQLiteJournal",
     "SavedImage",
     "ServerError",
+    "SharedBrake",
+    "SharedCredits",
     "SkipReason",
     "SubmissionUncertainError",
     "Task",

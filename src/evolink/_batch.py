@@ -1,10 +1,15 @@
 """A batch: many generation requests under an in-flight limit and a credit budget.
 
 The batch owns a task group. `submit` validates an input, waits for a slot and the budget,
-and starts its create; the watcher (`_watcher.Watcher`) reads the created tasks until they
-end; each input then gets exactly one `Outcome`. Leaving the `async with` normally waits for
-every task to end; leaving it on an error or a cancellation stops submissions and abandons
-the tasks still running (they go on on the server; their outcomes say `abandoned`).
+and starts its create; the client's one waiting engine (`_engine`) reads the created tasks
+until they end; each input then gets exactly one `Outcome`. Leaving the `async with`
+normally waits for every task to end; leaving it on an error or a cancellation stops
+submissions and abandons the tasks still running (they go on on the server; their outcomes
+say `abandoned`).
+
+With a journal (`options.journal`), each create is recorded before it is sent (just before
+`create_task` in `_send_create`), each task id and outcome as it comes, and `submit` asks
+the planner (`_resume.plan_input`) what an earlier run left for the input.
 """
 
 from __future__ import annotations
@@ -20,10 +25,13 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
+from evolink._batch_journal import BatchJournal
 from evolink._batch_options import BatchOptions
 from evolink._batch_preflight import Preflight
 from evolink._budget import Budget, Verdict
 from evolink._catalog import model_spec
+from evolink._create import create_task
+from evolink._engine import engine_of
 from evolink._errors import (
     APIConnectionError,
     APIError,
@@ -38,35 +46,39 @@ from evolink._errors import (
     ValidationError,
     WaitTimeoutError,
 )
-from evolink._generations import create_task
 from evolink._idempotency import check_idempotency_key, new_idempotency_key
+from evolink._journal import EntryStatus, JournalEntry
 from evolink._ledger import ZERO, CreditLedger, TaskCredits
 from evolink._models import DEFAULT_IMAGE_MODEL, GenerationRequest, Task, TaskStatus
 from evolink._outcomes import BatchReport, Outcome, OutcomeKind, SkipReason
 from evolink._pacer import SharedBackoff
 from evolink._progress import BatchProgress
-from evolink._retry import RetryPolicy
+from evolink._reads import read_task
+from evolink._resume import Action, plan_input
 from evolink._slots import AdaptiveSlots
+from evolink._transport import RequestCount, Transport
 from evolink._validation import validate
-from evolink._watcher import Watcher
+from evolink._watcher import Listener
 
 if TYPE_CHECKING:
     from evolink._client import AsyncEvolink
 
 logger = logging.getLogger("evolink")
 
-#: Attempts at one create that failed without a certain refusal (5xx, connection lost),
-#: all with the same Idempotency-Key, before its outcome is called uncertain.
-MAX_CREATE_ATTEMPTS = 6
 #: Error codes by which the server refuses a model itself (the error-codes page and the
 #: models' OpenAPI files): every other input of that model would be refused the same way.
 MODEL_REFUSAL_CODES = frozenset(
     {"model_not_found", "model_access_denied", "model_not_supported", "model_unavailable"}
 )
-#: 429s one create takes before it ends failed (retryable): with the shared backoff, many
-#: minutes of the server refusing.
-MAX_RATE_LIMITED = 60
-_BACKOFF = RetryPolicy(initial_delay=0.5, max_delay=10.0)
+#: Seconds between asks to a run's shared credits while they are full (another worker's
+#: task ending may free some; its change is not seen here).
+SHARED_CREDITS_RETRY = 0.25
+#: The task an adopted journal record stands for, by its final status.
+_TASK_STATUS = {
+    EntryStatus.COMPLETED: TaskStatus.COMPLETED,
+    EntryStatus.FAILED: TaskStatus.FAILED,
+    EntryStatus.CANCELLED: TaskStatus.CANCELLED,
+}
 
 
 @attrs.define(eq=False)
@@ -95,6 +107,21 @@ class _HookFailedError(Exception):
     """`on_create` raised: the create is not sent."""
 
 
+@attrs.define
+class _CreateBrake:
+    """The batch's brake, for its creates: a 429 also gives up a slot (fewer in flight)."""
+
+    _backoff: SharedBackoff
+    _slots: AdaptiveSlots
+
+    async def before_attempt(self) -> None:
+        await self._backoff.before_attempt()
+
+    def rate_limited(self, delay: float) -> None:
+        self._slots.shrink()
+        self._backoff.rate_limited(delay)
+
+
 def _new_key() -> str:
     return new_idempotency_key()
 
@@ -106,18 +133,21 @@ class Batch:
     read `report()` after the block. `ledger` has the credits; `feed` takes callbacks.
     """
 
-    def __init__(self, client: AsyncEvolink, options: BatchOptions) -> None:
+    def __init__(self, client: AsyncEvolink, options: BatchOptions, transport: Transport) -> None:
         self._client = client
+        self._transport = transport
         self.options = options
         self._clock = client.clock
-        self._rng = client._rng  # noqa: SLF001 - one jitter source per client
         self.ledger = CreditLedger()
         self._slots = AdaptiveSlots(maximum=options.max_in_flight)
-        self._pacer = SharedBackoff(self._clock)
+        self._pacer = SharedBackoff(self._clock, shared=options.shared_brake)
+        self._create_brake = _CreateBrake(self._pacer, self._slots)
         # HTTP requests of this batch at once: its own cap, else the client's pool size.
         self._limiter = anyio.CapacityLimiter(options.max_connections or client.max_connections)
-        self._watcher = Watcher(
-            client,
+        # The client's one engine reads this batch's tasks, beside every other wait's.
+        self._engine = engine_of(client)
+        self._watcher = self._engine.watcher
+        self._listener = Listener(
             self._on_update,
             self._on_end,
             self._on_lost,
@@ -132,13 +162,15 @@ class Batch:
         self._unanswered: dict[int, _Entry] = {}  # by index, while its create is out
         self._creating = 0
         self._budget = Budget(options.max_credits, self.ledger, hints=options.price_hints)
-        self._preflight = Preflight(client, self._budget)  # catalog and prices, per model
         self._keys: set[str] = set()  # idempotency keys of this batch's inputs
         self._tags: dict[int, object] = {}  # callers' tags of inputs still running
         self._stopped: SkipReason | None = None
         self._stopped_reason: str | None = None
         self._resubmitted = 0
-        self._creates = 0
+        # HTTP requests of this batch other than its watcher's reads: creates, adoptions.
+        self._requests = RequestCount()
+        # The catalog and prices, read once per model before its first create (counted).
+        self._preflight = Preflight(client, self._budget, (self._requests,))
         self._parked = 0  # creates waiting for proof that keys are honoured
         self._feeding = 0  # submit_all calls running: more inputs may come
         self._changed = anyio.Event()
@@ -156,17 +188,47 @@ class Batch:
         self._models_accepted: set[str] = set()
         self._models_probing: set[str] = set()
         self._models_refused: dict[str, str] = {}
+        # The run's journal, opened on entry (`options.journal`); inputs whose outcome came
+        # from it, or that it refused, are not written back.
+        self._journal: BatchJournal | None = None
+        self._unjournaled: set[int] = set()
+        # The run's credits shared with other batches, and the inputs whose credits stay
+        # held there when they stop (their create may have made a task).
+        self._shared = options.shared_credits
+        self._held: set[int] = set()
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def __aenter__(self) -> Batch:
+        if self.options.journal is not None:
+            self._journal = await BatchJournal.open(self.options.journal, self.options.run)
+            self._journal.on_error = self._hook_failed
         self._started_at = self._clock.monotonic()
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
-        self._tg.start_soon(self._watcher.run)
+        self._tg.start_soon(self._engine.drive)
+        if self._journal is not None:
+            self._tg.start_soon(self._journal.run_writer)
+        if self._shared is not None:
+            self._tg.start_soon(self._shared.run)
         return self
 
     async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        try:
+            return await self._exit(exc_type, exc, tb)
+        finally:
+            if self._shared is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._shared.drain()
+            if self._journal is not None:
+                await self._journal.close()  # what a stop left queued is written first
+
+    async def _exit(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
@@ -216,7 +278,7 @@ class Batch:
                 shown,
             )
         for task_id, entry in list(self._entries.items()):
-            task = self._watcher.forget(task_id) or entry.task
+            task = self._watcher.forget(task_id, self._listener) or entry.task
             self._finish(entry, OutcomeKind.ABANDONED, task=task)
         self._entries.clear()
         for entry in list(self._unanswered.values()):
@@ -247,6 +309,7 @@ class Batch:
         *,
         idempotency_key: str | None = None,
         tag: object = None,
+        journal_index: int | None = None,
     ) -> int:
         """Hand the batch one input; return its index.
 
@@ -261,6 +324,9 @@ class Batch:
                 `GenerationRequest`.
             idempotency_key: the key of an earlier create of this request.
             tag: anything of yours (a row id, ...), handed back as `Outcome.tag`.
+            journal_index: where the input sits in the journal's run (default: its index
+                in this batch); with a journal, what an earlier run recorded there decides
+                whether it is adopted, read again, resent or created.
 
         Returns:
             The input's index, as its `Outcome.index` will say.
@@ -273,6 +339,8 @@ class Batch:
         if self._hook_error is not None:
             raise self._hook_error
         index = self._new_input(tag)
+        if self._journal is not None:
+            journal_index = self._journal.place(index, journal_index)
         prepared = await self._client.files.uploads.prepare(item)  # local files -> URLs
         request = (
             prepared
@@ -290,6 +358,11 @@ class Batch:
                 )
             )
             return index
+        if self._journal is not None and journal_index is not None:
+            resumed = await self._resume(index, journal_index, request)
+            if resumed is None:
+                return index  # ended from the journal, or its task adopted
+            request, idempotency_key = resumed[0], resumed[1] or idempotency_key
         entry = _Entry(
             index=index,
             request=request,
@@ -305,6 +378,43 @@ class Batch:
         if admitted:
             self._start_create(entry)
         return index
+
+    async def _resume(
+        self, index: int, journal_index: int, request: GenerationRequest
+    ) -> tuple[GenerationRequest, str | None] | None:
+        """Apply the planner to an input the journal may know: None if it is taken care of,
+        else the request to create and the key to resend it under (None: a new key)."""
+        assert self._journal is not None  # noqa: S101 - only with a journal
+        step = plan_input(
+            self._journal.entries.get(journal_index),
+            request.to_body(),
+            retry_failed=self.options.resume_failed,
+        )
+        if step.action is Action.ADOPT and step.entry is not None:
+            self._resumed(index, request, step.entry)
+            return None
+        if step.action is Action.MISMATCH:
+            self._unjournaled.add(index)
+            self._record(
+                Outcome(
+                    index=index,
+                    request=request,
+                    kind=OutcomeKind.REJECTED,
+                    error_code="journal_mismatch",
+                    error_message=f"the journal's run {self._journal.run!r} holds another"
+                    f" request at index {journal_index}: resume with the same inputs",
+                )
+            )
+            return None
+        if step.action is Action.REREAD and step.task_id is not None:
+            await self._adopt(index, step.task_id, request)
+            return None
+        if step.action is Action.RESEND and step.entry is not None:
+            # Byte for byte the create sent before, or the server refuses the key (409).
+            callback = step.entry.body.get("callback_url")
+            if callback != request.callback_url and isinstance(callback, str | None):
+                request = attrs.evolve(request, callback_url=callback)
+        return request, step.idempotency_key
 
     async def submit_all(
         self, items: Iterable[str | GenerationRequest] | AsyncIterable[str | GenerationRequest]
@@ -330,6 +440,12 @@ class Batch:
         if self._tg is None:
             raise EvolinkError("use the batch as `async with client.batch(...) as batch:`")
         index = self._new_input(tag)
+        if self._journal is not None:
+            self._journal.place(index, None)
+        await self._adopt(index, task, request)
+        return index
+
+    async def _adopt(self, index: int, task: Task | str, request: GenerationRequest) -> None:
         entry = _Entry(index=index, request=request, key="")
         task_id = task if isinstance(task, str) else task.id
         if task_id in self._entries:
@@ -342,18 +458,48 @@ class Batch:
                     error_message=f"task {task_id} is already an input of this batch",
                 )
             )
-            return index
+            return
         if isinstance(task, str):
             try:
-                task = await self._client.tasks.get(task)
+                task = await read_task(self._transport, task, counts=(self._requests,))
             except EvolinkError as exc:
                 code = "task_not_found" if isinstance(exc, NotFoundError) else type(exc).__name__
                 self._finish(entry, OutcomeKind.UNCERTAIN, error_code=code, error_message=str(exc))
-                return index
+                return
         await self._slots.acquire()
         self._creating += 1
         self._created(entry, task)
-        return index
+
+    def _resumed(self, index: int, request: GenerationRequest, record: JournalEntry) -> None:
+        """End an input with the outcome an earlier run recorded: nothing is sent."""
+        assert self._journal is not None  # noqa: S101 - only with a journal
+        self._unjournaled.add(index)
+        task = None
+        if record.task_id is not None and record.status in _TASK_STATUS:
+            task = Task(
+                id=record.task_id,
+                status=_TASK_STATUS[record.status],
+                model=record.model,
+                results=record.results,
+            )
+        self._record(
+            Outcome(
+                index=index,
+                request=request,
+                kind=OutcomeKind(record.status.value),
+                task=task,
+                error_code=record.error_code,
+                error_message=record.error_message,
+                idempotency_key=record.idempotency_key,
+                credits=TaskCredits(
+                    reserved=record.reserved or ZERO,
+                    charged=record.charged or ZERO,
+                    released=(record.reserved or ZERO) - (record.charged or ZERO),
+                    settled=True,
+                ),
+                resumed=True,
+            )
+        )
 
     def _new_input(self, tag: object) -> int:
         index = len(self._outcomes)
@@ -444,9 +590,50 @@ class Batch:
             self._slots.release()
             return False
         entry.predicted = self._budget.start(entry.request)
+        if self._shared is not None and not await self._hold_shared(entry):
+            self._budget.answered(entry.request, entry.predicted)
+            entry.predicted = ZERO
+            self._slots.release()
+            return False
         if entry.request.model not in self._models_accepted:
             self._models_probing.add(entry.request.model)
         return True
+
+    async def _hold_shared(self, entry: _Entry) -> bool:
+        """Hold `entry`'s credits in the run's shared budget; False (and an outcome) if
+        they never fit, or the batch stopped while waiting."""
+        assert self._shared is not None  # noqa: S101 - only with shared credits
+        while True:
+            try:
+                amount = self._budget.predict(entry.request)  # whatever the local budget
+                verdict = await self._shared.reserve(self._run_index(entry.index), amount)
+            except Exception as exc:  # noqa: BLE001 - the store's own, raised from `async with`
+                self._hook_failed(exc)
+                verdict = Verdict.WAIT
+            if self._stopped is not None:
+                self._skip(entry, self._stopped)  # nothing sent: a hold taken is given back
+                return False
+            if verdict is Verdict.FITS:
+                return True
+            if verdict is Verdict.NEVER:
+                self._skip(entry, SkipReason.BUDGET)
+                return False
+            with anyio.move_on_after(SHARED_CREDITS_RETRY):
+                await self._wait_change()
+
+    def _run_index(self, index: int) -> int:
+        """The input's index in the journal's run (its batch index without a journal)."""
+        return self._journal.index_of(index) if self._journal is not None else index
+
+    def _settle_shared(self, outcome: Outcome) -> None:
+        """Set the input's hold in the run's shared credits to what its outcome cost."""
+        if self._shared is None or outcome.kind in (OutcomeKind.UNCERTAIN, OutcomeKind.ABANDONED):
+            return  # its task may run on, and be paid for: the hold stays
+        if outcome.task is None and outcome.index in self._held:
+            return  # stopped after an earlier create of it may have made a task
+        cost = outcome.credits
+        amount = cost.charged if cost.settled else cost.reserved
+        self._shared.settle(self._run_index(outcome.index), amount, final=True)
 
     async def _fit_budget(self, entry: _Entry) -> bool:
         """Wait until `entry` fits the budget; False (and an outcome) if it never can."""
@@ -479,60 +666,33 @@ class Batch:
         self._notify()
 
     async def _create(self, entry: _Entry) -> None:
-        """Create the task for `entry`, retrying only what cannot pay twice."""
-        failures = 0
-        refused = 0  # 429s for this create
-        # Tries that may have made a task; an earlier run's unknown create counts as one.
-        uncertain = int(entry.reconciling)
+        """Create the task for `entry`; the transport retries only what cannot pay twice."""
         try:
-            while True:
-                try:
-                    task = await self._send_create(entry)
-                    break
-                except _HookFailedError:
-                    self._creating_done(entry)
-                    self._slots.release()
-                    self._skip(entry, SkipReason.STOPPED)
-                    return
-                except _ModelRefusedError:
-                    self._creating_done(entry)
-                    self._slots.release()
-                    model = entry.request.model
-                    self._skip(entry, SkipReason.MODEL_REFUSED, self._models_refused[model])
-                    return
-                except RateLimitError as exc:
-                    # Refused before any task was made: slow the whole batch, try again.
-                    refused += 1
-                    if refused >= MAX_RATE_LIMITED:
-                        self._create_ended(entry, exc, uncertain=uncertain > 0)
-                        return
-                    self._slots.shrink()
-                    delay = _BACKOFF.delay(
-                        min(failures, 5), retry_after=exc.retry_after, rng=self._rng
-                    )
-                    self._pacer.rate_limited(delay)
-                    failures += 1
-                except (SubmissionUncertainError, ServerError, APIConnectionError) as exc:
-                    # Maybe made, maybe not: only the same key makes another try safe, and
-                    # only as often as the server has shown it honours keys.
-                    failures += 1
-                    uncertain += isinstance(exc, SubmissionUncertainError)
-                    allowed = MAX_CREATE_ATTEMPTS if self._client.idempotency_confirmed else 2
-                    if failures >= MAX_CREATE_ATTEMPTS or (
-                        uncertain >= allowed and not await self._keys_proven()
-                    ):
-                        self._create_ended(entry, exc, uncertain=uncertain > 0)
-                        return
-                    await self._clock.sleep(
-                        _BACKOFF.delay(failures - 1, retry_after=None, rng=self._rng)
-                    )
-                except EvolinkError as exc:
-                    # A refusal. After a try that may have made a task it proves nothing
-                    # (a 409 even says a task exists for this key): the outcome is unknown.
-                    self._create_ended(
-                        entry, exc, uncertain=uncertain > 0 or isinstance(exc, ConflictError)
-                    )
-                    return
+            try:
+                task = await self._send_create(entry)
+            except _HookFailedError:
+                self._creating_done(entry)
+                self._slots.release()
+                self._skip(entry, SkipReason.STOPPED)
+                return
+            except _ModelRefusedError:
+                self._creating_done(entry)
+                self._slots.release()
+                model = entry.request.model
+                self._skip(entry, SkipReason.MODEL_REFUSED, self._models_refused[model])
+                return
+            except SubmissionUncertainError as exc:
+                # It may have made a task: only its key can tell, so it is not resent.
+                cause = exc.__cause__
+                self._create_ended(
+                    entry, cause if isinstance(cause, EvolinkError) else exc, uncertain=True
+                )
+                return
+            except EvolinkError as exc:
+                # A refusal, or failures that certainly made no task (a 409 says a task
+                # exists for this key: the outcome is unknown).
+                self._create_ended(entry, exc, uncertain=isinstance(exc, ConflictError))
+                return
         finally:
             self._notify()
         self._created(entry, task)
@@ -555,22 +715,46 @@ class Batch:
             self._parked -= 1
 
     async def _send_create(self, entry: _Entry) -> Task:
-        async with self._limiter:
-            if entry.request.model in self._models_refused and not entry.sent:
-                raise _ModelRefusedError  # refused while this create waited its turn
-            self._creates += 1
-            if self.options.on_create is not None and not entry.sent:
+        def before_attempt(attempt: int) -> None:
+            # Runs once its turn has come: the model may have been refused meanwhile.
+            if attempt > 1:
+                return
+            if entry.request.model in self._models_refused:
+                raise _ModelRefusedError
+            if self.options.on_create is not None:
                 self._call_hook(self.options.on_create, entry.index, entry.request, entry.key)
                 if self._hook_error is not None:
                     raise _HookFailedError  # a journal that failed to record it: not sent
             entry.sent = True
-            return await create_task(
-                self._client,
-                entry.request,
-                idempotency_key=entry.key,
-                max_retries=0,
-                pacer=self._pacer,
-            )
+
+        if self._journal is not None:
+            # Recorded before the create can leave (an async write cannot run in
+            # `before_attempt`); one then refused unsent leaves a key that resends safely.
+            await self._journal_create(entry)
+        return await create_task(
+            self._transport,
+            entry.request,
+            allow_local_callbacks=self._client.allow_local_callbacks,
+            check_model=self._client.models.check_cached,
+            idempotency_key=entry.key,
+            # An earlier run's create of this key has an unknown outcome: a resend.
+            uncertain_before=int(entry.reconciling),
+            pacer=self._create_brake,
+            limiter=self._limiter,
+            counts=(self._requests,),
+            before_attempt=before_attempt,
+            may_resend=self._keys_proven,
+        )
+
+    async def _journal_create(self, entry: _Entry) -> None:
+        """Write the create to the journal before it is sent; unwritten, it is not sent."""
+        assert self._journal is not None  # noqa: S101 - only with a journal
+        try:
+            await self._journal.create(entry.index, entry.request, entry.key)
+        except Exception as exc:  # noqa: BLE001 - the store's own, raised from `async with`
+            self._hook_failed(exc)
+        if self._hook_error is not None:
+            raise _HookFailedError
 
     def _create_ended(self, entry: _Entry, exc: EvolinkError, *, uncertain: bool) -> None:
         """Record how a create that made no known task ended."""
@@ -620,6 +804,8 @@ class Batch:
         entry.task = task
         entry.started = self._clock.monotonic()
         self._created_tasks.setdefault(task.id, task)
+        if self._journal is not None:
+            self._journal.task(entry.index, entry.request, task.id)
         holder = self._entries.get(task.id)
         if holder is not None:
             # The server answered with a task another input already holds (a replayed key,
@@ -631,6 +817,8 @@ class Batch:
             self._notify()
             return
         reserved = task.credits_reserved or ZERO
+        if self._shared is not None:
+            self._shared.settle(self._run_index(entry.index), reserved, final=False)
         self.ledger.reserve(task.id, reserved, images=entry.request.images)
         self._budget.learn(entry.request, reserved)
         self._entries[task.id] = entry
@@ -639,7 +827,7 @@ class Batch:
         if task.is_terminal:
             self._on_end(task)
         else:
-            self._watcher.watch(task, started=self._clock.monotonic())
+            self._watcher.watch(task, self._listener, started=self._clock.monotonic())
         self._notify()
 
     # -- the watcher's reports --------------------------------------------------------------
@@ -724,6 +912,8 @@ class Batch:
     # -- outcomes ---------------------------------------------------------------------------
 
     def _skip(self, entry: _Entry, reason: SkipReason, detail: str | None = None) -> None:
+        if entry.reconciling and reason is not SkipReason.INSUFFICIENT_CREDITS:
+            self._held.add(entry.index)  # an earlier run's create of it may have made a task
         self._record(
             Outcome(
                 index=entry.index,
@@ -800,6 +990,10 @@ class Batch:
         if tag is not None:
             outcome = attrs.evolve(outcome, tag=tag)
         self._outcomes[outcome.index] = outcome
+        if self._journal is not None and outcome.index not in self._unjournaled:
+            self._journal.outcome(outcome)
+        if outcome.kind is not OutcomeKind.REJECTED:
+            self._settle_shared(outcome)
         if self.options.on_outcome is not None:
             self._call_hook(self.options.on_outcome, outcome)
         self._finished.append(outcome)
@@ -827,10 +1021,16 @@ class Batch:
         try:
             hook(*args)
         except Exception as exc:  # noqa: BLE001 - the caller's own, raised from `async with`
-            self._hook_error = exc
-            self._stop(SkipReason.STOPPED, f"a hook raised {type(exc).__name__}")
-            self._slots.close()
-            self._changed.set()
+            self._hook_failed(exc)
+
+    def _hook_failed(self, exc: Exception) -> None:
+        """Stop the batch on a hook's (or the journal's) error; `async with` raises it."""
+        if self._hook_error is not None:
+            return
+        self._hook_error = exc
+        self._stop(SkipReason.STOPPED, f"a hook raised {type(exc).__name__}")
+        self._slots.close()
+        self._changed.set()
 
     async def _wait_change(self) -> None:
         await self._changed.wait()
@@ -899,7 +1099,7 @@ class Batch:
         Args:
             payload: the callback's JSON body, or a `Task`.
         """
-        return self._watcher.feed(payload)
+        return self._engine.feed(payload, self._listener)
 
     # -- the report -------------------------------------------------------------------------
 
@@ -921,7 +1121,7 @@ class Batch:
             stopped_reason=self._stopped_reason,
             resubmitted=self._resubmitted,
             elapsed=end - self._started_at,
-            requests=self._creates + self._watcher.read_requests,
+            requests=self._requests.sent + self._listener.read_requests,
         )
 
     def created(self) -> list[Task]:
@@ -936,4 +1136,4 @@ class Batch:
     @property
     def reads(self) -> int:
         """Task reads so far (ids read, in batch reads or alone)."""
-        return self._watcher.reads
+        return self._listener.reads

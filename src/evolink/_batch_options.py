@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, TypedDict
@@ -9,9 +10,11 @@ from typing import Any, TypedDict
 import attrs
 
 from evolink._errors import ValidationError
+from evolink._journal import DEFAULT_RUN, JournalStore
 from evolink._models import GenerationRequest, MediaKind, Task
 from evolink._outcomes import Outcome
 from evolink._progress import ProgressHook
+from evolink._shared_limits import SharedBrake, SharedCredits
 
 CreateHook = Callable[[int, GenerationRequest, str], None]
 CreatedHook = Callable[[int, Task], None]
@@ -39,6 +42,11 @@ class BatchKwargs(TypedDict, total=False):
     price_hints: Mapping[str, float | Decimal | str]
     total: int | None
     task_deadline: float | None
+    journal: JournalStore | str | os.PathLike[str] | None
+    run: str
+    resume_failed: bool
+    shared_credits: SharedCredits | None
+    shared_brake: SharedBrake | None
 
 
 def _to_prices(value: Mapping[str, float | Decimal | str]) -> dict[str, Decimal]:
@@ -81,6 +89,19 @@ class BatchOptions:
             outcome is then `abandoned`, code `task_deadline`: it may still end on the
             server). Default: by what the task makes, 1 hour for images and audio, 4 hours
             for videos and anything else.
+        journal: where the run is recorded, to resume it: a path (an SQLite file, made if
+            missing) or any `JournalStore`. Each create is written before it is sent; a
+            second batch on the same journal and `run` resumes it (see `evolink._resume`):
+            inputs that ended are reported from the journal (`Outcome.resumed`), known
+            tasks are read again, creates whose answer was lost are resent under their
+            key, and only the rest are created.
+        run: the run's name in the journal (one journal holds many runs).
+        resume_failed: on resume, create again the inputs whose task failed (a new task).
+        shared_credits: the run's credits, shared with its other batches (workers on other
+            machines): each create holds its credits there first, so `max_credits` holds
+            across all of them (`evolink worker` passes a PostgreSQL one).
+        shared_brake: the run's 429 brake, shared with its other batches: a 429 any of
+            them meets slows them all.
     """
 
     max_in_flight: int = 32
@@ -101,6 +122,11 @@ class BatchOptions:
     price_hints: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_to_prices)
     total: int | None = None
     task_deadline: float | None = None
+    journal: JournalStore | str | os.PathLike[str] | None = None
+    run: str = DEFAULT_RUN
+    resume_failed: bool = False
+    shared_credits: SharedCredits | None = None
+    shared_brake: SharedBrake | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.task_deadline is not None and not self.task_deadline > 0:
@@ -111,5 +137,7 @@ class BatchOptions:
             raise ValidationError("max_connections", "positive", "must be at least 1")
         if self.max_credits is not None and self.max_credits < 0:
             raise ValidationError("max_credits", "not_negative", "must be 0 or more")
+        if not self.run:
+            raise ValidationError("run", "not_empty", "name the run")
         if self.retry_failed < 0:
             raise ValidationError("retry_failed", "not_negative", "must be 0 or more")

@@ -10,6 +10,7 @@ budget probes one create at a time as before.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import anyio
@@ -21,6 +22,7 @@ from evolink._errors import ModelRetiredError
 if TYPE_CHECKING:
     from evolink._budget import Budget
     from evolink._client import AsyncEvolink
+    from evolink._transport import RequestCount
 
 
 @attrs.define
@@ -29,6 +31,8 @@ class Preflight:
 
     client: AsyncEvolink
     budget: Budget
+    #: Where the catalog and price reads are counted (the batch's requests).
+    counts: Sequence[RequestCount] = ()
     #: Models refused before any create: name -> why.
     refused: dict[str, str] = attrs.field(factory=dict)
     _checked: set[str] = attrs.field(factory=set)
@@ -48,10 +52,10 @@ class Preflight:
     async def _learn(self, model: str) -> None:
         if self.budget.max_credits is not None and not self._priced:
             self._priced = True
-            table = await self.client.prices.table()
+            table = await self.client.prices.table(counts=self.counts)
             if table.prices:
                 self.budget.estimator = lambda request: predicted_max(request, table)
         try:
-            await self.client.models.check(model)
+            await self.client.models.check(model, counts=self.counts)
         except ModelRetiredError as exc:
             self.refused[model] = str(exc)

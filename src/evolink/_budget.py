@@ -7,11 +7,14 @@ answer (the upper end of the estimate; the server's reservations then take over)
 create of unknown price is a probe: one at a time.
 The budget counts what the ledger has committed plus the predictions of creates not yet
 answered, so it holds while answers are in flight.
+
+With `SharedCredits` (`_shared_limits`), the budget is also held across the batches of
+one run on several machines: each input holds its credits there, taken atomically before
+its create and settled from the server's answers.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -20,16 +23,9 @@ import attrs
 
 from evolink._ledger import ZERO, CreditLedger
 from evolink._models import GenerationRequest
+from evolink._shared_limits import Verdict
 
-
-class Verdict(enum.Enum):
-    """Whether a create may start now."""
-
-    FITS = "fits"
-    #: Not now: a probe is out, or running tasks may free credits.
-    WAIT = "wait"
-    #: Not while nothing runs: it cannot fit.
-    NEVER = "never"
+__all__ = ["Budget", "Verdict"]
 
 
 @attrs.define

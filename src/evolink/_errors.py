@@ -22,7 +22,8 @@
     ├── BalanceTooLowError         the account cannot cover a batch's estimate (nothing sent)
     ├── TaskFailedError            a task that ended `failed` (or `cancelled`)
     ├── WaitTimeoutError           a task still running when a wait's deadline passed
-    └── DownloadError              a result image that could not be saved (`transient`)
+    ├── DownloadError              a result image that could not be saved (`transient`)
+    └── JournalError               a run's journal cannot be used (another input, a newer schema)
 
 No error carries the API key: not in its message, its attributes or its cause's message.
 """
@@ -318,3 +319,7 @@ class UnknownModelWarning(UserWarning):
 
 class ModelDeprecatedWarning(UserWarning):
     """A model the platform's catalog marks deprecated: it works until its retirement date."""
+
+
+class JournalError(EvolinkError):
+    """A run's journal cannot be used: not a journal, a newer schema, or another input's."""

@@ -1,15 +1,22 @@
 """When to read a task next: close to when it is likely done, not on a fixed beat.
 
-Every read of an unfinished task costs the service an upstream query, so the estimator
-aims for two reads per task: one part-way, whose progress tells how fast the task really
-runs, and one just after the end that progress predicts.
+Every read of an unfinished task costs the service an upstream query, so the plan aims
+for few reads per task, the last just after the end. Until the engine has seen how a
+model's hints hold up (`_timing`), it trusts them: one read part-way, whose progress tells
+how fast the task runs, and one just after the end that progress predicts; with no hint
+at all, reads come a bounded share of the task's age apart. Once tasks of the model have
+ended, reads come at quantiles of the end's distribution given the task's age, from the
+hint that has predicted best (see docs/explanation/waiting.md).
 """
 
 from __future__ import annotations
 
+import math
+
 import attrs
 
 from evolink._models import Task, TaskStatus
+from evolink._timing import DURATION, ESTIMATE, Ending, Hint, ModelTiming, Source, Spread
 
 #: Without an estimate from the server, a task is assumed to take this long.
 DEFAULT_DURATION = 20.0
@@ -33,6 +40,47 @@ AGE_SHARE = 1.0
 #: ...and at least this share of its age later (and `MIN_DELAY`): progress that makes no
 #: sense (above 100 while processing) must not turn into a storm of reads.
 MIN_AGE_SHARE = 0.02
+#: Two progress readings whose predicted ends agree within this share are trusted to that
+#: end (within `MAX_WAIT`), past the age bound: progress that runs steadily.
+AGREE_SHARE = 0.1
+
+#: Knowing nothing of a model and given no hint: the first read this long after the
+#: create, then each a share of the task's age later (`ReadCosts.cold_share`).
+COLD_FIRST = 1.0
+#: The learned schedule aims its last read at this quantile of the end; past it, a task
+#: is in the tail the record has not seen, read a bounded share of its age apart.
+TOP = 0.98
+#: A vague record still overrules a hint whose exploring tasks often ended this far (log)
+#: from its predicted end.
+TRUSTED_TOP = 0.1
+
+
+@attrs.frozen
+class ReadCosts:
+    """How dear a read is, which sets how finely the learned schedule cuts the end's range.
+
+    `most_reads`: the end's likely range is cut into at most this many reads of equal
+    chance; `delay_share`: fewer where that keeps the mean delay within this share of the
+    median duration; `tail_share`: past the record, or with nothing known (`cold_share`),
+    the wait before a re-read as a share of the task's age; `explore_every`: while the
+    record cannot yet tell the hints wrong, one task in this many follows it anyway.
+    """
+
+    most_reads: float
+    delay_share: float
+    tail_share: float
+    cold_share: float
+    explore_every: int
+
+
+#: One GET per read: each read is a request.
+GET_COSTS = ReadCosts(
+    most_reads=2.5, delay_share=0.02, tail_share=0.25, cold_share=0.5, explore_every=4
+)
+#: Batch reads: reads ride along in shared requests, so they can come closer together.
+BATCH_COSTS = ReadCosts(
+    most_reads=6.0, delay_share=0.01, tail_share=0.1, cold_share=0.2, explore_every=1
+)
 
 
 @attrs.define
@@ -44,22 +92,45 @@ class ReadPlan:
 
     started: float
     estimated_time: float | None = None
+    #: The model's record; None: the hints are trusted as they are (no learning).
+    timing: ModelTiming | None = None
+    costs: ReadCosts = GET_COSTS
     _progress: int = 0
     _progress_at: float | None = None
     _stalled_reads: int = 0
     _observed: bool = False
+    _reads: int = 0  # reads after the first look (the create's answer, or the first read)
+    _running_at: float | None = None  # the last read that saw the task running
+    #: Each progress band's latest predicted duration, for the record at the end.
+    _by_band: dict[Hint, float] = attrs.field(init=False, factory=dict)
+    _agreed: bool = False  # the last two progress readings predicted the same end
+    #: Read on the record's schedule even while it is unresolved (`ModelTiming.explores`).
+    _explores: bool = attrs.field(init=False, default=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.timing is not None:
+            self._explores = self.timing.explores(self.costs.explore_every)
 
     def observe(self, task: Task, now: float) -> None:
         """Take in a read of the task made at `now`."""
+        if task.is_terminal:
+            self._learn_end(now)
+            return
+        self._running_at = now
+        self._reads += self._observed
         estimate = task.estimated_time
         if estimate is not None and 0 < estimate <= MAX_ESTIMATE:
             self.estimated_time = estimate
         # A task still running is at most 99% done, whatever it says.
         progress = min(max(task.progress, 0), 99)
         if progress > self._progress:
+            before = self.predicted_duration() if self._progress else None
             self._progress = progress
             self._progress_at = now
             self._stalled_reads = 0
+            after = self.predicted_duration()
+            self._agreed = before is not None and abs(after - before) <= AGREE_SHARE * after
+            self._by_band[Hint.progress(progress)] = after
         elif self._observed:
             # Only a read after the first can stall: the first (often the create's
             # answer, at progress 0) is where the plan starts from.
@@ -73,22 +144,114 @@ class ReadPlan:
             return (self._progress_at - self.started) * 100.0 / (self._progress + 0.5)
         return self.estimated_time or DEFAULT_DURATION
 
+    def _learn_end(self, now: float) -> None:
+        if self.timing is None:
+            return
+        predicted = [(DURATION, 1.0), *self._by_band.items()]
+        if self.estimated_time is not None:
+            predicted.append((ESTIMATE, self.estimated_time))
+        low = 0.0 if self._running_at is None else self._running_at - self.started
+        ending = Ending(
+            low=low, high=now - self.started, predicted=tuple(predicted), explored=self._explores
+        )
+        self.timing.learn(ending)
+        self.timing = None  # one end per task
+
+    def _hints(self) -> list[Hint]:
+        hints = [DURATION]
+        if self.estimated_time is not None:
+            hints.append(ESTIMATE)
+        if self._progress_at is not None and self._progress > 0:
+            hints.append(Hint.progress(self._progress))
+        return hints
+
     def next_read_at(self, now: float, status: TaskStatus = TaskStatus.PENDING) -> float:
         """The monotonic time at which to read the task next.
 
-        Whatever the hints say, the wait is bounded: the first read comes within
-        `MAX_DELAY`, and every later one within `AGE_SHARE` of the task's age (and
-        `MAX_WAIT`), but no sooner than `MIN_AGE_SHARE` of it.
+        Whatever the hints or the record say, the wait is bounded: the first read comes
+        within `MAX_DELAY`, and every later one within `AGE_SHARE` of the task's age (within
+        `MAX_WAIT` where the last two progress readings agree on the end), always within
+        `MAX_WAIT`, but no sooner than `MIN_AGE_SHARE` of the age (and `MIN_DELAY`).
         """
+        trusted = self._trusted(now, status)
+        if self.timing is None:
+            return trusted
+        age = max(0.0, now - self.started)
+        choice = self.timing.best(self._hints())
+        if choice is None:
+            if self.estimated_time is None and not self._progress:
+                # Nothing known and no hint: a bounded share of the age apart.
+                cold = self.started + max(COLD_FIRST, (1.0 + self.costs.cold_share) * age)
+                trusted = max(now + MIN_DELAY, min(trusted, cold))
+            return trusted
+        hint, spread = choice
+        if self._follows_hints(spread):
+            # The record cannot yet tell the hints wrong: follow them, while a few tasks
+            # explore to pin the ends down.
+            return trusted
+        return self._bounded(now, age, self._learned(now, age, hint, spread))
+
+    def _follows_hints(self, spread: Spread) -> bool:
+        """Whether to read as the hints say, the record being too vague to overrule them."""
+        if self.timing is None or self._explores or spread.resolved():
+            return False
+        # The hint the hints' own plan leans on: the progress seen, else the estimate.
+        if self._progress > 0:
+            leaned = Hint.progress(self._progress)
+        elif self.estimated_time is not None:
+            leaned = ESTIMATE
+        else:
+            return False
+        record = self.timing.spread(leaned)
+        # Vague, but clear that the hint misleads: the ends came well before (or after)
+        # the end it predicted, where the hints' own plan would read.
+        return record is None or not record.misleads(TRUSTED_TOP)
+
+    def _bounded(self, now: float, age: float, at: float) -> float:
+        if self._reads == 0 and self._progress_at is None:
+            return min(max(at, now + MIN_DELAY), now + MAX_DELAY)
+        latest = now + self._longest_wait(age)
+        earliest = now + max(MIN_DELAY, MIN_AGE_SHARE * age)
+        return min(latest, max(earliest, at))
+
+    def _learned(self, now: float, age: float, hint: Hint, spread: Spread) -> float:
+        """At the next of `k` equally likely points of the end's range left, given the age."""
+        predicted = {
+            Source.DURATION: 1.0,
+            Source.ESTIMATE: self.estimated_time or 1.0,
+            Source.PROGRESS: self.predicted_duration(),
+        }[hint.source]
+        costs = self.costs
+        done = spread.cdf(math.log(max(age, 1e-9) / predicted))
+        if done >= TOP:
+            # Past what the record has seen: a bounded share of the age.
+            return now + costs.tail_share * age
+        top = predicted * math.exp(spread.quantile(TOP))
+        bottom = predicted * math.exp(spread.quantile(max(done, 1.0 - TOP)))
+        median = predicted * math.exp(spread.quantile(0.5))
+        # Cut the range left into as few equally likely reads as keep the mean delay
+        # (about half a cut's length) within `delay_share` of the median duration.
+        wanted = math.ceil((top - bottom) / (2.0 * costs.delay_share * median))
+        reads = min(costs.most_reads, max(1.0, float(wanted)))
+        share = TOP if reads <= 1 else done + (TOP - done) / reads
+        return self.started + predicted * math.exp(spread.quantile(share))
+
+    def _trusted(self, now: float, status: TaskStatus) -> float:
+        """The plan from the hints as they are (before anything is learned)."""
         duration = self.predicted_duration()
         if self._progress_at is None and self._stalled_reads == 0:
             # First read: part-way through the server's estimate.
             probe = self.started + PROBE_FRACTION * duration
             return min(max(now + MIN_DELAY, probe), now + MAX_DELAY)
         age = max(0.0, now - self.started)
-        latest = now + min(MAX_WAIT, max(MIN_DELAY, AGE_SHARE * age))
+        latest = now + self._longest_wait(age)
         earliest = now + max(MIN_DELAY, MIN_AGE_SHARE * age)
         return min(latest, max(earliest, self._after_first(now, duration, status)))
+
+    def _longest_wait(self, age: float) -> float:
+        if self._agreed and self._stalled_reads == 0:
+            return MAX_WAIT
+        return min(MAX_WAIT, max(MIN_DELAY, AGE_SHARE * age))
 
     def _after_first(self, now: float, duration: float, status: TaskStatus) -> float:
         if self._stalled_reads == 0:

@@ -8,7 +8,6 @@ an Idempotency-Key, and a lost answer raises `UploadUncertainError`, as a lost c
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -18,13 +17,15 @@ from urllib.parse import quote, urlsplit
 import attrs
 
 from evolink import _lenient as read
-from evolink._errors import ResponseDecodeError, UploadUncertainError, ValidationError
+from evolink._errors import ResponseDecodeError, ValidationError
 from evolink._idempotency import new_idempotency_key
+from evolink._retry import RequestKind
+from evolink._transport import FILES_BASE_URL, files_base_url_for  # noqa: F401 - found here too
 
 if TYPE_CHECKING:
     from evolink._client import AsyncEvolink
-
-FILES_BASE_URL = "https://files-api.evolink.ai"
+    from evolink._transport import Transport
+    from evolink._uploads import UploadCache
 #: The error-codes page: "file size exceeds 10MB".
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 #: The only types the upload endpoints accept (their OpenAPI files).
@@ -90,12 +91,7 @@ class FilePage:
 def files_base_url(client: AsyncEvolink) -> str:
     """Where the files API is: `EVOLINK_FILES_BASE_URL`, else beside a non-default API
     (a simulator or a proxy serves both), else Evolink's files host."""
-    from evolink._client import DEFAULT_BASE_URL  # noqa: PLC0415 - the client imports us
-
-    configured = os.environ.get("EVOLINK_FILES_BASE_URL")
-    if configured:
-        return configured.rstrip("/")
-    return FILES_BASE_URL if client.base_url == DEFAULT_BASE_URL else client.base_url
+    return files_base_url_for(client.base_url)
 
 
 def sniff_image_type(content: bytes) -> str | None:
@@ -134,13 +130,13 @@ def check_upload(content: bytes, *, name: str) -> str:
 class Files:
     """Upload, list and delete files on Evolink's files API. Reached as `client.files`."""
 
-    def __init__(self, client: AsyncEvolink) -> None:
-        from evolink._uploads import UploadCache  # noqa: PLC0415 - it builds on this module
+    #: Local files of requests, uploaded once per content and reused (a batch's, the
+    #: CLI's); the client sets it. Replace it with one over a persistent store to reuse
+    #: uploads across runs.
+    uploads: UploadCache
 
-        self._client = client
-        #: Local files of requests, uploaded once per content and reused (a batch's, the
-        #: CLI's). Replace it with one over a persistent store to reuse uploads across runs.
-        self.uploads = UploadCache(self, now=client.clock.time)
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
 
     async def upload(
         self,
@@ -186,20 +182,19 @@ class Files:
             body["file_name"] = file_name
         if upload_path is not None:
             body["upload_path"] = upload_path
-        answer = await self._client._request(  # noqa: SLF001 - the one request path
+        answer: Any = await self._transport.send(
+            RequestKind.UPLOAD,
             "POST",
             path,
             body=body,
-            url=files_base_url(self._client) + path,
+            url=self._transport.files_base_url() + path,
             idempotency_key=idempotency_key or new_idempotency_key(),
-            uncertain=lambda message, key: UploadUncertainError(
-                message, idempotency_key=key, source=label
-            ),
+            subject=label,  # an `UploadUncertainError` names it
         )
-        found = parse_uploaded(read.mapping(answer.data).get("data"))
+        found = parse_uploaded(read.mapping(answer).get("data"))
         if found is None:
             raise ResponseDecodeError(
-                "upload answer without a file id or URL", status_code=200, body=answer.data
+                "upload answer without a file id or URL", status_code=200, body=answer
             )
         return found
 
@@ -214,10 +209,8 @@ class Files:
                 "page", "range", f"page >= 1 and 1 <= page_size <= {MAX_FILES_PAGE_SIZE}"
             )
         path = f"/api/v1/files/list?page={page}&pageSize={page_size}"
-        answer = await self._client._request(  # noqa: SLF001
-            "GET", path, url=files_base_url(self._client) + path
-        )
-        return parse_file_page(answer.data, page=page, page_size=page_size)
+        answer = await self._get(path)
+        return parse_file_page(answer, page=page, page_size=page_size)
 
     async def iterate(self, *, page_size: int = 50) -> AsyncIterator[UploadedFile]:
         """Every file of the account, page after page."""
@@ -234,14 +227,12 @@ class Files:
     async def quota(self) -> FileQuota:
         """How many files the account stores and may still store (`GET /api/v1/files/quota`)."""
         path = "/api/v1/files/quota"
-        answer = await self._client._request(  # noqa: SLF001
-            "GET", path, url=files_base_url(self._client) + path
-        )
-        data = read.mapping(read.mapping(answer.data).get("data"))
+        answer = await self._get(path)
+        data = read.mapping(read.mapping(answer).get("data"))
         used, most = read.integer(data.get("used_files")), read.integer(data.get("max_files"))
         if used is None or most is None:
             raise ResponseDecodeError(
-                "quota answer without used_files / max_files", status_code=200, body=answer.data
+                "quota answer without used_files / max_files", status_code=200, body=answer
             )
         remain = read.integer(data.get("remain_files"))
         return FileQuota(
@@ -263,8 +254,14 @@ class Files:
         if not file_id or "/" in file_id or not file_id.isprintable():
             raise ValidationError("file_id", "format", "must be a file id such as 'file_abc123'")
         path = f"/api/v1/files/{quote(file_id, safe='')}"
-        await self._client._request(  # noqa: SLF001
-            "DELETE", path, url=files_base_url(self._client) + path
+        # Not keyed: deleting twice deletes once (a second answers "not found").
+        await self._transport.send(
+            RequestKind.READ, "DELETE", path, url=self._transport.files_base_url() + path
+        )
+
+    async def _get(self, path: str) -> Any:
+        return await self._transport.send(
+            RequestKind.READ, "GET", path, url=self._transport.files_base_url() + path
         )
 
 

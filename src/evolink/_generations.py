@@ -13,18 +13,16 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from evolink._batch_run import BatchRun
-from evolink._converter import parse_task
-from evolink._errors import ResponseDecodeError, SubmissionUncertainError
-from evolink._idempotency import check_idempotency_key, new_idempotency_key
+from evolink._create import create_task
 from evolink._models import GenerationRequest, MediaKind, Task
-from evolink._validation import validate
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from evolink._batch import Batch
     from evolink._batch_options import BatchKwargs
-    from evolink._client import AsyncEvolink, Pacer
+    from evolink._client import AsyncEvolink
+    from evolink._transport import Pacer, Transport
 
 #: How long `run` waits for a task by default: real tasks take a minute or two (images),
 #: or several (videos).
@@ -33,46 +31,14 @@ DEFAULT_RUN_TIMEOUT = 600.0
 Requests = Iterable[str | GenerationRequest] | AsyncIterable[str | GenerationRequest]
 
 
-async def create_task(
-    client: AsyncEvolink,
-    request: GenerationRequest,
-    *,
-    idempotency_key: str | None = None,
-    max_retries: int | None = None,
-    pacer: Pacer | None = None,
-) -> Task:
-    """Validate `request`, send its create once (retried only where it cannot pay twice)."""
-    validate(request, allow_local_callbacks=client.allow_local_callbacks)
-    check_idempotency_key(idempotency_key)
-    client.models.check_cached(request.model)  # retired per the catalog already read: refused
-    key = idempotency_key or new_idempotency_key()
-    answer = await client._request(  # noqa: SLF001 - the create path's one way out
-        "POST",
-        request.endpoint,
-        body=request.to_body(),
-        idempotency_key=key,
-        max_retries=max_retries,
-        pacer=pacer,
-        generation=request,
-    )
-    try:
-        return parse_task(answer.data)
-    except ResponseDecodeError as exc:
-        # The server answered 2xx: a task exists that we cannot read. Its key finds it.
-        raise SubmissionUncertainError(
-            f"the create succeeded but its task could not be read: {exc}",
-            idempotency_key=key,
-            request=request,
-        ) from exc
-
-
 class Generations:
     """What every media resource has: create from a request, batches, one kind."""
 
     kind: MediaKind = "image"
 
-    def __init__(self, client: AsyncEvolink) -> None:
+    def __init__(self, client: AsyncEvolink, transport: Transport) -> None:
         self._client = client
+        self._transport = transport
 
     async def create(
         self,
@@ -103,11 +69,13 @@ class Generations:
         if request.kind != self.kind:
             request = attrs.evolve(request, kind=self.kind)
         return await create_task(
-            self._client,
+            self._transport,
             request,
+            allow_local_callbacks=self._client.allow_local_callbacks,
             idempotency_key=idempotency_key,
             max_retries=max_retries,
             pacer=pacer,
+            check_model=self._client.models.check_cached,
         )
 
     def generate_many(self, requests: Requests, **options: Unpack[BatchKwargs]) -> BatchRun:

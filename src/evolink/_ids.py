@@ -21,3 +21,8 @@ def check_task_id(task_id: object) -> str:
             "task_id", "format", "a task id holds only letters, digits and '._~:-'"
         )
     return task_id
+
+
+def task_path(task_id: object) -> str:
+    """The path that reads `task_id`; raise `ValidationError` if it is not a task id."""
+    return f"/v1/tasks/{check_task_id(task_id)}"

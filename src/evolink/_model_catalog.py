@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,7 @@ from evolink._revalidate import Revalidating
 if TYPE_CHECKING:
     from evolink._client import AsyncEvolink
     from evolink._prices import PriceTable
+    from evolink._transport import RequestCount, Transport
 
 KINDS = ("image", "video", "audio")
 
@@ -103,19 +104,19 @@ class ModelCatalogue:
 class ModelCatalog:
     """The live model catalog. Reached as `client.models`."""
 
-    def __init__(self, client: AsyncEvolink) -> None:
+    def __init__(self, client: AsyncEvolink, transport: Transport) -> None:
         self._client = client
         self._document: Revalidating[ModelCatalogue] = Revalidating(
-            client, "/v1/catalog/models", parse_catalog
+            transport, "/v1/catalog/models", parse_catalog
         )
         self._last: ModelCatalogue | None = None
         self._warned: set[str] = set()
 
-    async def catalogue(self) -> ModelCatalogue:
+    async def catalogue(self, *, counts: Sequence[RequestCount] = ()) -> ModelCatalogue:
         """The catalog: from the service (cached 5 minutes, stale up to 24 hours on failure),
-        else the offline one."""
+        else the offline one. A request it sends is added to `counts` (a batch's)."""
         try:
-            found = await self._document.get()
+            found = await self._document.get(counts=counts)
         except (APIError, APIConnectionError):
             return offline_catalogue()
         if self._document.stale:
@@ -148,13 +149,14 @@ class ModelCatalog:
         info = (await self.catalogue()).find(name)
         return None if info is None else with_price(info, await self._client.prices.table())
 
-    async def check(self, name: str) -> ModelInfo | None:
-        """Refuse a retired model; warn (once per model) about a deprecated one.
+    async def check(self, name: str, *, counts: Sequence[RequestCount] = ()) -> ModelInfo | None:
+        """Refuse a retired model; warn (once per model) about a deprecated one (a catalog
+        read it sends is added to `counts`).
 
         Raises:
             ModelRetiredError: the catalog says `name` is retired (naming its replacement).
         """
-        catalogue = await self.catalogue()
+        catalogue = await self.catalogue(counts=counts)
         info = catalogue.find(name)
         # The offline catalog knows no dates or retirements: it neither warns nor refuses.
         if catalogue.source is not CatalogSource.OFFLINE:

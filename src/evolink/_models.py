@@ -175,6 +175,29 @@ class ResultData(Serializable):
         return tuple(url for url in found if url)
 
 
+def read_result_data(data: object) -> ResultData | None:
+    """A `result_data` object, typed; None unless it is an object (it never raises).
+
+    A media field that is not a URL string (a list, an object, a number) is no URL to
+    hand out: it stays in `extra` as sent, and the rest still reads.
+    """
+    if not isinstance(data, Mapping):
+        return None
+    urls: dict[str, str] = {}
+    extra: dict[str, Any] = {}
+    for name, value in data.items():
+        if name in RESULT_MEDIA_FIELDS and isinstance(value, str):
+            urls[name] = value
+        elif name not in RESULT_MEDIA_FIELDS or value is not None:
+            extra[name] = value
+    found = ResultData(
+        image_url=urls.get("image_url"),
+        video_url=urls.get("video_url"),
+        audio_url=urls.get("audio_url"),
+    )
+    return attrs.evolve(found, extra=extra) if extra else found
+
+
 @attrs.frozen
 class Task(Serializable):
     """An image-generation task, as the server last described it.
@@ -230,9 +253,7 @@ class Task(Serializable):
         Read from `extra["result_data"]`, which keeps it as sent (so `to_dict()` and old
         code reading `extra` see no change). A list (Seedream's layers) is left there.
         """
-        from evolink._converter import parse_result_data  # noqa: PLC0415 - it imports models
-
-        return parse_result_data(self.extra.get("result_data"))
+        return read_result_data(self.extra.get("result_data"))
 
     @property
     def media_urls(self) -> tuple[str, ...]:

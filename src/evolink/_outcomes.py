@@ -68,6 +68,8 @@ class Outcome(Serializable):
         credits: the credits of its last task.
         elapsed: seconds from its create's answer to its end.
         tag: what the caller passed with it (`submit(..., tag=...)`), as it was.
+        resumed: taken from the journal of an earlier run (`batch(journal=...)`): it
+            ended then, and nothing was sent for it now.
     """
 
     index: int
@@ -83,6 +85,7 @@ class Outcome(Serializable):
     credits: TaskCredits = attrs.field(factory=TaskCredits)
     elapsed: float | None = None
     tag: object = None
+    resumed: bool = False
 
     def __repr__(self) -> str:
         # The task and the request are a screenful each: name them, do not print them.

@@ -9,7 +9,7 @@ say so rather than guess.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ from evolink._errors import APIConnectionError, APIError, ResponseDecodeError
 from evolink._revalidate import Revalidating
 
 if TYPE_CHECKING:
-    from evolink._client import AsyncEvolink
+    from evolink._transport import RequestCount, Transport
 
 ONE = Decimal(1)
 
@@ -80,15 +80,16 @@ class PriceTable:
 class Prices:
     """The published prices, cached. Reached as `client.prices`."""
 
-    def __init__(self, client: AsyncEvolink) -> None:
+    def __init__(self, transport: Transport) -> None:
         self._document: Revalidating[PriceTable] = Revalidating(
-            client, "/v1/catalog/pricing", parse_prices
+            transport, "/v1/catalog/pricing", parse_prices
         )
 
-    async def table(self) -> PriceTable:
-        """Every published price (an empty table when the service cannot be reached)."""
+    async def table(self, *, counts: Sequence[RequestCount] = ()) -> PriceTable:
+        """Every published price (an empty table when the service cannot be reached); a
+        request it sends is added to `counts` (a batch's)."""
         try:
-            table = await self._document.get()
+            table = await self._document.get(counts=counts)
         except (APIError, APIConnectionError):
             return PriceTable({}, "none")
         return attrs.evolve(table, source="stale") if self._document.stale else table

@@ -19,7 +19,52 @@ import httpx
 _CREATE_REFUSED = frozenset({429, 503})
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 # Transport errors raised before the request left: nothing reached the server.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+class RequestKind(enum.Enum):
+    """What a request does to the server's state; its retry rules follow from it."""
+
+    #: A paid create: keyed, "uncertain" after a lost answer.
+    CREATE = "create"
+    #: A read: free and safe to repeat.
+    READ = "read"
+    #: A file upload: stored and counted against a quota, keyed like a create.
+    UPLOAD = "upload"
+
+    @property
+    def keyed(self) -> bool:
+        """Whether it carries an Idempotency-Key (it may act on the server)."""
+        return self is not RequestKind.READ
+
+
+@attrs.frozen
+class RetryRules:
+    """How often one request of a kind is sent again. Declared once per kind, in `RULES`.
+
+    Failures (5xx, a lost connection) are retried `max_retries` times (the client's
+    setting). The rest is per kind:
+
+    Attributes:
+        rate_limited: 429s waited out under a shared brake (a batch's), where the brake
+            already slows every request; without one a 429 counts as a failure.
+        uncertain_unproven: resends of a keyed request that may have acted, while the
+            server has not shown it honours Idempotency-Key (a replay proves it). Once it
+            has, such a resend finds the first result and only `max_retries` bounds it.
+    """
+
+    rate_limited: int = 60
+    uncertain_unproven: int = 1
+
+
+#: The one table of retry rules. A create and an upload may cost money: one resend of an
+#: uncertain one at most until keys are proven (as Evolink's own client does); a read
+#: never acts, so its uncertainty does not arise.
+RULES: dict[RequestKind, RetryRules] = {
+    RequestKind.CREATE: RetryRules(),
+    RequestKind.READ: RetryRules(),
+    RequestKind.UPLOAD: RetryRules(),
+}
 
 
 class Outcome(enum.Enum):
@@ -44,7 +89,7 @@ def classify_status(status_code: int, *, is_create: bool) -> Outcome:
 
 def classify_error(error: httpx.RequestError, *, is_create: bool) -> Outcome:
     """Classify a transport failure (no answer)."""
-    if isinstance(error, _NOT_SENT) or not is_create:
+    if isinstance(error, NOT_SENT) or not is_create:
         return Outcome.RETRY_SAFE
     return Outcome.RETRY_UNCERTAIN
 

@@ -8,16 +8,18 @@ which the failure is raised and the caller falls back to the offline catalog.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 import attrs
 
+from evolink._answers import Answer
 from evolink._errors import APIConnectionError, APIError, EvolinkError
+from evolink._retry import RequestKind
 
 if TYPE_CHECKING:
-    from evolink._client import AsyncEvolink
+    from evolink._transport import RequestCount, Transport
 
 logger = logging.getLogger("evolink")
 
@@ -44,7 +46,7 @@ class Revalidating(Generic[T]):
     is then kept, as for any failed refresh).
     """
 
-    client: AsyncEvolink
+    transport: Transport
     path: str
     parse: Callable[[Any], T]
     ttl: float = DEFAULT_TTL
@@ -54,19 +56,19 @@ class Revalidating(Generic[T]):
     #: Whether the last answer came from a failed refresh's stale copy.
     stale: bool = False
 
-    async def get(self) -> T:
-        """The document: cached, revalidated or fetched.
+    async def get(self, *, counts: Sequence[RequestCount] = ()) -> T:
+        """The document: cached, revalidated or fetched (a request sent is added to `counts`).
 
         Raises:
             EvolinkError: the service failed and no copy younger than `stale_for` exists.
         """
         async with self._lock:  # one refresh at a time: many callers, one request
-            now = self.client.clock.monotonic()
+            now = self.transport.clock.monotonic()
             cached = self._cached
             if cached is not None and now - cached.fetched_at < self.ttl:
                 return cached.value
             try:
-                self._cached = await self._refresh(cached, now)
+                self._cached = await self._refresh(cached, now, counts)
                 self.stale = False
             except (APIError, APIConnectionError) as exc:
                 if cached is None or now - cached.fetched_at >= self.stale_for:
@@ -81,12 +83,20 @@ class Revalidating(Generic[T]):
         if self._cached is not None:
             self._cached = attrs.evolve(self._cached, fetched_at=float("-inf"))
 
-    async def _refresh(self, cached: Cached[T] | None, now: float) -> Cached[T]:
+    async def _refresh(
+        self, cached: Cached[T] | None, now: float, counts: Sequence[RequestCount]
+    ) -> Cached[T]:
         headers = {"If-None-Match": cached.etag} if cached and cached.etag else None
         # One attempt, no retry: a failure falls back to the stale or offline copy at once,
         # and a batch's first create never waits out a backoff for the catalog.
-        answer = await self.client._request(  # noqa: SLF001 - the one request path
-            "GET", self.path, headers=headers, max_retries=0
+        answer: Answer = await self.transport.send(
+            RequestKind.READ,
+            "GET",
+            self.path,
+            headers=headers,
+            retries=0,
+            counts=counts,
+            parse_answer=lambda whole: whole,  # a 304 comes back, with the status and ETag
         )
         if answer.status_code == 304:
             if cached is None:  # pragma: no cover - we sent no If-None-Match

@@ -1,17 +1,35 @@
 """`to_dict()`, `to_json()` and `from_dict()` for the public models.
 
-One mixin, so every model dumps and loads the same way: through the converter module
-(`_converter.dump` / `_converter.load`), never through code of its own.
+One mixin, so every model dumps and loads the same way: through one codec
+(`_json_codec`, which installs itself here when imported), never through code of its own.
+The models do not import the codec: it imports them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from typing_extensions import Self
+
+T = TypeVar("T")
+
+_dump: Callable[[Any], Any] | None = None
+_load: Callable[[type[Any], Any], Any] | None = None
+
+
+def use_codec(dump: Callable[[Any], Any], load: Callable[[type[T], Any], T]) -> None:
+    """Install the codec every `Serializable` dumps and loads through."""
+    global _dump, _load
+    _dump, _load = dump, load
+
+
+def _codec() -> tuple[Callable[[Any], Any], Callable[[type[Any], Any], Any]]:
+    if _dump is None or _load is None:  # pragma: no cover - `evolink` imports the codec
+        raise RuntimeError("evolink's JSON codec is not loaded: import evolink")
+    return _dump, _load
 
 
 class Serializable:
@@ -27,8 +45,7 @@ class Serializable:
         but for NaN and infinities (which JSON cannot hold, though Python's parser reads
         them in an answer): those, wherever they are, become `None`.
         """
-        from evolink._converter import dump  # noqa: PLC0415 - the converter imports models
-
+        dump, _ = _codec()
         data: dict[str, Any] = dump(self)
         return data
 
@@ -50,6 +67,6 @@ class Serializable:
         Raises:
             ValidationError: `data` is not the shape of this class.
         """
-        from evolink._converter import load  # noqa: PLC0415 - the converter imports models
-
-        return load(cls, data)
+        _, load = _codec()
+        loaded: Self = load(cls, data)
+        return loaded

@@ -16,9 +16,10 @@ from evolink import _lenient as read
 from evolink._converter import parse_task
 from evolink._errors import ResponseDecodeError, ValidationError
 from evolink._models import Task, TaskStatus, TaskType
+from evolink._retry import RequestKind
 
 if TYPE_CHECKING:
-    from evolink._client import AsyncEvolink
+    from evolink._transport import Transport
 
 logger = logging.getLogger("evolink")
 
@@ -26,7 +27,7 @@ MAX_LIST_PAGE_SIZE = 100
 
 
 def list_tasks(
-    client: AsyncEvolink,
+    transport: Transport,
     *,
     status: TaskStatus | str | None = None,
     type: TaskType | str | None = None,  # noqa: A002 - the API's own name
@@ -41,7 +42,7 @@ def list_tasks(
             the first page is read).
     """
     query = _query(status=status, type=type, model=model, page_size=page_size, limit=limit)
-    return _pages(client, query, page_size=page_size, limit=limit)
+    return _pages(transport, query, page_size=page_size, limit=limit)
 
 
 def _query(
@@ -77,15 +78,15 @@ def _query(
 
 
 async def _pages(
-    client: AsyncEvolink, query: Mapping[str, str], *, page_size: int, limit: int | None
+    transport: Transport, query: Mapping[str, str], *, page_size: int, limit: int | None
 ) -> AsyncIterator[Task]:
     yielded = 0
     page = 1
     seen: set[str] = set()  # a task created while listing shifts pages: no task twice
     while True:
         params = urlencode({**query, "page": page, "page_size": page_size})
-        answer = await client._request("GET", f"/v1/tasks?{params}")  # noqa: SLF001
-        rows, sent, total = _rows(answer.data)
+        answer: Any = await transport.send(RequestKind.READ, "GET", f"/v1/tasks?{params}")
+        rows, sent, total = _rows(answer)
         for row in rows:
             try:
                 task = parse_task(row)

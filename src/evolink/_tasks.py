@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
-from evolink._converter import parse_task
 from evolink._downloads import (
     DEFAULT_MAX_BYTES,
     Downloader,
@@ -20,14 +19,15 @@ from evolink._downloads import (
     save_all,
     unsafe_name,
 )
+from evolink._engine import engine_of
 from evolink._errors import DownloadError, ValidationError, WaitTimeoutError
-from evolink._estimate import ReadPlan
-from evolink._ids import check_task_id
 from evolink._models import Task, TaskStatus, TaskType
+from evolink._reads import read_task
 from evolink._task_listing import list_tasks
 
 if TYPE_CHECKING:
     from evolink._client import AsyncEvolink
+    from evolink._transport import Transport
 
 #: A pending task stamped less than this long ago is taken as created now.
 FRESH_AGE = 10.0
@@ -38,8 +38,9 @@ DEFAULT_SAVE_TIMEOUT = 300.0
 class Tasks:
     """Read and wait for tasks. Reached as `client.tasks`."""
 
-    def __init__(self, client: AsyncEvolink) -> None:
+    def __init__(self, client: AsyncEvolink, transport: Transport) -> None:
         self._client = client
+        self._transport = transport
 
     async def get(self, task_id: str) -> Task:
         """Read a task (`GET /v1/tasks/{task_id}`).
@@ -51,9 +52,7 @@ class Tasks:
             ValidationError: `task_id` is not a task id (nothing was sent).
             NotFoundError: no such task, or it expired.
         """
-        check_task_id(task_id)
-        answer = await self._client._request("GET", f"/v1/tasks/{task_id}")  # noqa: SLF001
-        return parse_task(answer.data)
+        return await read_task(self._transport, task_id)
 
     def list(
         self,
@@ -73,7 +72,7 @@ class Tasks:
             ValidationError: a filter or `page_size` (1-100) out of range, at once.
         """
         return list_tasks(
-            self._client, status=status, type=type, model=model, page_size=page_size, limit=limit
+            self._transport, status=status, type=type, model=model, page_size=page_size, limit=limit
         )
 
     async def wait(
@@ -85,8 +84,9 @@ class Tasks:
     ) -> Task:
         """Wait until the task is completed, failed or cancelled, and return it.
 
-        Reads are timed from the server's `estimated_time` and the progress seen so far:
-        usually one read part-way and one just after the task ends.
+        The task is read by the client's one waiting engine, with every other wait and
+        batch of the client (in shared batch reads where the server has them), when what
+        the engine has learned of the model's timing says it is likely done.
 
         Args:
             task_or_id: a task (as `images.generate` returns it) or a task id.
@@ -98,38 +98,26 @@ class Tasks:
             WaitTimeoutError: still unfinished after `timeout` (it carries the last read).
             TaskFailedError: with `raise_on_failure`, the task failed or was cancelled.
         """
+
         clock = self._client.clock
         start = clock.monotonic()
         if isinstance(task_or_id, Task):
             task = task_or_id
         else:
             task = await self.get(task_or_id)
-        # The task's age by the server's stamp, so a wait that begins late reads at once;
-        # but a task fresh from `generate` (pending, no progress, stamped seconds ago)
-        # starts now by our clock: the stamp is whole seconds on the server's clock, and
-        # that error would stretch every prediction made from progress.
-        age = 0.0 if task.created is None else clock.time() - task.created.timestamp()
-        if task.status is TaskStatus.PENDING and task.progress == 0 and age < FRESH_AGE:
-            age = 0.0
-        plan = ReadPlan(started=start - min(max(age, 0.0), 86_400.0))
-        plan.observe(task, start)
-        deadline = None if timeout is None else start + timeout
-        while not task.is_terminal:
-            now = clock.monotonic()
-            wake = plan.next_read_at(now, task.status)
-            if deadline is not None:
-                if now >= deadline:
-                    raise WaitTimeoutError(task, timeout or 0.0)
-                wake = min(wake, deadline)
-            await clock.sleep(wake - now)
-            if deadline is not None and clock.monotonic() >= deadline:
-                # One last look before giving up: the task may have just finished.
-                task = await self.get(task.id)
-                if not task.is_terminal:
-                    raise WaitTimeoutError(task, timeout or 0.0)
-                break
-            task = await self.get(task.id)
-            plan.observe(task, clock.monotonic())
+        if not task.is_terminal:
+            if timeout is not None and timeout <= 0:
+                raise WaitTimeoutError(task, timeout)
+            # The task's age by the server's stamp, so a wait that begins late reads at
+            # once; but a task fresh from `generate` (pending, no progress, stamped seconds
+            # ago) starts now by our clock: the stamp is whole seconds on the server's
+            # clock, and that error would stretch every prediction made from progress.
+            age = 0.0 if task.created is None else clock.time() - task.created.timestamp()
+            if task.status is TaskStatus.PENDING and task.progress == 0 and age < FRESH_AGE:
+                age = 0.0
+            started = start - min(max(age, 0.0), 86_400.0)
+            engine = engine_of(self._client)
+            task = await engine.wait(task, started=started, timeout=timeout)
         if raise_on_failure:
             task.raise_for_status()
         return task

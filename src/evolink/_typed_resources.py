@@ -26,11 +26,11 @@ if TYPE_CHECKING:
     from evolink._batch import Batch
     from evolink._batch_options import BatchKwargs
     from evolink._batch_run import BatchRun
-    from evolink._client import Pacer
     from evolink._generations import Requests
     from evolink._models import GenerationRequest, MediaKind
     from evolink._outcomes import BatchReport
     from evolink._sync import SyncBatch
+    from evolink._transport import Pacer
 
 
 class _Resource(Protocol):

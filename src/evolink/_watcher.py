@@ -1,24 +1,26 @@
-"""One watcher per batch: it decides when to read each task, and reads many at once.
+"""The watcher: it decides when to read each task, and reads many at once.
 
-Each task is read when its `ReadPlan` says it is likely done (about two reads a task). Where
-the server has `POST /v1/tasks/batch`, every task due within a short window goes into one
-request of up to 50 ids; where it answers 404, the watcher falls back to one GET per task.
-A task is never read twice at once. Updates from outside (callbacks, via `feed`) are hints:
-they trigger a read that confirms them.
+One per client (held by its `Engine`), shared by every batch and every wait: each registers
+its tasks with a `Listener`. Each task is read when its `ReadPlan` says it is likely done.
+Where the server has `POST /v1/tasks/batch`, every task due within a short window goes into
+one request of up to 50 ids, whoever waits for it; where it answers 404, the watcher falls
+back to one GET per task. A task is never read twice at once. Updates from outside
+(callbacks, via `feed`) are hints: they trigger one read that confirms them for everyone.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import math
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
 import attrs
 
-from evolink._client import AsyncEvolink, Pacer
-from evolink._converter import parse_task
+from evolink._converter import parse_task, task_parser
 from evolink._errors import (
     APIConnectionError,
     AuthenticationError,
@@ -31,16 +33,24 @@ from evolink._errors import (
     ValidationError,
     WaitTimeoutError,
 )
-from evolink._estimate import ReadPlan
-from evolink._ids import check_task_id
+from evolink._estimate import BATCH_COSTS, GET_COSTS, MIN_DELAY, ReadPlan
+from evolink._ids import task_path
 from evolink._models import Task, TaskType
+from evolink._retry import RequestKind
+from evolink._timing import MIN_SAMPLES, Timings
+from evolink._transport import Pacer, RequestCount, Transport
 
 #: Ids per `POST /v1/tasks/batch` (the server's limit).
 BATCH_READ_SIZE = 50
 #: With batch reads, a due read waits this share of the task's duration (bounded below)
 #: for others to join its request: fewer requests for a little latency.
-BATCH_WINDOW_SHARE = 0.03
-BATCH_WINDOW_BOUNDS = (0.01, 0.5)
+BATCH_WINDOW_SHARE = 0.01
+BATCH_WINDOW_BOUNDS = (0.01, 0.25)
+#: Batch requests are spaced so that there are at most this many per task ending (at the
+#: rate tasks have been ending), up to `BATCH_SPACING_MAX` apart: the request budget sets
+#: the cadence, and every read due in between shares the next request.
+BATCH_REQUESTS_PER_END = 0.25
+BATCH_SPACING_MAX = 0.5
 #: A batch read that has room takes tasks due within this share of their duration.
 BATCH_LOOKAHEAD_SHARE = 0.25
 #: After a failed read, read again after this long (doubling per failure, capped).
@@ -72,74 +82,175 @@ def task_deadline(task: Task, override: float | None = None) -> float:
     return DEFAULT_TASK_DEADLINES.get(task.type, DEFAULT_TASK_DEADLINE)
 
 
+def _as_is(data: Any) -> Any:
+    return data
+
+
+@attrs.define(eq=False)
+class Listener:
+    """One party waiting for tasks (a batch, a wait): told of updates, ends and losses.
+
+    `on_lost` is called for a task the server no longer knows (404), one whose reads keep
+    failing, and one still running at this listener's deadline (a `WaitTimeoutError`).
+    The counts are of reads made of this listener's tasks (a batch request shared with
+    other listeners counts for each).
+    """
+
+    on_update: Callable[[Task], None]
+    on_end: Callable[[Task], None]
+    on_lost: Callable[[str, EvolinkError], None]
+    pacer: Pacer | None = None
+    limiter: anyio.CapacityLimiter | None = None
+    batch_reads: bool = True
+    #: Seconds a task may run before it is given up; None: by kind (`task_deadline`).
+    task_deadline: float | None = None
+    #: A task of this listener's alone is read with a GET, as every server has it (a wait
+    #: of one task reads as it always did); batch reads are for sharing with others.
+    alone_by_get: bool = False
+    reads: int = 0
+    #: HTTP requests that read this listener's tasks, as the transport counted them.
+    requests: RequestCount = attrs.field(factory=RequestCount)
+
+    @property
+    def read_requests(self) -> int:
+        """HTTP requests sent to read this listener's tasks (a shared one counts for each)."""
+        return self.requests.sent
+
+
 @attrs.define
 class _Watched:
     task: Task
     plan: ReadPlan
     due: float
-    deadline: float
+    #: Each listener, with the monotonic time it stops waiting.
+    listeners: dict[Listener, float]
+    #: Added to each planned read after the first: a callback is expected by then.
+    grace: float = 0.0
     reading: bool = False
     confirm: bool = False
+    #: Due now for a reason of its own (a deadline, a callback, a late start): read it
+    #: without waiting for others to share the request.
+    urgent: bool = False
     failures: int = 0
+
+    @property
+    def deadline(self) -> float:
+        return min(self.listeners.values())
+
+    @property
+    def batch_reads(self) -> bool:
+        return all(listener.batch_reads for listener in self.listeners)
+
+    @property
+    def first(self) -> Listener:
+        return next(iter(self.listeners))
 
 
 @attrs.define(eq=False)
 class Watcher:
-    """Reads a set of tasks until each ends, calling `on_update` and `on_end`.
+    """Reads the tasks its listeners registered until each ends (see the module's doc)."""
 
-    `on_lost` is called for a task the server no longer knows (404), one whose reads keep
-    failing, and one still running at its deadline (with a `WaitTimeoutError`).
-    """
-
-    _client: AsyncEvolink
-    _on_update: Callable[[Task], None]
-    _on_end: Callable[[Task], None]
-    _on_lost: Callable[[str, EvolinkError], None]
-    _pacer: Pacer | None = None
+    _transport: Transport
+    timings: Timings = attrs.field(factory=Timings)
     _limiter: anyio.CapacityLimiter = attrs.field(factory=lambda: anyio.CapacityLimiter(8))
-    batch_reads: bool = True
-    #: Seconds a task may run before it is given up; None: by kind (`task_deadline`).
-    task_deadline: float | None = None
     _watched: dict[str, _Watched] = attrs.field(factory=dict)
     _heap: list[tuple[float, int, str]] = attrs.field(factory=list)
     _seq: itertools.count[int] = attrs.field(factory=itertools.count)
     _changed: anyio.Event = attrs.field(factory=anyio.Event)
     reads: int = 0
-    read_requests: int = 0
+    #: Every HTTP request its reads sent, as the transport counted them.
+    requests: RequestCount = attrs.field(factory=RequestCount)
     _batch_failures: int = 0
+    _ends: deque[float] = attrs.field(factory=lambda: deque(maxlen=64))
+    _last_batch: float = -math.inf
 
-    def watch(self, task: Task, *, started: float) -> None:
-        """Start watching a task whose create answered at `started` (monotonic)."""
-        plan = ReadPlan(started=started)
-        now = self._client.clock.monotonic()
+    @property
+    def read_requests(self) -> int:
+        """HTTP requests sent to read tasks (a server log would show as many)."""
+        return self.requests.sent
+
+    def watch(
+        self,
+        task: Task,
+        listener: Listener,
+        *,
+        started: float,
+        deadline: float | None = None,
+        grace: float = 0.0,
+    ) -> None:
+        """Read `task` (created at monotonic `started`) for `listener` until it ends.
+
+        `deadline`: the monotonic time the listener stops waiting; by default, the task's
+        kind's deadline (`task_deadline`) from `started`.
+        """
+        if deadline is None:
+            deadline = started + task_deadline(task, listener.task_deadline)
+        now = self._transport.clock.monotonic()
+        watched = self._watched.get(task.id)
+        if watched is not None:
+            # Another party waits for it already: share its reads and its plan.
+            watched.listeners[listener] = deadline
+            if deadline < watched.due and not watched.reading:
+                watched.due = deadline
+                watched.urgent = True
+                self._schedule(task.id, watched)
+            return
+        plan = ReadPlan(
+            started=started,
+            timing=self.timings.for_model(task.model),
+            costs=BATCH_COSTS if self._batch_reads(listener.batch_reads) else GET_COSTS,
+        )
         plan.observe(task, now)
-        deadline = started + task_deadline(task, self.task_deadline)
-        due = min(plan.next_read_at(now, task.status), deadline)
-        watched = _Watched(task=task, plan=plan, due=due, deadline=deadline)
+        planned = plan.next_read_at(now, task.status)
+        due = min(planned, deadline)
+        watched = _Watched(
+            task=task,
+            plan=plan,
+            due=due,
+            listeners={listener: deadline},
+            grace=grace,
+            urgent=due < planned or planned - now <= 2 * MIN_DELAY,
+        )
         self._watched[task.id] = watched
         self._schedule(task.id, watched)
 
-    def forget(self, task_id: str) -> Task | None:
-        """Stop watching a task; return its last known state."""
-        watched = self._watched.pop(task_id, None)
-        return watched.task if watched is not None else None
+    def _batch_reads(self, wanted: bool) -> bool:
+        return wanted and not self._transport.batch_reads_unusable
 
-    def feed(self, payload: Mapping[str, Any] | Task) -> bool:
-        """Take an update from outside (a callback's body); True if it is for a watched task.
+    def watches(self, task_id: str, listener: Listener | None = None) -> bool:
+        """Whether the task is watched (for `listener`, if given)."""
+        watched = self._watched.get(task_id)
+        return watched is not None and (listener is None or listener in watched.listeners)
 
-        The update is not trusted: the task is read again at once to confirm it.
+    def forget(self, task_id: str, listener: Listener) -> Task | None:
+        """Stop watching a task for `listener`; return its last known state."""
+        watched = self._watched.get(task_id)
+        if watched is None or listener not in watched.listeners:
+            return None
+        del watched.listeners[listener]
+        if not watched.listeners:
+            del self._watched[task_id]
+        return watched.task
+
+    def feed(self, payload: Mapping[str, Any] | Task, listener: Listener | None = None) -> bool:
+        """Take an update from outside (a callback's body); True if it is for a watched task
+        (of `listener`, if given).
+
+        The update is not trusted: the task is read again at once, once for every party
+        waiting for it, to confirm it.
         """
         try:
             task = payload if isinstance(payload, Task) else parse_task(payload)
         except ResponseDecodeError:
             return False
-        watched = self._watched.get(task.id)
-        if watched is None:
+        if not self.watches(task.id, listener):
             return False
+        watched = self._watched[task.id]
         if watched.reading:
             watched.confirm = True
         else:
-            watched.due = self._client.clock.monotonic()
+            watched.due = self._transport.clock.monotonic()
+            watched.urgent = True
             self._schedule(task.id, watched)
         return True
 
@@ -159,52 +270,96 @@ class Watcher:
         return None
 
     def _window(self, task_id: str) -> float:
-        if not self.batch_reads:
+        watched = self._watched[task_id]
+        if watched.urgent or len(self._watched) < 2 or not self._batch_reads(watched.batch_reads):
             return 0.0
         low, high = BATCH_WINDOW_BOUNDS
-        watched = self._watched[task_id]
         return min(high, max(low, BATCH_WINDOW_SHARE * watched.plan.predicted_duration()))
 
-    def _take_due(self, now: float) -> list[str]:
-        due: list[str] = []
+    def _take_due(self, now: float) -> tuple[list[str], list[str]]:
+        """Ids due now: those to read in batch requests, and those to read alone."""
+        batched: list[str] = []
+        alone: list[str] = []
         while (first := self._next_due()) is not None and first <= now:
-            due.append(self._pop_for_reading())
-        if self.batch_reads and due:
+            task_id = self._pop_for_reading()
+            wanted = self._batch_reads(self._watched[task_id].batch_reads)
+            (batched if wanted else alone).append(task_id)
+        if batched:
             # The request goes out anyway: fill its last places with tasks due soon, so
             # their reads ride along instead of costing requests of their own.
-            while len(due) % BATCH_READ_SIZE and (first := self._next_due()) is not None:
-                _, _, task_id = self._heap[0]
-                ahead = BATCH_LOOKAHEAD_SHARE * self._watched[task_id].plan.predicted_duration()
+            skipped: list[tuple[float, int, str]] = []
+            while len(batched) % BATCH_READ_SIZE and (first := self._next_due()) is not None:
+                entry = self._heap[0]
+                watched = self._watched[entry[2]]
+                ahead = BATCH_LOOKAHEAD_SHARE * watched.plan.predicted_duration()
                 if first > now + ahead:
                     break
-                due.append(self._pop_for_reading())
-        return due
+                if not self._batch_reads(watched.batch_reads):
+                    skipped.append(heapq.heappop(self._heap))
+                    continue
+                batched.append(self._pop_for_reading())
+            for entry in skipped:
+                heapq.heappush(self._heap, entry)
+        if len(batched) == 1 and len(self._watched) == 1:
+            lone = self._watched[batched[0]]
+            if all(listener.alone_by_get for listener in lone.listeners):
+                alone.extend(batched)
+                batched = []
+        return batched, alone
 
     def _pop_for_reading(self) -> str:
         _, _, task_id = heapq.heappop(self._heap)
-        self._watched[task_id].reading = True
+        watched = self._watched[task_id]
+        watched.reading = True
+        watched.urgent = False
         return task_id
 
-    async def run(self) -> None:
-        """Read tasks as they fall due, until cancelled."""
-        clock = self._client.clock
-        async with anyio.create_task_group() as tg:
-            while True:
-                first = self._next_due()
-                if first is None:
-                    await self._wait_for_change(None)
-                    continue
-                _, _, first_id = self._heap[0]
-                wake = first + self._window(first_id)
-                now = clock.monotonic()
-                if wake > now:
-                    await self._wait_for_change(wake - now)
-                    if clock.monotonic() < wake:
-                        continue  # something changed before the wake-up: plan again
-                ids = self._take_due(clock.monotonic())
-                size = BATCH_READ_SIZE if self.batch_reads else 1
-                for start in range(0, len(ids), size):
-                    tg.start_soon(self._read, ids[start : start + size])
+    async def run(self, reads: anyio.abc.TaskGroup) -> None:
+        """Read tasks as they fall due, until cancelled; the reads run in `reads`."""
+        clock = self._transport.clock
+        while True:
+            first = self._next_due()
+            if first is None:
+                await self._wait_for_change(None)
+                continue
+            _, _, first_id = self._heap[0]
+            wake = first + self._window(first_id)
+            if self._window(first_id) > 0:
+                wake = max(wake, self._last_batch + self._spacing())
+            now = clock.monotonic()
+            if wake > now:
+                await self._wait_for_change(wake - now)
+                if clock.monotonic() < wake:
+                    continue  # something changed before the wake-up: plan again
+            batched, alone = self._take_due(clock.monotonic())
+            if batched:
+                self._last_batch = clock.monotonic()
+            for start in range(0, len(batched), BATCH_READ_SIZE):
+                reads.start_soon(self._read_batched, batched[start : start + BATCH_READ_SIZE])
+            for task_id in alone:
+                reads.start_soon(self._read_alone, task_id)
+
+    def _replan(self, model: str | None, now: float) -> None:
+        """The model's record grew (to 16, 32, 64, ... ends): plan its waiting tasks again.
+
+        Reads planned on less knowledge (a task that started with the record empty) come
+        sooner if the record says so; never later than planned.
+        """
+        for task_id, watched in self._watched.items():
+            if watched.reading or watched.task.model != model:
+                continue
+            planned = watched.plan.next_read_at(now, watched.task.status) + watched.grace
+            if planned < watched.due:
+                watched.due = planned
+                self._schedule(task_id, watched)
+
+    def _spacing(self) -> float:
+        """The least time between batch requests, from the rate tasks have been ending."""
+        ends = self._ends
+        if len(ends) < 8 or ends[-1] <= ends[0]:
+            return 0.0
+        rate = (len(ends) - 1) / (ends[-1] - ends[0])
+        return min(BATCH_SPACING_MAX, 1.0 / (BATCH_REQUESTS_PER_END * rate))
 
     async def _wait_for_change(self, seconds: float | None) -> None:
         changed = self._changed
@@ -219,31 +374,40 @@ class Watcher:
 
             tg.start_soon(on_change)
             if seconds is not None:
-                await self._client.clock.sleep(seconds)
+                await self._transport.clock.sleep(seconds)
                 tg.cancel_scope.cancel()
         if changed.is_set():
             self._changed = anyio.Event()
 
-    async def _read(self, ids: list[str]) -> None:
+    async def _read_batched(self, ids: list[str]) -> None:
+        await self._read(ids, batched=True)
+
+    async def _read_alone(self, task_id: str) -> None:
+        await self._read([task_id], batched=False)
+
+    async def _read(self, ids: list[str], *, batched: bool) -> None:
         found: dict[str, Task] = {}
         try:
-            if self.batch_reads:
+            if batched:
                 found = await self._read_batch(ids)
             else:
                 async with anyio.create_task_group() as tg:
                     for task_id in ids:
                         tg.start_soon(self._read_into, task_id, found)
+        except anyio.get_cancelled_exc_class():
+            # The party driving the reads left mid-read: the next one reads these again.
+            self._unread(ids)
+            raise
         except (AuthenticationError, PermissionDeniedError) as exc:
             # The key may no longer read these tasks: retrying would poll forever.
             for task_id in ids:
-                if self._watched.pop(task_id, None) is not None:
-                    self._on_lost(task_id, exc)
+                self._lose(task_id, exc)
             return
         except EvolinkError as exc:
             for task_id in ids:
                 self._retry_later(task_id, exc)
             return
-        now = self._client.clock.monotonic()
+        now = self._transport.clock.monotonic()
         for task_id in ids:  # only what was asked: an answer may name other tasks
             task = found.get(task_id)
             if task is not None:
@@ -252,7 +416,7 @@ class Watcher:
     async def _read_batch(self, ids: list[str]) -> dict[str, Task]:
         found: dict[str, Task] = {}
         data: list[Any] | None = None
-        if not self._client._batch_reads_unusable:  # noqa: SLF001 - learned by any batch
+        if not self._transport.batch_reads_unusable:  # learned by any batch
             try:
                 data = await self._post_batch(ids)
             except RateLimitError:
@@ -260,7 +424,6 @@ class Watcher:
             except EvolinkError as exc:
                 self._batch_read_failed(exc)
         if data is None:
-            self.batch_reads = not self._client._batch_reads_unusable  # noqa: SLF001
             async with anyio.create_task_group() as tg:
                 for task_id in ids:
                     tg.start_soon(self._read_into, task_id, found)
@@ -289,13 +452,26 @@ class Watcher:
         )
         self._batch_failures = self._batch_failures + 1 if transient else MAX_BATCH_READ_FAILURES
         if self._batch_failures >= MAX_BATCH_READ_FAILURES:
-            self._client._batch_reads_unusable = True  # noqa: SLF001 - for the client's life
+            self._transport.batch_reads_unusable = True  # for the client's life
 
     async def _post_batch(self, ids: list[str]) -> list[Any]:
-        self.read_requests += 1
         self.reads += len(ids)
-        # No retries here: the fallback to one GET per task is the better retry.
-        answer = await self._send("POST", "/v1/tasks/batch", {"task_ids": ids}, max_retries=0)
+        listeners: set[Listener] = set()
+        for task_id in ids:
+            watched = self._watched.get(task_id)
+            if watched is not None:
+                for listener in watched.listeners:
+                    listener.reads += 1
+                    listeners.add(listener)
+        # One attempt: the fallback to one GET per task is the better retry.
+        first = self._watched.get(ids[0])
+        answer = await self._send(
+            "POST",
+            "/v1/tasks/batch",
+            {"task_ids": ids},
+            listeners=listeners,
+            listener=None if first is None else first.first,
+        )
         data = answer.get("data") if isinstance(answer, Mapping) else None
         if not isinstance(data, list):
             raise ResponseDecodeError(
@@ -306,42 +482,75 @@ class Watcher:
     async def _read_into(self, task_id: str, found: dict[str, Task]) -> None:
         try:
             found.update(await self._read_single(task_id))
-        except (AuthenticationError, PermissionDeniedError) as exc:
-            if self._watched.pop(task_id, None) is not None:
-                self._on_lost(task_id, exc)
-        except ValidationError as exc:
-            if self._watched.pop(task_id, None) is not None:
-                self._on_lost(task_id, exc)
+        except (AuthenticationError, PermissionDeniedError, ValidationError) as exc:
+            self._lose(task_id, exc)
         except EvolinkError as exc:
             self._retry_later(task_id, exc)
 
     async def _read_single(self, task_id: str) -> dict[str, Task]:
         # Ids come from the server: one that is not a task id must not become a path.
-        check_task_id(task_id)
-        self.read_requests += 1
+        path = task_path(task_id)
         self.reads += 1
+        watched = self._watched.get(task_id)
+        listeners: set[Listener] = set() if watched is None else set(watched.listeners)
+        for listener in listeners:
+            listener.reads += 1
         try:
-            data = await self._send("GET", f"/v1/tasks/{task_id}", None)
-        except NotFoundError as exc:
-            watched = self._watched.pop(task_id, None)
-            if watched is not None:
-                self._on_lost(task_id, exc)
-            return {}
-        task = parse_task(data)
-        if task.id != task_id:
-            raise ResponseDecodeError(
-                f"asked for {task_id}, answered with {task.id}", status_code=200, body=data
+            task = await self._send(
+                "GET",
+                path,
+                None,
+                parse=task_parser(task_id),
+                listeners=listeners,
+                listener=None if watched is None else watched.first,
             )
+        except NotFoundError as exc:
+            self._lose(task_id, exc)
+            return {}
         return {task_id: task}
 
     async def _send(
-        self, method: str, path: str, body: Any, *, max_retries: int | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        *,
+        parse: Callable[[Any], Any] = _as_is,
+        listeners: set[Listener],
+        listener: Listener | None = None,
     ) -> Any:
-        async with self._limiter:
-            answer = await self._client._request(  # noqa: SLF001
-                method, path, body=body, pacer=self._pacer, max_retries=max_retries
-            )
-        return answer.data
+        # One attempt: the watcher's schedule is the retry (`_retry_later`). The first
+        # listener's limits and 429 brake: a batch's requests stay within its own.
+        limiter = (
+            self._limiter if listener is None or listener.limiter is None else listener.limiter
+        )
+        return await self._transport.send(
+            RequestKind.READ,
+            method,
+            path,
+            body=body,
+            parse=parse,
+            retries=0,
+            pacer=None if listener is None else listener.pacer,
+            limiter=limiter,
+            counts=(self.requests, *(each.requests for each in listeners)),
+        )
+
+    def _lose(self, task_id: str, error: EvolinkError) -> None:
+        watched = self._watched.pop(task_id, None)
+        if watched is not None:
+            for listener in list(watched.listeners):
+                listener.on_lost(task_id, error)
+
+    def _unread(self, ids: list[str]) -> None:
+        now = self._transport.clock.monotonic()
+        for task_id in ids:
+            watched = self._watched.get(task_id)
+            if watched is not None and watched.reading:
+                watched.reading = False
+                watched.due = now
+                watched.urgent = True
+                self._schedule(task_id, watched)
 
     def _retry_later(self, task_id: str, error: EvolinkError) -> None:
         watched = self._watched.get(task_id)
@@ -349,21 +558,29 @@ class Watcher:
             return
         watched.reading = False
         watched.failures += 1
-        if self._client.clock.monotonic() >= watched.deadline:
-            del self._watched[task_id]
-            self._on_lost(task_id, WaitTimeoutError(watched.task, self._deadline_of(watched)))
+        now = self._transport.clock.monotonic()
+        if self._drop_expired(task_id, watched, now):
             return
         if watched.failures >= MAX_READ_FAILURES:
             # Every read of it failing for this long: give it up rather than poll forever.
-            del self._watched[task_id]
-            self._on_lost(task_id, error)
+            self._lose(task_id, error)
             return
         delay = min(READ_ERROR_DELAY_MAX, READ_ERROR_DELAY * 2.0 ** min(watched.failures - 1, 16))
-        watched.due = min(self._client.clock.monotonic() + delay, watched.deadline)
+        watched.due = min(now + delay, watched.deadline)
+        watched.urgent = watched.due < now + delay
         self._schedule(task_id, watched)
 
-    def _deadline_of(self, watched: _Watched) -> float:
-        return task_deadline(watched.task, self.task_deadline)
+    def _drop_expired(self, task_id: str, watched: _Watched, now: float) -> bool:
+        """Tell each listener whose deadline has come; True if no one waits any more."""
+        for listener, deadline in list(watched.listeners.items()):
+            if now >= deadline:
+                del watched.listeners[listener]
+                waited = deadline - watched.plan.started
+                listener.on_lost(task_id, WaitTimeoutError(watched.task, waited))
+        if watched.listeners:
+            return False
+        self._watched.pop(task_id, None)
+        return True
 
     def _take(self, task_id: str, task: Task, now: float) -> None:
         watched = self._watched.get(task_id)
@@ -372,20 +589,32 @@ class Watcher:
         watched.reading = False
         watched.failures = 0
         watched.task = task
+        watched.plan.observe(task, now)
         if task.is_terminal:
             del self._watched[task_id]
-            self._on_end(task)
+            self._ends.append(now)
+            for listener in list(watched.listeners):
+                listener.on_end(task)
+            ended = self.timings.for_model(task.model).ended
+            if ended >= MIN_SAMPLES and ended & (ended - 1) == 0:
+                self._replan(task.model, now)
             return
-        if now >= watched.deadline:
-            # Still running (or in a status we do not know) at its deadline: stop waiting.
-            del self._watched[task_id]
-            self._on_lost(task_id, WaitTimeoutError(task, self._deadline_of(watched)))
+        # Still running (or in a status we do not know) at a deadline: stop waiting.
+        if self._drop_expired(task_id, watched, now):
             return
-        watched.plan.observe(task, now)
-        self._on_update(task)
+        for listener in list(watched.listeners):
+            listener.on_update(task)
+        watched.plan.costs = BATCH_COSTS if self._batch_reads(watched.batch_reads) else GET_COSTS
         if watched.confirm:
             watched.confirm = False
             watched.due = now
+            watched.urgent = True
         else:
-            watched.due = min(watched.plan.next_read_at(now, task.status), watched.deadline)
+            planned = watched.plan.next_read_at(now, task.status) + watched.grace
+            if now < watched.due:
+                # It rode along in a batch read before its time: its own read still comes
+                # when planned (a ride-along is a bonus, not a reason to read more).
+                planned = max(planned, watched.due)
+            watched.due = min(planned, watched.deadline)
+            watched.urgent = watched.due < planned
         self._schedule(task_id, watched)

@@ -11,7 +11,13 @@
 
 Evolink's callbacks are not signed, so a delivery is only a hint: the receiver checks the
 secret token in its URL (in constant time), answers 202 at once, and confirms the task with
-a `GET /v1/tasks/{id}` in the background before anything waits on it counts it.
+one read before anything waiting on it counts it. Every `wait` and batch of the app reads
+through the client's one waiting engine, so that read is shared by all of them (and by
+the batch read it may ride in).
+
+With `journal="postgresql://..."`, several replicas of the app share their callbacks: the
+replica that receives one tells the others (`_replicas`, LISTEN/NOTIFY), and the replica
+holding the waiter confirms and wakes it.
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sized
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -33,11 +39,11 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from evolink._batch import Batch
 from evolink._batch_options import BatchKwargs
 from evolink._client import AsyncEvolink
-from evolink._clock import Clock
-from evolink._errors import ConfigurationError, EvolinkError, WaitTimeoutError
-from evolink._estimate import ReadPlan
+from evolink._engine import engine_of
+from evolink._errors import ConfigurationError, EvolinkError
 from evolink._ids import TASK_ID_PREFIX, check_task_id
-from evolink._models import GenerationRequest, Task
+from evolink._models import GenerationRequest, Task, TaskStatus
+from evolink._replicas import ReplicaChannel, is_postgres_url, open_replica_channel
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -73,6 +79,13 @@ class EvolinkIntegration:
             `EVOLINK_API_KEY` and `EVOLINK_BASE_URL`).
         callback_grace: seconds past a task's predicted end before `wait` stops trusting
             the callback to come and reads the task itself.
+        journal: a PostgreSQL URL (`postgresql://...`, the `postgres` extra, asyncio) shared
+            by the app's replicas: a callback received by any replica wakes the waiter on
+            the replica that holds it, and without `secret` the replicas share one kept in
+            the database. None (the default): callbacks stay in this process.
+
+    Raises:
+        ConfigurationError: `journal` is not a PostgreSQL URL.
     """
 
     def __init__(
@@ -83,9 +96,17 @@ class EvolinkIntegration:
         path: str = "/evolink/callbacks",
         client_factory: Callable[[], AsyncEvolink] | None = None,
         callback_grace: float = CALLBACK_GRACE,
+        journal: str | None = None,
     ) -> None:
+        if journal is not None and not is_postgres_url(journal):
+            raise ConfigurationError("journal= takes a PostgreSQL URL (postgresql://...)")
         self.public_url = public_url.rstrip("/")
-        self._token = secret or secrets.token_urlsafe(32)
+        self._journal = journal
+        # Replicas with a database and no configured secret take theirs from it at start.
+        self._token: str | None = secret or (
+            None if journal is not None else secrets.token_urlsafe(32)
+        )
+        self._replicas: ReplicaChannel | None = None
         self.path = "/" + path.strip("/")
         self._client_factory = client_factory or AsyncEvolink
         self.callback_grace = callback_grace
@@ -114,11 +135,22 @@ class EvolinkIntegration:
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:  # noqa: ARG002 - FastAPI's signature
-        """The app's lifespan: opens the one client and the background work, then closes them."""
+        """The app's lifespan: opens the one client and the background work, then closes them.
+
+        With a PostgreSQL journal it also listens for the other replicas' callbacks.
+        """
         access_log = logging.getLogger("uvicorn.access")
-        masker = _TokenMask(self._token)
-        access_log.addFilter(masker)
-        try:
+        async with AsyncExitStack() as stack:
+            if self._journal is not None:
+                self._replicas = await stack.enter_async_context(
+                    open_replica_channel(self._journal, on_hint=self._hint)
+                )
+                stack.callback(setattr, self, "_replicas", None)
+                if self._token is None:
+                    self._token = await self._replicas.shared_secret(self.path)
+            masker = _TokenMask(self._secret())
+            access_log.addFilter(masker)
+            stack.callback(access_log.removeFilter, masker)
             async with self._client_factory() as client, anyio.create_task_group() as tg:
                 self._client, self._tg = client, tg
                 try:
@@ -126,8 +158,6 @@ class EvolinkIntegration:
                 finally:
                     tg.cancel_scope.cancel()
                     self._client, self._tg = None, None
-        finally:
-            access_log.removeFilter(masker)
 
     def client(self) -> AsyncEvolink:
         """A FastAPI dependency: the app's one client (`Depends(evolink.client)`)."""
@@ -135,9 +165,22 @@ class EvolinkIntegration:
             raise ConfigurationError("the app's lifespan has not started: FastAPI(lifespan=...)")
         return self._client
 
+    def _secret(self) -> str:
+        """The secret part of the callback URL (never in repr or logs)."""
+        if self._token is None:
+            raise ConfigurationError(
+                "the callback secret comes from the database when the app's lifespan starts"
+            )
+        return self._token
+
     def callback_url(self) -> str:
-        """The URL to pass as `callback_url` when creating tasks."""
-        return f"{self.public_url}{self.path}/{self._token}"
+        """The URL to pass as `callback_url` when creating tasks.
+
+        Raises:
+            ConfigurationError: the secret is shared through the database and the app's
+                lifespan has not started yet.
+        """
+        return f"{self.public_url}{self.path}/{self._secret()}"
 
     def start_batch(
         self,
@@ -149,6 +192,11 @@ class EvolinkIntegration:
         Every task is created with this app's callback URL; callbacks are fed to the batch,
         which confirms each with a read and polls any task whose callback is late. Read it
         back with `batch(batch_id)` (its `progress()`, `progress_events()`, `report()`).
+
+        Pass `journal=` (a path or a `JournalStore`) and `run=` to make it resumable: an app
+        restarted mid-batch that starts the same batch on the same journal and run adopts
+        what ended, reads the tasks already made and creates only the rest (see
+        `BatchOptions.journal`).
 
         Raises:
             ConfigurationError: the app's lifespan has not started.
@@ -205,7 +253,7 @@ class EvolinkIntegration:
     # -- the receiver -----------------------------------------------------------------------
 
     async def _receive(self, token: str, request: Request) -> Response:
-        if not hmac.compare_digest(token.encode(), self._token.encode()):
+        if self._token is None or not hmac.compare_digest(token.encode(), self._token.encode()):
             self.rejected += 1
             logger.warning("callback with a wrong token refused (from %s)", _peer(request))
             return Response(status_code=404)
@@ -218,10 +266,32 @@ class EvolinkIntegration:
             self.rejected += 1
             return Response(status_code=400)
         self.deliveries += 1
+        if self._replicas is not None and self._tg is not None:
+            self._tg.start_soon(self._replicas.publish, task_id)  # the waiter may be elsewhere
+        self._hint(task_id, json.loads(body))
+        return Response(status_code=202)
+
+    def _hint(self, task_id: str, payload: Mapping[str, Any] | None = None) -> None:
+        """A callback came for `task_id` (here or, by the replica channel, elsewhere).
+
+        Whatever here waits for it (a `wait`, a batch) shares the engine's one confirming
+        read. Otherwise, without replicas, it is confirmed in the background (a `wait` may
+        come for it later); with replicas, it is read only where something waits for it.
+        """
+        engine = None if self._client is None else engine_of(self._client)
+        if engine is not None and engine.watcher.watches(task_id):
+            engine.feed(payload or {"id": task_id, "status": TaskStatus.PROCESSING.value})
+            return
+        if self._replicas is None or task_id in self._waiters:
+            self._confirm_soon(task_id)
+            return
+        for batch in self._batches:
+            batch.feed({"id": task_id, "status": TaskStatus.PROCESSING.value})
+
+    def _confirm_soon(self, task_id: str) -> None:
         if task_id not in self._done and task_id not in self._confirming and self._tg is not None:
             self._confirming.add(task_id)
             self._tg.start_soon(self._confirm, task_id)
-        return Response(status_code=202)
 
     async def _confirm(self, task_id: str) -> None:
         """Read the task the callback named; only what the read says counts."""
@@ -269,32 +339,26 @@ class EvolinkIntegration:
         if task_id in self._done:
             return self._done[task_id]
         start = clock.monotonic()
-        deadline = None if timeout is None else start + timeout
         last = task_or_id if isinstance(task_or_id, Task) else await client.tasks.get(task_id)
-        plan = ReadPlan(started=start)
-        plan.observe(last, start)
-        waiter = self._waiters.setdefault(task_id, _Waiter())
-        waiter.count += 1
-        grace = 0.0  # the first read, part-way, comes before any callback could be late
-        try:
-            while not last.is_terminal:
-                now = clock.monotonic()
-                # The callback should come by the predicted end; read only when it is late.
-                wake = plan.next_read_at(now, last.status) + grace
-                grace = self.callback_grace
-                if deadline is not None:
-                    if now >= deadline:
-                        raise WaitTimeoutError(last, timeout or 0.0)
-                    wake = min(wake, deadline)
-                await _wait_or_sleep(waiter.event, clock, wake - now)
-                if waiter.task is not None:
-                    return waiter.task
-                last = await client.tasks.get(task_id)
-                plan.observe(last, clock.monotonic())
-        finally:
-            waiter.count -= 1
-            if waiter.count == 0 and self._waiters.get(task_id) is waiter:
-                del self._waiters[task_id]  # no one waits any more: forget it
+        if not last.is_terminal:
+            waiter = self._waiters.setdefault(task_id, _Waiter())
+            waiter.count += 1
+            try:
+                # The callback should come by the predicted end: each read after the first
+                # is put off by the grace, and a confirmed callback ends the wait at once.
+                last = await engine_of(client).wait(
+                    last,
+                    started=start,
+                    timeout=timeout,
+                    grace=self.callback_grace,
+                    woken=waiter.event,
+                )
+            finally:
+                waiter.count -= 1
+                if waiter.count == 0 and self._waiters.get(task_id) is waiter:
+                    del self._waiters[task_id]  # no one waits any more: forget it
+            if waiter.task is not None:
+                return waiter.task
         self._settled(last)
         return last
 
@@ -315,21 +379,6 @@ class _TokenMask(logging.Filter):
         if isinstance(record.msg, str) and self._token in record.msg:
             record.msg = record.msg.replace(self._token, "***")
         return True
-
-
-async def _wait_or_sleep(event: anyio.Event, clock: Clock, seconds: float) -> None:
-    """Return when `event` is set or `seconds` have passed on `clock`."""
-    if event.is_set() or seconds <= 0:
-        return
-    async with anyio.create_task_group() as tg:
-
-        async def on_event() -> None:
-            await event.wait()
-            tg.cancel_scope.cancel()
-
-        tg.start_soon(on_event)
-        await clock.sleep(seconds)
-        tg.cancel_scope.cancel()
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:

@@ -1,4 +1,4 @@
-"""CLI test fixtures: the fake API stands in for the simulator where exact control helps."""
+"""CLI test fixtures: `--simulate` runs on a simulator the test holds (see `_cli_sim`)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _fake_api import FakeAPI
+from _cli_sim import quick, use
+
+from evolink.testing import Simulator
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> FakeAPI:
-    """`--simulate` talks to a fresh fake API whose tasks take 50 ms."""
-    api = FakeAPI()
-    monkeypatch.setattr("evolink.cli._backend.make_simulator", lambda **_: api)
-    return api
+def sim(monkeypatch: pytest.MonkeyPatch) -> Simulator:
+    """`--simulate` talks to a fresh simulator whose image tasks take 50 ms (real time)."""
+    return use(monkeypatch, quick())
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -169,6 +170,74 @@ async def test_404_is_not_retried(tmp_path):
     with pytest.raises(DownloadError, match="HTTP 404"):
         await _downloader(tmp_path, handler).fetch("https://i.test/a", "s")
     assert len(calls) == 1
+
+
+def _redirect_forever(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(302, headers={"Location": str(request.url)})
+
+
+def _bad_gzip(request: httpx.Request) -> httpx.Response:
+    headers = {"Content-Type": "image/png", "Content-Encoding": "gzip"}
+    return httpx.Response(200, headers=headers, content=b"not gzip" * 10)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("handler", "url", "transient"),
+    [
+        pytest.param(_redirect_forever, "https://cdn.test/a.png", False, id="redirect-loop"),
+        pytest.param(_bad_gzip, "https://cdn.test/a.png", True, id="bad-gzip"),
+        pytest.param(_redirect_forever, "file:///etc/passwd", False, id="file-url"),
+        pytest.param(_redirect_forever, "http://[::1/x", False, id="invalid-url"),
+    ],
+)
+async def test_download_failures_are_download_errors(anyio_backend, handler, url, transient):
+    """Redirect loops, bad encodings and unusable URLs end as DownloadError, not a crash."""
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler), follow_redirects=True)
+    async with client:
+        downloader = Downloader(client=client, folder=Path(tempfile.mkdtemp()), backoff=0.001)
+        with pytest.raises(DownloadError) as caught:
+            await downloader.fetch(url, "0001-x-1")
+    assert transient == caught.value.transient
+
+
+@pytest.mark.anyio
+async def test_a_folder_in_the_way_is_a_download_error(anyio_backend, tmp_path):
+    """A directory where the image should go fails that download, not the whole run."""
+    (tmp_path / "0001-x-1.png").mkdir()
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(
+            200, headers={"Content-Type": "image/png"}, content=b"\x89PNG\r\n\x1a\n" + b"x" * 32
+        )
+    )
+    async with httpx.AsyncClient(transport=transport) as client:
+        downloader = Downloader(client=client, folder=tmp_path, backoff=0.001)
+        with pytest.raises(DownloadError, match="cannot write"):
+            await downloader.fetch("https://cdn.test/a.png", "0001-x-1")
+
+
+@pytest.mark.anyio
+async def test_a_dripping_download_is_cut_at_its_deadline(anyio_backend, tmp_path):
+    """A body that arrives too slowly in all ends as a (transient) DownloadError."""
+
+    async def drip():
+        import anyio  # noqa: PLC0415
+
+        for _ in range(100):
+            await anyio.sleep(0.05)
+            yield b"x"
+
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(200, headers={"Content-Type": "image/png"}, content=drip())
+    )
+    async with httpx.AsyncClient(transport=transport) as client:
+        downloader = Downloader(
+            client=client, folder=tmp_path, backoff=0.001, attempts=1, deadline=0.2
+        )
+        with pytest.raises(DownloadError, match="not done in") as caught:
+            await downloader.fetch("https://cdn.test/a.png", "0001-x-1")
+    assert caught.value.transient
+    assert [] == list(tmp_path.iterdir())  # no .part left behind
 
 
 def test_sweep_partials_only_removes_ours(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -176,6 +177,19 @@ def test_bom_is_ignored(tmp_path):
     """A UTF-8 byte-order mark does not end up in the first prompt."""
     rows = read_prompt_file(_write(tmp_path, "p.txt", "\ufefffox\n".encode()), Defaults()).rows
     assert [r.prompt for r in rows] == ["fox"]
+
+
+def test_prompt_lines_split_at_newlines_only(tmp_path):
+    """A prompt holding U+2028 or a form feed stays one prompt; JSON with U+2028 stays one row."""
+    text = tmp_path / "p.txt"
+    text.write_text("a fox\u2028in snow\nan owl\fat night\n", encoding="utf-8")
+    assert ["a fox\u2028in snow", "an owl\fat night"] == [
+        r.prompt for r in read_prompt_file(text, Defaults()).rows
+    ]
+    lines = tmp_path / "p.jsonl"
+    lines.write_text(json.dumps({"prompt": "a\u2028b"}, ensure_ascii=False) + "\n", "utf-8")
+    rows = read_prompt_file(lines, Defaults()).rows
+    assert [(True, 1)] == [(r.valid, r.line) for r in rows]
 
 
 def test_huge_line_is_refused(tmp_path):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
+from _cli_journal import SyncJournal
+from _cli_sim import create, creates, use, with_fates
 
 from evolink.cli import main
 from evolink.cli._input import Defaults, read_prompt_file
-from evolink.cli._journal import Journal
+from evolink.testing import Faults
 
 
 def _batch(runner, source: Path, out: Path, *args: str):
@@ -24,26 +25,28 @@ def _statuses(out: Path) -> list[str]:
     ]
 
 
-def test_retry_failed_sends_failed_inputs_again(tmp_path, fake, runner):
+def test_retry_failed_sends_failed_inputs_again(tmp_path, runner, monkeypatch):
     """A failed input is 'resumed as done' on --resume (with a hint); --retry-failed
     creates it again, and only it."""
+    # The owl's first task fails; the task made when it is sent again does not.
+    fates = ["completed", "failed", "completed"]
+    sim = use(monkeypatch, with_fates(fates, faults=Faults(task_failure=0.5)))
     source = tmp_path / "p.txt"
     source.write_text("a fox\nan owl FAIL\n")
     out = tmp_path / "out"
     assert 1 == _batch(runner, source, out).exit_code
-    fake.fail_word = "NEVER"  # whatever made it fail is fixed
     resumed = _batch(runner, source, out, "--resume")
     assert 1 == resumed.exit_code
     assert "add --retry-failed" in resumed.output
-    assert 2 == len(fake.creates())
+    assert 2 == len(creates(sim))
     retried = _batch(runner, source, out, "--resume", "--retry-failed")
     assert 0 == retried.exit_code, retried.output
-    assert ["an owl FAIL"] == [json.loads(r.content)["prompt"] for r in fake.creates()[2:]]
+    assert ["an owl FAIL"] == [r.body["prompt"] for r in creates(sim)[2:]]
     assert ["completed", "completed"] == _statuses(out)
     assert "failed before, sent again" in retried.output
 
 
-def test_retry_failed_never_recreates_a_task_that_may_exist(tmp_path, fake, runner):
+def test_retry_failed_never_recreates_a_task_that_may_exist(tmp_path, sim, runner):
     """With --retry-failed an input whose create's answer was lost is resent with its own
     key (the server answers with the task it made), and one whose task the server no
     longer shows stays uncertain: neither gets a second task."""
@@ -51,16 +54,9 @@ def test_retry_failed_never_recreates_a_task_that_may_exist(tmp_path, fake, runn
     source.write_text("lost answer\nexpired task\n")
     out = tmp_path / "out"
     out.mkdir()
-    made = fake.handle(
-        httpx.Request(
-            "POST",
-            "https://api.evolink.ai/v1/images/generations",
-            json={"model": "gpt-image-2", "prompt": "lost answer"},
-            headers={"Idempotency-Key": "key-lost-answer-0123456789"},
-        )
-    ).json()["id"]
-    journal = Journal.open(out)
-    journal.bind(read_prompt_file(source, Defaults()).fingerprint(), resume=False)
+    made = create(sim, "lost answer", "key-lost-answer-0123456789")["id"]
+    journal = SyncJournal(out)
+    journal.bind(read_prompt_file(source, Defaults()).fingerprint())
     body = {"model": "gpt-image-2"}
     journal.record_create(0, {**body, "prompt": "lost answer"}, "key-lost-answer-0123456789")
     journal.record_outcome(0, {**body, "prompt": "lost answer"}, status="uncertain")
@@ -73,16 +69,16 @@ def test_retry_failed_never_recreates_a_task_that_may_exist(tmp_path, fake, runn
         error_code="task_not_found",
     )
     journal.close()
-    fake.requests.clear()
+    sent = len(sim.requests)
     result = _batch(runner, source, out, "--resume", "--retry-failed")
     assert 1 == result.exit_code, result.output
-    [create] = fake.creates()
-    assert "key-lost-answer-0123456789" == create.headers["Idempotency-Key"]
-    assert [made] == list(fake.tasks)
+    [resent] = creates(sim, sent)
+    assert "key-lost-answer-0123456789" == resent.idempotency_key
+    assert [made] == list(sim.tasks)
     assert ["completed", "uncertain"] == _statuses(out)
 
 
-def test_resume_without_a_journal_is_refused(tmp_path, fake, runner):
+def test_resume_without_a_journal_is_refused(tmp_path, sim, runner):
     """--resume on a folder with no journal stops (exit 2) instead of starting a full run."""
     source = tmp_path / "p.txt"
     source.write_text("a fox\n")
@@ -90,21 +86,21 @@ def test_resume_without_a_journal_is_refused(tmp_path, fake, runner):
         result = _batch(runner, source, out, "--resume")
         assert 2 == result.exit_code, result.output
         assert "no journal" in result.output
-    assert [] == fake.requests
+    assert [] == sim.requests
     assert not (tmp_path / "missing").exists()
 
 
-def test_retry_failed_needs_resume(tmp_path, fake, runner):
+def test_retry_failed_needs_resume(tmp_path, sim, runner):
     """--retry-failed alone is a usage error: it is about an earlier run."""
     source = tmp_path / "p.txt"
     source.write_text("a fox\n")
     result = _batch(runner, source, tmp_path / "out", "--retry-failed")
     assert 2 == result.exit_code
     assert "--resume" in result.output
-    assert [] == fake.requests
+    assert [] == sim.requests
 
 
-def test_resumed_progress_and_summary_agree_on_credits(tmp_path, fake, runner, monkeypatch):
+def test_resumed_progress_and_summary_agree_on_credits(tmp_path, sim, runner, monkeypatch):
     """On resume the panel's charged total counts earlier runs' charges, as the summary does."""
     seen = []
 

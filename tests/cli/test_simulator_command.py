@@ -65,7 +65,13 @@ def test_simulator_command_serves_with_its_options(runner, monkeypatch):
     assert "http://127.0.0.2:8123" in result.output
     [call] = calls
     _, knobs = served.knobs_from_args(args)
-    assert {"host": "127.0.0.2", "port": 8123, "log_level": "warning", **knobs} == call
+    assert {
+        "host": "127.0.0.2",
+        "port": 8123,
+        "log_level": "warning",
+        "record": None,
+        **knobs,
+    } == call
     assert (True, (2.0, 6.0), 0.25, False) == (
         call["allow_local_callbacks"],
         call["durations"],
@@ -130,7 +136,13 @@ def test_server_behaviour_options_become_knobs(runner, monkeypatch):
     assert result.exit_code == 0, result.output
     [call] = calls
     _, knobs = served.knobs_from_args(args)
-    assert {"host": "127.0.0.1", "port": 8000, "log_level": "warning", **knobs} == call
+    assert {
+        "host": "127.0.0.1",
+        "port": 8000,
+        "log_level": "warning",
+        "record": None,
+        **knobs,
+    } == call
     assert (SteppedProgress(25), Estimates(factor=2.0), False, ScaledClock(10, anchor=ANCHOR)) == (
         call["progress"],
         call["estimates"],

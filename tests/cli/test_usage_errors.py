@@ -16,7 +16,7 @@ GOOD_KEY = "sk-evo-the-right-key-0123456789"
 BAD_KEY = "sk-evo-a-revoked-key-0123456789"
 
 
-def test_generate_bad_size_names_the_option_without_skip_invalid(tmp_path, fake, runner):
+def test_generate_bad_size_names_the_option_without_skip_invalid(tmp_path, sim, runner):
     """`generate --size 7:3` says what is wrong with --size and suggests no batch option."""
     result = runner.invoke(
         main,
@@ -35,10 +35,10 @@ def test_generate_bad_size_names_the_option_without_skip_invalid(tmp_path, fake,
     assert 2 == result.exit_code
     assert "--size: '7:3' is not one of" in result.output
     assert "--skip-invalid" not in result.output
-    assert [] == fake.requests
+    assert [] == sim.requests
 
 
-def test_generate_bad_prompt_suggests_no_batch_option(tmp_path, fake, runner):
+def test_generate_bad_prompt_suggests_no_batch_option(tmp_path, sim, runner):
     """A prompt the model refuses is reported as such, without --skip-invalid."""
     result = runner.invoke(
         main,
@@ -56,7 +56,7 @@ def test_generate_bad_prompt_suggests_no_batch_option(tmp_path, fake, runner):
         pytest.param("-n", "3", "-n: 3 is not one of 1", id="n"),
     ],
 )
-def test_batch_wide_option_is_checked_once(tmp_path, fake, runner, option, value, shown):
+def test_batch_wide_option_is_checked_once(tmp_path, sim, runner, option, value, shown):
     """An invalid batch-wide option is one error, not one per row (exit 2, nothing sent)."""
     source = tmp_path / "p.txt"
     source.write_text("".join(f"prompt {i}\n" for i in range(30)))
@@ -77,10 +77,10 @@ def test_batch_wide_option_is_checked_once(tmp_path, fake, runner, option, value
     assert 2 == result.exit_code
     assert 1 == result.output.count(shown)
     assert "p.txt:" not in result.output
-    assert [] == fake.requests
+    assert [] == sim.requests
 
 
-def test_malformed_csv_sends_nothing_even_with_skip_invalid(tmp_path, fake, runner):
+def test_malformed_csv_sends_nothing_even_with_skip_invalid(tmp_path, sim, runner):
     """An open quote in a CSV stops the run with its line (exit 2, zero creates)."""
     source = tmp_path / "p.csv"
     source.write_text('prompt\na fox\n"an owl\na heron\nan eel\n')
@@ -90,10 +90,10 @@ def test_malformed_csv_sends_nothing_even_with_skip_invalid(tmp_path, fake, runn
     )
     assert 2 == result.exit_code
     assert f"{source}:3: malformed CSV" in result.output
-    assert [] == fake.requests
+    assert [] == sim.requests
 
 
-def test_malformed_jsonl_line_is_not_skipped(tmp_path, fake, runner):
+def test_malformed_jsonl_line_is_not_skipped(tmp_path, sim, runner):
     """--skip-invalid skips rows with bad values, not lines that are not JSON at all."""
     source = tmp_path / "p.jsonl"
     source.write_text('{"prompt": "a fox"}\n{"prompt": "an owl", \n{"prompt": "x", "n": 11}\n')
@@ -104,7 +104,7 @@ def test_malformed_jsonl_line_is_not_skipped(tmp_path, fake, runner):
     assert 2 == result.exit_code
     assert "1 malformed line(s)" in result.output
     assert "first at line 2" in result.output
-    assert [] == fake.requests
+    assert [] == sim.requests
 
 
 @pytest.fixture

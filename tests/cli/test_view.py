@@ -226,10 +226,13 @@ def test_plain_status_counts_interrupted_inputs():
     assert "(1 completed, 0 failed, 0 skipped, 2 interrupted)" in stream.getvalue()
 
 
-def test_the_clock_ticks_without_events(tmp_path, fake, runner, monkeypatch):
+def test_the_clock_ticks_without_events(tmp_path, runner, monkeypatch):
     """While a task runs and nothing happens, the view still gets a fresh snapshot every
     tick, so the elapsed time moves (it used to stand at 0 s until the first event)."""
+    from _cli_sim import quick, use  # noqa: PLC0415
+
     from evolink.cli import main  # noqa: PLC0415
+    from evolink.testing import Fixed  # noqa: PLC0415
 
     seen = []
 
@@ -248,7 +251,7 @@ def test_the_clock_ticks_without_events(tmp_path, fake, runner, monkeypatch):
 
     monkeypatch.setattr("evolink.cli._app.make_view", lambda console, plain: Recorder())
     monkeypatch.setattr("evolink.cli._run.TICK_EVERY", 0.05)
-    fake.duration = 1.0
+    use(monkeypatch, quick(durations=Fixed(1.0)))
     result = runner.invoke(main, ["generate", "a fox", "--out", str(tmp_path), "--simulate"])
     assert 0 == result.exit_code, result.output
     quiet = [s.elapsed for s in seen if s.in_flight and s.elapsed < 0.9]

@@ -17,11 +17,11 @@ async def test_async_with_closes_the_pool(make_client):
     """Leaving `async with` closes the client's own httpx client."""
     async with make_client() as client:
         assert not client.is_closed
-        assert not client._http_client().is_closed
+        assert not client._transport._http_client().is_closed
 
     assert client.is_closed
-    assert client._http is not None
-    assert client._http.is_closed
+    assert client._transport._http is not None
+    assert client._transport._http.is_closed
 
 
 @pytest.mark.anyio
@@ -159,7 +159,7 @@ def test_defaults(monkeypatch):
     client = AsyncEvolink(api_key=API_KEY)
 
     assert DEFAULT_BASE_URL == client.base_url == "https://api.evolink.ai"
-    assert DEFAULT_TIMEOUT == client._timeout
+    assert DEFAULT_TIMEOUT == client._transport._timeout
     assert httpx.Timeout(60.0, connect=10.0) == DEFAULT_TIMEOUT
     assert 2 == client.max_retries
     assert client.clock is SYSTEM_CLOCK

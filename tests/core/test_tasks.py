@@ -214,8 +214,10 @@ async def test_wait_reads_few_times(
 
     assert task.is_success
     # Three reads; four where the task outlasts its estimate (the first read waits at most
-    # MAX_DELAY, and no later one more than the task's age, whatever is predicted).
-    assert len(sim.read_times) <= (4 if duration > (estimated_time or 20) else 3)
+    # MAX_DELAY, and no later one more than the task's age, whatever is predicted), or has
+    # none (nothing known: the first read comes within a second, and progress read that
+    # early predicts the end within a few percent).
+    assert len(sim.read_times) <= (4 if duration > (estimated_time or 0) else 3)
     # Seen done within 10% of the duration (or at the first read, if it came later).
     assert sim.read_times[-1] <= max(duration * 1.1, 0.55 * (estimated_time or 20) + 0.1)
 

@@ -13,6 +13,7 @@ from _platform_support import BASE_URL, FAST_RETRIES, client_for, png
 from evolink import (
     AsyncEvolink,
     BadRequestError,
+    ConfigurationError,
     NotFoundError,
     OutcomeUnknownError,
     UploadedFile,
@@ -279,3 +280,42 @@ async def test_the_simulator_refuses_what_the_docs_refuse():
             await http.get("/api/v1/files/list", params={"page": "0"}),
         ]
     assert all(a.status_code == 200 and a.json()["success"] is False for a in answers)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://files-api.evolink.ai.attacker.example/api/v1/files/quota",
+        "https://attacker.example/api/v1/files/quota",
+        "http://files-api.evolink.ai/api/v1/files/quota",
+        "https://api.evolink.ai@attacker.example/v1/tasks",
+    ],
+)
+async def test_the_transport_sends_the_key_only_to_configured_hosts(url: str):
+    """`Transport.send(url=...)` refuses an address outside the base URL and the files host:
+    nothing is sent, nothing counted."""
+    from evolink._retry import RequestKind  # noqa: PLC0415
+    from evolink._transport import Transport  # noqa: PLC0415
+
+    async with respx.mock(assert_all_called=False) as mock:
+        route = mock.route().respond(200, json={})
+        async with AsyncEvolink(api_key=TEST_API_KEY, retry_policy=FAST_RETRIES) as client:
+            transport = client.tasks._transport
+            assert isinstance(transport, Transport)
+            with pytest.raises(ConfigurationError):
+                await transport.send(RequestKind.READ, "GET", "/x", url=url)
+            assert 0 == client.requests_sent
+    assert not route.called
+
+
+async def test_platform_requests_are_counted_once_each(clock: VirtualClock):
+    """Uploads, file reads, catalog and price reads and task listings all go through the
+    transport: `requests_sent` matches what the server saw."""
+    sim = Simulator(clock=clock)
+    async with clock.running(), client_for(sim) as client:
+        await client.files.upload(png(1))
+        await client.files.quota()
+        await client.files.list()
+        await client.models.list()
+        _ = [task async for task in client.tasks.list(limit=5)]
+        assert len(sim.requests) == client.requests_sent

@@ -29,12 +29,14 @@ from evolink._errors import ResponseDecodeError
 from evolink.cli._input import Defaults, InputError, read_prompt_file, rows_from_fields
 from evolink.cli._run import RunConfig, run_batch
 from evolink.cli._view import PlainView
+from evolink.fastapi import _task_id_of
 from evolink.testing import TEST_API_KEY, Faults, Simulator, VirtualClock
 
 SOAK = "EVOLINK_SOAK_PROMPTS" in os.environ
 EXAMPLES = 2000 if SOAK else 150
 FEW = 300 if SOAK else 30
 EXAMPLES_RUN: Counter[str] = Counter()
+DEEP = b"[" * 100_000
 
 json_values = st.recursive(
     st.none()
@@ -168,6 +170,17 @@ def test_parser_refuses_with_a_typed_error(data):
     """Wrong types are a ResponseDecodeError (an EvolinkError), never a raw exception."""
     with pytest.raises(ResponseDecodeError):
         parse_task(data)
+
+
+@pytest.mark.anyio
+async def test_json_nested_absurdly_deep_is_a_typed_error(anyio_backend):
+    """A response body of 100,000 '[' is a ResponseDecodeError, not a RecursionError."""
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=DEEP))
+    async with AsyncEvolink(
+        api_key="sk-evo-x", base_url="https://a.test", transport=transport
+    ) as c:
+        with pytest.raises(ResponseDecodeError):
+            await c.tasks.get("task-unified-1-abc")
 
 
 hostile_bodies = st.one_of(
@@ -389,6 +402,16 @@ def test_malformed_rows_are_rejected_with_their_line(tmp_path, name, content, ba
     path = tmp_path / name
     path.write_text(content)
     assert bad_lines == [row.line for row in read_prompt_file(path, Defaults()).invalid]
+
+
+def test_deep_json_in_a_prompt_file_or_callback_is_refused(tmp_path):
+    """A JSONL line or a callback body nested too deeply is an input error, not a crash."""
+    path = tmp_path / "prompts.jsonl"
+    path.write_bytes(b'{"prompt": "ok"}\n' + DEEP + b"\n")
+    rows = read_prompt_file(path, Defaults()).rows
+    assert [True, False] == [row.valid for row in rows]
+    assert (2, "not valid JSON (nested too deeply)") == (rows[1].line, rows[1].error)
+    assert _task_id_of(DEEP) is None
 
 
 # -- result URLs -----------------------------------------------------------------------------

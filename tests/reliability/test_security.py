@@ -93,7 +93,7 @@ async def test_batch_and_errors_never_show_the_key(anyio_backend, captured):
         ) as client,
     ):
         seen.append(repr(client))
-        seen.append(repr(client._auth))
+        seen.append(repr(client._transport._auth))
         report = await client.images.generate_many(
             [GenerationRequest(prompt=f"secret check {i}", n=2) for i in range(40)],
             max_in_flight=8,

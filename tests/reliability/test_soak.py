@@ -130,5 +130,6 @@ async def test_without_batch_endpoint_nothing_changes_but_the_requests(anyio_bac
         report = await client.images.generate_many([f"p{i}" for i in range(40)], max_in_flight=10)
     assert report.ok
     assert 1 == sim.count("POST", "/v1/tasks/batch")
-    # Reads wait at most a task's age (bounded delay): a little over two reads a task.
-    assert sim.count("GET", "/v1/tasks/") / 40 <= 2.5
+    # Reads wait at most a task's age (bounded delay): a little over two reads a task, and a
+    # few more while the engine learns the model (one task in four explores at first).
+    assert sim.count("GET", "/v1/tasks/") / 40 <= 3.0

@@ -12,7 +12,7 @@ from _sim_support import api, create_id
 
 from evolink._clock import SYSTEM_CLOCK
 from evolink.testing import Faults, Fixed, Simulator, Uniform, VirtualClock
-from evolink.testing._serve import serve_app_in_thread
+from evolink.testing._uvicorn import serve_app_in_thread
 
 pytestmark = pytest.mark.anyio
 HOOK = "https://hooks.example.com/evolink"

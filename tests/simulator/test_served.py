@@ -130,7 +130,7 @@ def test_cli_main_serves(monkeypatch: pytest.MonkeyPatch) -> None:
         def run(app: Any, **options: Any) -> None:
             calls.append((app, options))
 
-    monkeypatch.setattr(_serve, "_uvicorn", lambda: FakeUvicorn)
+    monkeypatch.setattr(_serve, "uvicorn_module", lambda: FakeUvicorn)
     cli.main(["--port", "8123", "--host", "0.0.0.0", "--seed", "4"])  # noqa: S104
     sim = Simulator()
     _serve.serve(simulator=sim, port=9)

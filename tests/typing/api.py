@@ -237,3 +237,33 @@ def blocking_platform_services(path: Path) -> None:
         assert_type(client.models.list(kind="audio"), tuple[evolink.ModelInfo, ...])
         for task in client.tasks.list(status="processing"):
             assert_type(task, Task)
+
+
+async def resumable(client: AsyncEvolink, prompts: list[str], store: evolink.JournalStore) -> int:
+    report = await client.images.generate_many(prompts, journal="runs.sqlite3", run="nightly")
+    resumed: bool = report.outcomes[0].resumed
+    async with evolink.SQLiteJournal.open(Path("runs.sqlite3")) as journal:
+        async with client.batch(journal=journal, run="owls", resume_failed=True) as batch:
+            await batch.submit("an owl", journal_index=3)
+        entries = await journal.entries("owls")
+        status: evolink.EntryStatus = entries[3].status
+        print(status, resumed)  # noqa: T201
+    async with client.batch(journal=store) as batch:
+        await batch.submit_all(prompts)
+    return len(batch.report())
+
+
+async def on_many_machines(client: AsyncEvolink, prompts: list[str]) -> Decimal:
+    report = await client.images.generate_many(prompts, journal="postgresql://db/evolink")
+    async with await evolink.PostgresJournal.open("postgresql://db/evolink") as journal:
+        credits_: evolink.SharedCredits = await evolink.PostgresCredits.open(
+            journal.pool, "nightly", Decimal(500)
+        )
+        brake: evolink.SharedBrake = evolink.PostgresBrake(journal.pool, "nightly")
+        async with client.batch(
+            journal=journal, run="nightly", shared_credits=credits_, shared_brake=brake
+        ) as batch:
+            for index, prompt in enumerate(prompts):
+                await batch.submit(prompt, journal_index=index)
+        held, budget = await evolink.PostgresCredits(journal.pool, "nightly").committed()
+    return held + (budget or 0) + len(report)

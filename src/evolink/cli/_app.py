@@ -1,7 +1,9 @@
-"""The `evolink` commands (click): demo, batch, generate, task get, credits, simulator."""
+"""The `evolink` commands (click): demo, batch, generate, task get, credits, simulator,
+and for runs on many machines, worker and status."""
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -16,19 +18,30 @@ from rich.console import Console
 from rich.markup import escape
 
 from evolink._converter import unstructure
-from evolink._errors import AuthenticationError, ConfigurationError, EvolinkError, ValidationError
+from evolink._cost import CostEstimate, combine, estimate_each, fitting
+from evolink._errors import (
+    AuthenticationError,
+    ConfigurationError,
+    EvolinkError,
+    JournalError,
+    ValidationError,
+)
 from evolink._idempotency import check_idempotency_key
+from evolink._journal import DEFAULT_RUN
+from evolink._journal_postgres import PostgresJournal
 from evolink._models import DEFAULT_IMAGE_MODEL, GenerationRequest, MediaKind
+from evolink._postgres import display_url, is_postgres_url
 from evolink._validation import validate
 from evolink._version import __version__
 from evolink.cli._backend import Target, open_backend
 from evolink.cli._demo import DEMO_FAILURES, DemoFolderError, clear_previous_demo, demo_rows
+from evolink.cli._distributed import DEFAULT_CHUNK, RunStatus, enqueue, read_status
 from evolink.cli._input import Defaults, InputError, PromptFile, read_prompt_file, rows_from_fields
-from evolink.cli._journal import JournalError
 from evolink.cli._run import RunConfig, RunRefusedError, RunSummary, run_batch
 from evolink.cli._simulator import simulator_options, simulator_settings
 from evolink.cli._summary import dumps, print_summary, summary_json
 from evolink.cli._view import amount, make_view
+from evolink.cli._worker import WorkerConfig, run_worker
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -242,6 +255,79 @@ def generate_hint(summary: RunSummary) -> str:
     return "nothing was sent: no task was created"
 
 
+def _journal_url(_: click.Context, __: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not is_postgres_url(value):
+        raise click.BadParameter("a PostgreSQL URL: postgresql://user@host/database")
+    return value
+
+
+def _journal_option(function: Callable[..., Any], *, required: bool = False) -> Callable[..., Any]:
+    return click.option(
+        "--journal",
+        metavar="URL",
+        envvar="EVOLINK_JOURNAL",
+        required=required,
+        callback=_journal_url,
+        help="The run's PostgreSQL database (postgresql://...). Env: EVOLINK_JOURNAL.",
+    )(function)
+
+
+def _distributed_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """--journal, --run, --enqueue and --chunk-size: a run for `evolink worker`s."""
+    function = click.option(
+        "--chunk-size",
+        type=click.IntRange(1, 100_000),
+        default=DEFAULT_CHUNK,
+        show_default=True,
+        help="With --enqueue: inputs per job.",
+    )(function)
+    function = click.option(
+        "--enqueue",
+        is_flag=True,
+        help="Store the run in --journal and queue it for `evolink worker` (send nothing here).",
+    )(function)
+    function = _run_option(function)
+    return _journal_option(function)
+
+
+def _run_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--run", default=DEFAULT_RUN, show_default=True, help="The run's name in --journal."
+    )(function)
+
+
+def _check_distributed(journal: str | None, *, enqueue: bool, resume: bool) -> None:
+    if journal is None:
+        _fail("--enqueue needs --journal postgresql://...: where the workers find the run")
+    if not enqueue:
+        _fail("--journal is for runs on many machines: add --enqueue, then start `evolink worker`")
+    if resume:
+        _fail("--resume is for a run in one folder: an enqueued run resumes in its workers")
+
+
+def _enqueue(
+    url: str,
+    run: str,
+    prompts: PromptFile,
+    *,
+    out: Path,
+    max_credits: Decimal | None,
+    chunk: int,
+) -> NoReturn:
+    async def main() -> int:
+        async with await PostgresJournal.open(url) as journal:
+            return await enqueue(
+                journal, run, prompts, out=out, max_credits=max_credits, chunk=chunk
+            )
+
+    jobs = _run(main)
+    click.echo(
+        f"run {run!r}: {len(prompts.rows)} inputs in {jobs} job(s) on the queue; start"
+        f" `evolink worker --journal ...` on each machine, and watch `evolink status --run {run}`"
+    )
+    sys.exit(EXIT_OK)
+
+
 def _idempotency_key(_: click.Context, __: click.Parameter, value: str | None) -> str | None:
     try:
         check_idempotency_key(value)
@@ -368,6 +454,7 @@ def demo(
     is_flag=True,
     help="With --resume: create failed inputs again (never one whose task may exist).",
 )
+@_distributed_options
 @click.option("--plain", is_flag=True, help="Log lines instead of the live display.")
 @click.option("--json", "json_output", is_flag=True, help="Print the result as JSON on stdout.")
 @_target_options
@@ -384,6 +471,10 @@ def batch(
     skip_invalid: bool,
     resume: bool,
     retry_failed: bool,
+    journal: str | None,
+    run: str,
+    enqueue: bool,
+    chunk_size: int,
     plain: bool,
     json_output: bool,
     simulate: bool,
@@ -396,11 +487,16 @@ def batch(
     The whole file is checked before anything is sent. Images land in --out as
     0001-a-red-fox-in-snow-1.png, with manifest.jsonl and an index.html gallery.
 
+    With --journal postgresql://... --enqueue, the run is stored in the database and split
+    into jobs for `evolink worker` on any number of machines (see `evolink status`).
+
     Exit status: 0 all completed, 1 some failed or were skipped, 2 usage or input
     errors, 130 interrupted (continue with --resume).
     """
     if retry_failed and not resume:
         _fail("--retry-failed works with --resume: it sends an earlier run's failed inputs again")
+    if enqueue or journal is not None:
+        _check_distributed(journal, enqueue=enqueue, resume=resume)
     defaults = Defaults(model=model, size=size, n=n, params=dict(params), kind=kind)
     _check_options(defaults)
     try:
@@ -410,6 +506,8 @@ def batch(
     if not prompts.rows:
         _fail(f"{file}: no prompts found")
     _report_invalid(prompts, str(file), skip_invalid=skip_invalid)
+    if enqueue and journal is not None:
+        _enqueue(journal, run, prompts, out=out, max_credits=max_credits, chunk=chunk_size)
     config = RunConfig(
         out=out,
         title=f"evolink batch: {len(prompts.rows)} prompts from {file.name}",
@@ -420,8 +518,6 @@ def batch(
     )
     target = Target(simulate=simulate, api_key=api_key, base_url=base_url)
     if max_credits is not None and not resume:
-        from evolink.cli._platform_commands import preview_budget  # noqa: PLC0415 - a cycle
-
         preview_budget(target, prompts, max_credits)
     _execute(target, prompts, config, json_output=json_output, plain=plain)
 
@@ -559,6 +655,102 @@ def credits_command(
 
 
 @main.command()
+@functools.partial(_journal_option, required=True)
+@click.option(
+    "--max-in-flight",
+    type=click.IntRange(1, 1000),
+    default=32,
+    show_default=True,
+    help="Tasks one job keeps running at once.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 100),
+    default=1,
+    show_default=True,
+    help="Jobs this worker runs at once (each keeps --max-in-flight tasks).",
+)
+@click.option(
+    "--heartbeat",
+    type=click.FloatRange(0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds between this worker's heartbeats.",
+)
+@click.option(
+    "--stalled-after",
+    type=click.FloatRange(0.5),
+    default=30.0,
+    show_default=True,
+    help="Seconds without a heartbeat after which a worker's jobs are taken over.",
+)
+@click.option("--burst", is_flag=True, help="Stop once no job is left (default: wait for more).")
+@_target_options
+def worker(
+    journal: str,
+    max_in_flight: int,
+    jobs: int,
+    heartbeat: float,
+    stalled_after: float,
+    burst: bool,
+    simulate: bool,
+    api_key: str | None,
+    base_url: str | None,
+) -> None:
+    """Run the jobs of runs enqueued in --journal (`evolink batch ... --enqueue`).
+
+    Run one on each machine, as many as wanted; stop with Ctrl-C or SIGTERM (running jobs
+    end first). A worker killed outright leaves its jobs to the others, which adopt what
+    it created (never paying twice) and skip the files it saved.
+    """
+    config = WorkerConfig(
+        max_in_flight=max_in_flight,
+        jobs=jobs,
+        heartbeat=heartbeat,
+        stalled_after=stalled_after,
+        burst=burst,
+    )
+    target = Target(simulate=simulate, api_key=api_key, base_url=base_url)
+
+    async def main() -> None:
+        async with (
+            await PostgresJournal.open(journal, max_connections=10 + 12 * jobs) as store,
+            open_backend(target) as (client, images),
+        ):
+            click.echo(f"evolink worker on {display_url(journal)}: waiting for jobs", err=True)
+            await run_worker(store, client, images, config, lambda line: click.echo(line, err=True))
+
+    _run(main)
+
+
+@main.command()
+@functools.partial(_journal_option, required=True)
+@_run_option
+@click.option("--json", "json_output", is_flag=True, help="Print the status as JSON.")
+def status(journal: str, run: str, json_output: bool) -> None:
+    """Show the progress of an enqueued run across all its workers."""
+
+    async def main() -> RunStatus:
+        async with await PostgresJournal.open(journal) as store:
+            return await read_status(store.pool, run)
+
+    found = _run(main)
+    if json_output:
+        click.echo(dumps(found.to_json()))
+        return
+    click.echo(f"run {found.run}: {found.total} inputs")
+    for name, count in sorted(found.counts.items()):
+        click.echo(f"  {name:<16} {count}")
+    budget = "no budget" if found.max_credits is None else f"of {amount(found.max_credits)}"
+    click.echo(
+        f"credits: {amount(found.charged)} charged, {amount(found.held)} held,"
+        f" {amount(found.committed)} committed ({budget}); files saved: {found.files}"
+    )
+    shown = ", ".join(f"{n} {state}" for state, n in sorted(found.jobs.items())) or "none"
+    click.echo(f"jobs: {shown}; 429s met: {found.rate_limited}")
+
+
+@main.command()
 @simulator_options
 def simulator(**values: Any) -> None:
     """Serve the Evolink simulator over HTTP until Ctrl-C.
@@ -579,11 +771,38 @@ def simulator(**values: Any) -> None:
         click.echo(settings.clock_note)
     try:
         serve(
-            host=settings.host, port=settings.port, log_level=settings.log_level, **settings.knobs
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            record=settings.record,
+            **settings.knobs,
         )
     except RuntimeError as exc:  # uvicorn missing
         _fail(str(exc))
 
 
-# The platform's commands (models, estimate, files, task list) register themselves on `main`.
-from evolink.cli import _platform_commands  # noqa: E402, F401
+def preview_budget(target: Target, prompts: PromptFile, max_credits: Decimal) -> None:
+    """Say, before the batch starts, how many of its prompts fit `max_credits`, and stop
+    if the account's balance cannot cover what the budget allows."""
+    requests = [row.request for row in prompts.rows if row.request is not None]
+
+    async def fetch() -> tuple[list[CostEstimate], Decimal | None]:
+        async with open_backend(target) as (client, _):
+            estimates = await estimate_each(client, requests)
+            return estimates, (await client.credits()).remaining_credits
+
+    estimates, balance = _run(fetch)
+    total = combine(estimates)
+    fits = fitting(estimates, max_credits)
+    click.echo(
+        f"budget {amount(max_credits)} credits: {fits} of {len(requests)} prompt(s) fit"
+        f" (estimated {total}); the server's reservations decide",
+        err=True,
+    )
+    needed = min(total.min_credits, max_credits)
+    if balance is not None and balance < needed:
+        _fail(
+            f"the account has {amount(balance)} credits, below the {amount(needed)} this batch"
+            " needs at least; nothing was sent",
+            code=1,
+        )

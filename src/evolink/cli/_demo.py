@@ -10,7 +10,10 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from evolink.cli._journal import JOURNAL_NAME, Journal
+import anyio
+
+from evolink._journal import DEFAULT_RUN
+from evolink.cli._run_folder import JOURNAL_NAME, FolderJournal, journal_exists
 
 #: Seconds a simulated task takes, at least and at most.
 DEMO_DURATIONS = (2.0, 6.0)
@@ -95,7 +98,7 @@ def clear_previous_demo(folder: Path) -> None:
     """
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / DEMO_MARKER
-    if not Journal.exists(folder):
+    if not journal_exists(folder):
         marker.touch()
         return
     if not marker.exists():
@@ -103,9 +106,10 @@ def clear_previous_demo(folder: Path) -> None:
             f"{folder} holds another run's journal; the demo will not touch it "
             "(choose another --out)"
         )
-    journal = Journal.open(folder)
+    journal = FolderJournal.open(folder)
     try:
-        names = [f.path for files in journal.files().values() for f in files]
+        saved = anyio.run(journal.store.files, DEFAULT_RUN)  # before the run's own loop
+        names = [f.path for files in saved.values() for f in files]
     finally:
         journal.close()
     for name in names:

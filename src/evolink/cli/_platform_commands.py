@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import click
 
 from evolink._converter import unstructure
-from evolink._cost import CostEstimate, combine, estimate_each, fitting
+from evolink._cost import CostEstimate, combine, estimate_each
 from evolink._models import DEFAULT_IMAGE_MODEL, MediaKind, TaskStatus
 from evolink.cli._app import (
     _check_options,
@@ -144,33 +143,6 @@ def estimate_command(
         click.echo(f"  {line}")
     if skipped:
         click.echo(f"{skipped} invalid row(s) not counted", err=True)
-
-
-def preview_budget(target: Target, prompts: PromptFile, max_credits: Decimal) -> None:
-    """Say, before the batch starts, how many of its prompts fit `max_credits`, and stop
-    if the account's balance cannot cover what the budget allows."""
-    requests = [row.request for row in prompts.rows if row.request is not None]
-
-    async def fetch() -> tuple[list[CostEstimate], Decimal | None]:
-        async with open_backend(target) as (client, _):
-            estimates = await estimate_each(client, requests)
-            return estimates, (await client.credits()).remaining_credits
-
-    estimates, balance = _run(fetch)
-    total = combine(estimates)
-    fits = fitting(estimates, max_credits)
-    click.echo(
-        f"budget {amount(max_credits)} credits: {fits} of {len(requests)} prompt(s) fit"
-        f" (estimated {total}); the server's reservations decide",
-        err=True,
-    )
-    needed = min(total.min_credits, max_credits)
-    if balance is not None and balance < needed:
-        _fail(
-            f"the account has {amount(balance)} credits, below the {amount(needed)} this batch"
-            " needs at least; nothing was sent",
-            code=1,
-        )
 
 
 @main.group("files")

@@ -1,18 +1,19 @@
-"""One run of the command: plan from the journal, drive a `Batch`, download, record.
+"""One run of the command: drive a journaled `Batch`, download, record.
 
-The SDK's batch does the scheduling; this module ties its hooks to the journal (each create
-written before it is sent), downloads every completed task's images while the batch goes on,
-and turns everything into `Result`s for the manifest, the gallery and the summary.
+The SDK's batch does the scheduling and the journal (each create written before it is
+sent; on `--resume` the core planner, `evolink._resume`, decides per input what to adopt,
+read, resend or create). This module binds the journal to the input file, downloads every
+completed task's images while the batch goes on (recording each file), and turns
+everything into `Result`s for the manifest, the gallery and the summary.
 """
 
 from __future__ import annotations
 
-import enum
 import math
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,14 +26,23 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from evolink._batch import Batch
 from evolink._client import AsyncEvolink
 from evolink._downloads import Downloader, image_stem, sweep_partials
-from evolink._errors import AuthenticationError, DownloadError, EvolinkError, NotFoundError
+from evolink._errors import AuthenticationError, DownloadError, EvolinkError, JournalError
+from evolink._journal import (
+    DEFAULT_RUN,
+    EntryStatus,
+    FileRecord,
+    InputRecord,
+    JournalEntry,
+    OutcomeRecord,
+)
 from evolink._models import GenerationRequest, Task
 from evolink._outcomes import Outcome, OutcomeKind
 from evolink._progress import BatchProgress
+from evolink._resume import Action, plan_input
 from evolink.cli._gallery import write_gallery
 from evolink.cli._input import PromptFile, Row
-from evolink.cli._journal import FINAL_STATUSES, JOURNAL_NAME, FileEntry, Journal, JournalEntry
 from evolink.cli._manifest import Result, write_manifest
+from evolink.cli._run_folder import JOURNAL_NAME, FolderJournal, journal_exists
 from evolink.cli._view import Snapshot, View
 
 #: Images fetched at once.
@@ -117,10 +127,10 @@ class _State:
 
     rows: tuple[Row, ...]
     view: View
-    journal: Journal | None
+    journal: FolderJournal | None
     status: dict[int, str] = attrs.field(factory=dict)
     results: dict[int, Result] = attrs.field(factory=dict)
-    files: dict[int, list[FileEntry]] = attrs.field(factory=dict)
+    files: dict[int, list[FileRecord]] = attrs.field(factory=dict)
     order: list[int] = attrs.field(factory=list)  # batch index -> row index
     progress: BatchProgress | None = None
     max_credits: Decimal | None = None
@@ -210,189 +220,81 @@ class _State:
         self.refresh(force=True)
 
 
-def _result_from_entry(row: Row, entry: JournalEntry, files: list[FileEntry]) -> Result:
-    return Result(
-        index=row.index,
-        line=row.line,
-        prompt=row.prompt,
-        status=entry.status,
-        request=entry.request,
-        task_id=entry.task_id,
-        reserved=entry.reserved,
-        charged=entry.charged,
-        files=tuple(f.path for f in files),
-        error_code=entry.error_code,
-        error_message=entry.error_message,
-        idempotency_key=entry.idempotency_key,
+def _downloads_complete(out: Path, outcome: Outcome, files: list[FileRecord]) -> bool:
+    present = [f for f in files if (out / f.path).is_file()]
+    return len(present) >= len(outcome.results)
+
+
+async def _record_rejected(state: _State, entries: Mapping[int, JournalEntry]) -> list[Row]:
+    """Finish the rows that cannot be sent (recorded once); return the rows to send."""
+    rows: list[Row] = []
+    for row in state.rows:
+        if row.request is not None:
+            rows.append(row)
+            continue
+        entry = entries.get(row.index)
+        if entry is None and state.journal is not None:
+            await state.journal.store.record_outcome(
+                InputRecord(run=DEFAULT_RUN, index=row.index, body=state.request_body(row.index)),
+                OutcomeRecord(
+                    status=EntryStatus.REJECTED, error_code="invalid", error_message=row.error
+                ),
+            )
+        state.finish(
+            Result(
+                index=row.index,
+                line=row.line,
+                prompt=row.prompt,
+                status="rejected",
+                error_code="invalid",
+                error_message=f"line {row.line}: {row.error}",
+            ),
+            here=entry is None,
+        )
+    return rows
+
+
+def _needs_the_api(
+    rows: list[Row], entries: Mapping[int, JournalEntry], *, retry_failed: bool
+) -> bool:
+    """Whether any row will send a request (else the key is not even checked)."""
+    return any(
+        plan_input(entries.get(row.index), retry_failed=retry_failed).action is not Action.ADOPT
+        for row in rows
     )
 
 
-def _downloads_complete(out: Path, entry: JournalEntry, files: list[FileEntry]) -> bool:
-    wanted = len(entry.results)
-    present = [f for f in files if (out / f.path).is_file()]
-    return len(present) >= wanted
-
-
-class _Do(enum.Enum):
-    """What a run does with an input the journal has not seen finish."""
-
-    SUBMIT = "submit"  # never sent: a new create
-    RECONCILE = "reconcile"  # sent, answer unknown: the same create with the same key
-    ADOPT = "adopt"  # created: watch the task, create nothing
-
-
-@attrs.frozen
-class _Action:
-    """What to do with one input on this run."""
-
-    kind: _Do
-    row: Row
-    key: str | None = None
-    task_id: str | None = None
-
-
-def _plan(
-    state: _State,
-    out: Path,
-    entries: Mapping[int, JournalEntry],
-    *,
-    retry_failed: bool = False,
-    keys: Mapping[int, str] | None = None,
-) -> list[_Action]:
-    """Decide, per input, between nothing (done), adopt, reconcile and submit.
-
-    With `retry_failed`, an input whose task failed (or whose create was refused) is
-    submitted again under a new key. Inputs whose task may exist are never: they are
-    adopted (task id known) or resent with their own key (the server answers with the task
-    it made, or makes it once), as on any resume.
-    """
-    actions: list[_Action] = []
-    for row in state.rows:
-        entry = entries.get(row.index)
-        files = state.files.get(row.index, [])
-        if row.request is None:
-            if entry is None and state.journal is not None:
-                state.journal.record_outcome(
-                    row.index,
-                    state.request_body(row.index),
-                    status="rejected",
-                    error_code="invalid",
-                    error_message=row.error,
-                )
-            state.finish(
-                Result(
-                    index=row.index,
-                    line=row.line,
-                    prompt=row.prompt,
-                    status="rejected",
-                    error_code="invalid",
-                    error_message=f"line {row.line}: {row.error}",
-                ),
-                here=entry is None,
-            )
-            continue
-        if entry is None:
-            key = (keys or {}).get(row.index)
-            actions.append(_Action(_Do.SUBMIT if key is None else _Do.RECONCILE, row, key=key))
-            continue
-        if retry_failed and entry.status == "failed":
-            state.retried += 1
-            actions.append(_Action(_Do.SUBMIT, row))
-        elif entry.status in FINAL_STATUSES and (
-            entry.status != "completed" or _downloads_complete(out, entry, files)
-        ):
-            state.resumed += 1
-            state.failed_before += entry.status == "failed"
-            state.spent_before += entry.charged or 0
-            _learn_price(state, entry)
-            state.finish(_result_from_entry(row, entry, files), here=False)
-        elif entry.task_id is not None:
-            actions.append(_Action(_Do.ADOPT, row, task_id=entry.task_id))
-        elif entry.idempotency_key is not None:
-            actions.append(_Action(_Do.RECONCILE, row, key=entry.idempotency_key))
-        else:
-            actions.append(_Action(_Do.SUBMIT, row))
-    return actions
-
-
-async def _produce(
-    client: AsyncEvolink, batch: Batch, state: _State, actions: list[_Action]
-) -> None:
-    for action in actions:
-        request = action.row.request
-        assert request is not None  # noqa: S101 - only valid rows get actions
-        if action.kind is _Do.ADOPT:
-            assert action.task_id is not None  # noqa: S101
-            task = await _read_task(client, state, action, action.task_id)
-            if task is None:
-                continue
-            state.order.append(action.row.index)
-            await batch.adopt(task, request)
-        else:
-            state.order.append(action.row.index)
-            await batch.submit(request, idempotency_key=action.key)
-
-
-async def _read_task(
-    client: AsyncEvolink, state: _State, action: _Action, task_id: str
-) -> Task | None:
-    try:
-        return await client.tasks.get(task_id)
-    except EvolinkError as exc:
-        code = "task_not_found" if isinstance(exc, NotFoundError) else type(exc).__name__
-        result = Result(
-            index=action.row.index,
-            line=action.row.line,
-            prompt=action.row.prompt,
-            status="uncertain",
-            request=state.request_body(action.row.index),
-            task_id=task_id,
-            error_code=code,
-            error_message=str(exc),
+async def _produce(batch: Batch, state: _State, rows: list[Row], config: RunConfig) -> None:
+    for row in rows:
+        state.order.append(row.index)
+        await batch.submit(
+            row.request,  # type: ignore[arg-type]  # only valid rows are sent
+            idempotency_key=config.keys.get(row.index),
+            journal_index=row.index,
         )
-        if state.journal is not None:
-            state.journal.record_outcome(
-                result.index,
-                state.request_body(result.index),
-                status="uncertain",
-                task_id=task_id,
-                error_code=code,
-                error_message=str(exc),
-            )
-        state.finish(result)
-        return None
 
 
-def _hooks(state: _State, send: Any) -> dict[str, Any]:
-    journal = state.journal
-
-    def on_create(batch_index: int, request: GenerationRequest, key: str) -> None:
-        index = state.order[batch_index]
-        state.keys[index] = key  # known before the create is sent: it can find the task
-        if journal is not None:
-            journal.record_create(index, request.to_body(), key)
+def _hooks(state: _State, send: Any, out: Path) -> dict[str, Any]:
+    def on_create(batch_index: int, _request: GenerationRequest, key: str) -> None:
+        # Known before the create is sent: it can find the task (the batch journals it).
+        state.keys[state.order[batch_index]] = key
 
     def on_created(batch_index: int, task: Task) -> None:
-        index = state.order[batch_index]
-        state.task_ids[index] = task.id
-        if journal is not None:
-            journal.record_created(index, state.request_body(index), task.id)
+        state.task_ids[state.order[batch_index]] = task.id
 
     def on_outcome(outcome: Outcome) -> None:
         index = state.order[outcome.index]
         status = str(outcome.kind)
-        if journal is not None:
-            journal.record_outcome(
-                index,
-                state.request_body(index),
-                status=status,
-                task_id=outcome.task_id,
-                error_code=outcome.error_code or (str(outcome.reason) if outcome.reason else None),
-                error_message=outcome.error_message,
-                reserved=outcome.credits.reserved,
-                charged=outcome.credits.charged,
-                results=outcome.results,
-            )
+        files = state.files.get(index, [])
+        # Ended in an earlier run (its charge is in spent_before); a completed one whose
+        # images are not all on disk yet is downloaded as if it had just completed.
+        done = outcome.kind is not OutcomeKind.COMPLETED or _downloads_complete(out, outcome, files)
+        if outcome.resumed and done:
+            state.resumed += 1
+            state.failed_before += outcome.kind is OutcomeKind.FAILED
+            paths = tuple(f.path for f in files)
+            state.finish(_result_of(state, index, outcome, status, paths), here=False)
+            return
         if outcome.kind is OutcomeKind.COMPLETED:
             state.status[index] = "downloading"
             send.send_nowait(outcome)
@@ -482,11 +384,11 @@ async def _download_one(
         except DownloadError as exc:
             errors.append(f"image {number}: {exc}")
             continue
-        entry = FileEntry(index, number, url, got.path.name, got.size)
+        entry = FileRecord(index=index, number=number, url=url, path=got.path.name, size=got.size)
         done[number] = entry
         state.files[index] = sorted(done.values(), key=lambda f: f.number)
         if state.journal is not None:
-            state.journal.record_file(entry)
+            await state.journal.store.record_file(DEFAULT_RUN, entry)
         state.refresh()
     files = tuple(done[n].path for n in sorted(done))
     if not outcome.results:
@@ -494,16 +396,17 @@ async def _download_one(
     error = "; ".join(errors) if errors else None
     status = "download_failed" if error is not None else "completed"
     if state.journal is not None and error is not None:
-        state.journal.record_outcome(
-            index,
-            state.request_body(index),
-            status="download_failed",
-            task_id=outcome.task_id,
-            error_code="download_failed",
-            error_message=error,
-            reserved=outcome.credits.reserved,
-            charged=outcome.credits.charged,
-            results=outcome.results,
+        await state.journal.store.record_outcome(
+            InputRecord(run=DEFAULT_RUN, index=index, body=state.request_body(index)),
+            OutcomeRecord(
+                status=EntryStatus.DOWNLOAD_FAILED,
+                task_id=outcome.task_id,
+                error_code="download_failed",
+                error_message=error,
+                reserved=outcome.credits.reserved,
+                charged=outcome.credits.charged,
+                results=outcome.results,
+            ),
         )
     state.finish(_result_of(state, index, outcome, status, files, error=error))
 
@@ -556,21 +459,22 @@ async def run_batch(
         AuthenticationError: the API refused the key (before anything was created).
     """
     out = config.out
-    if config.resume and config.journal and not Journal.exists(out):
+    if config.resume and config.journal and not journal_exists(out):
         # Resuming nothing would silently start the whole (paid) run from scratch.
         raise RunRefusedError(
             f"--resume: {out} holds no journal ({JOURNAL_NAME}) to continue; check --out,"
             " or run without --resume to start a new run there"
         )
     out.mkdir(parents=True, exist_ok=True)
-    journal: Journal | None = None
-    entries: dict[int, JournalEntry] = {}
+    journal: FolderJournal | None = None
+    entries: Mapping[int, JournalEntry] = {}
+    state_files: Mapping[int, Sequence[FileRecord]] = {}
     if config.journal:
-        journal = Journal.open(out)  # holds the folder: no other run sweeps or writes it
+        journal = FolderJournal.open(out)  # holds the folder: no other run sweeps or writes it
         try:
-            _check_journal(journal, out, resume=config.resume)
-            journal.bind(prompts.fingerprint(), resume=config.resume)
-            entries = journal.entries() if config.resume else {}
+            entries = await _bind(journal, out, prompts.fingerprint(), resume=config.resume)
+            if config.resume:
+                state_files = await journal.store.files(DEFAULT_RUN)
         except BaseException:
             journal.close()
             raise
@@ -583,17 +487,12 @@ async def run_batch(
         keep_existing=config.keep_existing,
     )
     if journal is not None and config.resume:
-        state.files = journal.files()
+        state.files = {index: list(files) for index, files in state_files.items()}
+        _learn_from(state, entries, retry_failed=config.retry_failed)
     view.start(config.title)
     try:
-        actions = _plan(
-            state,
-            out,
-            entries,
-            retry_failed=config.resume and config.retry_failed,
-            keys=config.keys,
-        )
-        if actions:
+        rows = await _record_rejected(state, entries)
+        if _needs_the_api(rows, entries, retry_failed=config.resume and config.retry_failed):
             await _check_key(client)  # outside the task group: its error stays itself
         downloader = Downloader(client=http, folder=out, max_bytes=config.max_download_bytes)
         with anyio.CancelScope() as scope:
@@ -601,7 +500,7 @@ async def run_batch(
                 if threading.current_thread() is threading.main_thread():
                     tg.start_soon(_interrupt_on_sigint, scope, state)
                 tg.start_soon(_tick, state)
-                await _drive(client, downloader, state, actions, config)
+                await _drive(client, downloader, state, rows, config)
                 tg.cancel_scope.cancel()
     finally:
         state.refresh(force=True)
@@ -615,10 +514,10 @@ async def _drive(
     client: AsyncEvolink,
     downloader: Downloader,
     state: _State,
-    actions: list[_Action],
+    rows: list[Row],
     config: RunConfig,
 ) -> None:
-    if not actions:
+    if not rows:
         return
     send, receive = anyio.create_memory_object_stream[Outcome](max_buffer_size=math.inf)
     async with anyio.create_task_group() as tg:
@@ -632,10 +531,13 @@ async def _drive(
                 max_in_flight=config.max_in_flight,
                 max_credits=budget,
                 price_hints=state.prices,
-                total=len(actions),
-                **_hooks(state, send),
+                total=len(rows),
+                journal=state.journal.store if state.journal is not None else None,
+                run=DEFAULT_RUN,
+                resume_failed=config.resume and config.retry_failed,
+                **_hooks(state, send, config.out),
             ) as batch:
-                await _produce(client, batch, state, actions)
+                await _produce(batch, state, rows, config)
 
 
 def _summarize(state: _State, config: RunConfig) -> RunSummary:
@@ -679,19 +581,43 @@ def _summarize(state: _State, config: RunConfig) -> RunSummary:
     )
 
 
-def _check_journal(journal: Journal, out: Path, *, resume: bool) -> None:
-    """Refuse to start over a journal with work in it, unless resuming it."""
-    if not resume and journal.has_work():
+async def _bind(
+    journal: FolderJournal, out: Path, fingerprint: str, *, resume: bool
+) -> Mapping[int, JournalEntry]:
+    """Tie the journal to the input; return what it holds to resume (nothing on a new run).
+
+    Raises:
+        RunRefusedError: a new run over a journal with work in it.
+        JournalError: resuming with an input that changed.
+    """
+    entries = await journal.store.entries(DEFAULT_RUN)
+    # A rejected row sent nothing: a journal of rejections only is no earlier run.
+    if not resume and any(e.status is not EntryStatus.REJECTED for e in entries.values()):
         raise RunRefusedError(
             f"{out} holds the journal of an earlier run: add --resume to continue it,"
             " or choose another --out"
         )
+    known = await journal.store.bind_run(DEFAULT_RUN, fingerprint)
+    if resume and known is not None and known != fingerprint:
+        await journal.store.bind_run(DEFAULT_RUN, known)  # keep the run's own input
+        raise JournalError(
+            "the input changed since this journal was written; resume with the same "
+            "file and options, or choose another --out"
+        )
+    return entries if resume else {}
 
 
-def _learn_price(state: _State, entry: JournalEntry) -> None:
-    """Keep what an earlier run's create told of its model's price (for the budget)."""
-    model = entry.request.get("model")
-    n = entry.request.get("n") or 1
-    if entry.reserved and isinstance(model, str) and isinstance(n, int) and n > 0:
-        price = entry.reserved / n
-        state.prices[model] = max(state.prices.get(model, Decimal(0)), price)
+def _learn_from(state: _State, entries: Mapping[int, JournalEntry], *, retry_failed: bool) -> None:
+    """Keep what earlier runs told: what the inputs they ended charged and each model's
+    price (for the budget: it bounds the whole input), and how many failed inputs
+    `--retry-failed` sends again."""
+    for entry in entries.values():
+        if retry_failed and entry.status is EntryStatus.FAILED:
+            state.retried += 1
+        if plan_input(entry, retry_failed=retry_failed).action is Action.ADOPT:
+            state.spent_before += entry.charged or 0
+        model = entry.body.get("model")
+        n = entry.body.get("n") or 1
+        if entry.reserved and isinstance(model, str) and isinstance(n, int) and n > 0:
+            price = entry.reserved / n
+            state.prices[model] = max(state.prices.get(model, Decimal(0)), price)

@@ -27,6 +27,8 @@ class SimulatorSettings:
     knobs: Mapping[str, Any]
     #: The clock a client must share, when the simulator runs on a sped-up one.
     clock_note: str | None = None
+    #: Where to write the simulator's record once stopped.
+    record: str | None = None
 
 
 def _click_option(option: ServeOption) -> Callable[[F], F]:
@@ -70,4 +72,5 @@ def simulator_settings(values: Mapping[str, Any]) -> SimulatorSettings:
         log_level=values["log_level"],
         knobs=knobs,
         clock_note=clock_note(knobs),
+        record=values.get("record"),
     )

@@ -23,6 +23,7 @@ from evolink.testing._engine import FinalStatus, SimulatedTask
 from evolink.testing._estimates import Estimates
 from evolink.testing._faults import Faults
 from evolink.testing._ledger import EntryKind, Ledger, LedgerEntry
+from evolink.testing._per_model import EstimatesByModel, ProgressByModel
 from evolink.testing._progress_models import (
     LinearProgress,
     NoProgress,
@@ -45,6 +46,7 @@ __all__ = [
     "Durations",
     "EntryKind",
     "Estimates",
+    "EstimatesByModel",
     "Faults",
     "FinalStatus",
     "Fixed",
@@ -56,6 +58,7 @@ __all__ = [
     "NoProgress",
     "Pareto",
     "PowerProgress",
+    "ProgressByModel",
     "ProgressModel",
     "RecordedRequest",
     "ScaledClock",

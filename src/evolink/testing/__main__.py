@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     note = clock_note(knobs)
     if note is not None:
         print(note)  # noqa: T201 - the command's one line of its own
-    serve(host=args.host, port=args.port, log_level=args.log_level, **knobs)
+    serve(host=args.host, port=args.port, log_level=args.log_level, record=args.record, **knobs)
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised as a subprocess

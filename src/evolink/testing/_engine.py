@@ -32,6 +32,7 @@ from evolink.testing._estimates import Estimates
 from evolink.testing._faults import Faults
 from evolink.testing._ledger import EntryKind, Ledger, LedgerEntry
 from evolink.testing._media import Kind
+from evolink.testing._per_model import EstimatesByModel, estimates_for, progress_for
 from evolink.testing._progress_models import LINEAR_PROGRESS, ProgressModel
 from evolink.testing._validation import Generation
 
@@ -165,7 +166,7 @@ class Engine:
     durations: Durations
     faults: Faults
     rng: random.Random
-    estimates: Estimates = attrs.field(factory=Estimates)
+    estimates: Estimates | EstimatesByModel = attrs.field(factory=Estimates)
     progress: ProgressModel = LINEAR_PROGRESS
     pending_time: float = 1.0
     max_concurrent_tasks: int | None = None
@@ -279,11 +280,13 @@ class Engine:
             final_status=status,
             images=images,
             error_code=code,
-            estimated_time=self.estimates.estimate(full, estimate_draw),
+            estimated_time=estimates_for(self.estimates, generation.model, *asked).estimate(
+                full, estimate_draw
+            ),
             price=spec.price,
             callback_url=generation.callback_url,
             origin=origin,
-            progress_model=self.progress,
+            progress_model=progress_for(self.progress, generation.model, *asked),
         )
 
     # -- idempotency ----------------------------------------------------------------------

@@ -94,6 +94,24 @@ class Ledger:
         """Credits charged to tasks of one (redacted) key."""
         return self._charged_by_key.get(key, Decimal(0))
 
+    def committed_over_time(self) -> list[tuple[float, Decimal]]:
+        """After each entry, in order: its time and the credits committed then (reserved
+        and not released: held by running tasks, or charged).
+
+        A budget (`max_credits`) holds at every moment if no value here exceeds it.
+        Settlements are recorded when the simulator notices a task's end, so the values
+        never undercount what was held at that moment.
+        """
+        committed = Decimal(0)
+        timeline = []
+        for entry in self._entries:
+            if entry.kind is EntryKind.RESERVE:
+                committed += entry.amount
+            elif entry.kind is EntryKind.RELEASE:
+                committed -= entry.amount
+            timeline.append((entry.time, committed))
+        return timeline
+
     def for_task(self, task_id: str) -> list[LedgerEntry]:
         """The entries of one task, in order."""
         return [entry for entry in self._entries if entry.task_id == task_id]

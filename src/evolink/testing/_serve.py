@@ -8,12 +8,12 @@ it, so neither can lack a switch the other has.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
-import threading
 import time
 from collections.abc import Iterator, Mapping
-from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -27,11 +27,8 @@ from evolink.testing._progress_models import (
     ProgressModel,
     SteppedProgress,
 )
-
-if TYPE_CHECKING:
-    from evolink.testing._simulator import Simulator
-
-STARTUP_TIMEOUT = 10.0
+from evolink.testing._simulator import Simulator
+from evolink.testing._uvicorn import serve_app_in_thread, uvicorn_module
 
 #: `--progress NAME`: the progress models a command line can name.
 PROGRESS_MODELS: Mapping[str, ProgressModel] = {
@@ -88,6 +85,14 @@ SERVE_OPTIONS: tuple[ServeOption, ...] = (
     ServeOption(name="port", help="Port to listen on.", kind=int, default=8000, group="server"),
     ServeOption(
         name="log_level", help="uvicorn's log level.", kind=str, default="info", group="server"
+    ),
+    ServeOption(
+        name="record",
+        help="When stopped, write what happened to FILE (JSON: requests, ledger, committed"
+        " credits over time; see Simulator.record).",
+        kind=str,
+        metavar=("FILE",),
+        group="server",
     ),
     ServeOption(name="seed", help="Seed for every random draw.", kind=int, default=0),
     ServeOption(
@@ -241,22 +246,13 @@ def clock_note(knobs: Mapping[str, Any]) -> str | None:
     )
 
 
-def _uvicorn() -> ModuleType:
-    try:
-        import uvicorn  # noqa: PLC0415 - optional: the `server` extra
-    except ImportError as exc:  # pragma: no cover - uvicorn is in the test environment
-        raise RuntimeError(
-            "serving the simulator needs uvicorn: pip install 'evolink[server]'"
-        ) from exc
-    return uvicorn
-
-
 def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
     simulator: Simulator | None = None,
     log_level: str = "info",
+    record: str | None = None,
     **knobs: Any,
 ) -> None:
     """Serve a simulator until interrupted (blocking).
@@ -266,14 +262,16 @@ def serve(
         port: port to listen on.
         simulator: the simulator to serve; by default a new one made with `knobs`.
         log_level: uvicorn's log level.
+        record: a file to write `Simulator.record()` to, as JSON, once stopped (SIGINT
+            or SIGTERM): what a test of served clients checks.
         **knobs: `Simulator` keyword arguments, when `simulator` is None.
     """
-    uvicorn = _uvicorn()
+    uvicorn = uvicorn_module()
     if simulator is None:
-        from evolink.testing._simulator import Simulator  # noqa: PLC0415 - import cycle
-
         simulator = Simulator(**knobs)
     uvicorn.run(simulator.app, host=host, port=port, log_level=log_level, lifespan="on")
+    if record is not None:
+        Path(record).write_text(json.dumps(simulator.record()), encoding="utf-8")
 
 
 @contextlib.contextmanager
@@ -283,31 +281,3 @@ def serve_in_thread(
     """Serve `simulator` in a background thread; yield its base URL; stop on exit."""
     with serve_app_in_thread(simulator.app, host=host, port=port) as base_url:
         yield base_url
-
-
-@contextlib.contextmanager
-def serve_app_in_thread(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve any ASGI app with uvicorn in a background thread; yield its base URL."""
-    uvicorn = _uvicorn()
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-
-    def run() -> None:
-        # uvicorn exits the process on a bind failure; here only the thread ends.
-        with contextlib.suppress(SystemExit):
-            server.run()
-
-    thread = threading.Thread(target=run, name="evolink-simulator", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the simulator did not start on {host}:{port}")
-            time.sleep(0.01)
-        bound_port = server.servers[0].sockets[0].getsockname()[1]
-        shown_host = f"[{host}]" if ":" in host else host
-        yield f"http://{shown_host}:{bound_port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=STARTUP_TIMEOUT)

@@ -22,6 +22,7 @@ from evolink.testing._engine import Engine, SimulatedTask
 from evolink.testing._estimates import Estimates
 from evolink.testing._faults import Faults
 from evolink.testing._ledger import Ledger
+from evolink.testing._per_model import EstimatesByModel, as_estimates, as_progress
 from evolink.testing._platform import (
     DEFAULT_MAX_FILES,
     FILE_TTL,
@@ -33,6 +34,8 @@ from evolink.testing._progress_models import LINEAR_PROGRESS, ProgressModel
 from evolink.testing._records import RecordedRequest
 from evolink.testing._schemas import catalog
 from evolink.testing._transport import SimulatorTransport
+from evolink.testing._uvicorn import serve_app_in_thread
+from evolink.testing._validation import require_jsonschema
 
 #: A key the simulator accepts by default (any `sk-evo-...` key does); not a secret.
 TEST_API_KEY = "sk-evo-test-0000000000000000"
@@ -92,10 +95,12 @@ class Simulator:
             rounded to whole seconds (at least 1). Shorthand for
             `estimates=Estimates(error=...)`; ignored when `estimates` is given.
         estimates: how `estimated_time` relates to the truth: biased, noisy, coarse or
-            missing (`Estimates`); None: `Estimates(error=estimate_error)`.
+            missing (`Estimates`), or a mapping of model to `Estimates`
+            (`EstimatesByModel`); None: `Estimates(error=estimate_error)`.
         progress: the shape of the `progress` tasks report: `LinearProgress()` (the
-            default), `SteppedProgress(25)`, `NoProgress()`, `PowerProgress(3)`, or
-            anything with `percent(fraction) -> int`.
+            default), `SteppedProgress(25)`, `NoProgress()`, `PowerProgress(3)`,
+            anything with `percent(fraction) -> int`, or a mapping of model to any of
+            those (`ProgressByModel`).
         pending_time: a task is `pending` for at most this long (and at most 5% of it).
         max_concurrent_tasks: unfinished tasks a key may have (429 beyond); None: no cap.
         max_requests_per_second: requests a key may make per second (a token bucket;
@@ -125,8 +130,12 @@ class Simulator:
     prices: dict[str, ModelSpec] = attrs.field(default=None, converter=_models, repr=False)
     durations: Durations = attrs.field(default=DEFAULT_DURATIONS, converter=as_durations)
     estimate_error: float = 0.15
-    estimates: Estimates | None = None
-    progress: ProgressModel = attrs.field(default=LINEAR_PROGRESS, validator=_progress_model)
+    estimates: Estimates | EstimatesByModel | None = attrs.field(
+        default=None, converter=as_estimates
+    )
+    progress: ProgressModel = attrs.field(
+        default=LINEAR_PROGRESS, converter=as_progress, validator=_progress_model
+    )
     pending_time: float = 1.0
     max_concurrent_tasks: int | None = None
     max_requests_per_second: float | None = None
@@ -148,6 +157,8 @@ class Simulator:
     _exit_stack: contextlib.AsyncExitStack | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
+        # Said now, not as a 500 on the first create (which a client reads as "uncertain").
+        require_jsonschema()
         seed = self.seed
         # Separate streams, so a fault knob never shifts durations or fates.
         rngs = [random.Random(None if seed is None else f"{name}:{seed}") for name in "tfc"]
@@ -245,9 +256,7 @@ class Simulator:
         Port 0 picks a free port. Needs the `server` extra (uvicorn). Use the system
         clock: the server's event loop runs in its own thread.
         """
-        from evolink.testing._serve import serve_in_thread  # noqa: PLC0415 - uvicorn is optional
-
-        with serve_in_thread(self, host=host, port=port) as base_url:
+        with serve_app_in_thread(self.app, host=host, port=port) as base_url:
             yield base_url
 
     # -- what happened --------------------------------------------------------------------
@@ -314,6 +323,54 @@ class Simulator:
         """Every uploaded file still stored, by id."""
         platform = self._app.platform
         return {} if platform is None else platform.files
+
+    def record(self) -> dict[str, Any]:
+        """What happened, as plain JSON values (what `serve(record=...)` writes).
+
+        Keys: `requests` (each `RecordedRequest`: method, path, status, time,
+        idempotency_key, replayed, fault, and the body's prompt), `ledger` (each entry:
+        task_id, kind, amount as a string, time), `committed` (`[time, credits]` pairs from
+        `Ledger.committed_over_time`), `peak_committed`, `charged`, and `tasks` (each
+        task's id, prompt, final status and images).
+        """
+        ledger = self.ledger
+        timeline = ledger.committed_over_time()
+        return {
+            "requests": [
+                {
+                    "method": r.method,
+                    "path": r.path,
+                    "status": r.status,
+                    "time": r.time,
+                    "idempotency_key": r.idempotency_key,
+                    "replayed": r.replayed,
+                    "fault": r.fault,
+                    "prompt": r.body.get("prompt") if isinstance(r.body, dict) else None,
+                }
+                for r in self.requests
+            ],
+            "ledger": [
+                {
+                    "task_id": e.task_id,
+                    "kind": e.kind.value,
+                    "amount": str(e.amount),
+                    "time": e.time,
+                }
+                for e in ledger.entries
+            ],
+            "committed": [[time, str(held)] for time, held in timeline],
+            "peak_committed": str(max((c for _, c in timeline), default=Decimal(0))),
+            "charged": str(ledger.charged),
+            "tasks": [
+                {
+                    "id": t.id,
+                    "prompt": t.prompt,
+                    "final_status": str(t.final_status.value),
+                    "images": t.images,
+                }
+                for t in self.tasks.values()
+            ],
+        }
 
     def unfinished(self) -> int:
         """Tasks not ended yet, at the clock's present."""

@@ -221,15 +221,20 @@ def check_schema(body: Mapping[str, Any], doc: ModelDoc) -> None:
     raise Invalid(param, message)
 
 
-@functools.cache
-def _validator(name: str) -> Any:
+def require_jsonschema() -> Any:
+    """The jsonschema module; a clear `RuntimeError` naming the extra when it is missing."""
     try:
-        jsonschema = importlib.import_module("jsonschema")
+        return importlib.import_module("jsonschema")
     except ImportError:
         raise RuntimeError(
             "The simulator checks requests against Evolink's schemas with jsonschema, "
             "which is not installed: pip install 'evolink[testing]'"
         ) from None
+
+
+@functools.cache
+def _validator(name: str) -> Any:
+    jsonschema = require_jsonschema()
     # No format checker: `format` stays an annotation, as Draft 2020-12 has it by default.
     return jsonschema.Draft202012Validator(catalog().models[name].schema)
 

@@ -1,0 +1,172 @@
+"""The client's one waiting engine: every batch and every wait reads its tasks through it.
+
+One `Watcher` per client holds every task anyone waits for, so that a thousand concurrent
+`tasks.wait` calls share batch reads (where the server has them) and what the engine has
+learned of each model's timing (`_timing`), for the client's whole life.
+
+Structured concurrency: the engine starts no task of its own. Whoever waits drives: one
+waiting party at a time runs the watcher's loop inside its own scope, while the others
+wait for their tasks' ends; when the driver's own wait is over it stops taking reads
+(those it started finish) and another waiting party takes over at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+
+from evolink._errors import EvolinkError, WaitTimeoutError
+from evolink._models import Task
+from evolink._timing import Timings
+from evolink._watcher import Listener, Watcher
+
+if TYPE_CHECKING:
+    from evolink._client import AsyncEvolink
+    from evolink._transport import Transport
+
+
+@attrs.define(eq=False)
+class _Waiting:
+    """One `wait`'s end: set once its task ends, is lost, or its deadline comes."""
+
+    done: anyio.Event = attrs.field(factory=anyio.Event)
+    task: Task | None = None
+    error: EvolinkError | None = None
+
+    def end(self, task: Task) -> None:
+        self.task = task
+        self.done.set()
+
+    def lose(self, _task_id: str, error: EvolinkError) -> None:
+        self.error = error
+        self.done.set()
+
+
+@attrs.define(eq=False)
+class Engine:
+    """Reads every task the client waits for; one per client (`client._engine`)."""
+
+    _transport: Transport
+    watcher: Watcher = attrs.field(init=False)
+    _driving: bool = False
+    _driver_free: anyio.Event = attrs.field(factory=anyio.Event)
+
+    def __attrs_post_init__(self) -> None:
+        self.watcher = Watcher(self._transport, timings=Timings())
+
+    @property
+    def timings(self) -> Timings:
+        """What the engine has learned of each model's timing."""
+        return self.watcher.timings
+
+    def feed(self, payload: Mapping[str, Any] | Task, listener: Listener | None = None) -> bool:
+        """A callback's hint for a watched task: one read confirms it for every party."""
+        return self.watcher.feed(payload, listener)
+
+    async def drive(self, until: anyio.Event | None = None) -> None:
+        """Run the reads while no one else does, until `until` is set (or cancelled)."""
+        while until is None or not until.is_set():
+            if self._driving:
+                await _first_of(until, self._driver_free)
+                continue
+            self._driving = True
+            try:
+                async with anyio.create_task_group() as reads:
+                    async with anyio.create_task_group() as loop:
+                        loop.start_soon(self.watcher.run, reads)
+                        if until is None:
+                            await anyio.sleep_forever()
+                        else:
+                            await until.wait()
+                        loop.cancel_scope.cancel()
+                    # No new reads from here: another party may drive while ours finish.
+                    self._release()
+            finally:
+                self._release()
+            return
+
+    def _release(self) -> None:
+        if self._driving:
+            self._driving = False
+            self._driver_free.set()
+            self._driver_free = anyio.Event()
+
+    async def wait(
+        self,
+        task: Task,
+        *,
+        started: float,
+        timeout: float | None = None,
+        grace: float = 0.0,
+        woken: anyio.Event | None = None,
+    ) -> Task:
+        """Wait for a running task to end and return it, terminal.
+
+        `started`: when it was created (monotonic); `timeout`: seconds from now, after one
+        last read; `grace`: seconds added to each planned read after the first (a callback
+        is expected); `woken`: set from outside to stop waiting early (returns the last
+        state seen).
+
+        Raises:
+            WaitTimeoutError: still running after `timeout`.
+            EvolinkError: the task could not be read to its end (404: expired, the key
+                refused, every read failing).
+        """
+        waiting = _Waiting()
+        last = [task]
+
+        def update(seen: Task) -> None:
+            last[0] = seen
+
+        listener = Listener(
+            update, waiting.end, waiting.lose, task_deadline=math.inf, alone_by_get=True
+        )
+        now = self._transport.clock.monotonic()
+        deadline = math.inf if timeout is None else now + timeout
+        self.watcher.watch(task, listener, started=started, deadline=deadline, grace=grace)
+        try:
+            if woken is None:
+                await self.drive(waiting.done)
+            else:
+                async with anyio.create_task_group() as tg:
+
+                    async def on_woken() -> None:
+                        await woken.wait()
+                        waiting.done.set()
+
+                    tg.start_soon(on_woken)
+                    await self.drive(waiting.done)
+                    tg.cancel_scope.cancel()
+        finally:
+            self.watcher.forget(task.id, listener)
+        if waiting.task is not None:
+            return waiting.task
+        if isinstance(waiting.error, WaitTimeoutError):
+            raise WaitTimeoutError(waiting.error.task, timeout or 0.0)
+        if waiting.error is not None:
+            raise waiting.error
+        return last[0]
+
+
+def engine_of(client: AsyncEvolink) -> Engine:
+    """The client's one engine, made on first use."""
+    if client._engine is None:  # noqa: SLF001 - the client holds it, the engine owns it
+        client._engine = Engine(client._transport)  # noqa: SLF001
+    return client._engine  # noqa: SLF001
+
+
+async def _first_of(*events: anyio.Event | None) -> None:
+    """Return once any of `events` is set."""
+    async with anyio.create_task_group() as tg:
+
+        async def on(event: anyio.Event) -> None:
+            await event.wait()
+            tg.cancel_scope.cancel()
+
+        for event in events:
+            if event is not None:
+                tg.start_soon(on, event)

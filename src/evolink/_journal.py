@@ -1,0 +1,174 @@
+"""The journal of a resumable run: what a store must keep, and the values it keeps.
+
+A run is named (`run`); one store holds many. For each input of a run (by its index) the
+store keeps the *latest* record: its create (written before it is sent, with its
+idempotency key), the task the create answered with, and how it ended. `_resume.plan`
+reads that back to decide what a second run does with each input.
+
+`JournalStore` is the protocol a store implements. It has no notion of connections, rows
+or transactions, and every method is async, so a networked database with several writers
+implements it as well as the embedded SQLite one (`_journal_sqlite.SQLiteJournal`). Its
+promises, for every method on one `(run, index)`:
+
+- `record_create` with a new key forgets the task and outcome of the older key (a new
+  create replaces the input's story); with the same key it changes nothing already known.
+- `record_task` and `record_outcome` keep the key; an outcome that names no task keeps the
+  task known before.
+- writes to different inputs or runs are independent (several workers may write at once).
+
+`tests/journal/contract.py` checks these promises for any store.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+#: The run of a journal used without naming one (the CLI's, and `batch(journal=...)`'s).
+DEFAULT_RUN = "default"
+
+
+class EntryStatus(str, enum.Enum):
+    """Where an input of a run stands, as last recorded."""
+
+    #: Its create is about to be sent (or was sent, its answer unknown): the key finds it.
+    CREATING = "creating"
+    #: The create answered: the task exists.
+    CREATED = "created"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    SKIPPED = "skipped"
+    UNCERTAIN = "uncertain"
+    ABANDONED = "abandoned"
+    #: The task completed but its files could not all be saved (the CLI's).
+    DOWNLOAD_FAILED = "download_failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the input needs nothing more from the API."""
+        return self in _FINAL
+
+
+_FINAL = frozenset(
+    {EntryStatus.COMPLETED, EntryStatus.FAILED, EntryStatus.CANCELLED, EntryStatus.REJECTED}
+)
+
+
+def _frozen_body(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return dict(value)
+
+
+@attrs.frozen(kw_only=True)
+class InputRecord:
+    """Which input a write is about: its run, index and request.
+
+    Attributes:
+        run: the run's name.
+        index: the input's place in the run (0-based).
+        body: the JSON body of its create, as sent.
+        endpoint: the create's path (`/v1/images/generations`), None if unknown.
+        model: the request's model, None if unknown.
+    """
+
+    run: str
+    index: int
+    body: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_body)
+    endpoint: str | None = None
+    model: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class OutcomeRecord:
+    """How an input ended (or stopped: `uncertain`, `abandoned` and `skipped` are not final).
+
+    Attributes:
+        status: how it ended.
+        task_id: its task; None keeps the one recorded before.
+        error_code / error_message: why it failed, if it did.
+        reserved / charged: its task's credits, where known.
+        results: its result URLs, once completed.
+    """
+
+    status: EntryStatus
+    task_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    reserved: Decimal | None = None
+    charged: Decimal | None = None
+    results: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class FileRecord:
+    """A result saved to disk under its final name (`number` from 1, in result order)."""
+
+    index: int
+    number: int
+    url: str
+    path: str
+    size: int
+
+
+@attrs.frozen(kw_only=True)
+class JournalEntry:
+    """The latest record of one input of a run."""
+
+    run: str
+    index: int
+    status: EntryStatus
+    body: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_body)
+    endpoint: str | None = None
+    model: str | None = None
+    idempotency_key: str | None = None
+    task_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    reserved: Decimal | None = None
+    charged: Decimal | None = None
+    results: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class JournalStore(Protocol):
+    """Where a resumable run keeps its records; see the module docstring for the promises.
+
+    Every write must be durable when it returns: `record_create` is awaited before the
+    create is sent, and a crash right after it must leave the key to be found.
+    """
+
+    async def bind_run(self, run: str, fingerprint: str) -> str | None:
+        """Tie `run` to its input's `fingerprint`; return the one it had before (or None)."""
+        ...
+
+    async def record_create(self, input: InputRecord, idempotency_key: str) -> None:  # noqa: A002 - the record's name
+        """A create is about to be sent under `idempotency_key`."""
+        ...
+
+    async def record_task(self, input: InputRecord, task_id: str) -> None:  # noqa: A002
+        """The create answered (or a known task was adopted): `task_id` exists."""
+        ...
+
+    async def record_outcome(self, input: InputRecord, outcome: OutcomeRecord) -> None:  # noqa: A002
+        """How the input ended."""
+        ...
+
+    async def record_file(self, run: str, file: FileRecord) -> None:
+        """A result of the input `file.index` is saved."""
+        ...
+
+    async def entries(self, run: str) -> Mapping[int, JournalEntry]:
+        """Every input of `run` the store knows, by index (its latest record)."""
+        ...
+
+    async def files(self, run: str) -> Mapping[int, Sequence[FileRecord]]:
+        """The saved results of `run`, by input index, in `number` order."""
+        ...

@@ -1,0 +1,72 @@
+"""One waiting engine per client: every wait and batch shares its reads and what it learns."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from evolink import AsyncEvolink, TaskStatus
+from evolink._engine import engine_of
+from evolink.testing import Simulator, Uniform, VirtualClock
+
+pytestmark = pytest.mark.anyio
+
+KEY = "sk-evo-shared-engine-tests"
+
+
+def reads(sim: Simulator) -> int:
+    """Read requests the server answered: GETs of one task and batch reads."""
+    return sim.count("GET", "/v1/tasks/task-") + sim.count("POST", "/v1/tasks/batch")
+
+
+async def test_a_thousand_concurrent_waits_share_batch_reads():
+    """1,000 `tasks.wait` at once on one client cost at most 0.3 read requests per task."""
+    clock = VirtualClock()
+    sim = Simulator(clock=clock, seed=3, durations=Uniform(2, 6), max_concurrent_tasks=2000)
+    done: list[TaskStatus] = []
+    async with AsyncEvolink(api_key=KEY, transport=sim.transport(), clock=clock) as client:
+        async with clock.running():
+
+            async def handler(index: int) -> None:
+                task = await client.images.generate(f"a fox, take {index}")
+                done.append((await client.tasks.wait(task)).status)
+
+            async with anyio.create_task_group() as tg:
+                for index in range(1000):
+                    tg.start_soon(handler, index)
+
+    assert [TaskStatus.COMPLETED] * 1000 == done
+    assert 0 == sim.count("GET", "/v1/tasks/task-")
+    assert reads(sim) / 1000 <= 0.3
+
+
+async def test_a_wait_and_a_batch_on_one_task_read_it_together():
+    """A task waited for by `tasks.wait` while a batch watches it is read once per read."""
+    clock = VirtualClock()
+    sim = Simulator(clock=clock, seed=4, durations=Uniform(4, 4.5))
+    async with AsyncEvolink(api_key=KEY, transport=sim.transport(), clock=clock) as client:
+        async with clock.running(), client.batch() as batch:
+            await batch.submit("a fox")
+            while not batch.created():
+                await clock.sleep(0.01)
+            task = batch.created()[0]
+            waited = await client.tasks.wait(task)
+
+    assert waited.is_success
+    assert batch.report().ok
+    # Both parties saw the same reads: the engine never read the task twice at once.
+    assert batch.reads == engine_of(client).watcher.reads
+
+
+async def test_what_one_wait_learns_serves_the_next():
+    """The engine keeps a model's record across waits: later waits read on it."""
+    clock = VirtualClock()
+    sim = Simulator(clock=clock, seed=5, durations=Uniform(2, 6))
+    async with AsyncEvolink(api_key=KEY, transport=sim.transport(), clock=clock) as client:
+        async with clock.running():
+            for index in range(20):
+                task = await client.images.generate(f"a fox, take {index}")
+                await client.tasks.wait(task)
+        timing = engine_of(client).timings.for_model(task.model)
+
+    assert 20 == timing.ended

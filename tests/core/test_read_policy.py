@@ -1,0 +1,199 @@
+"""The learning read plan: what it learns, and the bounds that hold whatever it learned."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evolink._converter import parse_task
+from evolink._estimate import (
+    AGE_SHARE,
+    BATCH_COSTS,
+    GET_COSTS,
+    MAX_DELAY,
+    MAX_WAIT,
+    MIN_AGE_SHARE,
+    MIN_DELAY,
+    ReadPlan,
+)
+from evolink._models import Task
+from evolink._timing import DURATION, ESTIMATE, Ending, Hint, ModelTiming, Spread
+
+TASK_ID = "task-unified-1756817821-4x2tkbzq"
+
+
+def seen(status: str, progress: int = 0, estimate: float | None = None) -> Task:
+    data: dict[str, Any] = {
+        "id": TASK_ID,
+        "object": "image.generation.task",
+        "status": status,
+        "progress": progress,
+        "model": "gpt-4o-image",
+    }
+    if estimate is not None:
+        data["task_info"] = {"estimated_time": estimate}
+    if status == "completed":
+        data["results"] = ["https://r.test/1.png"]
+    return parse_task(data)
+
+
+def ended(timing: ModelTiming, low: float, high: float, **predicted: float) -> None:
+    hints = {"estimate": ESTIMATE, "duration": DURATION}
+    pairs = tuple((hints[name], value) for name, value in predicted.items())
+    timing.learn(Ending(low=low, high=high, predicted=pairs))
+
+
+# -- the record ----------------------------------------------------------------------------
+
+
+@given(
+    intervals=st.lists(st.tuples(st.floats(-3, 3), st.floats(0.001, 2)), min_size=1, max_size=60),
+    p=st.floats(0, 1),
+    x=st.floats(-6, 6),
+)
+def test_a_record_is_a_distribution(intervals, p, x):
+    """Its CDF runs from 0 to 1 without falling; its quantiles invert it."""
+    spread = Spread()
+    for low, width in intervals:
+        spread.add(low, low + width)
+    assert 0.0 <= spread.cdf(x) <= 1.0
+    assert spread.cdf(x) <= spread.cdf(x + 0.5)
+    assert spread.cdf(spread.quantile(p)) == pytest.approx(p, abs=1e-6)
+
+
+def test_the_record_finds_the_end_in_wide_reads():
+    """Wide intervals overlapping narrow ones put their mass where the narrow ones are."""
+    spread = Spread()
+    for _ in range(20):
+        spread.add(math.log(0.5), math.log(1.02))  # probe at half, found done just after
+    for _ in range(5):
+        spread.add(math.log(0.99), math.log(1.01))  # read just before and just after
+    assert spread.quantile(0.1) > math.log(0.9)
+
+
+def test_the_hint_that_predicted_best_is_chosen():
+    """Estimates that were twice the truth but consistent beat raw durations of 2-6 s."""
+    timing = ModelTiming()
+    for index in range(40):
+        duration = 2 + 4 * index / 39
+        ended(timing, duration * 0.98, duration * 1.01, estimate=2 * duration, duration=1.0)
+    hint, spread = timing.best([DURATION, ESTIMATE]) or (None, None)
+    assert ESTIMATE == hint
+    assert spread is not None
+    assert math.exp(spread.quantile(0.5)) == pytest.approx(0.5, rel=0.05)
+
+
+def test_nothing_is_judged_on_too_few_ends():
+    """A record of a handful of ends is not used."""
+    timing = ModelTiming()
+    for _ in range(3):
+        ended(timing, 3.9, 4.0, duration=1.0)
+    assert timing.best([DURATION]) is None
+
+
+# -- the plan ------------------------------------------------------------------------------
+
+
+def learned(durations: list[float], *, estimate_factor: float = 1.0) -> ModelTiming:
+    timing = ModelTiming()
+    for duration in durations:
+        ended(
+            timing,
+            duration * 0.97,
+            duration * 1.02,
+            estimate=duration * estimate_factor,
+            duration=1.0,
+        )
+    return timing
+
+
+def test_a_learned_plan_reads_near_the_end_even_when_estimates_lie():
+    """Estimates twice the truth, once learned, no longer put the first read past the end."""
+    timing = learned([4.0] * 40, estimate_factor=2.0)
+    plan = ReadPlan(started=0.0, timing=timing)
+    plan.observe(seen("pending", estimate=8.0), 0.0)
+    first = plan.next_read_at(0.0)
+    assert 3.8 <= first <= 4.2
+
+
+def test_without_any_hint_reads_come_a_bounded_share_of_the_age_apart():
+    """Nothing known and no hint: the first read within a second, then at most 1.5x the age."""
+    plan = ReadPlan(started=0.0, timing=ModelTiming(), costs=GET_COSTS)
+    plan.observe(seen("pending"), 0.0)
+    now = 0.0
+    for _ in range(12):
+        wake = plan.next_read_at(now)
+        assert wake <= max(1.0, now * (1 + GET_COSTS.cold_share)) + 1e-9
+        now = wake
+        plan.observe(seen("processing"), now)
+
+
+# -- bounds, whatever was learned and whatever the server says ---------------------------
+
+_record = st.lists(
+    st.tuples(st.floats(0.05, 500), st.floats(1.0, 1.5), st.floats(0.01, 20)),
+    max_size=40,
+)
+_reads = st.lists(
+    st.tuples(
+        st.floats(0.0, 120.0),  # seconds since the previous read
+        st.sampled_from(["pending", "processing"]),
+        st.integers(-5, 150),  # progress, nonsense included
+        st.one_of(st.none(), st.floats(0.0, 1e7)),  # estimate
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(record=_record, reads=_reads, batch=st.booleans())
+def test_reads_stay_within_their_bounds(record, reads, batch):
+    """Never later than the bound, never sooner than the floor, whatever was learned."""
+    timing = ModelTiming()
+    for duration, stretch, estimate in record:
+        ended(timing, duration, duration * stretch, estimate=estimate, duration=1.0)
+    plan = ReadPlan(started=0.0, timing=timing, costs=BATCH_COSTS if batch else GET_COSTS)
+    now = 0.0
+    for index, (gap, status, progress, estimate) in enumerate(reads):
+        now += gap
+        task = seen(status, progress, estimate)
+        plan.observe(task, now)
+        wake = plan.next_read_at(now, task.status)
+        age = now
+        assert math.isfinite(wake)
+        assert wake >= now + MIN_DELAY - 1e-9
+        assert wake <= now + MAX_WAIT + 1e-9
+        if index > 0:  # the first read has no floor but MIN_DELAY: it comes once
+            assert wake >= now + MIN_AGE_SHARE * age - 1e-9
+        if not plan._agreed:  # two readings agreeing on the end are trusted to it
+            assert wake <= now + max(MAX_DELAY, AGE_SHARE * age) + 1e-9
+
+
+@settings(max_examples=100, deadline=None)
+@given(record=_record, progress=st.integers(0, 99), estimate=st.floats(0.5, 100))
+def test_a_task_that_never_ends_is_never_read_in_a_storm(record, progress, estimate):
+    """An hour of a task that never ends costs a bounded number of reads."""
+    timing = ModelTiming()
+    for duration, stretch, est in record:
+        ended(timing, duration, duration * stretch, estimate=est, duration=1.0)
+    plan = ReadPlan(started=0.0, timing=timing)
+    now, count = 0.0, 0
+    task = seen("processing", progress, estimate)
+    plan.observe(task, now)
+    while now < 3600.0:
+        now = plan.next_read_at(now, task.status)
+        plan.observe(task, now)
+        count += 1
+    # After the first second, each read is at least 2% of the age after the one before.
+    assert count <= math.log(3600.0) / math.log(1 + MIN_AGE_SHARE) + 1 / MIN_DELAY
+
+
+def test_a_progress_hint_is_judged_by_how_far_along_it_was_read():
+    """Readings at 10% and at 90% are different hints: slow-then-fast misleads only early."""
+    assert Hint.progress(10) != Hint.progress(90)
+    assert Hint.progress(10) == Hint.progress(15)
