@@ -139,8 +139,8 @@ async def raw(args: argparse.Namespace) -> dict[str, Any]:
     sent = await peers.raw_requests(args.base_url, KEY, creates, concurrency=args.in_flight)
     # Reads of tasks that exist: the same number and shape as the client under test made.
     async with AsyncEvolink(api_key=KEY, base_url=args.base_url, http_backend="httpx") as c:
-        listing = await c._request("GET", "/v1/tasks?page_size=50")  # noqa: SLF001
-    ids = [t["id"] for t in listing.data["data"]][:50] or ["task-unified-0-missing"]
+        listed = [task.id async for task in c.tasks.list(page_size=50, limit=50)]
+    ids = listed or ["task-unified-0-missing"]
     per_batch = max(1, round(mix.get("batch_read_ids", 0) / max(1, mix.get("batch_reads", 1))))
     reads = [("POST", "/v1/tasks/batch", {"task_ids": ids[:per_batch]})] * int(
         mix.get("batch_reads", 0)

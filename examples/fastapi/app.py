@@ -138,9 +138,10 @@ async def batch_events(batch_id: str) -> StreamingResponse:
         sent = 0
         async for p in batch.progress_events():
             # Outcomes first: the snapshot that counts one comes after the event naming it.
-            for outcome in ended[sent:]:
-                yield f"event: outcome\ndata: {json.dumps(_outcome(outcome))}\n\n"
-            sent = len(ended)
+            # One at a time: an outcome may end while an event is being sent.
+            while sent < len(ended):
+                yield f"event: outcome\ndata: {json.dumps(_outcome(ended[sent]))}\n\n"
+                sent += 1
             data = {
                 "completed": p.completed,
                 "failed": p.failed,

@@ -15,7 +15,8 @@ from evolink._batch import Batch
 from evolink._batch_options import BatchOptions
 from evolink._batch_run import BatchRun
 from evolink._catalog import ModelSpec, all_models, model_spec
-from evolink._client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncEvolink
+from evolink._client import DEFAULT_TIMEOUT, AsyncEvolink
+from evolink._cost import CostEstimate
 from evolink._downloads import SavedImage
 from evolink._errors import (
     APIConnectionError,
@@ -23,13 +24,17 @@ from evolink._errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BalanceTooLowError,
     ConfigurationError,
     ConflictError,
     DownloadError,
     EvolinkError,
     InsufficientCreditsError,
     JournalError,
+    ModelDeprecatedWarning,
+    ModelRetiredError,
     NotFoundError,
+    OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitError,
     ResponseDecodeError,
@@ -37,9 +42,11 @@ from evolink._errors import (
     SubmissionUncertainError,
     TaskFailedError,
     UnknownModelWarning,
+    UploadUncertainError,
     ValidationError,
     WaitTimeoutError,
 )
+from evolink._files import FilePage, FileQuota, Files, UploadedFile
 from evolink._generations import Audios, Videos
 from evolink._images import Images
 from evolink._journal import (
@@ -55,6 +62,7 @@ from evolink._journal_sqlite import SQLiteJournal
 from evolink._json_codec import install as _install_codec  # noqa: F401 - to_dict()'s codec
 from evolink._ledger import CreditLedger, TaskCredits
 from evolink._limits_postgres import PostgresBrake, PostgresCredits
+from evolink._model_catalog import CatalogSource, Lifecycle, ModelCatalog, ModelInfo
 from evolink._model_names import ArchivedImageModel, AudioModel, ImageModel, VideoModel
 from evolink._models import (
     Balance,
@@ -70,10 +78,13 @@ from evolink._models import (
     Usage,
 )
 from evolink._outcomes import BatchReport, Outcome, OutcomeKind, SkipReason
+from evolink._prices import ModelPrice, Prices, PriceTable, PriceUnit
 from evolink._progress import BatchProgress
 from evolink._retry import RetryPolicy
 from evolink._shared_limits import SharedBrake, SharedCredits
 from evolink._sync import Evolink
+from evolink._transport import DEFAULT_BASE_URL
+from evolink._uploads import UploadCache
 from evolink._version import __version__
 
 __all__ = [
@@ -89,21 +100,27 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Balance",
+    "BalanceTooLowError",
     "Batch",
     "BatchOptions",
     "BatchProgress",
     "BatchReport",
     "BatchRun",
     "BillingRule",
+    "CatalogSource",
     "ConfigurationError",
     "ConflictError",
+    "CostEstimate",
     "CreditLedger",
     "Credits",
     "DownloadError",
     "EntryStatus",
     "Evolink",
     "EvolinkError",
+    "FilePage",
+    "FileQuota",
     "FileRecord",
+    "Files",
     "GenerationRequest",
     "ImageModel",
     "Images",
@@ -112,15 +129,25 @@ __all__ = [
     "JournalEntry",
     "JournalError",
     "JournalStore",
+    "Lifecycle",
+    "ModelCatalog",
+    "ModelDeprecatedWarning",
+    "ModelInfo",
+    "ModelPrice",
+    "ModelRetiredError",
     "ModelSpec",
     "NotFoundError",
     "Outcome",
     "OutcomeKind",
     "OutcomeRecord",
+    "OutcomeUnknownError",
     "PermissionDeniedError",
     "PostgresBrake",
     "PostgresCredits",
     "PostgresJournal",
+    "PriceTable",
+    "PriceUnit",
+    "Prices",
     "RateLimitError",
     "ResponseDecodeError",
     "ResultData",
@@ -140,6 +167,9 @@ __all__ = [
     "TaskStatus",
     "TaskType",
     "UnknownModelWarning",
+    "UploadCache",
+    "UploadUncertainError",
+    "UploadedFile",
     "Usage",
     "ValidationError",
     "VideoModel",

@@ -73,6 +73,8 @@ def decode_success(response: httpx.Response, body: bytes, *, now: float) -> Answ
     failures with HTTP 200. A task never carries `success`; a body shaped like one (an
     `id` and a `status`) is a task whatever else it holds.
     """
+    if response.status_code == 304:  # a conditional GET's "unchanged": no body to decode
+        return Answer(status_code=304, headers=response.headers, data=None)
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: JSON nested absurdly deep

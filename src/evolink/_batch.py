@@ -27,6 +27,7 @@ import attrs
 
 from evolink._batch_journal import BatchJournal
 from evolink._batch_options import BatchOptions
+from evolink._batch_preflight import Preflight
 from evolink._budget import Budget, Verdict
 from evolink._catalog import model_spec
 from evolink._create import create_task
@@ -168,6 +169,8 @@ class Batch:
         self._resubmitted = 0
         # HTTP requests of this batch other than its watcher's reads: creates, adoptions.
         self._requests = RequestCount()
+        # The catalog and prices, read once per model before its first create (counted).
+        self._preflight = Preflight(client, self._budget, (self._requests,))
         self._parked = 0  # creates waiting for proof that keys are honoured
         self._feeding = 0  # submit_all calls running: more inputs may come
         self._changed = anyio.Event()
@@ -338,7 +341,12 @@ class Batch:
         index = self._new_input(tag)
         if self._journal is not None:
             journal_index = self._journal.place(index, journal_index)
-        request = self._to_request(item, idempotency_key)
+        prepared = await self._client.files.uploads.prepare(item)  # local files -> URLs
+        request = (
+            prepared
+            if isinstance(prepared, ValidationError)
+            else self._to_request(prepared, idempotency_key)
+        )
         if isinstance(request, ValidationError):
             self._record(
                 Outcome(
@@ -569,6 +577,9 @@ class Batch:
 
     async def _admit(self, entry: _Entry) -> bool:
         """Take a slot and budget for `entry`; False (and an outcome) if it cannot start."""
+        refused = await self._preflight.check(entry.request.model)
+        if refused is not None:
+            self._models_refused.setdefault(entry.request.model, refused)
         await self._slots.acquire()
         try:
             admitted = await self._fit_budget(entry)
@@ -724,6 +735,7 @@ class Batch:
             self._transport,
             entry.request,
             allow_local_callbacks=self._client.allow_local_callbacks,
+            check_model=self._client.models.check_cached,
             idempotency_key=entry.key,
             # An earlier run's create of this key has an unknown outcome: a resend.
             uncertain_before=int(entry.reconciling),

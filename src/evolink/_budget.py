@@ -1,8 +1,10 @@
 """A batch's credit budget: what a create will reserve, and whether it may start.
 
 Reservations are predicted from a price per image, learned from the answers (the most seen
-for that model, size and model-specific fields, since a price may depend on any of them) or
-hinted by the caller per model. A create of unknown price is a probe: one at a time.
+for that model, size and model-specific fields, since a price may depend on any of them),
+hinted by the caller per model, or estimated from the published prices before the first
+answer (the upper end of the estimate; the server's reservations then take over). A
+create of unknown price is a probe: one at a time.
 The budget counts what the ledger has committed plus the predictions of creates not yet
 answered, so it holds while answers are in flight.
 
@@ -14,7 +16,7 @@ its create and settled from the server's answers.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 import attrs
@@ -33,6 +35,8 @@ class Budget:
     max_credits: Decimal | None
     ledger: CreditLedger
     hints: Mapping[str, Decimal] = attrs.field(factory=dict)
+    #: The most a request may reserve, from the published prices (None: unknowable).
+    estimator: Callable[[GenerationRequest], Decimal | None] | None = None
     _learned: dict[tuple[str, str, str], Decimal] = attrs.field(factory=dict)
     _probes: set[tuple[str, str, str]] = attrs.field(factory=set)  # price-telling creates out
     pending: Decimal = ZERO  # predicted reservations of creates not yet answered
@@ -40,8 +44,13 @@ class Budget:
     _blind: set[tuple[str, str, str]] = attrs.field(factory=set)  # kinds whose cost is unknowable
 
     def price(self, request: GenerationRequest) -> Decimal | None:
-        """Credits per image: the most seen for such requests, else the hint, else None."""
-        return self._learned.get(_kind(request), self.hints.get(request.model))
+        """Credits per image: the most seen for such requests, else the hint, else the
+        published prices' estimate, else None."""
+        learned = self._learned.get(_kind(request), self.hints.get(request.model))
+        if learned is not None or self.estimator is None:
+            return learned
+        estimated = self.estimator(request)
+        return None if estimated is None else estimated / request.images
 
     def predict(self, request: GenerationRequest) -> Decimal:
         """The reservation `request` is expected to make (0 while its price is unknown)."""

@@ -17,15 +17,20 @@ from evolink._batch import Batch
 from evolink._batch_options import BatchOptions
 from evolink._clock import SYSTEM_CLOCK, Clock
 from evolink._converter import parse_credits
+from evolink._cost import Estimator
 from evolink._errors import ConfigurationError
+from evolink._files import Files
 from evolink._generations import Audios, Videos
 from evolink._http_backend import HttpBackend
 from evolink._images import Images
+from evolink._model_catalog import ModelCatalog
 from evolink._models import Credits
+from evolink._prices import Prices
 from evolink._retry import RequestKind, RetryPolicy
 from evolink._secret import Secret
 from evolink._tasks import Tasks
-from evolink._transport import Transport
+from evolink._transport import DEFAULT_BASE_URL, Transport
+from evolink._uploads import UploadCache
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -35,7 +40,6 @@ if TYPE_CHECKING:
     from evolink._typed_resources import TypedAudios, TypedImages, TypedVideos
 
 
-DEFAULT_BASE_URL = "https://api.evolink.ai"
 #: 10 s to connect, 60 s for everything else: a create answers at once, but a slow
 #: upstream can hold a read for tens of seconds.
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
@@ -128,6 +132,12 @@ class AsyncEvolink:
         self.videos: TypedVideos = Videos(self, self._transport)
         self.audios: TypedAudios = Audios(self, self._transport)
         self.tasks = Tasks(self, self._transport)
+        # The platform's catalog, prices, files and estimates.
+        self.models = ModelCatalog(self, self._transport)
+        self.prices = Prices(self._transport)
+        self.files = Files(self._transport)
+        self.files.uploads = UploadCache(self.files, now=self.clock.time)
+        self.estimate = Estimator(self)
         # The one waiting engine every batch and wait shares (`_engine.engine_of`).
         self._engine: Engine | None = None
 

@@ -6,6 +6,7 @@ batches and resumed runs all create through `create_task`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from evolink._converter import parse_task
@@ -26,14 +27,19 @@ async def create_task(
     idempotency_key: str | None = None,
     max_retries: int | None = None,
     pacer: Pacer | None = None,
+    check_model: Callable[[str], None] | None = None,
     **sending: Any,
 ) -> Task:
     """Validate `request`, then send its create under the create's retry rules.
 
-    `sending` passes a batch's own limits and hooks on to `Transport.send`.
+    `check_model` refuses a model before anything is sent (the catalog's retired models:
+    `client.models.check_cached`). `sending` passes a batch's own limits and hooks on to
+    `Transport.send`.
     """
     validate(request, allow_local_callbacks=allow_local_callbacks)
     check_idempotency_key(idempotency_key)
+    if check_model is not None:
+        check_model(request.model)  # retired per the catalog already read: refused
     return await transport.send(
         RequestKind.CREATE,
         "POST",

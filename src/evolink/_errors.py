@@ -15,7 +15,11 @@
     │   └── ResponseDecodeError      a 2xx whose body is not what the API documents
     ├── APIConnectionError         the request did not get an answer
     │   └── APITimeoutError
-    ├── SubmissionUncertainError   a create whose outcome is unknown after safe retries
+    ├── OutcomeUnknownError        a paid request whose outcome is unknown after safe retries
+    │   ├── SubmissionUncertainError   a create
+    │   └── UploadUncertainError       a file upload
+    ├── ModelRetiredError          a model the catalog says is retired (nothing was sent)
+    ├── BalanceTooLowError         the account cannot cover a batch's estimate (nothing sent)
     ├── TaskFailedError            a task that ended `failed` (or `cancelled`)
     ├── WaitTimeoutError           a task still running when a wait's deadline passed
     ├── DownloadError              a result image that could not be saved (`transient`)
@@ -31,6 +35,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from evolink._models import GenerationRequest, Task
 
 
@@ -162,7 +168,65 @@ class APITimeoutError(APIConnectionError):
     """No answer in time."""
 
 
-class SubmissionUncertainError(EvolinkError):
+class OutcomeUnknownError(EvolinkError):
+    """A paid request (a create, an upload) that may or may not have taken effect.
+
+    Attributes:
+        idempotency_key: the key it was sent with; sending it again with that key is safe.
+    """
+
+    idempotency_key: str
+
+
+class UploadUncertainError(OutcomeUnknownError):
+    """A file upload whose answer was lost: the file may or may not be stored.
+
+    Attributes:
+        idempotency_key: the key the upload was sent with.
+        source: what was uploaded (a file name or URL; never its content).
+    """
+
+    def __init__(self, message: str, *, idempotency_key: str, source: str) -> None:
+        super().__init__(f"upload of {source}: {message} (idempotency key {idempotency_key})")
+        self.idempotency_key = idempotency_key
+        self.source = source
+
+
+class ModelRetiredError(EvolinkError):
+    """A model the platform's catalog marks retired: refused before anything is sent.
+
+    Attributes:
+        model: the model asked for.
+        retired_at: when it was (or is) retired, an ISO date, where the catalog says.
+        replacement: the model to use instead, where the catalog names one.
+    """
+
+    def __init__(self, model: str, *, retired_at: str | None, replacement: str | None) -> None:
+        when = f" on {retired_at}" if retired_at else ""
+        instead = f"; use {replacement!r} instead" if replacement else ""
+        super().__init__(f"model {model!r} was retired{when}{instead}")
+        self.model = model
+        self.retired_at = retired_at
+        self.replacement = replacement
+
+
+class BalanceTooLowError(EvolinkError):
+    """The account's credits cannot cover what a batch is estimated to reserve.
+
+    Attributes:
+        needed: the estimated credits (the estimate's minimum).
+        available: the credits the account has.
+    """
+
+    def __init__(self, *, needed: Decimal, available: Decimal) -> None:
+        super().__init__(
+            f"the account has {available} credits; the batch is estimated at {needed} at least"
+        )
+        self.needed = needed
+        self.available = available
+
+
+class SubmissionUncertainError(OutcomeUnknownError):
     """A create whose outcome is unknown: the server may or may not have made the task.
 
     Sending the same request again with `idempotency_key` either returns the task the
@@ -251,6 +315,10 @@ class UnknownModelWarning(UserWarning):
     The platform adds models every month; update the SDK for their checks, or silence this
     with `warnings.filterwarnings("ignore", category=evolink.UnknownModelWarning)`.
     """
+
+
+class ModelDeprecatedWarning(UserWarning):
+    """A model the platform's catalog marks deprecated: it works until its retirement date."""
 
 
 class JournalError(EvolinkError):

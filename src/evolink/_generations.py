@@ -75,6 +75,7 @@ class Generations:
             idempotency_key=idempotency_key,
             max_retries=max_retries,
             pacer=pacer,
+            check_model=self._client.models.check_cached,
         )
 
     def generate_many(self, requests: Requests, **options: Unpack[BatchKwargs]) -> BatchRun:

@@ -7,6 +7,7 @@ Parsing lives in `_converter`; these classes only hold data and answer questions
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -342,16 +343,19 @@ class GenerationRequest(Serializable):
         return f"/v1/{self.kind}s/generations"
 
     def to_body(self) -> dict[str, Any]:
-        """The JSON body: set fields only, then `params`, then `extra_body` on top."""
+        """The JSON body: set fields only, then `params`, then `extra_body` on top.
+
+        A local file (a `Path`, uploaded when a batch sends the request) shows as its path.
+        """
         body: dict[str, Any] = {"model": self.model}
         if self.prompt is not None:
             body["prompt"] = self.prompt
         for name in ("size", "n", "mask_url", "callback_url"):
             value = getattr(self, name)
             if value is not None:
-                body[name] = value
+                body[name] = os.fspath(value) if isinstance(value, os.PathLike) else value
         if self.image_urls is not None:
-            body["image_urls"] = list(self.image_urls)
+            body["image_urls"] = [os.fspath(url) for url in self.image_urls]
         if self.params:
             body.update(self.params)
         if self.extra_body:

@@ -16,19 +16,31 @@ import contextlib
 import functools
 import inspect
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    ParamSpec,
+    TypeVar,
+    cast,
+    overload,
+)
 
 import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from evolink._batch import Batch
 from evolink._client import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, AsyncEvolink
+from evolink._cost import estimate_with
 from evolink._errors import ConfigurationError, EvolinkError
+from evolink._files import Files
 from evolink._generations import Audios, Generations, Videos, _Media
 from evolink._images import Images
-from evolink._models import MediaKind, Task
+from evolink._model_catalog import ModelCatalog
+from evolink._models import MediaKind, Task, TaskStatus, TaskType
 from evolink._outcomes import BatchReport
 from evolink._progress import BatchProgress
 from evolink._tasks import Tasks
@@ -244,6 +256,76 @@ class SyncTasks(_Door):
     def _target(self) -> Tasks:
         return self._owner._async_client().tasks  # noqa: SLF001
 
+    def list(
+        self,
+        *,
+        status: TaskStatus | str | None = None,
+        type: TaskType | str | None = None,  # noqa: A002 - the API's own name
+        model: str | None = None,
+        page_size: int = 50,
+        limit: int | None = None,
+    ) -> Iterator[Task]:
+        """The account's tasks, newest first, a page read as iteration reaches it.
+
+        Raises:
+            ValidationError: a filter or `page_size` (1-100) out of range, at once.
+        """
+        pages = self._target().list(
+            status=status, type=type, model=model, page_size=page_size, limit=limit
+        )
+        return _blocking_pages(self._owner, pages)
+
+
+class SyncFiles(_Door):
+    """Evolink's files API, blocking. Reached as `Evolink().files`.
+
+    The methods are `AsyncEvolink().files`'s, with the same arguments and results.
+    """
+
+    upload = _Blocking(Files.upload)
+    list = _Blocking(Files.list)
+    quota = _Blocking(Files.quota)
+    delete = _Blocking(Files.delete)
+
+    def __init__(self, owner: Evolink) -> None:
+        self._owner = owner
+
+    def _target(self) -> Files:
+        return self._owner._async_client().files  # noqa: SLF001
+
+
+class SyncModels(_Door):
+    """The platform's model catalog, blocking. Reached as `Evolink().models`."""
+
+    list = _Blocking(ModelCatalog.list)
+    get = _Blocking(ModelCatalog.get)
+    check = _Blocking(ModelCatalog.check)
+
+    def __init__(self, owner: Evolink) -> None:
+        self._owner = owner
+
+    def _target(self) -> ModelCatalog:
+        return self._owner._async_client().models  # noqa: SLF001
+
+
+def _blocking_pages(owner: Evolink, pages: AsyncIterator[T]) -> Iterator[T]:
+    """Iterate an async iterator of the client's loop from the caller's thread."""
+    end = object()
+
+    async def next_or_end() -> object:
+        try:
+            return await pages.__anext__()
+        except StopAsyncIteration:
+            return end
+
+    try:
+        while (item := owner._run(next_or_end)) is not end:  # noqa: SLF001
+            yield cast("T", item)
+    finally:
+        close = getattr(pages, "aclose", None)
+        if close is not None and not owner.is_closed:
+            owner._run(close)  # noqa: SLF001 - a listing left early stops reading pages
+
 
 class Evolink(_Door):
     """The blocking client: `AsyncEvolink`'s resources and names, without `await`.
@@ -265,6 +347,7 @@ class Evolink(_Door):
     """
 
     credits = _Blocking(AsyncEvolink.credits)
+    estimate = _Blocking(estimate_with)
 
     def __init__(
         self,
@@ -301,6 +384,8 @@ class Evolink(_Door):
         self.videos: TypedSyncVideos = SyncVideos(self)
         self.audios: TypedSyncAudios = SyncAudios(self)
         self.tasks = SyncTasks(self)
+        self.files = SyncFiles(self)
+        self.models = SyncModels(self)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open" if self._client else "not started"

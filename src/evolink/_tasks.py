@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,8 +21,9 @@ from evolink._downloads import (
 )
 from evolink._engine import engine_of
 from evolink._errors import DownloadError, ValidationError, WaitTimeoutError
-from evolink._models import Task, TaskStatus
+from evolink._models import Task, TaskStatus, TaskType
 from evolink._reads import read_task
+from evolink._task_listing import list_tasks
 
 if TYPE_CHECKING:
     from evolink._client import AsyncEvolink
@@ -50,6 +53,27 @@ class Tasks:
             NotFoundError: no such task, or it expired.
         """
         return await read_task(self._transport, task_id)
+
+    def list(
+        self,
+        *,
+        status: TaskStatus | str | None = None,
+        type: TaskType | str | None = None,  # noqa: A002 - the API's own name
+        model: str | None = None,
+        page_size: int = 50,
+        limit: int | None = None,
+    ) -> AsyncIterator[Task]:
+        """The account's tasks, newest first (`GET /v1/tasks`): `async for task in ...`.
+
+        Pages are read as the iteration reaches them. Filters: `status`, `type`, `model`;
+        `limit` stops after that many tasks.
+
+        Raises:
+            ValidationError: a filter or `page_size` (1-100) out of range, at once.
+        """
+        return list_tasks(
+            self._transport, status=status, type=type, model=model, page_size=page_size, limit=limit
+        )
 
     async def wait(
         self,
@@ -108,7 +132,7 @@ class Tasks:
         max_bytes: int = DEFAULT_MAX_BYTES,
         timeout: float = DEFAULT_SAVE_TIMEOUT,
         on_progress: SaveHook | None = None,
-    ) -> list[Path]:
+    ) -> builtins.list[Path]:
         """Download a completed task's results into `folder` and return their paths.
 
         Files are named `<name>-1.png`, `<name>-2.png`, ...; the extension is the file's

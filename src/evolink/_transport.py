@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.lowlevel
@@ -38,9 +40,11 @@ from evolink._errors import (
     APITimeoutError,
     ConfigurationError,
     EvolinkError,
+    OutcomeUnknownError,
     RateLimitError,
     ResponseDecodeError,
     SubmissionUncertainError,
+    UploadUncertainError,
 )
 from evolink._http_backend import HttpBackend, default_transport
 from evolink._idempotency import new_idempotency_key
@@ -61,6 +65,28 @@ from evolink._version import __version__
 logger = logging.getLogger("evolink")
 
 T = TypeVar("T")
+
+DEFAULT_BASE_URL = "https://api.evolink.ai"
+#: Evolink's files API, on its own host.
+FILES_BASE_URL = "https://files-api.evolink.ai"
+
+
+def files_base_url_for(base_url: str) -> str:
+    """Where the files API is: `EVOLINK_FILES_BASE_URL`, else beside a non-default API
+    (a simulator or a proxy serves both), else Evolink's files host."""
+    configured = os.environ.get("EVOLINK_FILES_BASE_URL")
+    if configured:
+        return configured.rstrip("/")
+    return FILES_BASE_URL if base_url == DEFAULT_BASE_URL else base_url
+
+
+def _is_under(url: str, base: str) -> bool:
+    """Whether `url` is on `base`'s scheme and host, at or below its path."""
+    target, root = urlsplit(url), urlsplit(base)
+    if (target.scheme.lower(), target.netloc.lower()) != (root.scheme.lower(), root.netloc.lower()):
+        return False
+    prefix = root.path.rstrip("/")
+    return target.path == prefix or target.path.startswith(prefix + "/")
 
 
 class Pacer(Protocol):
@@ -166,6 +192,10 @@ class Transport:
         self.sent = 0
         self.closed = False
 
+    def files_base_url(self) -> str:
+        """Where the files API is (`files_base_url_for` this transport's base URL)."""
+        return files_base_url_for(self.base_url)
+
     def uncertain_resends(self, kind: RequestKind) -> int:
         """How often a keyed request that may have acted is resent with its key."""
         if self.idempotency_confirmed:
@@ -208,6 +238,9 @@ class Transport:
         counts: Sequence[RequestCount] = (),
         before_attempt: Callable[[int], None] | None = None,
         may_resend: Callable[[], Awaitable[bool]] | None = None,
+        url: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        parse_answer: Callable[[Answer], T] | None = None,
     ) -> T:
         """Send one request under its kind's retry rules; return `parse(data)` or raise.
 
@@ -230,10 +263,18 @@ class Transport:
                 come, before it is sent; what it raises ends the request unsent.
             may_resend: asked before resending an uncertain keyed request beyond the
                 resends allowed; may wait for other work to prove the server honours keys.
+            url: the absolute address to send to instead of the base URL + `path` (the
+                files API's host); it must lie under the base URL or the files API's
+                (`files_base_url`), the only places the key is sent.
+            headers: more headers (`If-None-Match`).
+            parse_answer: used instead of `parse`, given the whole `Answer` (status,
+                headers, data); a 304 reaches it as `Answer(status_code=304, data=None)`.
 
         Raises:
-            SubmissionUncertainError: a keyed request may have acted, and the last attempt
-                failed (its key is the way to find the result).
+            SubmissionUncertainError: a create may have acted, and the last attempt failed
+                (its key is the way to find the result).
+            UploadUncertainError: the same for an upload (`subject` names its source).
+            ConfigurationError: `url` is not under the base URL or the files API's.
             EvolinkError: the typed refusal or failure of the last attempt.
         """
         if self.closed:
@@ -243,8 +284,8 @@ class Transport:
         retries = self.max_retries if retries is None else retries
         if kind.keyed:
             idempotency_key = idempotency_key or new_idempotency_key()
-        headers, content = self._prepare(body, idempotency_key if kind.keyed else None)
-        url = self.base_url + path
+        url = self._destination(method, path, url)
+        headers_, content = self._prepare(body, idempotency_key if kind.keyed else None, headers)
         failures = limited = 0
         uncertain = uncertain_before
         attempt = 0
@@ -253,11 +294,11 @@ class Transport:
             if pacer is not None:
                 await pacer.before_attempt()
             result, outcome, retry_after = await self._attempt(
-                kind, method, url, path, headers, content, attempt, limiter, counts, before_attempt
+                kind, method, url, path, headers_, content, attempt, limiter, counts, before_attempt
             )
             if not isinstance(result, Exception):
                 try:
-                    return parse(result.data)
+                    return parse(result.data) if parse_answer is None else parse_answer(result)
                 except ResponseDecodeError as exc:
                     result, outcome, retry_after = (
                         exc,
@@ -275,11 +316,8 @@ class Transport:
                 or not await self._may_resend(kind, outcome, uncertain, may_resend)
             ):
                 if uncertain and kind.keyed and idempotency_key is not None:
-                    raise SubmissionUncertainError(
-                        f"outcome unknown after {attempt} attempt(s): {error}",
-                        idempotency_key=idempotency_key,
-                        request=subject,
-                    ) from error
+                    message = f"outcome unknown after {attempt} attempt(s): {error}"
+                    raise _outcome_unknown(kind, message, idempotency_key, subject) from error
                 raise error
             delay = self._retry_policy.delay(attempt - 1, retry_after=retry_after, rng=self.rng)
             logger.debug(
@@ -290,10 +328,20 @@ class Transport:
             else:
                 await self.clock.sleep(delay)
 
+    def _destination(self, method: str, path: str, url: str | None) -> str:
+        """Where a request goes: the base URL + `path`, or a `url` under a configured host."""
+        if url is None:
+            return self.base_url + path
+        if _is_under(url, self.base_url) or _is_under(url, self.files_base_url()):
+            return url
+        # The key goes to the configured hosts only: refused before anything is sent.
+        raise ConfigurationError(f"{method} {path}: {url!r} is not a configured Evolink host")
+
     def _prepare(
-        self, body: Any, idempotency_key: str | None
+        self, body: Any, idempotency_key: str | None, extra: Mapping[str, str] | None = None
     ) -> tuple[dict[str, str], bytes | None]:
-        headers = dict(self._headers)
+        # A caller's headers first: ours (the key's, the body's type) are not replaced.
+        headers = {**(extra or {}), **self._headers}
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
         content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
@@ -447,6 +495,15 @@ class Transport:
         # A server may quote the key it refused (or another) back: it goes no further.
         redacted = redact_body(body, self._api_key.reveal(), secrets=response.status_code >= 400)
         return response, redacted
+
+
+def _outcome_unknown(
+    kind: RequestKind, message: str, key: str, subject: Any
+) -> OutcomeUnknownError:
+    """The "outcome unknown" error of a keyed request of `kind` that may have acted."""
+    if kind is RequestKind.UPLOAD:
+        return UploadUncertainError(message, idempotency_key=key, source=str(subject))
+    return SubmissionUncertainError(message, idempotency_key=key, request=subject)
 
 
 def _whole_request_deadline(timeout: float | httpx.Timeout | None) -> float | None:

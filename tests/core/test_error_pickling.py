@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import traceback
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -69,6 +70,16 @@ ERRORS = [
     pytest.param(_task_failed(), id="task-failed"),
     pytest.param(WaitTimeoutError(_RUNNING, 30.0), id="wait-timeout"),
     pytest.param(DownloadError("HTTP 503", transient=True), id="download"),
+    pytest.param(
+        evolink.UploadUncertainError("no answer", idempotency_key="k" * 24, source="a.png"),
+        id="upload-uncertain",
+    ),
+    pytest.param(
+        evolink.ModelRetiredError("m", retired_at="2026-08-01", replacement="n"), id="retired"
+    ),
+    pytest.param(
+        evolink.BalanceTooLowError(needed=Decimal(5), available=Decimal(2)), id="balance-too-low"
+    ),
 ]
 
 

@@ -206,6 +206,39 @@ def download_errors(exc: evolink.DownloadError) -> bool:
     return exc.transient and isinstance(exc, evolink.EvolinkError)
 
 
+async def platform_services(path: Path) -> None:
+    async with AsyncEvolink() as client:
+        models = await client.models.list(kind="video")
+        assert_type(models, tuple[evolink.ModelInfo, ...])
+        assert_type(await client.models.get("gpt-image-2"), evolink.ModelInfo | None)
+        cost = await client.estimate([GenerationRequest(prompt="a fox"), "an owl"])
+        assert_type(cost, evolink.CostEstimate)
+        assert_type(await client.estimate.check_balance("a fox"), evolink.CostEstimate)
+        ref = await client.files.upload(path)
+        assert_type(ref, evolink.UploadedFile)
+        assert_type(await client.files.quota(), evolink.FileQuota)
+        assert_type(await client.files.list(page=2), evolink.FilePage)
+        assert_type(await client.files.uploads.url_for(path), str)
+        await client.files.delete(ref.file_id)
+        async for task in client.tasks.list(status=TaskStatus.PROCESSING, limit=10):
+            assert_type(task, Task)
+        try:
+            await client.files.upload(b"...")
+        except evolink.UploadUncertainError as exc:
+            assert_type(exc.idempotency_key, str)
+        except evolink.ModelRetiredError as exc:
+            assert_type(exc.replacement, str | None)
+
+
+def blocking_platform_services(path: Path) -> None:
+    with Evolink() as client:
+        assert_type(client.estimate(["a fox"]), evolink.CostEstimate)
+        assert_type(client.files.upload(path), evolink.UploadedFile)
+        assert_type(client.models.list(kind="audio"), tuple[evolink.ModelInfo, ...])
+        for task in client.tasks.list(status="processing"):
+            assert_type(task, Task)
+
+
 async def resumable(client: AsyncEvolink, prompts: list[str], store: evolink.JournalStore) -> int:
     report = await client.images.generate_many(prompts, journal="runs.sqlite3", run="nightly")
     resumed: bool = report.outcomes[0].resumed

@@ -6,6 +6,9 @@ commands, and `evolink demo` shows them off against the built-in simulator.
 
 from __future__ import annotations
 
+# `_platform_commands` registers the platform's commands (models, estimate, files, task
+# list) on `main` when imported.
+from evolink.cli import _platform_commands  # noqa: F401
 from evolink.cli._app import main
 
 __all__ = ["main"]

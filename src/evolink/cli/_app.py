@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from evolink._converter import unstructure
+from evolink._cost import CostEstimate, combine, estimate_each, fitting
 from evolink._errors import (
     AuthenticationError,
     ConfigurationError,
@@ -438,7 +439,7 @@ def demo(
     "--max-credits",
     callback=_credits,
     metavar="CREDITS",
-    help="Budget: no task starts that could take the batch over it.",
+    help="Budget: no task starts that could take the batch over it (says up front how many fit).",
 )
 @click.option(
     "--model",
@@ -527,6 +528,8 @@ def batch(
         retry_failed=retry_failed,
     )
     target = Target(simulate=simulate, api_key=api_key, base_url=base_url)
+    if max_credits is not None and not resume:
+        preview_budget(target, prompts, max_credits)
     _execute(target, prompts, config, json_output=json_output, plain=plain)
 
 
@@ -787,3 +790,30 @@ def simulator(**values: Any) -> None:
         )
     except RuntimeError as exc:  # uvicorn missing
         _fail(str(exc))
+
+
+def preview_budget(target: Target, prompts: PromptFile, max_credits: Decimal) -> None:
+    """Say, before the batch starts, how many of its prompts fit `max_credits`, and stop
+    if the account's balance cannot cover what the budget allows."""
+    requests = [row.request for row in prompts.rows if row.request is not None]
+
+    async def fetch() -> tuple[list[CostEstimate], Decimal | None]:
+        async with open_backend(target) as (client, _):
+            estimates = await estimate_each(client, requests)
+            return estimates, (await client.credits()).remaining_credits
+
+    estimates, balance = _run(fetch)
+    total = combine(estimates)
+    fits = fitting(estimates, max_credits)
+    click.echo(
+        f"budget {amount(max_credits)} credits: {fits} of {len(requests)} prompt(s) fit"
+        f" (estimated {total}); the server's reservations decide",
+        err=True,
+    )
+    needed = min(total.min_credits, max_credits)
+    if balance is not None and balance < needed:
+        _fail(
+            f"the account has {amount(balance)} credits, below the {amount(needed)} this batch"
+            " needs at least; nothing was sent",
+            code=1,
+        )

@@ -24,8 +24,10 @@ from typing import Any
 import attrs
 
 from evolink._catalog import model_spec
+from evolink._cost import without_local_files
 from evolink._errors import ValidationError
 from evolink._models import DEFAULT_IMAGE_MODEL, GenerationRequest, MediaKind
+from evolink._uploads import check_local_file, local_files
 from evolink._validation import validate
 
 #: Lines longer than this are refused as they are read (a prompt is at most a few KB).
@@ -55,6 +57,8 @@ class Defaults:
     params: Mapping[str, Any] = attrs.field(factory=dict)
     #: What a model the catalog does not know makes (a known one's kind is the catalog's).
     kind: MediaKind = "image"
+    #: Where a row's local reference images (`image_urls` naming files) are looked for.
+    base_dir: Path | None = None
 
     def kind_of(self, model: str) -> MediaKind:
         """What `model` makes: the catalog's word, else the command line's `--kind`."""
@@ -123,6 +127,8 @@ def read_prompt_file(path: Path, defaults: Defaults) -> PromptFile:
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     text = decode(raw, path)
+    if defaults.base_dir is None:  # local reference images are named relative to the file
+        defaults = attrs.evolve(defaults, base_dir=path.parent)
     suffix = path.suffix.lower()
     if suffix in {".jsonl", ".ndjson"}:
         entries = _jsonl_entries(text)
@@ -252,7 +258,9 @@ def _to_row(
     shown = prompt if isinstance(prompt, str) else ""
     try:
         request = _to_request(fields, defaults)
-        validate(request)
+        validate(without_local_files(request))
+        for local in local_files(request):
+            check_local_file(local)
     except ValidationError as exc:
         return Row(index=index, line=line, request=None, error=str(exc), prompt=shown)
     return Row(index=index, line=line, request=request, prompt=request.prompt or "")
@@ -264,6 +272,8 @@ def _to_request(fields: Mapping[str, Any], defaults: Defaults) -> GenerationRequ
         image_urls = [image_urls]
     if image_urls is not None and not isinstance(image_urls, list):
         raise ValidationError("image_urls", "type", "must be a list of URLs")
+    if image_urls is not None:  # a local file is uploaded (once) when the batch sends it
+        image_urls = [_reference(url, defaults.base_dir) for url in image_urls]
     # Any other column is one of the model's own parameters, checked like the rest.
     params = {**defaults.params}
     params.update({key: value for key, value in fields.items() if key not in _COMMON})
@@ -283,6 +293,20 @@ def _to_request(fields: Mapping[str, Any], defaults: Defaults) -> GenerationRequ
         params=params or None,
         kind=defaults.kind_of(model) if isinstance(model, str) else defaults.kind,
     )
+
+
+def _reference(value: Any, base_dir: Path | None) -> Any:
+    """A local file's `Path` for a cell naming one (relative to the prompt file), else as is."""
+    if not isinstance(value, str) or value.startswith(("http://", "https://", "data:")):
+        return value
+    try:
+        candidate = Path(value).expanduser()
+        if not candidate.is_absolute() and base_dir is not None:
+            candidate = base_dir / candidate
+        found = candidate.is_file()
+    except (OSError, ValueError, RuntimeError):  # a name too long, `~nobody`: no file
+        return value
+    return candidate if found else value
 
 
 def _lines(text: str) -> list[str]:

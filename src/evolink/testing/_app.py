@@ -35,6 +35,7 @@ from evolink.testing._http import (
     read_body,
 )
 from evolink.testing._media import DEFAULT_MEDIA_SECONDS, Kind, render
+from evolink.testing._platform import Platform
 from evolink.testing._records import RecordedRequest, redact_key
 from evolink.testing._schemas import Catalog, catalog
 from evolink.testing._validation import (
@@ -50,6 +51,7 @@ MAX_PAGE_SIZE = 100
 TASK_ID_PREFIX = "task-unified-"
 KEY_PREFIX = "sk-evo-"
 _READ_KINDS = frozenset({"read", "batch", "list"})
+_PLATFORM_KINDS = frozenset({"catalog", "upload", "files"})
 _SERVER_ERRORS = {
     500: ("internal_error", "Internal server error", "api_error"),
     502: ("upstream_error", "Upstream service error", "upstream_error"),
@@ -100,6 +102,7 @@ class SimulatorApp:
     task_ttl: float = 259_200.0
     accept_retired: bool = True
     catalog: Catalog = attrs.field(factory=catalog, repr=False)
+    platform: Platform | None = attrs.field(default=None, repr=False)
     records: list[RecordedRequest] = attrs.field(factory=list)
     #: Seconds asked of each video or audio task (its result file's length).
     _media_seconds: dict[str, float] = attrs.field(factory=dict)
@@ -175,6 +178,9 @@ class SimulatorApp:
 
     def _route(self, request: Request) -> tuple[str, Reply | None]:
         method, path = request.method, request.path
+        served = self.platform.handles(method, path) if self.platform is not None else None
+        if served is not None:
+            return served, None
         routes = {
             **{("POST", kind.endpoint): "create" for kind in Kind},
             ("GET", "/v1/credits"): "credits",
@@ -217,27 +223,29 @@ class SimulatorApp:
                 legacy=legacy,
             )
         key = redact_key(token)
-        limited = self._rate_limited(key, now, state)
+        # The platform's routes have fault knobs of their own: the task faults' draws (and
+        # so every seeded run that uses them) stay as they were.
+        platform = kind in _PLATFORM_KINDS
+        limited = not platform and self._rate_limited(key, now, state)
         if limited:
             return self._too_many(kind, legacy=legacy)
-        server_error = self._server_error(kind, legacy=legacy)
+        server_error = None if platform else self._server_error(kind, legacy=legacy)
         if server_error is not None:
             state["fault"] = "server_error"
             return server_error
         reply = self._answer(kind, request, key, now, state)
-        return self._damage(kind, reply, state)
+        return reply if platform else self._damage(kind, reply, state)
 
     def _answer(
         self, kind: str, request: Request, key: str, now: float, state: dict[str, Any]
     ) -> Reply:
+        if kind in _PLATFORM_KINDS:
+            return self._platform_answer(kind, request, key, now, state)
         if kind == "create":
             return self._create(request, key, now, state)
-        if kind == "read":
-            return self._read(request, key, now)
-        if kind == "batch":
-            return self._batch(request, key, now)
-        if kind == "list":
-            return self._list(request, key, now)
+        readers = {"read": self._read, "batch": self._batch, "list": self._list}
+        if kind in readers:
+            return readers[kind](request, key, now)
         if kind == "credits":
             return self._credits(key)
         return json_reply(
@@ -251,6 +259,23 @@ class SimulatorApp:
                 ],
             },
         )
+
+    def _platform_answer(
+        self, kind: str, request: Request, key: str, now: float, state: dict[str, Any]
+    ) -> Reply:
+        assert self.platform is not None  # noqa: S101 - routed here only with a platform
+        faults = self.faults
+        failing = faults.catalog_errors if kind == "catalog" else 0.0
+        failing = faults.upload_errors if kind == "upload" else failing
+        if self._draw(failing):
+            state["fault"] = "server_error"
+            return error_reply(503, *_SERVER_ERRORS[503])
+        reply, state["replayed"] = self.platform.answer(kind, request, key, now)
+        fresh_upload = kind == "upload" and reply.status == 200 and not state["replayed"]
+        if fresh_upload and self._draw(faults.lost_upload_response):
+            state["fault"] = "lost_response"
+            return attrs.evolve(reply, drop=True)
+        return reply
 
     # -- gates and faults -----------------------------------------------------------------
 
@@ -393,7 +418,12 @@ class SimulatorApp:
             raise _Refused(_invalid("model", "model is required"))
         spec = self.engine.models.get(model)
         doc = self.catalog.get(model)
-        if spec is None or (doc is not None and doc.archived and not self.accept_retired):
+        retired = self.platform is not None and self.platform.retired(model)
+        if (
+            spec is None
+            or retired
+            or (doc is not None and doc.archived and not self.accept_retired)
+        ):
             message = f"Token does not have access to model: {model}"
             if spec is not None and doc is not None:
                 message += f" (retired: {doc.name} was taken off Evolink's docs)"

@@ -67,6 +67,11 @@ class Faults:
         callback_out_of_order: fraction of callbacks held back a random part of
             `callback_late_by`, so they may arrive after callbacks of tasks that ended later.
         callback_late_by: seconds a late callback waits.
+        catalog_errors: fraction of catalog and price requests answered 503 (the
+            control plane down: 1.0 keeps it down).
+        upload_errors: fraction of file uploads answered 503 before anything is stored.
+        lost_upload_response: fraction of uploads whose file is stored, then the
+            connection drops mid-response.
     """
 
     rate_limit: float = _p()
@@ -87,6 +92,9 @@ class Faults:
     callback_late: float = _p()
     callback_out_of_order: float = _p()
     callback_late_by: float = attrs.field(default=30.0, validator=_non_negative)
+    catalog_errors: float = _p()
+    upload_errors: float = _p()
+    lost_upload_response: float = _p()
 
     def __attrs_post_init__(self) -> None:
         window = self.rate_limit_window

@@ -23,8 +23,16 @@ from evolink.testing._estimates import Estimates
 from evolink.testing._faults import Faults
 from evolink.testing._ledger import Ledger
 from evolink.testing._per_model import EstimatesByModel, as_estimates, as_progress
+from evolink.testing._platform import (
+    DEFAULT_MAX_FILES,
+    FILE_TTL,
+    LifecycleChange,
+    Platform,
+    StoredFile,
+)
 from evolink.testing._progress_models import LINEAR_PROGRESS, ProgressModel
 from evolink.testing._records import RecordedRequest
+from evolink.testing._schemas import catalog
 from evolink.testing._transport import SimulatorTransport
 from evolink.testing._uvicorn import serve_app_in_thread
 from evolink.testing._validation import require_jsonschema
@@ -109,6 +117,10 @@ class Simulator:
         callback_transport: an httpx transport for callbacks (e.g. to an ASGI app in
             the same process); None sends them over the network.
         faults: what to get wrong, and how often.
+        publish_prices: serve every model's price at `GET /v1/catalog/pricing` (else an
+            empty price list).
+        max_files: files an account may store (the files API's quota).
+        file_ttl: seconds an uploaded file lives (72 hours, as documented).
     """
 
     clock: Clock = attrs.field(default=None, converter=_clock)
@@ -136,6 +148,9 @@ class Simulator:
     accept_retired: bool = True
     callback_transport: httpx.AsyncBaseTransport | None = None
     faults: Faults = attrs.field(factory=Faults)
+    publish_prices: bool = True
+    max_files: int = DEFAULT_MAX_FILES
+    file_ttl: float = FILE_TTL
     _engine: Engine = attrs.field(init=False)
     _app: SimulatorApp = attrs.field(init=False)
     _dispatcher: CallbackDispatcher = attrs.field(init=False)
@@ -176,6 +191,14 @@ class Simulator:
             max_requests_per_second=self.max_requests_per_second,
             result_ttl=self.result_ttl,
             task_ttl=self.task_ttl,
+            platform=Platform(
+                models=self.prices,
+                docs=catalog(),
+                accept_retired=self.accept_retired,
+                publish_prices=self.publish_prices,
+                max_files=self.max_files,
+                file_ttl=self.file_ttl,
+            ),
         )
         self._dispatcher = CallbackDispatcher(
             engine=self._engine,
@@ -276,6 +299,30 @@ class Simulator:
     def dropped_callbacks(self) -> Sequence[str]:
         """Ids of tasks whose callback was dropped on purpose."""
         return self._dispatcher.dropped
+
+    def set_lifecycle(
+        self,
+        model: str,
+        lifecycle: str,
+        *,
+        deprecates_at: str | None = None,
+        retires_at: str | None = None,
+        replacement: str | None = None,
+    ) -> None:
+        """Change what the catalog says of `model` from now on (`"deprecated"`, `"retired"`,
+        ...); a retired model's creates are refused (403 `model_access_denied`)."""
+        platform = self._app.platform
+        assert platform is not None  # noqa: S101 - always made in __attrs_post_init__
+        with self._engine.lock:
+            platform.set_lifecycle(
+                model, LifecycleChange(lifecycle, deprecates_at, retires_at, replacement)
+            )
+
+    @property
+    def files(self) -> Mapping[str, StoredFile]:
+        """Every uploaded file still stored, by id."""
+        platform = self._app.platform
+        return {} if platform is None else platform.files
 
     def record(self) -> dict[str, Any]:
         """What happened, as plain JSON values (what `serve(record=...)` writes).

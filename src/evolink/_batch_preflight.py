@@ -1,0 +1,61 @@
+"""What a batch learns from the platform before its first create of each model.
+
+The catalog: a retired model is refused before anything is spent (its inputs skipped with
+the reason and the replacement), a deprecated one warns with its date. The prices: with a
+budget, each create is predicted from the published price from the very first one, so
+`max_credits` holds from the start; the server's reservations correct it as they come.
+Neither needs the service: without it the offline catalog and no prices apply, and the
+budget probes one create at a time as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import anyio
+import attrs
+
+from evolink._cost import predicted_max
+from evolink._errors import ModelRetiredError
+
+if TYPE_CHECKING:
+    from evolink._budget import Budget
+    from evolink._client import AsyncEvolink
+    from evolink._transport import RequestCount
+
+
+@attrs.define
+class Preflight:
+    """A batch's checks of each model, made once per model before its first create."""
+
+    client: AsyncEvolink
+    budget: Budget
+    #: Where the catalog and price reads are counted (the batch's requests).
+    counts: Sequence[RequestCount] = ()
+    #: Models refused before any create: name -> why.
+    refused: dict[str, str] = attrs.field(factory=dict)
+    _checked: set[str] = attrs.field(factory=set)
+    _priced: bool = False
+    _lock: anyio.Lock = attrs.field(factory=anyio.Lock)
+
+    async def check(self, model: str) -> str | None:
+        """Why `model` may not be used (it is retired), else None."""
+        if model in self._checked:
+            return self.refused.get(model)
+        async with self._lock:
+            if model not in self._checked:
+                await self._learn(model)
+                self._checked.add(model)
+        return self.refused.get(model)
+
+    async def _learn(self, model: str) -> None:
+        if self.budget.max_credits is not None and not self._priced:
+            self._priced = True
+            table = await self.client.prices.table(counts=self.counts)
+            if table.prices:
+                self.budget.estimator = lambda request: predicted_max(request, table)
+        try:
+            await self.client.models.check(model, counts=self.counts)
+        except ModelRetiredError as exc:
+            self.refused[model] = str(exc)
