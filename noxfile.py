@@ -28,17 +28,15 @@ def _install(session: nox.Session, *groups: str, extras: str = "") -> None:
 # Test tools not yet in pyproject's `tests` group (until it lists them): the gallery's browser test
 # drives Debian's Chromium with playwright (never playwright's own browser download, which
 # this network refuses); the packaging test builds the sdist and wheel without isolation.
-def _ensure_chromium(session: nox.Session) -> None:
-    """Install Debian's Chromium for the gallery's browser test, once, where apt can.
+def _apt_install(session: nox.Session, package: str, *, why: str) -> None:
+    """Install a distribution package where apt can: CI starts on a bare machine as root.
 
-    CI starts on a bare machine as root; a developer's machine without root or apt is left
-    alone (the test skips there, and fails under CI=true).
+    A developer's machine without root or apt is left alone (the tests that need it skip
+    there, and fail under CI=true).
     """
-    if shutil.which("chromium") is not None:
-        return
     is_root = getattr(os, "geteuid", lambda: -1)() == 0
     if not (is_root and shutil.which("apt-get")):
-        session.log("chromium is missing and apt-get is not usable: browser tests skip locally")
+        session.log(f"{package} is missing and apt-get is not usable: {why} skip locally")
         return
     env = {"DEBIAN_FRONTEND": "noninteractive"}
     # A fresh machine's package lists may be empty or stale.
@@ -49,38 +47,24 @@ def _ensure_chromium(session: nox.Session) -> None:
         "-y",
         "-qq",
         "--no-install-recommends",
-        "chromium",
+        package,
         external=True,
         env=env,
         silent=True,
     )
+
+
+def _ensure_chromium(session: nox.Session) -> None:
+    """Debian's Chromium for the gallery's browser test."""
+    if shutil.which("chromium") is None:
+        _apt_install(session, "chromium", why="browser tests")
 
 
 def _ensure_postgresql(session: nox.Session) -> None:
-    """Install the distribution's PostgreSQL for the journal and worker tests, where apt can.
-
-    The tests start their own throwaway server with it (tests/_postgres.py); a machine
-    without root or apt is left alone (those tests skip there, and fail under CI=true).
-    """
-    if shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
-        return
-    is_root = getattr(os, "geteuid", lambda: -1)() == 0
-    if not (is_root and shutil.which("apt-get")):
-        session.log("PostgreSQL is missing and apt-get is not usable: its tests skip locally")
-        return
-    env = {"DEBIAN_FRONTEND": "noninteractive"}
-    session.run("apt-get", "-qq", "update", external=True, env=env, silent=True)
-    session.run(
-        "apt-get",
-        "install",
-        "-y",
-        "-qq",
-        "--no-install-recommends",
-        "postgresql",
-        external=True,
-        env=env,
-        silent=True,
-    )
+    """The distribution's PostgreSQL: the journal, worker and replica tests start their own
+    throwaway server with it (tests/_postgres.py)."""
+    if not (shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb"))):
+        _apt_install(session, "postgresql", why="its tests")
 
 
 def _run_tests(session: nox.Session) -> None:

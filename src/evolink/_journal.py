@@ -22,6 +22,7 @@ promises, for every method on one `(run, index)`:
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
@@ -195,3 +196,37 @@ class JournalStore(Protocol):
     async def files(self, run: str) -> Mapping[int, Sequence[FileRecord]]:
         """The saved results of `run`, by input index, in `number` order."""
         ...
+
+
+def _status(value: str) -> EntryStatus:
+    try:
+        return EntryStatus(value)
+    except ValueError:
+        # Written by a newer version: treat it as an input whose story is unknown.
+        return EntryStatus.UNCERTAIN
+
+
+def entry_from_row(run: str, row: Sequence[Any]) -> JournalEntry:
+    """A `JournalEntry` from an SQL store's row: index, body JSON, endpoint, model, key,
+    task id, status, error code and message, reserved, charged, results JSON (SQLite and
+    PostgreSQL keep the same columns)."""
+    (idx, request, endpoint, model, key, task_id, status, code, message, reserved, charged) = row[
+        :11
+    ]
+    results = row[11]
+    body = json.loads(request)
+    return JournalEntry(
+        run=run,
+        index=idx,
+        status=_status(status),
+        body=body if isinstance(body, dict) else {},
+        endpoint=endpoint,
+        model=model,
+        idempotency_key=key,
+        task_id=task_id,
+        error_code=code,
+        error_message=message,
+        reserved=None if reserved is None else Decimal(reserved),
+        charged=None if charged is None else Decimal(charged),
+        results=tuple(json.loads(results)) if results else (),
+    )

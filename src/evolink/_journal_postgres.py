@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from evolink._journal import (
-    EntryStatus,
     FileRecord,
     InputRecord,
     JournalEntry,
     OutcomeRecord,
+    entry_from_row,
 )
 from evolink._postgres import display_url, open_pool
 
@@ -187,7 +186,7 @@ class PostgresJournal:
             f"SELECT {_ENTRY_COLUMNS} FROM evolink_inputs WHERE run = %s{bounds}",  # noqa: S608 - constant columns
             (run, *values),
         )
-        return {row[0]: _entry(run, row) for row in rows}
+        return {row[0]: entry_from_row(run, row) for row in rows}
 
     async def files(self, run: str) -> Mapping[int, Sequence[FileRecord]]:
         """Saved results of `run`, by input index, in result order."""
@@ -207,34 +206,3 @@ class PostgresJournal:
 
 def _input_values(input: InputRecord) -> tuple[Any, ...]:  # noqa: A002
     return (input.run, input.index, json.dumps(dict(input.body)), input.endpoint, input.model)
-
-
-def _status(value: str) -> EntryStatus:
-    try:
-        return EntryStatus(value)
-    except ValueError:
-        # Written by a newer version: treat it as an input whose story is unknown.
-        return EntryStatus.UNCERTAIN
-
-
-def _entry(run: str, row: Sequence[Any]) -> JournalEntry:
-    (idx, request, endpoint, model, key, task_id, status, code, message, reserved, charged) = row[
-        :11
-    ]
-    results = row[11]
-    body = json.loads(request)
-    return JournalEntry(
-        run=run,
-        index=idx,
-        status=_status(status),
-        body=body if isinstance(body, dict) else {},
-        endpoint=endpoint,
-        model=model,
-        idempotency_key=key,
-        task_id=task_id,
-        error_code=code,
-        error_message=message,
-        reserved=None if reserved is None else Decimal(reserved),
-        charged=None if charged is None else Decimal(charged),
-        results=tuple(json.loads(results)) if results else (),
-    )

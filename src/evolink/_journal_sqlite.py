@@ -24,11 +24,11 @@ from typing import Any
 from evolink._errors import JournalError
 from evolink._journal import (
     DEFAULT_RUN,
-    EntryStatus,
     FileRecord,
     InputRecord,
     JournalEntry,
     OutcomeRecord,
+    entry_from_row,
 )
 
 SCHEMA_VERSION = "2"
@@ -193,7 +193,7 @@ class SQLiteJournal:
             f"SELECT {_ENTRY_COLUMNS} FROM inputs WHERE run = ?",  # noqa: S608 - constant columns
             (run,),
         ).fetchall()
-        return {row[0]: _entry(run, row) for row in rows}
+        return {row[0]: entry_from_row(run, row) for row in rows}
 
     async def files(self, run: str) -> Mapping[int, Sequence[FileRecord]]:
         """Saved results of `run`, by input index, in result order."""
@@ -215,37 +215,6 @@ def _input_values(input: InputRecord) -> tuple[Any, ...]:  # noqa: A002
 
 def _decimal_text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
-
-
-def _status(value: str) -> EntryStatus:
-    try:
-        return EntryStatus(value)
-    except ValueError:
-        # Written by a newer version: treat it as an input whose story is unknown.
-        return EntryStatus.UNCERTAIN
-
-
-def _entry(run: str, row: Sequence[Any]) -> JournalEntry:
-    (idx, request, endpoint, model, key, task_id, status, code, message, reserved, charged) = row[
-        :11
-    ]
-    results = row[11]
-    body = json.loads(request)
-    return JournalEntry(
-        run=run,
-        index=idx,
-        status=_status(status),
-        body=body if isinstance(body, dict) else {},
-        endpoint=endpoint,
-        model=model,
-        idempotency_key=key,
-        task_id=task_id,
-        error_code=code,
-        error_message=message,
-        reserved=None if reserved is None else Decimal(reserved),
-        charged=None if charged is None else Decimal(charged),
-        results=tuple(json.loads(results)) if results else (),
-    )
 
 
 def _migrate(db: sqlite3.Connection, path: Path) -> None:
