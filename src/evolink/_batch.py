@@ -170,7 +170,7 @@ class Batch:
         # HTTP requests of this batch other than its watcher's reads: creates, adoptions.
         self._requests = RequestCount()
         # The catalog and prices, read once per model before its first create (counted).
-        self._preflight = Preflight(client, self._budget, (self._requests,))
+        self._preflight = Preflight(client, self._budget, (self._requests,), self._pacer)
         self._parked = 0  # creates waiting for proof that keys are honoured
         self._feeding = 0  # submit_all calls running: more inputs may come
         self._changed = anyio.Event()
@@ -627,10 +627,15 @@ class Batch:
 
     def _settle_shared(self, outcome: Outcome) -> None:
         """Set the input's hold in the run's shared credits to what its outcome cost."""
-        if self._shared is None or outcome.kind in (OutcomeKind.UNCERTAIN, OutcomeKind.ABANDONED):
-            return  # its task may run on, and be paid for: the hold stays
-        if outcome.task is None and outcome.index in self._held:
-            return  # stopped after an earlier create of it may have made a task
+        if self._shared is None:
+            return
+        if outcome.kind in (OutcomeKind.UNCERTAIN, OutcomeKind.ABANDONED) or (
+            outcome.task is None and outcome.index in self._held
+        ):
+            # Its task may run on, and be paid for (or an earlier create of it may have
+            # made one): the hold stays, and nothing waits for it to shrink.
+            self._shared.keep(self._run_index(outcome.index))
+            return
         cost = outcome.credits
         amount = cost.charged if cost.settled else cost.reserved
         self._shared.settle(self._run_index(outcome.index), amount, final=True)

@@ -22,7 +22,7 @@ from evolink._errors import ModelRetiredError
 if TYPE_CHECKING:
     from evolink._budget import Budget
     from evolink._client import AsyncEvolink
-    from evolink._transport import RequestCount
+    from evolink._transport import Pacer, RequestCount
 
 
 @attrs.define
@@ -33,6 +33,8 @@ class Preflight:
     budget: Budget
     #: Where the catalog and price reads are counted (the batch's requests).
     counts: Sequence[RequestCount] = ()
+    #: The batch's 429 brake, waited out before each read.
+    pacer: Pacer | None = None
     #: Models refused before any create: name -> why.
     refused: dict[str, str] = attrs.field(factory=dict)
     _checked: set[str] = attrs.field(factory=set)
@@ -52,10 +54,10 @@ class Preflight:
     async def _learn(self, model: str) -> None:
         if self.budget.max_credits is not None and not self._priced:
             self._priced = True
-            table = await self.client.prices.table(counts=self.counts)
+            table = await self.client.prices.table(counts=self.counts, pacer=self.pacer)
             if table.prices:
                 self.budget.estimator = lambda request: predicted_max(request, table)
         try:
-            await self.client.models.check(model, counts=self.counts)
+            await self.client.models.check(model, counts=self.counts, pacer=self.pacer)
         except ModelRetiredError as exc:
             self.refused[model] = str(exc)

@@ -6,7 +6,9 @@ that checks the budget in the same statement, under the row's lock, so two worke
 never both take the last credits. Each input holds its own share (`evolink_credit_holds`),
 once: a worker taking over an input a dead one had reserved finds its hold and adds
 nothing. A hold is set to the task's reservation when its create answers and to its charge
-when it ends; one whose create may have made a task stays held.
+when it ends; one whose create may have made a task is kept as it is, for good, and no
+create waits for it to shrink. Until a price is known, one create of it (a probe, held at
+0) goes out at a time across the whole run.
 
 `PostgresBrake` shares a 429's `Retry-After` (or backoff): the latest end time is one row
 (`evolink_brakes.until`, Unix seconds on the workers' clock: keep machines' clocks in sync),
@@ -45,7 +47,7 @@ class PostgresCredits:
     def __init__(self, pool: AsyncConnectionPool, run: str) -> None:
         self._pool = pool
         self.run_name = run
-        self._queue: deque[tuple[int, Decimal, bool]] = deque()
+        self._queue: deque[tuple[int, Decimal | None, bool]] = deque()
         self._wake = anyio.Event()
 
     @classmethod
@@ -74,17 +76,34 @@ class PostgresCredits:
     async def reserve(self, index: int, amount: Decimal) -> Verdict:
         """Hold `amount` for input `index` if it fits (an open hold of it already does).
 
-        A create of unknown price (`amount` 0) fits while the run is under budget: it may
-        take the run over by its own reservation, as in one process (give price hints).
+        A create of unknown price (`amount` 0) is a probe: it fits while the run is under
+        budget and no other probe of the run is unanswered, so the run passes its budget
+        by one reservation at most, however many workers start at once (give price hints,
+        or let the published prices tell).
         """
         async with self._pool.connection() as conn, conn.transaction():
+            # The run's row first: reservations of one run are taken one after another,
+            # and each statement below sees the holds the one before it committed.
             cursor = await conn.execute(
-                "SELECT open FROM evolink_credit_holds WHERE run = %s AND idx = %s FOR UPDATE",
+                "SELECT committed, max_credits FROM evolink_credit_pools WHERE run = %s FOR UPDATE",
+                (self.run_name,),
+            )
+            pool = await cursor.fetchone()
+            cursor = await conn.execute(
+                "SELECT open FROM evolink_credit_holds WHERE run = %s AND idx = %s",
                 (self.run_name, index),
             )
             held = await cursor.fetchone()
             if held is not None and held[0]:
                 return Verdict.FITS
+            if pool is not None and pool[1] is not None and amount == 0:
+                cursor = await conn.execute(
+                    "SELECT 1 FROM evolink_credit_holds WHERE run = %s AND open AND NOT kept"
+                    " AND amount = 0 LIMIT 1",
+                    (self.run_name,),
+                )
+                if await cursor.fetchone() is not None:
+                    return Verdict.WAIT  # a probe is out: its answer tells the price
             cursor = await conn.execute(
                 "UPDATE evolink_credit_pools SET committed = committed + %(x)s"
                 " WHERE run = %(run)s AND (max_credits IS NULL OR"
@@ -95,24 +114,37 @@ class PostgresCredits:
             if await cursor.fetchone() is not None:
                 await conn.execute(
                     "INSERT INTO evolink_credit_holds (run, idx, amount) VALUES (%s, %s, %s)"
-                    " ON CONFLICT (run, idx) DO UPDATE SET amount = excluded.amount, open = TRUE",
+                    " ON CONFLICT (run, idx) DO UPDATE SET amount = excluded.amount,"
+                    " open = TRUE, kept = FALSE",
                     (self.run_name, index, amount),
                 )
                 return Verdict.FITS
             cursor = await conn.execute(
-                "SELECT count(*) FROM evolink_credit_holds WHERE run = %s AND open",
+                "SELECT 1 FROM evolink_credit_holds WHERE run = %s AND open AND NOT kept LIMIT 1",
                 (self.run_name,),
             )
-            row = await cursor.fetchone()
-        return Verdict.WAIT if row is not None and row[0] else Verdict.NEVER
+            waiting = await cursor.fetchone() is not None
+        return Verdict.WAIT if waiting else Verdict.NEVER
 
     def settle(self, index: int, amount: Decimal, *, final: bool) -> None:
         """Queue: input `index` holds `amount` now (`final`: its task ended)."""
         self._queue.append((index, amount, final))
         self._wake.set()
 
-    async def _settle(self, index: int, amount: Decimal, *, final: bool) -> None:
+    def keep(self, index: int) -> None:
+        """Queue: input `index`'s hold stays as it is, for good (its create may have made
+        a task nobody can see); no create waits for it to shrink."""
+        self._queue.append((index, None, False))
+        self._wake.set()
+
+    async def _settle(self, index: int, amount: Decimal | None, *, final: bool) -> None:
         async with self._pool.connection() as conn, conn.transaction():
+            if amount is None:
+                await conn.execute(
+                    "UPDATE evolink_credit_holds SET kept = TRUE WHERE run = %s AND idx = %s",
+                    (self.run_name, index),
+                )
+                return
             cursor = await conn.execute(
                 "SELECT amount FROM evolink_credit_holds WHERE run = %s AND idx = %s FOR UPDATE",
                 (self.run_name, index),
@@ -124,7 +156,7 @@ class PostgresCredits:
             await conn.execute(
                 "INSERT INTO evolink_credit_holds (run, idx, amount, open) VALUES (%s, %s, %s, %s)"
                 " ON CONFLICT (run, idx) DO UPDATE SET amount = excluded.amount,"
-                " open = excluded.open",
+                " open = excluded.open, kept = FALSE",
                 (self.run_name, index, amount, not final),
             )
             # Held without a reservation first (a task adopted from elsewhere): it is spent

@@ -34,7 +34,7 @@ from evolink._revalidate import Revalidating
 if TYPE_CHECKING:
     from evolink._client import AsyncEvolink
     from evolink._prices import PriceTable
-    from evolink._transport import RequestCount, Transport
+    from evolink._transport import Pacer, RequestCount, Transport
 
 KINDS = ("image", "video", "audio")
 
@@ -112,11 +112,13 @@ class ModelCatalog:
         self._last: ModelCatalogue | None = None
         self._warned: set[str] = set()
 
-    async def catalogue(self, *, counts: Sequence[RequestCount] = ()) -> ModelCatalogue:
+    async def catalogue(
+        self, *, counts: Sequence[RequestCount] = (), pacer: Pacer | None = None
+    ) -> ModelCatalogue:
         """The catalog: from the service (cached 5 minutes, stale up to 24 hours on failure),
         else the offline one. A request it sends is added to `counts` (a batch's)."""
         try:
-            found = await self._document.get(counts=counts)
+            found = await self._document.get(counts=counts, pacer=pacer)
         except (APIError, APIConnectionError):
             return offline_catalogue()
         if self._document.stale:
@@ -149,14 +151,16 @@ class ModelCatalog:
         info = (await self.catalogue()).find(name)
         return None if info is None else with_price(info, await self._client.prices.table())
 
-    async def check(self, name: str, *, counts: Sequence[RequestCount] = ()) -> ModelInfo | None:
+    async def check(
+        self, name: str, *, counts: Sequence[RequestCount] = (), pacer: Pacer | None = None
+    ) -> ModelInfo | None:
         """Refuse a retired model; warn (once per model) about a deprecated one (a catalog
-        read it sends is added to `counts`).
+        read it sends is added to `counts`, after waiting out `pacer`).
 
         Raises:
             ModelRetiredError: the catalog says `name` is retired (naming its replacement).
         """
-        catalogue = await self.catalogue(counts=counts)
+        catalogue = await self.catalogue(counts=counts, pacer=pacer)
         info = catalogue.find(name)
         # The offline catalog knows no dates or retirements: it neither warns nor refuses.
         if catalogue.source is not CatalogSource.OFFLINE:

@@ -104,6 +104,11 @@ MIGRATIONS: Sequence[str] = (
         PRIMARY KEY (run, idx)
     );
     """,
+    # 4: a hold kept for good: its create may have made a task nobody can see, so it
+    # never shrinks and nothing waits for it (it still counts in `committed`).
+    """
+    ALTER TABLE evolink_credit_holds ADD COLUMN kept BOOLEAN NOT NULL DEFAULT FALSE;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -20,7 +20,7 @@ from evolink._errors import APIConnectionError, APIError, ResponseDecodeError
 from evolink._revalidate import Revalidating
 
 if TYPE_CHECKING:
-    from evolink._transport import RequestCount, Transport
+    from evolink._transport import Pacer, RequestCount, Transport
 
 ONE = Decimal(1)
 
@@ -85,11 +85,13 @@ class Prices:
             transport, "/v1/catalog/pricing", parse_prices
         )
 
-    async def table(self, *, counts: Sequence[RequestCount] = ()) -> PriceTable:
+    async def table(
+        self, *, counts: Sequence[RequestCount] = (), pacer: Pacer | None = None
+    ) -> PriceTable:
         """Every published price (an empty table when the service cannot be reached); a
-        request it sends is added to `counts` (a batch's)."""
+        request it sends is added to `counts` (a batch's), after waiting out `pacer`."""
         try:
-            table = await self._document.get(counts=counts)
+            table = await self._document.get(counts=counts, pacer=pacer)
         except (APIError, APIConnectionError):
             return PriceTable({}, "none")
         return attrs.evolve(table, source="stale") if self._document.stale else table

@@ -19,7 +19,7 @@ from evolink._errors import APIConnectionError, APIError, EvolinkError
 from evolink._retry import RequestKind
 
 if TYPE_CHECKING:
-    from evolink._transport import RequestCount, Transport
+    from evolink._transport import Pacer, RequestCount, Transport
 
 logger = logging.getLogger("evolink")
 
@@ -56,8 +56,9 @@ class Revalidating(Generic[T]):
     #: Whether the last answer came from a failed refresh's stale copy.
     stale: bool = False
 
-    async def get(self, *, counts: Sequence[RequestCount] = ()) -> T:
-        """The document: cached, revalidated or fetched (a request sent is added to `counts`).
+    async def get(self, *, counts: Sequence[RequestCount] = (), pacer: Pacer | None = None) -> T:
+        """The document: cached, revalidated or fetched (a request sent is added to `counts`,
+        after waiting out `pacer`: a batch's 429 brake).
 
         Raises:
             EvolinkError: the service failed and no copy younger than `stale_for` exists.
@@ -68,7 +69,7 @@ class Revalidating(Generic[T]):
             if cached is not None and now - cached.fetched_at < self.ttl:
                 return cached.value
             try:
-                self._cached = await self._refresh(cached, now, counts)
+                self._cached = await self._refresh(cached, now, counts, pacer)
                 self.stale = False
             except (APIError, APIConnectionError) as exc:
                 if cached is None or now - cached.fetched_at >= self.stale_for:
@@ -84,7 +85,11 @@ class Revalidating(Generic[T]):
             self._cached = attrs.evolve(self._cached, fetched_at=float("-inf"))
 
     async def _refresh(
-        self, cached: Cached[T] | None, now: float, counts: Sequence[RequestCount]
+        self,
+        cached: Cached[T] | None,
+        now: float,
+        counts: Sequence[RequestCount],
+        pacer: Pacer | None,
     ) -> Cached[T]:
         headers = {"If-None-Match": cached.etag} if cached and cached.etag else None
         # One attempt, no retry: a failure falls back to the stale or offline copy at once,
@@ -96,6 +101,7 @@ class Revalidating(Generic[T]):
             headers=headers,
             retries=0,
             counts=counts,
+            pacer=pacer,
             parse_answer=lambda whole: whole,  # a 304 comes back, with the status and ETag
         )
         if answer.status_code == 304:

@@ -35,12 +35,18 @@ class SharedCredits(Protocol):
         """Hold `amount` for input `index` if the run's total stays within the budget.
 
         FITS if held (or already held); WAIT if not now, while other holds may shrink;
-        NEVER if nothing is held anywhere and it still does not fit.
+        NEVER if nothing is held anywhere and it still does not fit. An `amount` of 0 is a
+        create of a price not yet known (a probe): one at a time in the whole run.
         """
         ...
 
     def settle(self, index: int, amount: Decimal, *, final: bool) -> None:
         """Queue: input `index` now holds `amount` (`final`: its task ended)."""
+        ...
+
+    def keep(self, index: int) -> None:
+        """Queue: input `index`'s create may have made a task nobody can see; its hold
+        stays as it is, for good, and no other create waits for it to shrink."""
         ...
 
     async def run(self) -> None:

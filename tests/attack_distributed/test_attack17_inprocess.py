@@ -313,3 +313,40 @@ async def test_postgres_journal_on_trio_is_a_typed_error_before_sending(db: str)
         with pytest.raises(JournalError):
             await client.images.generate_many(["a yak"], journal=db, run="t")
     assert not [r for r in sim.requests if r.method == "POST"]
+
+
+async def test_unknown_price_probe_goes_out_once_per_run(db: str) -> None:
+    """Promise (docs/explanation/guarantees.md, 'The budget at every moment', Not guaranteed):
+    'Until a model's price is known, one create of it goes out alone and may take the run over
+    the budget by its own reservation, in one process as on many. Workers learn prices from
+    the run's earlier reservations.' Four batches (four workers) of one run share its
+    PostgreSQL credits, budget 5 (two images at 2.5): at most one create beyond the budget,
+    so at most three images are reserved on the server."""
+    sim = Simulator(durations=Fixed(1.0), seed=15, publish_prices=False)
+    journals = [await PostgresJournal.open(db) for _ in range(4)]
+    try:
+        await PostgresCredits.open(journals[0].pool, "probe", Decimal(5))
+
+        async def worker(w: int) -> None:
+            async with AsyncEvolink(api_key=TEST_API_KEY, transport=sim.transport()) as client:
+                async with client.batch(
+                    max_in_flight=3,
+                    journal=journals[w],
+                    run="probe",
+                    max_credits=5,
+                    shared_credits=PostgresCredits(journals[w].pool, "probe"),
+                    shared_brake=PostgresBrake(journals[w].pool, "probe"),
+                ) as batch:
+                    for k in range(3):
+                        await batch.submit(f"a wren {w}-{k}", journal_index=w * 3 + k)
+
+        async with anyio.create_task_group() as tg:
+            for w in range(4):
+                tg.start_soon(worker, w)
+    finally:
+        for j in journals:
+            await j.aclose()
+    made = sum(_creates_by_prompt(sim).values())
+    peak = max(c for _, c in sim.ledger.committed_over_time())
+    assert made <= 3, f"{made} creates with a budget of 5"
+    assert peak <= Decimal("7.5"), f"peak committed {peak} of a budget of 5"

@@ -293,3 +293,86 @@ def test_takeover_does_not_repeat_finished_downloads(db: str, tmp_path: Path) ->
     repeated = sum(n - 1 for n in downloads.values())
     assert repeated <= 6, f"{repeated} downloads repeated after the takeover"
     assert len(list(out.glob("*.png"))) == 40
+
+
+def test_four_workers_racing_for_a_tiny_budget(db: str, tmp_path: Path) -> None:
+    """Promises (issue 17 part 3: '`max_credits` holds across all workers of a run at every
+    moment'; docs/explanation/guarantees.md: the only exception is 'the first create of a
+    price not yet known ... one create of it goes out alone and may take the run over the
+    budget by its own reservation, in one process as on many. Workers learn prices from the
+    run's earlier reservations.'). Four workers start at once on a run whose budget fits
+    four images (2.5 credits each): the peak committed on the server may pass the budget by
+    at most that one create's reservation, and no more than four images are paid."""
+    sim, base_url, record_path = _serve_simulator(
+        tmp_path, "--durations", "1", "1.5", "--seed", "21", "--no-published-prices"
+    )
+    prompts = [f"a snail on a leaf, number {i}" for i in range(24)]
+    (tmp_path / "prompts.txt").write_text("\n".join(prompts) + "\n")
+    budget = Decimal(10)
+    # The schema first (a run of its own), then four workers waiting, then the run: the
+    # four take their jobs at about the same moment.
+    (tmp_path / "warm.txt").write_text("warm\n")
+    assert (
+        _cli(
+            "batch",
+            str(tmp_path / "warm.txt"),
+            "--out",
+            str(tmp_path / "warm"),
+            "--journal",
+            db,
+            "--run",
+            "warm",
+            "--enqueue",
+            "--max-credits",
+            "0",
+        ).returncode
+        == 0
+    )
+    logs = [tmp_path / f"w{i}.log" for i in range(4)]
+    workers = [_worker(db, base_url, logs[i]) for i in range(4)]
+    try:
+        deadline = time.monotonic() + 20
+        while sum("waiting for jobs" in p.read_text() for p in logs if p.exists()) < 4:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        enq = _cli(
+            "batch",
+            str(tmp_path / "prompts.txt"),
+            "--out",
+            str(tmp_path / "out"),
+            "--journal",
+            db,
+            "--run",
+            "snails",
+            "--enqueue",
+            "--chunk-size",
+            "6",
+            "--max-credits",
+            str(budget),
+        )
+        assert enq.returncode == 0, enq.stderr
+        deadline = time.monotonic() + 40
+        status = _status(db, "snails")
+        while not status.get("done") and time.monotonic() < deadline:
+            time.sleep(0.3)
+            status = _status(db, "snails")
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+        for w in workers:
+            try:
+                w.wait(timeout=20)
+            except subprocess.TimeoutExpired:  # noqa: PERF203
+                w.kill()
+                w.wait()
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+        record = _stop_simulator(sim, record_path)
+    status = _status(db, "snails")
+    assert sum(status["counts"].values()) == len(prompts), status
+    peak = Decimal(str(record["peak_committed"]))
+    assert peak <= budget + Decimal("2.5"), f"peak committed {peak} with a budget of {budget}"
+    assert Decimal(str(record["charged"])) <= budget + Decimal("2.5")

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import anyio
+import httpx
 import pytest
 
 from _postgres import fresh_database
@@ -79,6 +80,72 @@ async def test_nothing_held_and_no_room_is_never(pools) -> None:
     assert Verdict.WAIT == await credits.reserve(2, Decimal(1))
     assert Verdict.WAIT == await credits.reserve(3, Decimal(0))  # full: no probe either
     assert (Decimal(2), Decimal(2)) == await credits.committed()
+
+
+async def test_one_probe_at_a_time_across_the_run(pools) -> None:
+    """Creates of a price not yet known (held at 0) go out one at a time, whichever worker
+    sends them: the run passes its budget by one reservation at most."""
+    credits = await PostgresCredits.open(pools[0], "r", Decimal(5))
+    other = PostgresCredits(pools[1], "r")
+    assert Verdict.FITS == await credits.reserve(0, Decimal(0))
+    assert Verdict.WAIT == await other.reserve(1, Decimal(0))  # the probe is unanswered
+    assert Verdict.FITS == await other.reserve(2, Decimal(2))  # a known price is no probe
+    credits.settle(0, Decimal("2.5"), final=False)
+    await credits.drain()
+    assert Verdict.FITS == await other.reserve(1, Decimal(0))  # answered; 4.5 of 5 held
+    assert Verdict.WAIT == await credits.reserve(3, Decimal(0))  # the next probe is out
+    other.settle(1, Decimal("2.5"), final=False)
+    await other.drain()
+    assert Verdict.WAIT == await credits.reserve(3, Decimal(0))  # 7 held: full, may shrink
+    for index, amount in ((0, "2.5"), (1, "2.5"), (2, "2")):
+        credits.settle(index, Decimal(amount), final=True)
+    await credits.drain()
+    assert Verdict.NEVER == await credits.reserve(3, Decimal(0))
+
+
+async def test_a_kept_hold_is_waited_for_by_nothing(pools) -> None:
+    """A hold kept for good (its create may have made a task) still counts, but no create
+    waits for it to shrink; the input taken over again finds it held."""
+    credits = await PostgresCredits.open(pools[0], "r", Decimal(4))
+    assert Verdict.FITS == await credits.reserve(0, Decimal(3))
+    assert Verdict.WAIT == await credits.reserve(1, Decimal(3))
+    credits.keep(0)
+    await credits.drain()
+    assert Verdict.NEVER == await credits.reserve(1, Decimal(3))
+    assert (Decimal(3), Decimal(4)) == await credits.committed()
+    assert Verdict.FITS == await PostgresCredits(pools[1], "r").reserve(0, Decimal(3))
+    assert Decimal(3) == (await credits.committed())[0]
+
+
+async def test_an_uncertain_create_does_not_hold_the_batch_forever(pools) -> None:
+    """The first create's answer is lost (no retries): its credits stay held for good, the
+    second completes, and the third, which cannot fit, is skipped rather than waited for."""
+    sim = Simulator(seed=4, durations=Fixed(0.2))
+    lost = {"left": 1}
+
+    class LoseFirstAnswer(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            response = await sim.transport().handle_async_request(request)
+            if request.method == "POST" and lost["left"]:
+                lost["left"] -= 1
+                raise httpx.ReadError("connection reset", request=request)
+            return response
+
+    credits = await PostgresCredits.open(pools[0], "lost", Decimal(5))
+    async with AsyncEvolink(
+        api_key=TEST_API_KEY, transport=LoseFirstAnswer(), max_retries=0
+    ) as client:
+        with anyio.fail_after(30):
+            report = await client.images.generate_many(
+                [f"a gull over a pier, {i}" for i in range(3)],
+                model="gpt-image-2",
+                max_in_flight=1,
+                price_hints={"gpt-image-2": 2.5},
+                shared_credits=credits,
+            )
+    kinds = [o.kind for o in report.outcomes]
+    assert [OutcomeKind.UNCERTAIN, OutcomeKind.COMPLETED, OutcomeKind.SKIPPED] == kinds
+    assert SkipReason.BUDGET == report.outcomes[2].reason
 
 
 async def test_a_batch_never_takes_the_run_over_its_budget(pools) -> None:

@@ -156,6 +156,10 @@ SERVE_OPTIONS: tuple[ServeOption, ...] = (
     ServeOption(name="no_batch_endpoint", help="Answer 404 to POST /v1/tasks/batch."),
     ServeOption(name="no_idempotency", help="Ignore Idempotency-Key headers."),
     ServeOption(
+        name="no_published_prices",
+        help="Serve an empty price list (clients learn prices from reservations).",
+    ),
+    ServeOption(
         name="allow_local_callbacks",
         help="Deliver callbacks to http:// and local addresses (for apps on this machine).",
     ),
@@ -219,6 +223,7 @@ def simulator_knobs(values: Mapping[str, Any]) -> dict[str, Any]:
         "result_ttl": values["result_ttl"],
         "batch_endpoint": not values["no_batch_endpoint"],
         "idempotency": not values["no_idempotency"],
+        "publish_prices": not values["no_published_prices"],
         "allow_local_callbacks": values["allow_local_callbacks"],
         "accept_retired": not values["no_accept_retired"],
         "progress": PROGRESS_MODELS[values["progress"]],
