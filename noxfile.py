@@ -80,6 +80,12 @@ def _run_tests(session: nox.Session) -> None:
         "pytest",
         "-p",
         "no:cacheprovider",
+        # One pytest worker per core (coverage follows them: `patch = ["subprocess"]`);
+        # work stealing, since a few tests run real processes for a minute.
+        "--numprocesses",
+        os.environ.get("EVOLINK_TEST_WORKERS", "auto"),
+        "--dist",
+        "worksteal",
         # Long: the many-workers attack runs real workers for minutes (`nox -s soak`).
         "--ignore=tests/attack_distributed",
         *session.posargs,
