@@ -8,10 +8,11 @@ other. The tables and their migrations are `_postgres`'s. The API key is never w
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from evolink._errors import JournalError
 from evolink._journal import (
     FileRecord,
     InputRecord,
@@ -22,7 +23,12 @@ from evolink._journal import (
 from evolink._postgres import display_url, open_pool
 
 if TYPE_CHECKING:
+    from psycopg import AsyncConnection
     from psycopg_pool import AsyncConnectionPool
+
+#: Whether this writer still owns its inputs, asked inside the transaction that records a
+#: create (it may lock what it reads until the create is recorded).
+Fence = Callable[["AsyncConnection[Any]"], Awaitable[bool]]
 
 _ENTRY_COLUMNS = (
     "idx, request, endpoint, model, idempotency_key, task_id, status, error_code,"
@@ -46,9 +52,11 @@ class PostgresJournal:
         *,
         first: int | None = None,
         last: int | None = None,
+        fence: Fence | None = None,
     ) -> None:
         self.pool = pool
         self.url = url
+        self._fence = fence
         # A window's bounds: `entries` and `files` read only inputs first <= index < last.
         self._first = first
         self._last = last
@@ -67,14 +75,17 @@ class PostgresJournal:
         """
         return cls(await open_pool(url, max_size=max_connections), url)
 
-    def window(self, first: int, last: int) -> PostgresJournal:
+    def window(self, first: int, last: int, *, fence: Fence | None = None) -> PostgresJournal:
         """The same store, reading back only inputs `first` (included) to `last` (excluded).
 
         A worker's batch over one chunk of a large run reads its own inputs, not the run's
-        every record. Writes are not restricted. It shares this store's pool: close this
-        store, not the window.
+        every record. Writes are not restricted, but with a `fence` nothing is recorded
+        unless the fence holds (the worker still owns its job): a worker that was thought
+        dead, and whose job another took over, sends no create of its own (so no input is
+        created under two keys) and overwrites nothing the new owner wrote. It shares this
+        store's pool: close this store, not the window.
         """
-        return PostgresJournal(self.pool, self.url, first=first, last=last)
+        return PostgresJournal(self.pool, self.url, first=first, last=last, fence=fence)
 
     def _bounds(self) -> tuple[str, tuple[int, ...]]:
         if self._first is None or self._last is None:
@@ -103,6 +114,17 @@ class PostgresJournal:
         async with self.pool.connection() as conn:
             await conn.execute(query, params)
 
+    async def _write(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> None:
+        if self._fence is None:
+            await self._execute(query, params)
+            return
+        async with self.pool.connection() as conn, conn.transaction():
+            if not await self._fence(conn):
+                raise JournalError(
+                    "this worker's job was taken over by another worker: it records nothing more"
+                )
+            await conn.execute(query, params)
+
     async def _fetch(
         self, query: str, params: Sequence[Any] | Mapping[str, Any]
     ) -> list[tuple[Any, ...]]:
@@ -124,8 +146,13 @@ class PostgresJournal:
         return str(rows[0][0]) if rows else None
 
     async def record_create(self, input: InputRecord, idempotency_key: str) -> None:  # noqa: A002
-        """A create is about to be sent (a new key forgets the older key's task and end)."""
-        await self._execute(
+        """A create is about to be sent (a new key forgets the older key's task and end).
+
+        Raises:
+            JournalError: the window's fence no longer holds (nothing recorded: the create
+                must not be sent); every write is fenced alike.
+        """
+        await self._write(
             "INSERT INTO evolink_inputs (run, idx, request, endpoint, model, idempotency_key,"
             " status) VALUES (%s, %s, %s, %s, %s, %s, 'creating')"
             " ON CONFLICT (run, idx) DO UPDATE SET request = excluded.request,"
@@ -139,7 +166,7 @@ class PostgresJournal:
 
     async def record_task(self, input: InputRecord, task_id: str) -> None:  # noqa: A002
         """The create answered with `task_id` (or the task was adopted)."""
-        await self._execute(
+        await self._write(
             "INSERT INTO evolink_inputs (run, idx, request, endpoint, model, task_id, status)"
             " VALUES (%s, %s, %s, %s, %s, %s, 'created')"
             " ON CONFLICT (run, idx) DO UPDATE SET task_id = excluded.task_id,"
@@ -149,7 +176,7 @@ class PostgresJournal:
 
     async def record_outcome(self, input: InputRecord, outcome: OutcomeRecord) -> None:  # noqa: A002
         """How the input ended (no task id keeps the one written before)."""
-        await self._execute(
+        await self._write(
             "INSERT INTO evolink_inputs (run, idx, request, endpoint, model, task_id, status,"
             " error_code, error_message, reserved, charged, results)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -172,7 +199,7 @@ class PostgresJournal:
 
     async def record_file(self, run: str, file: FileRecord) -> None:
         """A result is saved under its final name."""
-        await self._execute(
+        await self._write(
             "INSERT INTO evolink_files VALUES (%s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (run, idx, number) DO UPDATE SET url = excluded.url,"
             " path = excluded.path, size = excluded.size",

@@ -21,8 +21,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -42,11 +43,22 @@ BRAKE_REFRESH = 0.25
 
 
 class PostgresCredits:
-    """The credits of one run, shared by its workers; see the module docstring."""
+    """The credits of one run, shared by its workers; see the module docstring.
 
-    def __init__(self, pool: AsyncConnectionPool, run: str) -> None:
+    With a `fence` (whether this worker still owns its inputs, asked in each write's
+    transaction), a worker whose job another took over takes and settles nothing more.
+    """
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        run: str,
+        *,
+        fence: Callable[[Any], Awaitable[bool]] | None = None,
+    ) -> None:
         self._pool = pool
         self.run_name = run
+        self._fence = fence
         self._queue: deque[tuple[int, Decimal | None, bool]] = deque()
         self._wake = anyio.Event()
 
@@ -82,6 +94,8 @@ class PostgresCredits:
         or let the published prices tell).
         """
         async with self._pool.connection() as conn, conn.transaction():
+            if self._fence is not None and not await self._fence(conn):
+                return Verdict.NEVER  # its job is another worker's now
             # The run's row first: reservations of one run are taken one after another,
             # and each statement below sees the holds the one before it committed.
             cursor = await conn.execute(
@@ -139,6 +153,8 @@ class PostgresCredits:
 
     async def _settle(self, index: int, amount: Decimal | None, *, final: bool) -> None:
         async with self._pool.connection() as conn, conn.transaction():
+            if self._fence is not None and not await self._fence(conn):
+                return  # its job is another worker's now: the new owner settles it
             if amount is None:
                 await conn.execute(
                     "UPDATE evolink_credit_holds SET kept = TRUE WHERE run = %s AND idx = %s",

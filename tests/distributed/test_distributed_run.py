@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from click.testing import CliRunner
@@ -214,3 +215,36 @@ def test_the_command_line(database: str, tmp_path: Path) -> None:
         refused = runner.invoke(main, args)
         assert 2 == refused.exit_code
         assert message in refused.output
+
+
+async def test_a_worker_whose_job_was_taken_over_sends_and_writes_nothing_more(
+    journal: PostgresJournal, tmp_path: Path
+) -> None:
+    """A live worker thought dead (its job given to another attempt) is fenced out: every
+    create it sent has its key in the journal as the new owner reads it, it records
+    nothing after the takeover, and its job ends without touching the new owner's."""
+    sim = Simulator(seed=6, durations=(0.4, 0.6), pending_time=0.01)
+    await enqueue(journal, "fenced", _prompts(40), out=tmp_path / "out", max_credits=None)
+    seen: dict[int, object] = {}
+    said: list[str] = []
+
+    async def take_over() -> None:
+        while sim.count("POST", CREATE) < 10:
+            await anyio.sleep(0.01)
+        async with journal.pool.connection() as conn:  # another attempt runs the job now
+            await conn.execute("UPDATE procrastinate_jobs SET attempts = attempts + 1")
+        seen.update(await journal.entries("fenced"))
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(take_over)
+            await _work(journal, sim, said)
+    assert any("taken over" in line for line in said)
+    assert seen == await journal.entries("fenced")  # nothing written after the takeover
+    recorded = {entry.idempotency_key for entry in seen.values()}  # type: ignore[attr-defined]
+    sent = {r.idempotency_key for r in sim.requests if r.method == "POST" and r.path == CREATE}
+    assert sent <= recorded
+    assert 10 <= len(sent) < 40
+    async with journal.pool.connection() as conn:  # the job is the new attempt's still
+        cursor = await conn.execute("SELECT status, attempts FROM procrastinate_jobs")
+        assert [("doing", 1)] == await cursor.fetchall()

@@ -71,8 +71,15 @@ def _kill_at(
     """Wait for the trial's moment, then SIGKILL; False if the run ended first."""
     deadline = time.monotonic() + 20
     if moment == "delay":
-        fire_at = time.monotonic() + rng.uniform(0.3, 2.5)
-        ready = lambda: time.monotonic() >= fire_at  # noqa: E731
+        # From the journal's creation: before it nothing is sent, and `--resume` refuses a
+        # folder without one (a busy machine may take seconds to start the command).
+        wait = rng.uniform(0.3, 2.5)
+        fire_at: list[float] = []
+
+        def ready() -> bool:
+            if not fire_at and (out / "journal.sqlite3").exists():
+                fire_at.append(time.monotonic() + wait)
+            return bool(fire_at) and time.monotonic() >= fire_at[0]
     elif moment == "mid-create":
         at_least = _creates(sim) + rng.randint(1, PROMPTS // 2)
         ready = lambda: _creates(sim) >= at_least  # noqa: E731

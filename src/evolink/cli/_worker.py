@@ -60,6 +60,27 @@ class ChunkUnfinishedError(Exception):
     """Some inputs of a job did not end (a create's answer lost, a download failed)."""
 
 
+@attrs.frozen
+class Lease:
+    """A worker's hold on one job: the attempt it was given. A worker thought dead (no
+    heartbeat for `stalled_after` seconds, though alive) loses its job to another worker,
+    which runs it as a new attempt: from then on the journal records nothing of the old
+    attempt's (its window's fence), so it sends no create and overwrites nothing."""
+
+    job_id: int
+    attempt: int
+
+    async def holds(self, conn: Any) -> bool:
+        """Whether this attempt still runs the job; locks the job's row until the caller's
+        transaction ends, so a takeover waits for a create being recorded."""
+        cursor = await conn.execute(
+            "SELECT 1 FROM procrastinate_jobs WHERE id = %s AND attempts = %s"
+            " AND status = 'doing' FOR SHARE",
+            (self.job_id, self.attempt),
+        )
+        return await cursor.fetchone() is not None
+
+
 @attrs.frozen(kw_only=True)
 class WorkerConfig:
     """How a worker runs.
@@ -93,9 +114,13 @@ class ChunkRunner:
     journal: PostgresJournal
     config: WorkerConfig
     say: Callable[[str], None]
+    #: Attempts (job id, attempts) taken over by another worker: the queue is told
+    #: nothing of how they ended, since the job is the other attempt's.
+    lost: set[tuple[int, int]] = attrs.field(factory=set)
 
-    async def __call__(self, run: str, first: int, last: int) -> None:
-        """Run inputs `first` (included) to `last` (excluded) of `run`.
+    async def __call__(self, run: str, first: int, last: int, lease: Lease | None = None) -> None:
+        """Run inputs `first` (included) to `last` (excluded) of `run`, as long as `lease`
+        holds.
 
         Raises:
             ChunkUnfinishedError: some inputs did not end (the job is tried again).
@@ -105,7 +130,8 @@ class ChunkRunner:
         if plan is None:
             raise EvolinkError(f"no run {run!r} in this database")
         inputs = [i for i in await load_inputs(pool, run, first, last) if i.request is not None]
-        journal = self.journal.window(first, last)  # this job's inputs only
+        # This job's inputs only, written only while this attempt holds the job.
+        journal = self.journal.window(first, last, fence=None if lease is None else lease.holds)
         saved = await journal.files(run)
         plan.out.mkdir(parents=True, exist_ok=True)
         downloader = Downloader(
@@ -122,23 +148,36 @@ class ChunkRunner:
             if outcome.kind is OutcomeKind.COMPLETED:
                 send.send_nowait((outcome.tag, outcome))  # type: ignore[arg-type]
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._download_all, receive, downloader, run, saved, failed_downloads)
-            with send:
-                async with self.client.batch(
-                    max_in_flight=self.config.max_in_flight,
-                    max_credits=plan.max_credits,
-                    price_hints=await price_hints(pool, run),
-                    total=len(inputs),
-                    journal=journal,
-                    run=run,
-                    shared_credits=PostgresCredits(pool, run),
-                    shared_brake=PostgresBrake(pool, run, clock=self.client.clock),
-                    on_outcome=on_outcome,
-                ) as batch:
-                    for item in inputs:
-                        assert item.request is not None  # noqa: S101 - filtered above
-                        await batch.submit(item.request, journal_index=item.index, tag=item)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(
+                    self._download_all, receive, downloader, journal, run, saved, failed_downloads
+                )
+                with send:
+                    async with self.client.batch(
+                        max_in_flight=self.config.max_in_flight,
+                        max_credits=plan.max_credits,
+                        price_hints=await price_hints(pool, run),
+                        total=len(inputs),
+                        journal=journal,
+                        run=run,
+                        shared_credits=PostgresCredits(
+                            pool, run, fence=None if lease is None else lease.holds
+                        ),
+                        shared_brake=PostgresBrake(pool, run, clock=self.client.clock),
+                        on_outcome=on_outcome,
+                    ) as batch:
+                        for item in inputs:
+                            assert item.request is not None  # noqa: S101 - filtered above
+                            await batch.submit(item.request, journal_index=item.index, tag=item)
+        except Exception:
+            if lease is None or await self._still_holds(lease):
+                raise
+            # The journal refused this attempt's writes: another worker runs the job now.
+        if lease is not None and not await self._still_holds(lease):
+            self.say(f"run {run} inputs {first}-{last - 1}: taken over by another worker")
+            self.lost.add((lease.job_id, lease.attempt))
+            return
         counts = batch.report().counts
         shown = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
         self.say(f"run {run} inputs {first}-{last - 1}: {shown}")
@@ -149,10 +188,15 @@ class ChunkRunner:
                 " failed: the job runs again"
             )
 
+    async def _still_holds(self, lease: Lease) -> bool:
+        async with self.journal.pool.connection() as conn:
+            return await lease.holds(conn)
+
     async def _download_all(
         self,
         receive: MemoryObjectReceiveStream[tuple[StoredInput, Outcome]],
         downloader: Downloader,
+        journal: PostgresJournal,
         run: str,
         saved: Any,
         failed: list[int],
@@ -161,7 +205,7 @@ class ChunkRunner:
         async with anyio.create_task_group() as tg, receive:
             async for item, outcome in receive:
                 tg.start_soon(
-                    self._download, item, outcome, downloader, run, saved, limiter, failed
+                    self._download, item, outcome, downloader, journal, run, saved, limiter, failed
                 )
 
     async def _download(
@@ -169,6 +213,7 @@ class ChunkRunner:
         item: StoredInput,
         outcome: Outcome,
         downloader: Downloader,
+        journal: PostgresJournal,
         run: str,
         saved: Any,
         limiter: anyio.CapacityLimiter,
@@ -187,7 +232,7 @@ class ChunkRunner:
             except DownloadError as exc:
                 errors.append(f"image {number}: {exc}")
                 continue
-            await self.journal.record_file(
+            await journal.record_file(
                 run,
                 FileRecord(
                     index=item.index, number=number, url=url, path=got.path.name, size=got.size
@@ -195,7 +240,7 @@ class ChunkRunner:
             )
         if errors:
             failed.append(item.index)
-            await self.journal.record_outcome(
+            await journal.record_outcome(
                 InputRecord(
                     run=run,
                     index=item.index,
@@ -247,8 +292,10 @@ async def run_worker(
     app.task(
         name=TASK_NAME,
         queue=QUEUE,
+        pass_context=True,
         retry=RetryStrategy(max_attempts=JOB_ATTEMPTS, wait=1),
     )(runner_job(runner))
+    _keep_lost_attempts_quiet(app, runner.lost)
     async with app.open_async(pool=journal.pool), anyio.create_task_group() as tg:
         tg.start_soon(requeue_stalled, app, config)
         await app.run_worker_async(
@@ -263,10 +310,34 @@ async def run_worker(
         tg.cancel_scope.cancel()
 
 
+def _keep_lost_attempts_quiet(app: App, lost: set[tuple[int, int]]) -> None:
+    """Let an attempt taken over end without a word to the queue: procrastinate would
+    mark the job (now the other attempt's) finished or retried."""
+    manager = app.job_manager
+    finish, retry = manager.finish_job, manager.retry_job
+
+    async def finish_job(job: Any, *args: Any, **kwargs: Any) -> None:
+        if (job.id, job.attempts) in lost:
+            lost.discard((job.id, job.attempts))
+            return
+        await finish(job, *args, **kwargs)
+
+    async def retry_job(job: Any, *args: Any, **kwargs: Any) -> None:
+        if (job.id, job.attempts) in lost:
+            lost.discard((job.id, job.attempts))
+            return
+        await retry(job, *args, **kwargs)
+
+    # The worker calls these on its app's manager: ours wrap procrastinate's own.
+    manager.finish_job = finish_job  # type: ignore[method-assign]
+    manager.retry_job = retry_job  # type: ignore[method-assign]
+
+
 def runner_job(runner: ChunkRunner) -> Callable[..., Any]:
     """The queue's job function, calling `runner`."""
 
-    async def run_chunk(run: str, first: int, last: int) -> None:
-        await runner(run, first, last)
+    async def run_chunk(context: Any, run: str, first: int, last: int) -> None:
+        job = context.job
+        await runner(run, first, last, Lease(job.id, job.attempts))
 
     return run_chunk
