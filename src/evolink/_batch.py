@@ -1123,11 +1123,21 @@ class Batch:
             reserved=self.ledger.reserved,
             charged=self.ledger.charged,
             released=self.ledger.released,
-            stopped_reason=self._stopped_reason,
+            stopped_reason=self._stopped_reason or self._refusals(outcomes),
             resubmitted=self._resubmitted,
             elapsed=end - self._started_at,
             requests=self._requests.sent + self._listener.read_requests,
         )
+
+    def _refusals(self, outcomes: list[Outcome]) -> str | None:
+        """Why inputs were skipped for their model (retired, refused), if any were."""
+        models = dict.fromkeys(
+            o.request.model
+            for o in outcomes
+            if o.reason is SkipReason.MODEL_REFUSED and o.request is not None
+        )
+        found = [f"{m}: {self._models_refused[m]}" for m in models if m in self._models_refused]
+        return "model refused: " + "; ".join(found) if found else None
 
     def created(self) -> list[Task]:
         """Every task this batch created or adopted so far, as first seen, ended or not."""

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from evolink._transport import Pacer, RequestCount
 
 
+#: Seconds between a batch's checks of a model it sends (the catalog's cache is 5 minutes).
+RECHECK = 60.0
+
+
 @attrs.define
 class Preflight:
     """A batch's checks of each model, made once per model before its first create."""
@@ -37,19 +41,25 @@ class Preflight:
     pacer: Pacer | None = None
     #: Models refused before any create: name -> why.
     refused: dict[str, str] = attrs.field(factory=dict)
-    _checked: set[str] = attrs.field(factory=set)
+    _checked: dict[str, float] = attrs.field(factory=dict)  # model -> when (monotonic)
     _priced: bool = False
     _lock: anyio.Lock = attrs.field(factory=anyio.Lock)
 
     async def check(self, model: str) -> str | None:
-        """Why `model` may not be used (it is retired), else None."""
-        if model in self._checked:
+        """Why `model` may not be used (it is retired), else None. Asked before every
+        create; the catalog is consulted again every `RECHECK` seconds (a request goes out
+        only when its cached copy is stale), so a model retired mid-run is seen."""
+        if model in self.refused or not self._due(model):
             return self.refused.get(model)
         async with self._lock:
-            if model not in self._checked:
+            if model not in self.refused and self._due(model):
                 await self._learn(model)
-                self._checked.add(model)
+                self._checked[model] = self.client.clock.monotonic()
         return self.refused.get(model)
+
+    def _due(self, model: str) -> bool:
+        checked = self._checked.get(model)
+        return checked is None or self.client.clock.monotonic() - checked >= RECHECK
 
     async def _learn(self, model: str) -> None:
         if self.budget.max_credits is not None and not self._priced:

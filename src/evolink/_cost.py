@@ -88,16 +88,22 @@ def estimate_request(request: GenerationRequest, price: ModelPrice | None) -> Co
                 unpriced=1,
             )
         units_low, units_high, units_text = seconds
+        if request.images > 1:  # each of `n` videos is that long
+            units_low, units_high = units_low * request.images, units_high * request.images
+            units_text = f"{request.images} x {units_text}"
     else:
         units_low = units_high = Decimal(1)
         units_text = "1 request"
     inputs = len(request.image_urls or ()) + (request.mask_url is not None)
     addon = price.input_image * inputs
     low = price.price * units_low * low_factor + addon
-    high = price.price * units_high * high_factor + addon
+    high = price.price_max * units_high * high_factor + addon
     if price.min_charge is not None:
         low, high = max(low, price.min_charge), max(high, price.min_charge)
-    text = f"{request.model}: {price.price} credits/{price.unit} x {units_text}{factor_text}"
+    unit_price = (
+        f"{price.price}" if price.price_max == price.price else f"{price.price}-{price.price_max}"
+    )
+    text = f"{request.model}: {unit_price} credits/{price.unit} x {units_text}{factor_text}"
     if addon:
         text += f" + {price.input_image} x {inputs} input image(s)"
     return CostEstimate(_tidy(low), _tidy(high), (text,))

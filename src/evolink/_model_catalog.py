@@ -184,8 +184,12 @@ class ModelCatalog:
             )
         if info.lifecycle == Lifecycle.DEPRECATED and name not in self._warned:
             self._warned.add(name)
-            when = info.retires_at or info.deprecates_at
-            date_text = f"; it retires on {when.isoformat()}" if when else ""
+            if info.retires_at is not None:
+                date_text = f"; it retires on {info.retires_at.isoformat()}"
+            elif info.deprecates_at is not None:
+                date_text = f" since {info.deprecates_at.isoformat()}"
+            else:
+                date_text = ""
             instead = f"; move to {info.replacement!r}" if info.replacement else ""
             warnings.warn(
                 f"model {name!r} is deprecated{date_text}{instead}",

@@ -290,10 +290,12 @@ class Credits(Serializable):
 
     @property
     def remaining_credits(self) -> Decimal | None:
-        """What the key can still spend (its own cap, else the user's balance)."""
+        """What the key can still spend: the least of its own cap and the user's balance
+        (a key with credits left spends the account's, which may have fewer)."""
+        limits = [self.user.remaining_credits] if self.user is not None else []
         if self.token is not None and not self.token.unlimited_credits:
-            return self.token.remaining_credits
-        return self.user.remaining_credits if self.user is not None else None
+            limits.append(self.token.remaining_credits)
+        return min(limits, default=None)
 
 
 def _optional_tuple(value: Iterable[str] | None) -> tuple[str, ...] | None:

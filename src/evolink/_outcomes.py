@@ -119,7 +119,8 @@ class BatchReport(Serializable):
         outcomes: one per input, `outcomes[i].index == i`.
         reserved / charged / released: the batch's credit totals.
         skipped_for_budget: inputs not started because of `max_credits`.
-        stopped_reason: why submissions stopped early (`"insufficient_credits"`, ...), or None.
+        stopped_reason: why submissions stopped early (`"insufficient_credits"`, ...), or
+            why a model's inputs were skipped (`"model refused: ..."`), or None.
         resubmitted: extra tasks created by `retry_failed`.
         elapsed: seconds from the batch's start to its end.
         requests: HTTP requests the batch sent (creates and reads).

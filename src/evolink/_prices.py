@@ -45,7 +45,9 @@ class ModelPrice:
     Attributes:
         model: the model's id.
         unit: what `price` is per.
-        price: credits per unit, before any resolution multiplier.
+        price: credits per unit, before any resolution multiplier (the lowest, where a
+            model publishes several output prices: one per resolution, say).
+        price_max: the highest of those prices (`price` where there is one).
         input_image: credits added per input (reference) image.
         resolution_multipliers: factors by size or resolution (`"1080p": 1.5`).
         min_charge: the least a task is charged, where published.
@@ -57,6 +59,11 @@ class ModelPrice:
     input_image: Decimal = Decimal(0)
     resolution_multipliers: Mapping[str, Decimal] = attrs.field(factory=dict)
     min_charge: Decimal | None = None
+    price_max: Decimal = attrs.field()
+
+    @price_max.default
+    def _one_price(self) -> Decimal:
+        return self.price
 
     @property
     def lowest(self) -> Decimal:
@@ -123,6 +130,22 @@ def _multipliers(value: Any) -> dict[str, Decimal]:
     return found
 
 
+def _merged(one: ModelPrice, other: ModelPrice) -> ModelPrice:
+    """A model with several output prices (SKUs): the range they span, never the last row.
+    Per different units, nothing can be said in advance."""
+    if one.unit is not other.unit:
+        return attrs.evolve(one, unit=PriceUnit.USAGE)
+    factors = {**other.resolution_multipliers, **one.resolution_multipliers}
+    charges = [c for c in (one.min_charge, other.min_charge) if c is not None]
+    return attrs.evolve(
+        one,
+        price=min(one.price, other.price),
+        price_max=max(one.price_max, other.price_max),
+        resolution_multipliers=factors,
+        min_charge=min(charges, default=None),
+    )
+
+
 def parse_prices(body: Any) -> PriceTable:
     """Read `{meta, prices: [...]}` leniently: rows without a model, a known unit or a
     credit price are skipped; an answer with no `prices` array is refused."""
@@ -145,13 +168,15 @@ def parse_prices(body: Any) -> PriceTable:
         unit = _unit(read.text(row.get("unit")) or read.text(row.get("billing_rule")))
         if unit is None:
             continue
-        bases[model] = ModelPrice(
+        found = ModelPrice(
             model=model,
             unit=unit,
             price=price,
             resolution_multipliers=_multipliers(row.get("resolution_multipliers")),
             min_charge=read.number(row.get("min_charge")),
         )
+        before = bases.get(model)
+        bases[model] = found if before is None else _merged(before, found)
     table = {
         model: attrs.evolve(price, input_image=addons.get(model, Decimal(0)))
         for model, price in bases.items()

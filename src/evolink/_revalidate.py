@@ -15,7 +15,7 @@ import anyio
 import attrs
 
 from evolink._answers import Answer
-from evolink._errors import APIConnectionError, APIError, EvolinkError
+from evolink._errors import APIConnectionError, APIError, ResponseDecodeError
 from evolink._retry import RequestKind
 
 if TYPE_CHECKING:
@@ -105,7 +105,11 @@ class Revalidating(Generic[T]):
             parse_answer=lambda whole: whole,  # a 304 comes back, with the status and ETag
         )
         if answer.status_code == 304:
-            if cached is None:  # pragma: no cover - we sent no If-None-Match
-                raise EvolinkError("304 without a cached copy")
+            if cached is None:  # a proxy's answer to a question we did not ask: no copy
+                raise ResponseDecodeError(
+                    f"{self.path} answered 304 to a request without If-None-Match",
+                    status_code=304,
+                    body=None,
+                )
             return attrs.evolve(cached, fetched_at=now)
         return Cached(self.parse(answer.data), answer.headers.get("ETag"), now)

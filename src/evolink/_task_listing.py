@@ -87,6 +87,7 @@ async def _pages(
         params = urlencode({**query, "page": page, "page_size": page_size})
         answer: Any = await transport.send(RequestKind.READ, "GET", f"/v1/tasks?{params}")
         rows, sent, total = _rows(answer)
+        new = 0
         for row in rows:
             try:
                 task = parse_task(row)
@@ -96,24 +97,40 @@ async def _pages(
             if task.id in seen:
                 continue
             seen.add(task.id)
+            new += 1
             yield task
             yielded += 1
             if limit is not None and yielded >= limit:
                 return
         if sent < page_size or (total is not None and page * page_size >= total):
             return
+        if not new:  # a full page of tasks already seen: the server ignores `page`
+            logger.debug("task listing: page %d brought no new task; stopping", page)
+            return
         page += 1
+
+
+_LIST_KEYS = ("data", "tasks", "list", "items")
 
 
 def _rows(body: Any) -> tuple[list[Mapping[str, Any]], int, int | None]:
     """The page's task objects, how many entries it held, and the total, from
-    `{data: [...], total}` or `{data: {tasks|list|items: [...], total}}`."""
+    `{data: [...], total}`, `{data: {tasks|list|items: [...], total}}` or the list under
+    another of those names.
+
+    Raises:
+        ResponseDecodeError: no list of tasks anywhere: not the same as no tasks.
+    """
     outer = read.mapping(body)
-    data = outer.get("data")
     total = read.integer(outer.get("total"))
-    rows: Any = data
-    if isinstance(data, Mapping):
-        rows = next((data[k] for k in ("tasks", "list", "items", "data") if k in data), [])
-        total = read.integer(data.get("total", outer.get("total")))
-    sent = len(rows) if isinstance(rows, list) else 0
-    return read.items(rows), sent, total
+    found: Any = next((outer[k] for k in _LIST_KEYS if k in outer), body)
+    if isinstance(found, Mapping):
+        total = read.integer(found.get("total", outer.get("total")))
+        found = next((found[k] for k in _LIST_KEYS if k in found), body)
+    if found is None:  # named, and null: an empty page
+        found = []
+    if not isinstance(found, list):
+        raise ResponseDecodeError(
+            "a task listing without a list of tasks", status_code=200, body=body
+        )
+    return read.items(found), len(found), total

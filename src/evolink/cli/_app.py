@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import warnings
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -62,9 +63,16 @@ def auth_message(exc: AuthenticationError) -> str:
     return f"authentication failed: {exc.message} — check EVOLINK_API_KEY (or --api-key)"
 
 
+def _show_warning(message: Warning | str, *_where: Any, **_file: Any) -> None:
+    """A warning as a line for a person (`warning: ...`), not Python's source dump."""
+    click.echo(f"warning: {message}", err=True)
+
+
 def _run(main: Callable[[], Awaitable[T]]) -> T:
     try:
-        return anyio.run(main)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return anyio.run(main)
     except AuthenticationError as exc:  # a usage problem: the same key fails every call
         _fail(auth_message(exc))
     except ConfigurationError as exc:
