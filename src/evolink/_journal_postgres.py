@@ -17,7 +17,9 @@ from evolink._journal import (
     InputRecord,
     JournalEntry,
     OutcomeRecord,
+    UploadRecord,
     entry_from_row,
+    upload_from_row,
 )
 from evolink._postgres import display_url, open_pool
 
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 
 _ENTRY_COLUMNS = (
     "idx, request, endpoint, model, idempotency_key, task_id, status, error_code,"
-    " error_message, reserved, charged, results"
+    " error_message, reserved, charged, results, sent_at"
 )
 
 
@@ -127,14 +129,15 @@ class PostgresJournal:
         """A create is about to be sent (a new key forgets the older key's task and end)."""
         await self._execute(
             "INSERT INTO evolink_inputs (run, idx, request, endpoint, model, idempotency_key,"
-            " status) VALUES (%s, %s, %s, %s, %s, %s, 'creating')"
+            " sent_at, status) VALUES (%s, %s, %s, %s, %s, %s, %s, 'creating')"
             " ON CONFLICT (run, idx) DO UPDATE SET request = excluded.request,"
             " endpoint = excluded.endpoint, model = excluded.model,"
-            " idempotency_key = excluded.idempotency_key, task_id = NULL, status = 'creating',"
+            " idempotency_key = excluded.idempotency_key, sent_at = excluded.sent_at,"
+            " task_id = NULL, status = 'creating',"
             " error_code = NULL, error_message = NULL, reserved = NULL, charged = NULL,"
             " results = NULL"
             " WHERE evolink_inputs.idempotency_key IS DISTINCT FROM excluded.idempotency_key",
-            (*_input_values(input), idempotency_key),
+            (*_input_values(input), idempotency_key, input.sent_at),
         )
 
     async def record_task(self, input: InputRecord, task_id: str) -> None:  # noqa: A002
@@ -179,6 +182,21 @@ class PostgresJournal:
             (run, file.index, file.number, file.url, file.path, file.size),
         )
 
+    async def record_upload(self, run: str, upload: UploadRecord) -> None:
+        """`run` uploaded a local file (once per file id)."""
+        await self._execute(
+            "INSERT INTO evolink_uploads (run, file_id, sha256, file_url, expires_at, size)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (run, file_id) DO NOTHING",
+            (
+                run,
+                upload.file_id,
+                upload.sha256,
+                upload.file_url,
+                upload.expires_at,
+                upload.size,
+            ),
+        )
+
     async def entries(self, run: str) -> Mapping[int, JournalEntry]:
         """Every input of `run`, by index."""
         bounds, values = self._bounds()
@@ -202,6 +220,15 @@ class PostgresJournal:
                 FileRecord(index=idx, number=number, url=url, path=path, size=size)
             )
         return found
+
+    async def uploads(self, run: str) -> Sequence[UploadRecord]:
+        """Every upload of `run` (a window reads them all: they belong to the run)."""
+        rows = await self._fetch(
+            "SELECT file_id, sha256, file_url, expires_at, size FROM evolink_uploads"
+            " WHERE run = %s",
+            (run,),
+        )
+        return [upload_from_row(row) for row in rows]
 
 
 def _input_values(input: InputRecord) -> tuple[Any, ...]:  # noqa: A002

@@ -18,8 +18,9 @@ from evolink import (
     JournalStore,
     OutcomeKind,
     PostgresJournal,
+    UploadRecord,
 )
-from evolink._postgres import SCHEMA_VERSION, display_url, is_postgres_url
+from evolink._postgres import MIGRATIONS, SCHEMA_VERSION, display_url, is_postgres_url
 from evolink.testing import TEST_API_KEY, Simulator, VirtualClock
 
 pytest.importorskip("psycopg")
@@ -87,6 +88,31 @@ async def test_a_newer_schema_is_refused(database: str) -> None:
             await conn.execute("UPDATE evolink_schema SET version = version + 1")
     with pytest.raises(JournalError, match="upgrade evolink"):
         await PostgresJournal.open(database)
+
+
+async def test_a_version_4_database_gains_send_times_and_uploads(database: str) -> None:
+    """A database left at schema 4 is migrated by step 5: its inputs stay, with no send
+    time known, and uploads can be recorded."""
+    import psycopg  # noqa: PLC0415 - the postgres extra
+
+    async with await psycopg.AsyncConnection.connect(database, autocommit=True) as conn:
+        await conn.execute("CREATE TABLE evolink_schema (version INTEGER NOT NULL)")
+        for step in MIGRATIONS[:4]:
+            for statement in step.split(";"):
+                if statement.strip():
+                    await conn.execute(statement)
+        await conn.execute("INSERT INTO evolink_schema VALUES (4)")
+        await conn.execute(
+            "INSERT INTO evolink_inputs (run, idx, request, idempotency_key, status)"
+            " VALUES ('r', 0, '{}', 'key-old-0123456789', 'creating')"
+        )
+    async with await PostgresJournal.open(database) as journal:
+        [entry] = (await journal.entries("r")).values()
+        upload = UploadRecord(sha256="ab" * 32, file_id="file_1", file_url="https://f/1.png")
+        await journal.record_upload("r", upload)
+        assert [upload] == list(await journal.uploads("r"))
+    assert ("key-old-0123456789", None) == (entry.idempotency_key, entry.sent_at)
+    assert 5 <= SCHEMA_VERSION
 
 
 async def test_an_unreachable_database_is_a_journal_error() -> None:
