@@ -11,7 +11,9 @@ implements it as well as the embedded SQLite one (`_journal_sqlite.SQLiteJournal
 promises, for every method on one `(run, index)`:
 
 - `record_create` with a new key forgets the task and outcome of the older key (a new
-  create replaces the input's story); with the same key it changes nothing already known.
+  create replaces the input's story); with the same key it changes nothing already known
+  but the time it was sent (`sent_at`, when given: the latest send is the one whose task
+  the listing may show).
 - `record_task` and `record_outcome` keep the key; an outcome that names no task keeps the
   task known before.
 - writes to different inputs or runs are independent (several workers may write at once).
@@ -184,7 +186,7 @@ class JournalEntry:
     reserved: Decimal | None = None
     charged: Decimal | None = None
     results: tuple[str, ...] = ()
-    #: When its create was first recorded (Unix time), None if the store kept no time.
+    #: When its create was last sent (Unix time), None if the store kept no time.
     sent_at: float | None = None
 
 
@@ -251,7 +253,7 @@ def entry_from_row(run: str, row: Sequence[Any]) -> JournalEntry:
         :11
     ]
     results = row[11]
-    sent_at = row[12] if len(row) > 12 else None  # noqa: PLR2004 - the optional 13th column
+    sent_at = row[12] if len(row) > 12 else None
     body = json.loads(request)
     return JournalEntry(
         run=run,

@@ -126,19 +126,27 @@ class PostgresJournal:
         return str(rows[0][0]) if rows else None
 
     async def record_create(self, input: InputRecord, idempotency_key: str) -> None:  # noqa: A002
-        """A create is about to be sent (a new key forgets the older key's task and end)."""
-        await self._execute(
-            "INSERT INTO evolink_inputs (run, idx, request, endpoint, model, idempotency_key,"
-            " sent_at, status) VALUES (%s, %s, %s, %s, %s, %s, %s, 'creating')"
-            " ON CONFLICT (run, idx) DO UPDATE SET request = excluded.request,"
-            " endpoint = excluded.endpoint, model = excluded.model,"
-            " idempotency_key = excluded.idempotency_key, sent_at = excluded.sent_at,"
-            " task_id = NULL, status = 'creating',"
-            " error_code = NULL, error_message = NULL, reserved = NULL, charged = NULL,"
-            " results = NULL"
-            " WHERE evolink_inputs.idempotency_key IS DISTINCT FROM excluded.idempotency_key",
-            (*_input_values(input), idempotency_key, input.sent_at),
-        )
+        """A create is about to be sent (a new key forgets the older key's task and end;
+        the same key only moves the time it was sent)."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO evolink_inputs (run, idx, request, endpoint, model, idempotency_key,"
+                " sent_at, status) VALUES (%s, %s, %s, %s, %s, %s, %s, 'creating')"
+                " ON CONFLICT (run, idx) DO UPDATE SET request = excluded.request,"
+                " endpoint = excluded.endpoint, model = excluded.model,"
+                " idempotency_key = excluded.idempotency_key, sent_at = excluded.sent_at,"
+                " task_id = NULL, status = 'creating',"
+                " error_code = NULL, error_message = NULL, reserved = NULL, charged = NULL,"
+                " results = NULL"
+                " WHERE evolink_inputs.idempotency_key IS DISTINCT FROM excluded.idempotency_key",
+                (*_input_values(input), idempotency_key, input.sent_at),
+            )
+            if input.sent_at is not None:  # sent again under its key: the latest send counts
+                await conn.execute(
+                    "UPDATE evolink_inputs SET sent_at = %s"
+                    " WHERE run = %s AND idx = %s AND idempotency_key = %s",
+                    (input.sent_at, input.run, input.index, idempotency_key),
+                )
 
     async def record_task(self, input: InputRecord, task_id: str) -> None:  # noqa: A002
         """The create answered with `task_id` (or the task was adopted)."""

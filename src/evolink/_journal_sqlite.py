@@ -148,7 +148,8 @@ class SQLiteJournal:
         return None if row is None else str(row[0])
 
     async def record_create(self, input: InputRecord, idempotency_key: str) -> None:  # noqa: A002
-        """A create is about to be sent (a new key forgets the older key's task and end)."""
+        """A create is about to be sent (a new key forgets the older key's task and end;
+        the same key only moves the time it was sent)."""
         self._db.execute(
             "INSERT INTO inputs (run, idx, request, endpoint, model, idempotency_key, sent_at,"
             " status) VALUES (?, ?, ?, ?, ?, ?, ?, 'creating')"
@@ -161,6 +162,11 @@ class SQLiteJournal:
             " WHERE inputs.idempotency_key IS NOT excluded.idempotency_key",
             (*_input_values(input), idempotency_key, input.sent_at),
         )
+        if input.sent_at is not None:  # sent again under its key: the latest send counts
+            self._db.execute(
+                "UPDATE inputs SET sent_at = ? WHERE run = ? AND idx = ? AND idempotency_key = ?",
+                (input.sent_at, input.run, input.index, idempotency_key),
+            )
 
     async def record_task(self, input: InputRecord, task_id: str) -> None:  # noqa: A002
         """The create answered with `task_id` (or the task was adopted)."""

@@ -182,17 +182,23 @@ class JournalStoreContract:
         assert list(range(50)) == sorted(entries)
         assert all(e.task_id == f"task-unified-{i}" for i, e in entries.items())
 
-    async def test_a_create_keeps_when_it_was_first_sent(self, store: JournalStore) -> None:
-        """`sent_at` comes back as written; a resend under the same key keeps the first
-        time (the create that may have made the task), a new key records its own."""
+    async def test_a_create_keeps_when_it_was_last_sent(self, store: JournalStore) -> None:
+        """`sent_at` comes back as written; a resend under the same key moves it (and
+        only it: the task stays), a new key records its own, none given keeps it."""
         await store.record_create(_input(0, sent_at=1_767_225_600.25), KEY_A)
-        await store.record_create(_input(0, sent_at=1_767_229_200.0), KEY_A)
         first = (await store.entries(RUN))[0]
+        await store.record_task(_input(0), "task-unified-1")
+        await store.record_create(_input(0, sent_at=1_767_229_200.0), KEY_A)
+        resent = (await store.entries(RUN))[0]
+        await store.record_create(_input(0), KEY_A)
+        kept = (await store.entries(RUN))[0]
         await store.record_create(_input(0, sent_at=1_767_232_800.5), KEY_B)
         again = (await store.entries(RUN))[0]
         await store.record_create(_input(1), KEY_A)
         assert 1_767_225_600.25 == first.sent_at
-        assert 1_767_232_800.5 == again.sent_at
+        assert (1_767_229_200.0, "task-unified-1") == (resent.sent_at, resent.task_id)
+        assert 1_767_229_200.0 == kept.sent_at
+        assert (1_767_232_800.5, None) == (again.sent_at, again.task_id)
         assert (await store.entries(RUN))[1].sent_at is None
 
     async def test_uploads_round_trip(self, store: JournalStore, reopen: Reopen) -> None:
