@@ -212,9 +212,10 @@ class Batch:
                 self.options.journal, self.options.run, now=self._clock.time
             )
             self._journal.on_error = self._hook_failed
-            self._uploads = journal_upload_cache(
-                self._client.files, self._clock.time, self._journal
-            )
+            if self._journal.keeps_uploads:  # else the client's cache, as without a journal
+                self._uploads = journal_upload_cache(
+                    self._client.files, self._clock.time, self._journal
+                )
             try:
                 # Before this batch creates anything: its own tasks are no one's lost ones.
                 self._listings = await look_up(

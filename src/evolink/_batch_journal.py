@@ -83,7 +83,8 @@ class BatchJournal:
         #: The local files the run had uploaded when this batch began.
         self.uploads = uploads
         self._now = now  # Unix time, for when each create is sent
-        self._keeps_uploads = keeps_uploads(store)
+        #: Whether the store records uploads (see `keeps_uploads`).
+        self.keeps_uploads = keeps_uploads(store)
         self._owned = owned
         self._queue: deque[tuple[_Write, anyio.Event | None]] = deque()
         self._wake = anyio.Event()
@@ -181,7 +182,7 @@ class BatchJournal:
 
     def upload(self, upload: UploadRecord) -> None:
         """Queue: the run uploaded a local file (unless the store keeps no uploads)."""
-        if self._keeps_uploads:
+        if self.keeps_uploads:
             self._put(lambda: self.store.record_upload(self.run, upload), None)
 
     def _put(self, write: _Write, done: anyio.Event | None) -> None:
