@@ -219,7 +219,7 @@ class Batch:
             try:
                 # Before this batch creates anything: its own tasks are no one's lost ones.
                 self._listings = await look_up(
-                    self._transport, self._journal.entries, counts=(self._requests,)
+                    self._transport, self._journal, counts=(self._requests,)
                 )
             except BaseException:
                 await self._journal.close()

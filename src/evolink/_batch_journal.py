@@ -118,6 +118,15 @@ class BatchJournal:
             raise
         return cls(store, run, entries, owned=owned, uploads=uploads, now=now)
 
+    async def run_entries(self) -> Mapping[int, JournalEntry]:
+        """Every input of the run: `entries`, or the whole run's when the store reads a
+        window of it (`PostgresJournal.window`)."""
+        whole = getattr(self.store, "whole", None)
+        if not callable(whole):
+            return self.entries
+        store: JournalStore = whole()
+        return await store.entries(self.run)
+
     # -- which input -------------------------------------------------------------------------
 
     def place(self, batch_index: int, run_index: int | None) -> int:

@@ -78,6 +78,14 @@ class PostgresJournal:
         """
         return PostgresJournal(self.pool, self.url, first=first, last=last)
 
+    def whole(self) -> PostgresJournal:
+        """The same store reading every input of a run (this one, if not a window).
+
+        A resumed chunk matching its lost creates against the task listing must know the
+        run's other inputs too: their tasks are not its own.
+        """
+        return self if self._first is None else PostgresJournal(self.pool, self.url)
+
     def _bounds(self) -> tuple[str, tuple[int, ...]]:
         if self._first is None or self._last is None:
             return "", ()

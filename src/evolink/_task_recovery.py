@@ -25,7 +25,7 @@ rather than matched.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Collection, Iterable, Sequence
 from contextlib import aclosing
 from typing import TYPE_CHECKING, cast
 
@@ -39,6 +39,7 @@ from evolink._resume import Listing, unanswered
 from evolink._task_listing import MAX_LIST_PAGE_SIZE, list_tasks
 
 if TYPE_CHECKING:
+    from evolink._batch_journal import BatchJournal
     from evolink._transport import RequestCount, Transport
 
 logger = logging.getLogger("evolink")
@@ -108,19 +109,22 @@ def match(
 
 async def look_up(
     transport: Transport,
-    entries: Mapping[int, JournalEntry],
+    journal: BatchJournal,
     *,
     counts: Sequence[RequestCount] = (),
 ) -> dict[int, Listing]:
-    """Read the listing back to the oldest unanswered create of `entries`, and match.
+    """What the listing shows of the run's unanswered creates, by input index (nothing is
+    read unless this batch's own `journal.entries` hold one).
 
-    `counts` count the listing's requests. An input is left out (resent as before) when
-    the listing could not be read, or was not read far enough back (`MAX_LISTED`) to
-    cover its window.
+    The whole run's records are matched, not only this batch's (a worker's chunk): a
+    task another input holds, or could have made, is not this one's. `counts` count the
+    listing's requests. An input is left out (resent as before) when the listing could not
+    be read, or was not read far enough back (`MAX_LISTED`) to cover its window.
     """
-    pending = [p for p in map(Unanswered.of, entries.values()) if p is not None]
-    if not pending:
+    if not any(Unanswered.of(e) is not None for e in journal.entries.values()):
         return {}
+    entries = await journal.run_entries()
+    pending = [p for p in map(Unanswered.of, entries.values()) if p is not None]
     oldest = min(p.sent_at for p in pending) - EARLY
     listed: list[Task] = []
     covered = float("inf")  # every task created since this time has been seen
