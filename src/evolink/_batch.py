@@ -455,8 +455,11 @@ class Batch:
             callback = step.entry.body.get("callback_url")
             if callback != request.callback_url and isinstance(callback, str | None):
                 request = attrs.evolve(request, callback_url=callback)
-        elif step.action is Action.SUBMIT and step.entry is not None:
-            # A new create: its files' recorded uploads must outlive it.
+        if step.entry is not None and (
+            step.action is Action.SUBMIT or journal_index in self._listings
+        ):
+            # A new create (or a resend the listing shows never made a task): its files'
+            # recorded uploads must outlive it.
             renewed = await self._uploads.renew(request)
             if isinstance(renewed, ValidationError):
                 self._record(

@@ -61,10 +61,13 @@ class UploadCache:
     _locks: dict[str, anyio.Lock] = attrs.field(factory=dict)
     # A path each content was read from: to upload it again when its URL is about to expire.
     _paths: dict[str, Path] = attrs.field(factory=dict)
+    # When each known upload URL expires (Unix time; None: not said).
+    _expiries: dict[str, float | None] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         for digest, uploaded in self.store.items():
             self.aliases.setdefault(uploaded.file_url, digest)
+            self._expiries.setdefault(uploaded.file_url, _expiry(uploaded))
 
     async def url_for(self, path: str | os.PathLike[str], *, fresh: bool = True) -> str:
         """The URL of `path`'s content, uploading it unless a valid upload is known.
@@ -96,10 +99,15 @@ class UploadCache:
             self.uploads += 1
             self.store[digest] = uploaded
             self.aliases[uploaded.file_url] = digest
+            self._expiries[uploaded.file_url] = _expiry(uploaded)
             return uploaded.file_url
 
     def _expiring(self, uploaded: UploadedFile) -> bool:
         return uploaded.expires_within(EXPIRY_MARGIN, now=self.now())
+
+    def _expires(self, at: float | None) -> bool:
+        """Whether an upload expiring `at` (None: never said) is gone within the margin."""
+        return at is not None and at <= self.now() + EXPIRY_MARGIN
 
     async def resolve(self, request: GenerationRequest, *, fresh: bool = True) -> GenerationRequest:
         """`request` with every local file among its reference inputs replaced by a URL
@@ -130,9 +138,10 @@ class UploadCache:
 
     async def renew(self, request: GenerationRequest) -> GenerationRequest | ValidationError:
         """`request` with each upload URL of its reference inputs that expires within
-        `EXPIRY_MARGIN` replaced by a fresh upload of the same file (read again from the
-        path it came from); or why that failed. A request prepared with `fresh=False`
-        becomes sendable as a new create."""
+        `EXPIRY_MARGIN` replaced by a valid upload of the same file (the latest, or a new
+        one of the file read again from its path); or why that failed. A URL still valid
+        stays as it is. A request prepared with `fresh=False` becomes sendable as a new
+        create."""
         try:
             return await self._renew(request)
         except ValidationError as exc:
@@ -141,34 +150,34 @@ class UploadCache:
             return ValidationError("image_urls", "upload", f"a local file was not uploaded: {exc}")
 
     async def _renew(self, request: GenerationRequest) -> GenerationRequest:
-        async def renewed(value: Any) -> Any:
-            if isinstance(value, (tuple, list)):
-                values = [await renewed(v) for v in value]
-                return type(value)(values) if values != list(value) else value
-            digest = self.aliases.get(value) if isinstance(value, str) else None
-            known = None if digest is None else self.store.get(digest)
-            if digest is None or (known is not None and not self._expiring(known)):
-                return value if known is None else known.file_url
-            path = self._paths.get(digest)
-            if path is None:  # pragma: no cover - every alias here was resolved from a path
-                return value
-            content = _read(path)
-            if hashlib.sha256(content).hexdigest() != digest:
-                raise ValidationError(
-                    "file", "changed", f"{path.name} changed while the run was using it"
-                )
-            return await self._url(digest, content, path.name, fresh=True)
-
         changes: dict[str, Any] = {}
         for name in REFERENCE_FIELDS:
             value = getattr(request, name)
-            if value is not None and (new := await renewed(value)) != value:
+            if value is not None and (new := await self._renewed(value)) != value:
                 changes[name] = new
         if request.params:
-            params = {k: await renewed(v) for k, v in request.params.items()}
+            params = {k: await self._renewed(v) for k, v in request.params.items()}
             if params != dict(request.params):
                 changes["params"] = params
         return attrs.evolve(request, **changes) if changes else request
+
+    async def _renewed(self, value: Any) -> Any:
+        if isinstance(value, (tuple, list)):
+            values = [await self._renewed(v) for v in value]
+            return type(value)(values) if values != list(value) else value
+        digest = self.aliases.get(value) if isinstance(value, str) else None
+        if digest is None or not self._expires(self._expiries.get(value)):
+            return value  # no upload of ours, or one that outlives the create
+        known = self.store.get(digest)
+        if known is not None and not self._expiring(known):
+            return known.file_url  # uploaded again since
+        path = self._paths.get(digest)
+        if path is None:  # pragma: no cover - every alias met here was resolved from a path
+            return value
+        content = _read(path)
+        if hashlib.sha256(content).hexdigest() != digest:
+            raise ValidationError("file", "changed", f"{path.name} changed while the run used it")
+        return await self._url(digest, content, path.name, fresh=True)
 
     async def _replace(self, value: Any, *, fresh: bool) -> Any:
         if isinstance(value, os.PathLike):
@@ -244,17 +253,23 @@ def journal_upload_cache(
     recorded (the one expiring last of each content in use), and records each new one."""
     latest: dict[str, UploadedFile] = {}
     aliases: dict[str, str] = {}
+    expiries: dict[str, float | None] = {}
     for record in journal.uploads:
         aliases[record.file_url] = record.sha256
+        expiries[record.file_url] = record.expires_at
         known = latest.get(record.sha256)
-        expires = float("inf") if record.expires_at is None else record.expires_at
-        if known is None or _expiry(known) < expires:
+        if known is None or _last(_expiry(known)) < _last(record.expires_at):
             latest[record.sha256] = _uploaded(record)
-    return UploadCache(files, now=now, store=_JournaledUploads(journal, latest), aliases=aliases)
+    store = _JournaledUploads(journal, latest)
+    return UploadCache(files, now=now, store=store, aliases=aliases, expiries=expiries)
 
 
-def _expiry(uploaded: UploadedFile) -> float:
-    return float("inf") if uploaded.expires_at is None else uploaded.expires_at.timestamp()
+def _expiry(uploaded: UploadedFile) -> float | None:
+    return None if uploaded.expires_at is None else uploaded.expires_at.timestamp()
+
+
+def _last(expiry: float | None) -> float:
+    return float("inf") if expiry is None else expiry
 
 
 def _uploaded(record: UploadRecord) -> UploadedFile:

@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import anyio
+import httpx
 import pytest
-from _platform_support import client_for, png
+from _platform_support import BASE_URL, client_for, png
 
 from evolink import (
     AsyncEvolink,
@@ -22,7 +23,7 @@ from evolink import (
     SQLiteJournal,
 )
 from evolink._uploads import EXPIRY_MARGIN, as_recorded
-from evolink.testing import Simulator, VirtualClock
+from evolink.testing import TEST_API_KEY, Simulator, VirtualClock
 
 pytestmark = pytest.mark.anyio
 
@@ -222,3 +223,50 @@ async def test_uploads_are_recorded_before_the_creates_that_use_them(tmp_path: P
     sent = [e for e in entries.values() if e.status is not EntryStatus.SKIPPED]
     assert sent
     assert all(set(e.body["image_urls"]) <= urls for e in sent)
+
+
+class _CreatesNeverArrive(httpx.AsyncBaseTransport):
+    """The simulator's transport, but every create is lost on its way (the server never
+    sees it, the client cannot know): uploads and reads go through."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.inner = sim.transport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == CREATE:
+            raise httpx.RemoteProtocolError("peer closed the connection", request=request)
+        return await self.inner.handle_async_request(request)
+
+
+async def test_a_resend_the_listing_shows_unmade_gets_a_fresh_upload(tmp_path: Path):
+    """A create lost on its way; resumed when its file's upload is about to expire: the
+    listing shows no task of it, so the resend (under its key) will make one, and carries a
+    new upload of the file rather than the URL about to die."""
+    clock = VirtualClock()
+    sim = Simulator(clock=clock, seed=7, file_ttl=2 * 3600)
+    path = tmp_path / "a.png"
+    path.write_bytes(png(1))
+    requests = [GenerationRequest(prompt="the product", image_urls=[path])]
+    journal = tmp_path / "runs.sqlite3"
+    async with clock.running():
+        lost = AsyncEvolink(
+            api_key=TEST_API_KEY,
+            base_url=BASE_URL,
+            transport=_CreatesNeverArrive(sim),
+            clock=clock,
+            max_retries=0,
+        )
+        async with lost:
+            first = await lost.images.generate_many(requests, journal=journal, run="r")
+        await clock.sleep(2 * 3600 - EXPIRY_MARGIN + 600)
+        async with client_for(sim) as client:
+            second = await client.images.generate_many(requests, journal=journal, run="r")
+    [was] = first.outcomes
+    [now] = second.outcomes
+    async with SQLiteJournal.open(journal) as store:
+        uploads = sorted(await store.uploads("r"), key=lambda u: u.expires_at or 0)
+    [create] = [r for r in sim.requests if r.path == CREATE]
+    assert (OutcomeKind.UNCERTAIN, OutcomeKind.COMPLETED) == (was.kind, now.kind)
+    assert was.idempotency_key == create.idempotency_key
+    assert 2 == len(uploads) == sim.count("POST", UPLOADS)
+    assert [uploads[1].file_url] == create.body["image_urls"]
