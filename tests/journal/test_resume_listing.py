@@ -117,3 +117,49 @@ async def test_a_create_the_listing_does_not_show_is_resent(tmp_path: Path):
 
     assert [OutcomeKind.COMPLETED] * len(PROMPTS) == [o.kind for o in second]
     assert Counter({p: 2 if p in (PROMPTS[1], PROMPTS[4]) else 1 for p in PROMPTS}) == _made(sim)
+
+
+class _NoListing(httpx.AsyncBaseTransport):
+    """The simulator's transport, but the task listing answers 503."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.inner = sim.transport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path == "/v1/tasks":
+            return httpx.Response(503, json={"error": {"code": "service_unavailable"}})
+        return await self.inner.handle_async_request(request)
+
+
+async def test_a_listing_that_cannot_be_read_resends_as_before(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """The listing answers 503: the lost creates are resent under their keys (a server
+    that honours them answers with the tasks made), and the log says why."""
+    clock = VirtualClock()
+    sim = Simulator(clock=clock, seed=3, durations=Fixed(300))
+    journal = tmp_path / "runs.sqlite3"
+    async with clock.running():
+        async with _client(_LosingAnswers(sim, {1, 4}), clock) as client:
+            await client.images.generate_many(PROMPTS, max_in_flight=1, journal=journal, run="r")
+        async with _client(_NoListing(sim), clock) as client:
+            second = await client.images.generate_many(
+                PROMPTS, max_in_flight=1, journal=journal, run="r"
+            )
+    assert [OutcomeKind.COMPLETED] * len(PROMPTS) == [o.kind for o in second.outcomes]
+    assert {PROMPTS[1], PROMPTS[4]} == {r.body["prompt"] for r in sim.requests if r.replayed}
+    assert Counter(PROMPTS) == _made(sim)
+    assert "task listing could not be read" in caplog.text
+
+
+async def test_a_listing_read_not_far_enough_back_resends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The listing is read at most `MAX_LISTED` tasks back (here 2): a lost create older
+    than that is not matched on half the evidence, it is resent as before (on a server
+    that ignores keys, a second task)."""
+    monkeypatch.setattr("evolink._task_recovery.MAX_LISTED", 2)
+    sim, _, second = await _two_runs(tmp_path, lose={1})
+
+    assert [OutcomeKind.COMPLETED] * len(PROMPTS) == [o.kind for o in second]
+    assert 2 == _made(sim)[PROMPTS[1]]

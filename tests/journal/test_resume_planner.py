@@ -167,6 +167,13 @@ def test_an_upload_url_stands_for_its_content():
         recorded, {**BODY, "image_urls": ["https://f/1-again.png", "https://x/z.png"]}, aliases
     )
     assert not same_request(recorded, {**BODY, "image_urls": ["https://f/1-again.png"]})
+    nested = {**BODY, "reference": {"image": "https://f/1.png", "weight": 0.5}}
+    assert same_request(
+        nested, {**BODY, "reference": {"image": "https://f/1-again.png", "weight": 0.5}}, aliases
+    )
+    assert not same_request(
+        nested, {**BODY, "reference": {"image": "https://f/1-again.png", "weight": 1}}, aliases
+    )
     assert (
         Action.MISMATCH
         is not plan_input(

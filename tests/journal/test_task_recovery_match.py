@@ -41,6 +41,14 @@ def _pending(index: int, sent_at: float = SENT, model: str = "gpt-image-2") -> U
         pytest.param(_task("t", SENT + LATE + 1), False, id="long-after"),
         pytest.param(_task("t", SENT, model="gpt-image-1.5"), False, id="other-model"),
         pytest.param(_task("t", SENT, kind="video"), False, id="other-type"),
+        pytest.param(
+            Task(id="t", status=TaskStatus.PENDING, model="gpt-image-2"), False, id="no-time"
+        ),
+        pytest.param(
+            Task(id="t", status=TaskStatus.PENDING, created=_task("t", SENT).created),
+            False,
+            id="no-model",
+        ),
     ],
 )
 def test_what_a_create_could_have_made(task: Task, expected: bool):
@@ -120,6 +128,31 @@ def test_a_found_task_is_always_ones_own_and_no_one_elses(sends, created):
             JournalEntry(run="r", index=0, status=EntryStatus.CREATING, idempotency_key=KEY),
             None,
             id="no-send-time",
+        ),
+        pytest.param(
+            JournalEntry(
+                run="r",
+                index=2,
+                status=EntryStatus.CREATING,
+                idempotency_key=KEY,
+                model="m",
+                endpoint="/v2/other",
+                sent_at=SENT,
+            ),
+            Unanswered(index=2, model="m", kind=None, sent_at=SENT),
+            id="unknown-endpoint",
+        ),
+        pytest.param(
+            JournalEntry(
+                run="r",
+                index=3,
+                status=EntryStatus.CREATING,
+                idempotency_key=KEY,
+                model="m",
+                sent_at=SENT,
+            ),
+            Unanswered(index=3, model="m", kind=None, sent_at=SENT),
+            id="no-endpoint",
         ),
         pytest.param(
             JournalEntry(

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import anyio
+import attrs
 import httpx
 import pytest
 from _platform_support import BASE_URL, client_for, png
@@ -208,6 +209,8 @@ def test_a_resend_repeats_its_recorded_urls():
     assert "https://f/b.png" == again.mask_url  # another file: not the recorded one's
     assert {"reference": "https://f/old.png"} == again.params
     assert request is as_recorded(request, request.to_body(), aliases)
+    masked = attrs.evolve(request, mask_url="https://f/new.png")
+    assert "https://f/old.png" == as_recorded(masked, recorded, aliases).mask_url
 
 
 async def test_uploads_are_recorded_before_the_creates_that_use_them(tmp_path: Path):
@@ -270,3 +273,40 @@ async def test_a_resend_the_listing_shows_unmade_gets_a_fresh_upload(tmp_path: P
     assert was.idempotency_key == create.idempotency_key
     assert 2 == len(uploads) == sim.count("POST", UPLOADS)
     assert [uploads[1].file_url] == create.body["image_urls"]
+
+
+class _UploadsRefused(httpx.AsyncBaseTransport):
+    """The simulator's transport, but the files API refuses every upload (quota full)."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.inner = sim.transport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith(UPLOADS):
+            body = {"success": False, "code": 403, "msg": "file quota exceeded", "data": None}
+            return httpx.Response(403, json=body)
+        return await self.inner.handle_async_request(request)
+
+
+async def test_a_new_create_whose_file_cannot_go_up_again_is_rejected(tmp_path: Path):
+    """Resumed when the recorded upload is about to expire, with the files API refusing
+    uploads: the inputs not yet sent are rejected (code `upload`), nothing is sent for
+    them; the one already sent is read again and completes."""
+    clock = VirtualClock()
+    sim = Simulator(clock=clock, seed=7, file_ttl=2 * 3600)
+    requests = _requests(tmp_path, count=3)[:1] * 3
+    journal = tmp_path / "runs.sqlite3"
+    async with clock.running():
+        async with client_for(sim) as client:
+            await _cut_short(client, requests, journal, after=1)
+        await clock.sleep(2 * 3600 - EXPIRY_MARGIN + 600)
+        creates = sim.count("POST", CREATE)
+        async with AsyncEvolink(
+            api_key=TEST_API_KEY, base_url=BASE_URL, transport=_UploadsRefused(sim), clock=clock
+        ) as client:
+            report = await client.images.generate_many(requests, journal=journal, run="r")
+    kinds = [o.kind for o in report.outcomes]
+    assert OutcomeKind.COMPLETED == kinds[0]
+    assert [OutcomeKind.REJECTED] * 2 == kinds[1:]
+    assert {"upload"} == {o.error_code for o in report.outcomes[1:]}
+    assert creates == sim.count("POST", CREATE)
