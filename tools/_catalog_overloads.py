@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from evolink import _model_names as catalog
+    from evolink._models import Reference
 
 _R_co = TypeVar("_R_co", covariant=True)
 '''
@@ -43,15 +44,15 @@ _R_co = TypeVar("_R_co", covariant=True)
 _IMAGE_ARGUMENTS = (
     "size: str | None = None",
     "n: int | None = None",
-    "image_urls: Sequence[str] | None = None",
-    "mask_url: str | None = None",
+    "image_urls: Sequence[Reference] | None = None",
+    "mask_url: Reference | None = None",
     "callback_url: str | None = None",
     "extra_body: Mapping[str, Any] | None = None",
     "idempotency_key: str | None = None",
     "max_retries: int | None = None",
 )
 _MEDIA_ARGUMENTS = (
-    "image_urls: Sequence[str] | None = None",
+    "image_urls: Sequence[Reference] | None = None",
     "callback_url: str | None = None",
     "extra_body: Mapping[str, Any] | None = None",
     "idempotency_key: str | None = None",

@@ -56,6 +56,7 @@ from evolink._journal import (
     JournalEntry,
     JournalStore,
     OutcomeRecord,
+    UploadRecord,
 )
 from evolink._journal_postgres import PostgresJournal
 from evolink._journal_sqlite import SQLiteJournal
@@ -168,6 +169,7 @@ __all__ = [
     "TaskType",
     "UnknownModelWarning",
     "UploadCache",
+    "UploadRecord",
     "UploadUncertainError",
     "UploadedFile",
     "Usage",

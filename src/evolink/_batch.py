@@ -54,9 +54,11 @@ from evolink._outcomes import BatchReport, Outcome, OutcomeKind, SkipReason
 from evolink._pacer import SharedBackoff
 from evolink._progress import BatchProgress
 from evolink._reads import read_task
-from evolink._resume import Action, plan_input
+from evolink._resume import Action, Listing, plan_input
 from evolink._slots import AdaptiveSlots
+from evolink._task_recovery import look_up
 from evolink._transport import RequestCount, Transport
+from evolink._uploads import as_recorded, journal_upload_cache
 from evolink._validation import validate
 from evolink._watcher import Listener
 
@@ -192,6 +194,11 @@ class Batch:
         # from it, or that it refused, are not written back.
         self._journal: BatchJournal | None = None
         self._unjournaled: set[int] = set()
+        # Local files go up through the client's cache, or with a journal the run's (its
+        # uploads recorded, and reused on resume).
+        self._uploads = client.files.uploads
+        # What the task listing showed of the run's creates never answered, by run index.
+        self._listings: dict[int, Listing] = {}
         # The run's credits shared with other batches, and the inputs whose credits stay
         # held there when they stop (their create may have made a task).
         self._shared = options.shared_credits
@@ -201,8 +208,22 @@ class Batch:
 
     async def __aenter__(self) -> Batch:
         if self.options.journal is not None:
-            self._journal = await BatchJournal.open(self.options.journal, self.options.run)
+            self._journal = await BatchJournal.open(
+                self.options.journal, self.options.run, now=self._clock.time
+            )
             self._journal.on_error = self._hook_failed
+            if self._journal.keeps_uploads:  # else the client's cache, as without a journal
+                self._uploads = journal_upload_cache(
+                    self._client.files, self._clock.time, self._journal
+                )
+            try:
+                # Before this batch creates anything: its own tasks are no one's lost ones.
+                self._listings = await look_up(
+                    self._transport, self._journal, counts=(self._requests,)
+                )
+            except BaseException:
+                await self._journal.close()
+                raise
         self._started_at = self._clock.monotonic()
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
@@ -339,9 +360,11 @@ class Batch:
         if self._hook_error is not None:
             raise self._hook_error
         index = self._new_input(tag)
+        recorded = False  # an input the journal knows: its uploads may be the recorded ones
         if self._journal is not None:
             journal_index = self._journal.place(index, journal_index)
-        prepared = await self._client.files.uploads.prepare(item)  # local files -> URLs
+            recorded = journal_index in self._journal.entries
+        prepared = await self._uploads.prepare(item, fresh=not recorded)  # local files -> URLs
         request = (
             prepared
             if isinstance(prepared, ValidationError)
@@ -359,7 +382,7 @@ class Batch:
             )
             return index
         if self._journal is not None and journal_index is not None:
-            resumed = await self._resume(index, journal_index, request)
+            resumed = await self._resume(index, journal_index, request, item)
             if resumed is None:
                 return index  # ended from the journal, or its task adopted
             request, idempotency_key = resumed[0], resumed[1] or idempotency_key
@@ -380,7 +403,7 @@ class Batch:
         return index
 
     async def _resume(
-        self, index: int, journal_index: int, request: GenerationRequest
+        self, index: int, journal_index: int, request: GenerationRequest, item: object
     ) -> tuple[GenerationRequest, str | None] | None:
         """Apply the planner to an input the journal may know: None if it is taken care of,
         else the request to create and the key to resend it under (None: a new key)."""
@@ -389,6 +412,8 @@ class Batch:
             self._journal.entries.get(journal_index),
             request.to_body(),
             retry_failed=self.options.resume_failed,
+            aliases=self._uploads.aliases,
+            listing=self._listings.get(journal_index),
         )
         if step.action is Action.ADOPT and step.entry is not None:
             self._resumed(index, request, step.entry)
@@ -409,12 +434,50 @@ class Batch:
         if step.action is Action.REREAD and step.task_id is not None:
             await self._adopt(index, step.task_id, request)
             return None
+        if step.action is Action.AMBIGUOUS and step.entry is not None:
+            self._record(
+                Outcome(
+                    index=index,
+                    request=request,
+                    kind=OutcomeKind.UNCERTAIN,
+                    error_code="ambiguous_listing",
+                    error_message="its create was never answered, and the task listing shows"
+                    " several tasks it may have made (which is its cannot be told): nothing"
+                    " was resent. Candidates: "
+                    + ", ".join(self._listing_candidates(journal_index)),
+                    idempotency_key=step.entry.idempotency_key,
+                )
+            )
+            return None
         if step.action is Action.RESEND and step.entry is not None:
             # Byte for byte the create sent before, or the server refuses the key (409).
+            request = as_recorded(request, step.entry.body, self._uploads.aliases)
             callback = step.entry.body.get("callback_url")
             if callback != request.callback_url and isinstance(callback, str | None):
                 request = attrs.evolve(request, callback_url=callback)
+        if step.entry is not None and (
+            step.action is Action.SUBMIT or journal_index in self._listings
+        ):
+            # A new create (or a resend the listing shows never made a task): its files'
+            # recorded uploads must outlive it.
+            renewed = await self._uploads.renew(request)
+            if isinstance(renewed, ValidationError):
+                self._record(
+                    Outcome(
+                        index=index,
+                        request=item if isinstance(item, GenerationRequest) else None,
+                        kind=OutcomeKind.REJECTED,
+                        error_code=renewed.rule,
+                        error_message=str(renewed),
+                    )
+                )
+                return None
+            request = renewed
         return request, step.idempotency_key
+
+    def _listing_candidates(self, journal_index: int) -> tuple[str, ...]:
+        listing = self._listings.get(journal_index)
+        return listing.candidates if listing is not None else ()
 
     async def submit_all(
         self, items: Iterable[str | GenerationRequest] | AsyncIterable[str | GenerationRequest]

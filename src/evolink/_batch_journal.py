@@ -4,14 +4,16 @@ The batch calls it from synchronous code (an outcome arrives in a watcher callba
 writes are queued and one task writes them, in the order they happened: a task id is never
 written after the outcome that follows it, even by a store whose writes take turns over a
 network. A create is the exception that waits: `create` returns once the record (and
-everything queued before it) is written, and only then is the create sent.
+everything queued before it) is written, and only then is the create sent. An upload of a
+local file is queued like the rest, so it is written before any create that names its URL.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
@@ -22,6 +24,7 @@ from evolink._journal import (
     JournalEntry,
     JournalStore,
     OutcomeRecord,
+    UploadRecord,
 )
 from evolink._journal_sqlite import SQLiteJournal
 from evolink._postgres import is_postgres_url
@@ -29,7 +32,6 @@ from evolink._postgres import is_postgres_url
 if TYPE_CHECKING:
     from evolink._models import GenerationRequest
     from evolink._outcomes import Outcome
-
 #: Seconds a stopping batch spends writing what is still queued (shielded from the
 #: cancellation that stopped it). A write lost here is re-read or resent by the next run.
 DRAIN_SECONDS = 10.0
@@ -71,11 +73,18 @@ class BatchJournal:
         entries: Mapping[int, JournalEntry],
         *,
         owned: _OwnedStore | None = None,
+        uploads: Sequence[UploadRecord] = (),
+        now: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.run = run
         #: What the run held when this batch began, by input index.
         self.entries = entries
+        #: The local files the run had uploaded when this batch began.
+        self.uploads = uploads
+        self._now = now  # Unix time, for when each create is sent
+        #: Whether the store records uploads (see `keeps_uploads`).
+        self.keeps_uploads = keeps_uploads(store)
         self._owned = owned
         self._queue: deque[tuple[_Write, anyio.Event | None]] = deque()
         self._wake = anyio.Event()
@@ -85,8 +94,15 @@ class BatchJournal:
         self.on_error: Callable[[Exception], None] | None = None
 
     @classmethod
-    async def open(cls, journal: JournalLike, run: str) -> BatchJournal:
+    async def open(
+        cls, journal: JournalLike, run: str, *, now: Callable[[], float] = time.time
+    ) -> BatchJournal:
         """Open `journal` (a store, or a path for SQLite) and read what `run` holds.
+
+        Args:
+            journal: a store, a path (SQLite) or a PostgreSQL URL.
+            run: the run's name.
+            now: the Unix time (the client's clock): each create records when it is sent.
 
         Raises:
             JournalError: the file is not a usable journal.
@@ -94,12 +110,22 @@ class BatchJournal:
         store, owned = await open_store(journal)
         try:
             entries = await store.entries(run)
+            uploads = await store.uploads(run) if keeps_uploads(store) else ()
         except BaseException:
             if owned is not None:
                 with anyio.CancelScope(shield=True):
                     await owned.aclose()
             raise
-        return cls(store, run, entries, owned=owned)
+        return cls(store, run, entries, owned=owned, uploads=uploads, now=now)
+
+    async def run_entries(self) -> Mapping[int, JournalEntry]:
+        """Every input of the run: `entries`, or the whole run's when the store reads a
+        window of it (`PostgresJournal.window`)."""
+        whole = getattr(self.store, "whole", None)
+        if not callable(whole):
+            return self.entries
+        store: JournalStore = whole()
+        return await store.entries(self.run)
 
     # -- which input -------------------------------------------------------------------------
 
@@ -113,13 +139,19 @@ class BatchJournal:
         """The run's index of the batch's input `batch_index`."""
         return self._indexes.get(batch_index, batch_index)
 
-    def _input(self, batch_index: int, request: GenerationRequest | None) -> InputRecord:
+    def _input(
+        self,
+        batch_index: int,
+        request: GenerationRequest | None,
+        sent_at: float | None = None,
+    ) -> InputRecord:
         return InputRecord(
             run=self.run,
             index=self.index_of(batch_index),
             body=request.to_body() if request is not None else {},
             endpoint=request.endpoint if request is not None else None,
             model=request.model if request is not None else None,
+            sent_at=sent_at,
         )
 
     # -- writes ------------------------------------------------------------------------------
@@ -130,7 +162,7 @@ class BatchJournal:
         Raises:
             Exception: the store's, or an earlier queued write's.
         """
-        record = self._input(batch_index, request)
+        record = self._input(batch_index, request, sent_at=self._now())
         done = anyio.Event()
         self._put(lambda: self.store.record_create(record, key), done)
         await done.wait()
@@ -156,6 +188,11 @@ class BatchJournal:
             results=outcome.results,
         )
         self._put(lambda: self.store.record_outcome(record, ended), None)
+
+    def upload(self, upload: UploadRecord) -> None:
+        """Queue: the run uploaded a local file (unless the store keeps no uploads)."""
+        if self.keeps_uploads:
+            self._put(lambda: self.store.record_upload(self.run, upload), None)
 
     def _put(self, write: _Write, done: anyio.Event | None) -> None:
         self._queue.append((write, done))
@@ -198,3 +235,11 @@ class BatchJournal:
             if self._owned is not None:
                 with anyio.CancelScope(shield=True):
                     await self._owned.aclose()
+
+
+def keeps_uploads(store: JournalStore) -> bool:
+    """Whether `store` records uploads (one written for the `JournalStore` of before
+    uploads were journaled does not: a resumed run then uploads its files again)."""
+    return callable(getattr(store, "record_upload", None)) and callable(
+        getattr(store, "uploads", None)
+    )

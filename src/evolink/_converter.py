@@ -7,6 +7,8 @@ pseudo-members, `created` becomes an aware UTC datetime, credits become exact De
 from __future__ import annotations
 
 import math
+import os
+import types
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -22,6 +24,7 @@ from evolink._models import (
     RESULT_MEDIA_FIELDS,
     Balance,
     Credits,
+    Reference,
     ResultData,
     Task,
     TaskError,
@@ -90,6 +93,25 @@ def _to_str_tuple(value: Any, _: object) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)):
         raise TypeError(f"not a list: {value!r}")
     return tuple(_to_str(item, str) for item in value)
+
+
+def _is_reference(kind: object) -> bool:
+    """Whether `kind` is `Reference` (a URL or a local file), maybe optional."""
+    members = set(getattr(kind, "__args__", ())) if isinstance(kind, types.UnionType) else set()
+    return os.PathLike[str] in members and members <= {str, os.PathLike[str], type(None)}
+
+
+def _to_reference(value: Any, _: object) -> Reference | None:
+    # From JSON a local file is its path's text: a str, as a URL is.
+    if value is None or isinstance(value, os.PathLike):
+        return value
+    return _to_str(value, str)
+
+
+def _to_reference_tuple(value: Any, _: object) -> tuple[Reference, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"not a list: {value!r}")
+    return tuple(item if isinstance(item, os.PathLike) else _to_str(item, str) for item in value)
 
 
 def _to_enum(value: Any, cls: type[_OpenEnum]) -> _OpenEnum:
@@ -217,6 +239,10 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(str, _to_str)
     converter.register_structure_hook(bool, _to_bool)
     converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _to_str_tuple)
+    converter.register_structure_hook_func(_is_reference, _to_reference)
+    converter.register_structure_hook_func(
+        lambda t: t == tuple[Reference, ...], _to_reference_tuple
+    )
     # More specific than the str hook, so the str-based enums stay enums.
     converter.register_structure_hook(_OpenEnum, _to_enum)
     converter.register_unstructure_hook(Decimal, _from_decimal)

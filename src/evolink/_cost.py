@@ -8,9 +8,9 @@ advance" where the truth is that the platform bills by usage or publishes no pri
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -209,11 +209,13 @@ async def estimate_each(
 
 def without_local_files(request: GenerationRequest) -> GenerationRequest:
     """`request` with local files standing as URLs, for checks (they are uploaded later)."""
-    given: tuple[object, ...] = request.image_urls or ()  # Paths ride where URLs are typed
-    if not any(isinstance(u, Path) for u in given):
-        return request
-    urls = [LOCAL_STAND_IN if isinstance(u, Path) else str(u) for u in given]
-    return attrs.evolve(request, image_urls=urls)
+    given = request.image_urls or ()
+    changes: dict[str, Any] = {}
+    if any(isinstance(u, os.PathLike) for u in given):
+        changes["image_urls"] = [LOCAL_STAND_IN if isinstance(u, os.PathLike) else u for u in given]
+    if isinstance(request.mask_url, os.PathLike):
+        changes["mask_url"] = LOCAL_STAND_IN
+    return attrs.evolve(request, **changes) if changes else request
 
 
 def _tidy(amount: Decimal) -> Decimal:

@@ -130,9 +130,9 @@ def check_upload(content: bytes, *, name: str) -> str:
 class Files:
     """Upload, list and delete files on Evolink's files API. Reached as `client.files`."""
 
-    #: Local files of requests, uploaded once per content and reused (a batch's, the
-    #: CLI's); the client sets it. Replace it with one over a persistent store to reuse
-    #: uploads across runs.
+    #: Local files of requests, uploaded once per content and reused (by `generate`,
+    #: `create` and batches without a journal); the client sets it. A batch with a
+    #: journal uploads through the run's own cache, kept in the journal.
     uploads: UploadCache
 
     def __init__(self, transport: Transport) -> None:

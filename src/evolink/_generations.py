@@ -14,7 +14,8 @@ import attrs
 
 from evolink._batch_run import BatchRun
 from evolink._create import create_task
-from evolink._models import GenerationRequest, MediaKind, Task
+from evolink._models import GenerationRequest, MediaKind, Reference, Task
+from evolink._uploads import has_local_files
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -52,7 +53,8 @@ class Generations:
 
         Args:
             request: the request, as `GenerationRequest(prompt=..., ...)` builds it (sent
-                to this resource's endpoint).
+                to this resource's endpoint); a local file among its reference inputs is
+                uploaded first, through `client.files.uploads`.
             idempotency_key: the key of an earlier create to repeat it safely; one is
                 generated per call when not given.
             max_retries: overrides the client's for this call.
@@ -62,12 +64,16 @@ class Generations:
             The new task (or, for a repeated key, the task the first create made).
 
         Raises:
-            ValidationError: the request or the key breaks a documented rule.
+            ValidationError: the request or the key breaks a documented rule, or a local
+                file is missing, over 10 MB or not an image (nothing was sent).
             SubmissionUncertainError: the server may have made the task.
-            APIError: the server refused the create.
+            UploadUncertainError: a local file's upload lost its answer (no task made).
+            APIError: the server refused the create (or a local file's upload).
         """
         if request.kind != self.kind:
             request = attrs.evolve(request, kind=self.kind)
+        if has_local_files(request):  # uploaded (once per content) before the create
+            request = await self._client.files.uploads.resolve(request)
         return await create_task(
             self._transport,
             request,
@@ -124,7 +130,7 @@ class _Media(Generations):
         prompt: str | None = None,
         *,
         model: str,
-        image_urls: Sequence[str] | None = None,
+        image_urls: Sequence[Reference] | None = None,
         callback_url: str | None = None,
         extra_body: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
@@ -136,7 +142,8 @@ class _Media(Generations):
         Args:
             prompt: what to make (some models take none).
             model: the model (see the model catalog for its parameters).
-            image_urls: reference images (http(s) URLs), where the model takes them.
+            image_urls: reference images, where the model takes them: http(s) URLs, or
+                local files (`pathlib.Path`), uploaded once per content.
             callback_url: an HTTPS URL the server POSTs the finished task to.
             extra_body: fields newer than the SDK's catalog, sent unchecked.
             idempotency_key: a key making retries of this create safe.

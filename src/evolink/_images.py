@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from evolink._generations import DEFAULT_RUN_TIMEOUT, Generations
-from evolink._models import DEFAULT_IMAGE_MODEL, GenerationRequest, MediaKind, Task
+from evolink._models import DEFAULT_IMAGE_MODEL, GenerationRequest, MediaKind, Reference, Task
 
 
 class Images(Generations):
@@ -22,8 +22,8 @@ class Images(Generations):
         model: str = DEFAULT_IMAGE_MODEL,
         size: str | None = None,
         n: int | None = None,
-        image_urls: Sequence[str] | None = None,
-        mask_url: str | None = None,
+        image_urls: Sequence[Reference] | None = None,
+        mask_url: Reference | None = None,
         callback_url: str | None = None,
         extra_body: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
@@ -39,8 +39,10 @@ class Images(Generations):
                 model takes them.
             n: images to make, where the model takes it; reserved for `n`, charged for
                 what is made.
-            image_urls: reference images (http(s) URLs).
-            mask_url: a PNG mask the size of the single reference image.
+            image_urls: reference images: http(s) URLs, or local files (`pathlib.Path`),
+                uploaded once per content with the files API (`client.files.uploads`).
+            mask_url: a PNG mask the size of the single reference image (a URL or a
+                local file, as `image_urls`).
             callback_url: an HTTPS URL the server POSTs the finished task to.
             extra_body: fields newer than the SDK's catalog, sent unchecked.
             idempotency_key: a key making retries of this create safe (16-96 characters of
@@ -50,11 +52,13 @@ class Images(Generations):
                 checked against its schema before sending.
 
         Raises:
-            ValidationError: the request breaks a documented rule (nothing was sent).
+            ValidationError: the request breaks a documented rule, or a local file is
+                missing, over 10 MB or not an image (nothing was sent).
             InsufficientCreditsError: the balance cannot cover the reservation.
             SubmissionUncertainError: the server may have made the task; resend with the
                 error's `idempotency_key` to find out without paying twice.
-            APIError: any other refusal.
+            UploadUncertainError: a local file's upload lost its answer (no task made).
+            APIError: any other refusal (of the create, or of a local file's upload).
         """
         request = GenerationRequest(
             prompt=prompt,
@@ -77,8 +81,8 @@ class Images(Generations):
         model: str = DEFAULT_IMAGE_MODEL,
         size: str | None = None,
         n: int | None = None,
-        image_urls: Sequence[str] | None = None,
-        mask_url: str | None = None,
+        image_urls: Sequence[Reference] | None = None,
+        mask_url: Reference | None = None,
         callback_url: str | None = None,
         extra_body: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,

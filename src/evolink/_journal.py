@@ -11,12 +11,16 @@ implements it as well as the embedded SQLite one (`_journal_sqlite.SQLiteJournal
 promises, for every method on one `(run, index)`:
 
 - `record_create` with a new key forgets the task and outcome of the older key (a new
-  create replaces the input's story); with the same key it changes nothing already known.
+  create replaces the input's story); with the same key it changes nothing already known
+  but the time it was sent (`sent_at`, when given: the latest send is the one whose task
+  the listing may show).
 - `record_task` and `record_outcome` keep the key; an outcome that names no task keeps the
   task known before.
 - writes to different inputs or runs are independent (several workers may write at once).
+- `record_upload` keeps every upload of a run (one per file id); `uploads` reads them all
+  back, so a resumed run reuses what the run before uploaded.
 
-`tests/journal/contract.py` checks these promises for any store.
+`tests/journal/_journal_contract.py` checks these promises for any store.
 """
 
 from __future__ import annotations
@@ -101,6 +105,9 @@ class InputRecord:
         body: the JSON body of its create, as sent.
         endpoint: the create's path (`/v1/images/generations`), None if unknown.
         model: the request's model, None if unknown.
+        sent_at: when its create was recorded, just before it was sent (Unix time on the
+            client's clock; `record_create` only): a task the listing shows created about
+            then, of the same model, may be the one it made.
     """
 
     run: str
@@ -108,6 +115,7 @@ class InputRecord:
     body: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_body)
     endpoint: str | None = None
     model: str | None = None
+    sent_at: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -143,6 +151,25 @@ class FileRecord:
 
 
 @attrs.frozen(kw_only=True)
+class UploadRecord:
+    """A local file a run uploaded: its content's hash and what the files API answered.
+
+    Attributes:
+        sha256: the content's sha256 (hex).
+        file_id: the files API's id of the upload.
+        file_url: the URL sent in place of the file.
+        expires_at: when the files API deletes it (Unix time), None if it did not say.
+        size: bytes, None if unknown.
+    """
+
+    sha256: str
+    file_id: str
+    file_url: str
+    expires_at: float | None = None
+    size: int | None = None
+
+
+@attrs.frozen(kw_only=True)
 class JournalEntry:
     """The latest record of one input of a run."""
 
@@ -159,6 +186,8 @@ class JournalEntry:
     reserved: Decimal | None = None
     charged: Decimal | None = None
     results: tuple[str, ...] = ()
+    #: When its create was last sent (Unix time), None if the store kept no time.
+    sent_at: float | None = None
 
 
 @runtime_checkable
@@ -189,12 +218,21 @@ class JournalStore(Protocol):
         """A result of the input `file.index` is saved."""
         ...
 
+    async def record_upload(self, run: str, upload: UploadRecord) -> None:
+        """`run` uploaded a local file (kept by `upload.file_id`: recording it again
+        changes nothing)."""
+        ...
+
     async def entries(self, run: str) -> Mapping[int, JournalEntry]:
         """Every input of `run` the store knows, by index (its latest record)."""
         ...
 
     async def files(self, run: str) -> Mapping[int, Sequence[FileRecord]]:
         """The saved results of `run`, by input index, in `number` order."""
+        ...
+
+    async def uploads(self, run: str) -> Sequence[UploadRecord]:
+        """Every upload `run` recorded, in no particular order."""
         ...
 
 
@@ -208,12 +246,14 @@ def _status(value: str) -> EntryStatus:
 
 def entry_from_row(run: str, row: Sequence[Any]) -> JournalEntry:
     """A `JournalEntry` from an SQL store's row: index, body JSON, endpoint, model, key,
-    task id, status, error code and message, reserved, charged, results JSON (SQLite and
-    PostgreSQL keep the same columns)."""
+    task id, status, error code and message, reserved, charged, results JSON, then the
+    time the create was sent if the row has it (SQLite and PostgreSQL keep the same
+    columns)."""
     (idx, request, endpoint, model, key, task_id, status, code, message, reserved, charged) = row[
         :11
     ]
     results = row[11]
+    sent_at = row[12] if len(row) > 12 else None
     body = json.loads(request)
     return JournalEntry(
         run=run,
@@ -229,4 +269,17 @@ def entry_from_row(run: str, row: Sequence[Any]) -> JournalEntry:
         reserved=None if reserved is None else Decimal(reserved),
         charged=None if charged is None else Decimal(charged),
         results=tuple(json.loads(results)) if results else (),
+        sent_at=None if sent_at is None else float(sent_at),
+    )
+
+
+def upload_from_row(row: Sequence[Any]) -> UploadRecord:
+    """An `UploadRecord` from an SQL store's row: file id, sha256, URL, expiry, size."""
+    file_id, sha256, url, expires_at, size = row
+    return UploadRecord(
+        sha256=sha256,
+        file_id=file_id,
+        file_url=url,
+        expires_at=None if expires_at is None else float(expires_at),
+        size=None if size is None else int(size),
     )

@@ -18,7 +18,9 @@ from evolink._journal import (
     InputRecord,
     JournalEntry,
     OutcomeRecord,
+    UploadRecord,
     entry_from_row,
+    upload_from_row,
 )
 from evolink._postgres import display_url, open_pool
 
@@ -32,7 +34,7 @@ Fence = Callable[["AsyncConnection[Any]"], Awaitable[bool]]
 
 _ENTRY_COLUMNS = (
     "idx, request, endpoint, model, idempotency_key, task_id, status, error_code,"
-    " error_message, reserved, charged, results"
+    " error_message, reserved, charged, results, sent_at"
 )
 
 
@@ -87,6 +89,16 @@ class PostgresJournal:
         """
         return PostgresJournal(self.pool, self.url, first=first, last=last, fence=fence)
 
+    def whole(self) -> PostgresJournal:
+        """The same store reading every input of a run (this one, if not a window).
+
+        A resumed chunk matching its lost creates against the task listing must know the
+        run's other inputs too: their tasks are not its own.
+        """
+        return (
+            self if self._first is None else PostgresJournal(self.pool, self.url, fence=self._fence)
+        )
+
     def _bounds(self) -> tuple[str, tuple[int, ...]]:
         if self._first is None or self._last is None:
             return "", ()
@@ -119,11 +131,14 @@ class PostgresJournal:
             await self._execute(query, params)
             return
         async with self.pool.connection() as conn, conn.transaction():
-            if not await self._fence(conn):
-                raise JournalError(
-                    "this worker's job was taken over by another worker: it records nothing more"
-                )
+            await self._check_fence(conn)
             await conn.execute(query, params)
+
+    async def _check_fence(self, conn: AsyncConnection[Any]) -> None:
+        if self._fence is not None and not await self._fence(conn):
+            raise JournalError(
+                "this worker's job was taken over by another worker: it records nothing more"
+            )
 
     async def _fetch(
         self, query: str, params: Sequence[Any] | Mapping[str, Any]
@@ -146,23 +161,33 @@ class PostgresJournal:
         return str(rows[0][0]) if rows else None
 
     async def record_create(self, input: InputRecord, idempotency_key: str) -> None:  # noqa: A002
-        """A create is about to be sent (a new key forgets the older key's task and end).
+        """A create is about to be sent (a new key forgets the older key's task and end;
+        the same key only moves the time it was sent).
 
         Raises:
             JournalError: the window's fence no longer holds (nothing recorded: the create
                 must not be sent); every write is fenced alike.
         """
-        await self._write(
-            "INSERT INTO evolink_inputs (run, idx, request, endpoint, model, idempotency_key,"
-            " status) VALUES (%s, %s, %s, %s, %s, %s, 'creating')"
-            " ON CONFLICT (run, idx) DO UPDATE SET request = excluded.request,"
-            " endpoint = excluded.endpoint, model = excluded.model,"
-            " idempotency_key = excluded.idempotency_key, task_id = NULL, status = 'creating',"
-            " error_code = NULL, error_message = NULL, reserved = NULL, charged = NULL,"
-            " results = NULL"
-            " WHERE evolink_inputs.idempotency_key IS DISTINCT FROM excluded.idempotency_key",
-            (*_input_values(input), idempotency_key),
-        )
+        async with self.pool.connection() as conn, conn.transaction():
+            await self._check_fence(conn)
+            await conn.execute(
+                "INSERT INTO evolink_inputs (run, idx, request, endpoint, model, idempotency_key,"
+                " sent_at, status) VALUES (%s, %s, %s, %s, %s, %s, %s, 'creating')"
+                " ON CONFLICT (run, idx) DO UPDATE SET request = excluded.request,"
+                " endpoint = excluded.endpoint, model = excluded.model,"
+                " idempotency_key = excluded.idempotency_key, sent_at = excluded.sent_at,"
+                " task_id = NULL, status = 'creating',"
+                " error_code = NULL, error_message = NULL, reserved = NULL, charged = NULL,"
+                " results = NULL"
+                " WHERE evolink_inputs.idempotency_key IS DISTINCT FROM excluded.idempotency_key",
+                (*_input_values(input), idempotency_key, input.sent_at),
+            )
+            if input.sent_at is not None:  # sent again under its key: the latest send counts
+                await conn.execute(
+                    "UPDATE evolink_inputs SET sent_at = %s"
+                    " WHERE run = %s AND idx = %s AND idempotency_key = %s",
+                    (input.sent_at, input.run, input.index, idempotency_key),
+                )
 
     async def record_task(self, input: InputRecord, task_id: str) -> None:  # noqa: A002
         """The create answered with `task_id` (or the task was adopted)."""
@@ -206,6 +231,21 @@ class PostgresJournal:
             (run, file.index, file.number, file.url, file.path, file.size),
         )
 
+    async def record_upload(self, run: str, upload: UploadRecord) -> None:
+        """`run` uploaded a local file (once per file id)."""
+        await self._execute(
+            "INSERT INTO evolink_uploads (run, file_id, sha256, file_url, expires_at, size)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (run, file_id) DO NOTHING",
+            (
+                run,
+                upload.file_id,
+                upload.sha256,
+                upload.file_url,
+                upload.expires_at,
+                upload.size,
+            ),
+        )
+
     async def entries(self, run: str) -> Mapping[int, JournalEntry]:
         """Every input of `run`, by index."""
         bounds, values = self._bounds()
@@ -229,6 +269,15 @@ class PostgresJournal:
                 FileRecord(index=idx, number=number, url=url, path=path, size=size)
             )
         return found
+
+    async def uploads(self, run: str) -> Sequence[UploadRecord]:
+        """Every upload of `run` (a window reads them all: they belong to the run)."""
+        rows = await self._fetch(
+            "SELECT file_id, sha256, file_url, expires_at, size FROM evolink_uploads"
+            " WHERE run = %s",
+            (run,),
+        )
+        return [upload_from_row(row) for row in rows]
 
 
 def _input_values(input: InputRecord) -> tuple[Any, ...]:  # noqa: A002

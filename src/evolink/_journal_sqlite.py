@@ -7,7 +7,8 @@ about five times less than handing it to a thread. The API key is never written 
 
 Schema 2 adds the run name (and the create's endpoint and model) to schema 1, the CLI's
 single-run journal; a schema 1 file is migrated when opened, its rows becoming the run
-`DEFAULT_RUN`.
+`DEFAULT_RUN`. Schema 3 adds when each create was sent and the run's uploads of local
+files; a schema 2 file gains them when opened.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from evolink._journal import (
     InputRecord,
     JournalEntry,
     OutcomeRecord,
+    UploadRecord,
     entry_from_row,
+    upload_from_row,
 )
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (run TEXT PRIMARY KEY, fingerprint TEXT NOT NULL);
@@ -49,6 +52,7 @@ CREATE TABLE IF NOT EXISTS inputs (
     reserved TEXT,
     charged TEXT,
     results TEXT,
+    sent_at REAL,
     PRIMARY KEY (run, idx)
 );
 CREATE TABLE IF NOT EXISTS files (
@@ -60,10 +64,19 @@ CREATE TABLE IF NOT EXISTS files (
     size INTEGER NOT NULL,
     PRIMARY KEY (run, idx, number)
 );
+CREATE TABLE IF NOT EXISTS uploads (
+    run TEXT NOT NULL,
+    file_id TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    file_url TEXT NOT NULL,
+    expires_at REAL,
+    size INTEGER,
+    PRIMARY KEY (run, file_id)
+);
 """
 _ENTRY_COLUMNS = (
     "idx, request, endpoint, model, idempotency_key, task_id, status, error_code,"
-    " error_message, reserved, charged, results"
+    " error_message, reserved, charged, results, sent_at"
 )
 
 
@@ -135,18 +148,25 @@ class SQLiteJournal:
         return None if row is None else str(row[0])
 
     async def record_create(self, input: InputRecord, idempotency_key: str) -> None:  # noqa: A002
-        """A create is about to be sent (a new key forgets the older key's task and end)."""
+        """A create is about to be sent (a new key forgets the older key's task and end;
+        the same key only moves the time it was sent)."""
         self._db.execute(
-            "INSERT INTO inputs (run, idx, request, endpoint, model, idempotency_key, status)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'creating')"
+            "INSERT INTO inputs (run, idx, request, endpoint, model, idempotency_key, sent_at,"
+            " status) VALUES (?, ?, ?, ?, ?, ?, ?, 'creating')"
             " ON CONFLICT (run, idx) DO UPDATE SET request = excluded.request,"
             " endpoint = excluded.endpoint, model = excluded.model,"
-            " idempotency_key = excluded.idempotency_key, task_id = NULL, status = 'creating',"
+            " idempotency_key = excluded.idempotency_key, sent_at = excluded.sent_at,"
+            " task_id = NULL, status = 'creating',"
             " error_code = NULL, error_message = NULL, reserved = NULL, charged = NULL,"
             " results = NULL"
             " WHERE inputs.idempotency_key IS NOT excluded.idempotency_key",
-            (*_input_values(input), idempotency_key),
+            (*_input_values(input), idempotency_key, input.sent_at),
         )
+        if input.sent_at is not None:  # sent again under its key: the latest send counts
+            self._db.execute(
+                "UPDATE inputs SET sent_at = ? WHERE run = ? AND idx = ? AND idempotency_key = ?",
+                (input.sent_at, input.run, input.index, idempotency_key),
+            )
 
     async def record_task(self, input: InputRecord, task_id: str) -> None:  # noqa: A002
         """The create answered with `task_id` (or the task was adopted)."""
@@ -187,6 +207,13 @@ class SQLiteJournal:
             (run, file.index, file.number, file.url, file.path, file.size),
         )
 
+    async def record_upload(self, run: str, upload: UploadRecord) -> None:
+        """`run` uploaded a local file (once per file id)."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO uploads VALUES (?, ?, ?, ?, ?, ?)",
+            (run, *_upload_values(upload)),
+        )
+
     async def entries(self, run: str) -> Mapping[int, JournalEntry]:
         """Every input of `run`, by index."""
         rows = self._db.execute(
@@ -208,6 +235,18 @@ class SQLiteJournal:
             )
         return found
 
+    async def uploads(self, run: str) -> Sequence[UploadRecord]:
+        """Every upload of `run`."""
+        rows = self._db.execute(
+            "SELECT file_id, sha256, file_url, expires_at, size FROM uploads WHERE run = ?",
+            (run,),
+        ).fetchall()
+        return [upload_from_row(row) for row in rows]
+
+
+def _upload_values(upload: UploadRecord) -> tuple[Any, ...]:
+    return (upload.file_id, upload.sha256, upload.file_url, upload.expires_at, upload.size)
+
 
 def _input_values(input: InputRecord) -> tuple[Any, ...]:  # noqa: A002
     return (input.run, input.index, json.dumps(dict(input.body)), input.endpoint, input.model)
@@ -228,13 +267,16 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
     if "meta" in tables:
         found = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         version = None if found is None else str(found[0])
-    if version not in (None, "1", SCHEMA_VERSION):
+    if version not in (None, "1", "2", SCHEMA_VERSION):
         raise JournalError(f"{path}: journal schema {version} is not supported")
-    columns = {row[1] for row in db.execute("PRAGMA table_info(inputs)")}
     with db:
         db.execute("BEGIN IMMEDIATE")
+        # Read under the lock: another process may have migrated the file meanwhile.
+        columns = {row[1] for row in db.execute("PRAGMA table_info(inputs)")}
         if "inputs" in tables and "run" not in columns:
             _migrate_from_1(db)
+        elif "inputs" in tables and "sent_at" not in columns:
+            db.execute("ALTER TABLE inputs ADD COLUMN sent_at REAL")  # schema 2 to 3
         _create_tables(db)
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
 

@@ -298,7 +298,12 @@ class Credits(Serializable):
         return min(limits, default=None)
 
 
-def _optional_tuple(value: Iterable[str] | None) -> tuple[str, ...] | None:
+#: A reference input (`image_urls`, `mask_url`): an http(s) URL, or a local file (a
+#: `pathlib.Path`) that is uploaded with the files API when the request is sent.
+Reference = str | os.PathLike[str]
+
+
+def _optional_tuple(value: Iterable[Reference] | None) -> tuple[Reference, ...] | None:
     if isinstance(value, str):
         # One URL given where a list goes: not to be read as a list of its letters.
         from evolink._errors import ValidationError  # noqa: PLC0415 - _errors imports us
@@ -320,15 +325,17 @@ class GenerationRequest(Serializable):
 
     Build it directly for batches (`GenerationRequest(prompt="...", n=2)`). A model's own
     parameters go in `params` and are checked against the model catalog before sending;
-    fields newer than the catalog go in `extra_body` and are sent as they are.
+    fields newer than the catalog go in `extra_body` and are sent as they are. A local
+    file (`pathlib.Path`) among `image_urls` or `mask_url` is uploaded (once per content)
+    when the request is sent, and its URL sent in its place.
     """
 
     prompt: str | None = None
     model: str = DEFAULT_IMAGE_MODEL
     size: str | None = None
     n: int | None = None
-    image_urls: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_tuple)
-    mask_url: str | None = None
+    image_urls: tuple[Reference, ...] | None = attrs.field(default=None, converter=_optional_tuple)
+    mask_url: Reference | None = None
     callback_url: str | None = None
     extra_body: Mapping[str, Any] | None = None
     params: Mapping[str, Any] | None = None

@@ -109,6 +109,20 @@ MIGRATIONS: Sequence[str] = (
     """
     ALTER TABLE evolink_credit_holds ADD COLUMN kept BOOLEAN NOT NULL DEFAULT FALSE;
     """,
+    # 5: when each create was sent (to find its task in the listing), and the local files
+    # each run uploaded (a resumed run reuses them).
+    """
+    ALTER TABLE evolink_inputs ADD COLUMN sent_at DOUBLE PRECISION;
+    CREATE TABLE evolink_uploads (
+        run TEXT NOT NULL,
+        file_id TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        file_url TEXT NOT NULL,
+        expires_at DOUBLE PRECISION,
+        size BIGINT,
+        PRIMARY KEY (run, file_id)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

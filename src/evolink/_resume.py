@@ -11,9 +11,17 @@ keeps a resume from paying twice:
    not adopted: rejected, it sent nothing, and an input that reaches the planner passed
    validation this time (the file was fixed), so it goes on to the questions below;
 4. its task id is known: re-read that task, never create another;
-5. its create was sent (a key is recorded) but no task id came back: resend it under the
-   same key, so the server answers with the task it made, or makes it once;
+5. its create was sent (a key is recorded) but no task id came back: the caller may have
+   looked for its task in the account's task listing (`Listing`, from `_task_recovery`).
+   One listed task that can only be its: re-read that one. Several it could be: send
+   nothing, it stays uncertain (which is its cannot be told, and one of them may be).
+   None, or the listing not read: resend it under the same key, so a server that honours
+   keys answers with the task it made, or makes it once;
 6. otherwise (skipped before it was sent): submit it.
+
+A request naming a local file is recorded with the URL it was uploaded to. The file may be
+uploaded again (a new URL) before a resumed run meets the input: `aliases` (every upload
+URL of the run, to its content's hash) lets the comparison see the same content.
 """
 
 from __future__ import annotations
@@ -44,9 +52,25 @@ class Action(str, enum.Enum):
     SUBMIT = "submit"
     #: The journal holds another request at this index: send nothing.
     MISMATCH = "mismatch"
+    #: Its create was never answered and the listing shows several tasks it may have
+    #: made: send nothing, it stays uncertain.
+    AMBIGUOUS = "ambiguous"
 
     def __str__(self) -> str:
         return self.value
+
+
+@attrs.frozen
+class Listing:
+    """What the account's task listing shows of an input whose create was never answered.
+
+    Attributes:
+        task_id: the one listed task that can only be its, if there is one.
+        candidates: else, every listed task it could be (empty: none).
+    """
+
+    task_id: str | None = None
+    candidates: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -55,6 +79,8 @@ class Step:
 
     action: Action
     entry: JournalEntry | None = None
+    #: The task the listing found for it (REREAD of an unanswered create).
+    found: str | None = None
 
     @property
     def idempotency_key(self) -> str | None:
@@ -66,19 +92,54 @@ class Step:
     @property
     def task_id(self) -> str | None:
         """The task to re-read (REREAD), or the adopted one's."""
+        if self.found is not None:
+            return self.found
         if self.action in (Action.REREAD, Action.ADOPT) and self.entry is not None:
             return self.entry.task_id
         return None
 
 
-def same_request(recorded: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
+def canonical_value(value: Any, aliases: Mapping[str, str]) -> Any:
+    """`value` with every upload URL in `aliases` written as its content (`sha256:...`),
+    in lists and objects too: two bodies naming one file through two uploads compare equal."""
+    if isinstance(value, str):
+        digest = aliases.get(value)
+        return value if digest is None else f"sha256:{digest}"
+    if isinstance(value, (list, tuple)):
+        return [canonical_value(v, aliases) for v in value]
+    if isinstance(value, Mapping):
+        return {k: canonical_value(v, aliases) for k, v in value.items()}
+    return value
+
+
+def same_request(
+    recorded: Mapping[str, Any],
+    body: Mapping[str, Any],
+    aliases: Mapping[str, str] | None = None,
+) -> bool:
     """Whether two create bodies ask for the same thing: every field both name agrees.
 
     A field only one names is not a difference: a newer SDK may write a default the older
     one left out, and that must not make a journal unusable. Volatile fields are ignored.
+    Upload URLs in `aliases` (URL to content hash) stand for their content.
     """
     shared = (recorded.keys() & body.keys()) - _VOLATILE_FIELDS
-    return all(recorded[name] == body[name] for name in shared)
+    if not aliases:
+        return all(recorded[name] == body[name] for name in shared)
+    return all(
+        canonical_value(recorded[name], aliases) == canonical_value(body[name], aliases)
+        for name in shared
+    )
+
+
+def unanswered(entry: JournalEntry) -> bool:
+    """Whether the input's create was sent and never answered (question 5): a key, no
+    task id, no final outcome."""
+    return (
+        entry.idempotency_key is not None
+        and entry.task_id is None
+        and not (entry.status.is_final and entry.status is not EntryStatus.REJECTED)
+    )
 
 
 def plan_input(  # noqa: PLR0911 - one answer per question, in the module docstring's order
@@ -86,6 +147,8 @@ def plan_input(  # noqa: PLR0911 - one answer per question, in the module docstr
     body: Mapping[str, Any] | None = None,
     *,
     retry_failed: bool = False,
+    aliases: Mapping[str, str] | None = None,
+    listing: Listing | None = None,
 ) -> Step:
     """Decide what to do with one input; see the module docstring for the order.
 
@@ -94,10 +157,13 @@ def plan_input(  # noqa: PLR0911 - one answer per question, in the module docstr
         body: the input's create body now, to check it is the recorded one (None: the
             caller has checked the whole input already, as the CLI does by fingerprint).
         retry_failed: submit again an input whose task failed (a new task, a new key).
+        aliases: the run's upload URLs, to their content's hash (see the module docstring).
+        listing: what the task listing shows of it, if its create was never answered and
+            the listing was read (question 5).
     """
     if entry is None:
         return Step(Action.SUBMIT)
-    if body is not None and entry.body and not same_request(entry.body, body):
+    if body is not None and entry.body and not same_request(entry.body, body, aliases):
         return Step(Action.MISMATCH, entry)
     if entry.status is EntryStatus.FAILED and retry_failed:
         return Step(Action.SUBMIT, entry)
@@ -106,6 +172,10 @@ def plan_input(  # noqa: PLR0911 - one answer per question, in the module docstr
     if entry.task_id is not None:
         return Step(Action.REREAD, entry)
     if entry.idempotency_key is not None:
+        if listing is not None and listing.task_id is not None:
+            return Step(Action.REREAD, entry, found=listing.task_id)
+        if listing is not None and listing.candidates:
+            return Step(Action.AMBIGUOUS, entry)
         return Step(Action.RESEND, entry)
     return Step(Action.SUBMIT, entry)
 
@@ -115,9 +185,13 @@ def plan(
     bodies: Mapping[int, Mapping[str, Any] | None],
     *,
     retry_failed: bool = False,
+    listings: Mapping[int, Listing] | None = None,
 ) -> dict[int, Step]:
     """`plan_input` for every input of `bodies` (by index)."""
+    listings = listings or {}
     return {
-        index: plan_input(entries.get(index), body, retry_failed=retry_failed)
+        index: plan_input(
+            entries.get(index), body, retry_failed=retry_failed, listing=listings.get(index)
+        )
         for index, body in bodies.items()
     }

@@ -8,7 +8,7 @@ that is not a readable task is skipped (the rest of the page is still good).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -19,7 +19,7 @@ from evolink._models import Task, TaskStatus, TaskType
 from evolink._retry import RequestKind
 
 if TYPE_CHECKING:
-    from evolink._transport import Transport
+    from evolink._transport import RequestCount, Transport
 
 logger = logging.getLogger("evolink")
 
@@ -34,15 +34,18 @@ def list_tasks(
     model: str | None = None,
     page_size: int = 50,
     limit: int | None = None,
+    counts: Sequence[RequestCount] = (),
 ) -> AsyncIterator[Task]:
     """The account's tasks, newest first, read one page at a time as they are iterated.
+
+    `counts` count each page's request (a batch's `BatchReport.requests`).
 
     Raises:
         ValidationError: a filter or `page_size` out of range (checked at once, before
             the first page is read).
     """
     query = _query(status=status, type=type, model=model, page_size=page_size, limit=limit)
-    return _pages(transport, query, page_size=page_size, limit=limit)
+    return _pages(transport, query, page_size=page_size, limit=limit, counts=counts)
 
 
 def _query(
@@ -78,14 +81,21 @@ def _query(
 
 
 async def _pages(
-    transport: Transport, query: Mapping[str, str], *, page_size: int, limit: int | None
+    transport: Transport,
+    query: Mapping[str, str],
+    *,
+    page_size: int,
+    limit: int | None,
+    counts: Sequence[RequestCount],
 ) -> AsyncIterator[Task]:
     yielded = 0
     page = 1
     seen: set[str] = set()  # a task created while listing shifts pages: no task twice
     while True:
         params = urlencode({**query, "page": page, "page_size": page_size})
-        answer: Any = await transport.send(RequestKind.READ, "GET", f"/v1/tasks?{params}")
+        answer: Any = await transport.send(
+            RequestKind.READ, "GET", f"/v1/tasks?{params}", counts=counts
+        )
         rows, sent, total = _rows(answer)
         new = 0
         for row in rows:

@@ -2,7 +2,8 @@
 
 SIGKILL mid-batch, then `--resume`: from the simulator's request record, no create body went
 out under two idempotency keys and no input made two tasks; every prompt ends with its
-images on disk. SIGINT stops cleanly with exit 130 and a hint to resume.
+images on disk, and no local reference image is uploaded twice. SIGINT stops cleanly with
+exit 130 and a hint to resume.
 """
 
 from __future__ import annotations
@@ -124,3 +125,24 @@ def test_sigint_stops_cleanly_with_130(tmp_path, served):
     stdout, stderr = second.communicate(timeout=60)
     assert second.returncode == 0, stdout + stderr
     _check_everything_made_once(simulator, out)
+
+
+def test_sigkill_then_resume_uploads_no_local_file_again(tmp_path, served):
+    """A CSV naming local files (three contents): killed with SIGKILL once an image is
+    saved, the run had uploaded each content once; `--resume` uploads nothing again."""
+    from test_local_images_resume import write_csv  # noqa: PLC0415 - a sibling's helper
+
+    simulator, url = served
+    source = write_csv(tmp_path, rows=6)
+    out = tmp_path / "out"
+    first = _start(source, out, url)
+    _wait_for_images(out, first, at_least=1)
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=10)
+    uploaded = simulator.count("POST", "/api/v1/files/upload")
+    second = _start(source, out, url, "--resume")
+    stdout, stderr = second.communicate(timeout=60)
+    assert second.returncode == 0, stdout + stderr
+    assert 3 == uploaded == simulator.count("POST", "/api/v1/files/upload")
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert ["completed"] * 6 == [m["status"] for m in manifest]

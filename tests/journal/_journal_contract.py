@@ -20,6 +20,7 @@ from evolink import (
     InputRecord,
     JournalStore,
     OutcomeRecord,
+    UploadRecord,
 )
 
 Reopen = Callable[[JournalStore], Awaitable[JournalStore]]
@@ -29,13 +30,26 @@ KEY_A = "key-a-0123456789abcdef"
 KEY_B = "key-b-0123456789abcdef"
 
 
-def _input(index: int, prompt: str = "a fox", run: str = RUN) -> InputRecord:
+def _input(
+    index: int, prompt: str = "a fox", run: str = RUN, sent_at: float | None = None
+) -> InputRecord:
     return InputRecord(
         run=run,
         index=index,
         body={"model": "gpt-image-2", "prompt": prompt},
         endpoint="/v1/images/generations",
         model="gpt-image-2",
+        sent_at=sent_at,
+    )
+
+
+def _upload(file_id: str, sha256: str = "ab" * 32, expires_at: float | None = 2e9) -> UploadRecord:
+    return UploadRecord(
+        sha256=sha256,
+        file_id=file_id,
+        file_url=f"https://files.example/{file_id}.png",
+        expires_at=expires_at,
+        size=1234,
     )
 
 
@@ -167,3 +181,37 @@ class JournalStoreContract:
         entries = await store.entries(RUN)
         assert list(range(50)) == sorted(entries)
         assert all(e.task_id == f"task-unified-{i}" for i, e in entries.items())
+
+    async def test_a_create_keeps_when_it_was_last_sent(self, store: JournalStore) -> None:
+        """`sent_at` comes back as written; a resend under the same key moves it (and
+        only it: the task stays), a new key records its own, none given keeps it."""
+        await store.record_create(_input(0, sent_at=1_767_225_600.25), KEY_A)
+        first = (await store.entries(RUN))[0]
+        await store.record_task(_input(0), "task-unified-1")
+        await store.record_create(_input(0, sent_at=1_767_229_200.0), KEY_A)
+        resent = (await store.entries(RUN))[0]
+        await store.record_create(_input(0), KEY_A)
+        kept = (await store.entries(RUN))[0]
+        await store.record_create(_input(0, sent_at=1_767_232_800.5), KEY_B)
+        again = (await store.entries(RUN))[0]
+        await store.record_create(_input(1), KEY_A)
+        assert 1_767_225_600.25 == first.sent_at
+        assert (1_767_229_200.0, "task-unified-1") == (resent.sent_at, resent.task_id)
+        assert 1_767_229_200.0 == kept.sent_at
+        assert (1_767_232_800.5, None) == (again.sent_at, again.task_id)
+        assert (await store.entries(RUN))[1].sent_at is None
+
+    async def test_uploads_round_trip(self, store: JournalStore, reopen: Reopen) -> None:
+        """Every upload of a run comes back as written, across a reopen; one recorded
+        twice is kept once; a run with none has none; runs do not share them."""
+        assert [] == list(await store.uploads(RUN))
+        first = _upload("file_1", expires_at=1_767_225_600.5)
+        renewed = _upload("file_2", expires_at=None)  # the same content, uploaded again
+        other = _upload("file_3", sha256="cd" * 32)
+        for upload in (first, renewed, other, first):
+            await store.record_upload(RUN, upload)
+        await store.record_upload("run-b", _upload("file_4"))
+        store = await reopen(store)
+        found = sorted(await store.uploads(RUN), key=lambda u: u.file_id)
+        assert [first, renewed, other] == found
+        assert ["file_4"] == [u.file_id for u in await store.uploads("run-b")]

@@ -13,13 +13,15 @@ from evolink import (
     AsyncEvolink,
     EntryStatus,
     FileRecord,
+    GenerationRequest,
     InputRecord,
     JournalError,
     JournalStore,
     OutcomeKind,
     PostgresJournal,
+    UploadRecord,
 )
-from evolink._postgres import SCHEMA_VERSION, display_url, is_postgres_url
+from evolink._postgres import MIGRATIONS, SCHEMA_VERSION, display_url, is_postgres_url
 from evolink.testing import TEST_API_KEY, Simulator, VirtualClock
 
 pytest.importorskip("psycopg")
@@ -87,6 +89,31 @@ async def test_a_newer_schema_is_refused(database: str) -> None:
             await conn.execute("UPDATE evolink_schema SET version = version + 1")
     with pytest.raises(JournalError, match="upgrade evolink"):
         await PostgresJournal.open(database)
+
+
+async def test_a_version_4_database_gains_send_times_and_uploads(database: str) -> None:
+    """A database left at schema 4 is migrated by step 5: its inputs stay, with no send
+    time known, and uploads can be recorded."""
+    import psycopg  # noqa: PLC0415 - the postgres extra
+
+    async with await psycopg.AsyncConnection.connect(database, autocommit=True) as conn:
+        await conn.execute("CREATE TABLE evolink_schema (version INTEGER NOT NULL)")
+        for step in MIGRATIONS[:4]:
+            for statement in step.split(";"):
+                if statement.strip():
+                    await conn.execute(statement)
+        await conn.execute("INSERT INTO evolink_schema VALUES (4)")
+        await conn.execute(
+            "INSERT INTO evolink_inputs (run, idx, request, idempotency_key, status)"
+            " VALUES ('r', 0, '{}', 'key-old-0123456789', 'creating')"
+        )
+    async with await PostgresJournal.open(database) as journal:
+        [entry] = (await journal.entries("r")).values()
+        upload = UploadRecord(sha256="ab" * 32, file_id="file_1", file_url="https://f/1.png")
+        await journal.record_upload("r", upload)
+        assert [upload] == list(await journal.uploads("r"))
+    assert ("key-old-0123456789", None) == (entry.idempotency_key, entry.sent_at)
+    assert 5 <= SCHEMA_VERSION
 
 
 async def test_an_unreachable_database_is_a_journal_error() -> None:
@@ -160,3 +187,36 @@ async def test_a_window_reads_its_inputs_only(database: str) -> None:
         assert [2, 3] == sorted(await window.entries("r"))
         assert [2, 3] == sorted(await window.files("r"))
         assert list(range(6)) == sorted(await journal.entries("r"))
+
+
+async def test_a_chunk_never_claims_another_chunks_lost_task(database: str) -> None:
+    """Input 0 (chunk 0-4) and input 4 (chunk 4-8) were sent at the same moment, both
+    answers lost; only input 0's create reached the server. A worker resuming chunk 4-8
+    sees the task in the listing, but matches against the whole run: it could be input
+    0's, so input 4 is not given it (nor resent: it could be its own)."""
+    clock = VirtualClock()
+    sim = Simulator(clock=clock, seed=1, idempotency=False)
+    body = {"model": "gpt-image-2", "prompt": "a heron at dawn, 0"}
+    client = AsyncEvolink(
+        api_key=TEST_API_KEY, base_url="https://sim.test", transport=sim.transport(), clock=clock
+    )
+    async with clock.running(), client, await PostgresJournal.open(database) as journal:
+        sent = clock.time()
+        for index in (0, 4):
+            record = InputRecord(
+                run="r",
+                index=index,
+                body={**body, "prompt": f"a heron at dawn, {index}"},
+                endpoint="/v1/images/generations",
+                model="gpt-image-2",
+                sent_at=sent,
+            )
+            await journal.record_create(record, f"key-{index:04d}-0123456789ab")
+        made = await client.images.create(GenerationRequest(prompt="a heron at dawn, 0"))
+        creates = sim.count("POST", "/v1/images/generations")
+        async with client.batch(journal=journal.window(4, 8), run="r") as batch:
+            await batch.submit(GenerationRequest(prompt="a heron at dawn, 4"), journal_index=4)
+    [outcome] = batch.report().outcomes
+    assert (OutcomeKind.UNCERTAIN, "ambiguous_listing") == (outcome.kind, outcome.error_code)
+    assert made.id in (outcome.error_message or "")
+    assert creates == sim.count("POST", "/v1/images/generations")

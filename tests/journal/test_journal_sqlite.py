@@ -1,4 +1,4 @@
-"""The SQLite store: the contract, its schema 1 migration, and what it refuses."""
+"""The SQLite store: the contract, its schema 1 and 2 migrations, and what it refuses."""
 
 from __future__ import annotations
 
@@ -11,8 +11,16 @@ from pathlib import Path
 import pytest
 from _journal_contract import JournalStoreContract
 
-from evolink import EntryStatus, JournalError, JournalStore, SQLiteJournal
+from evolink import (
+    EntryStatus,
+    InputRecord,
+    JournalError,
+    JournalStore,
+    SQLiteJournal,
+    UploadRecord,
+)
 from evolink._journal import DEFAULT_RUN
+from evolink._journal_sqlite import SCHEMA_VERSION
 
 pytestmark = pytest.mark.anyio
 
@@ -91,7 +99,9 @@ async def test_a_schema_1_journal_becomes_the_default_run(tmp_path):
     )
     assert ["0002-an-owl-1.png"] == [f.path for f in files[1]]
     with contextlib.closing(sqlite3.connect(path)) as db:
-        assert [("2",)] == db.execute("SELECT value FROM meta WHERE key='schema'").fetchall()
+        assert [(SCHEMA_VERSION,)] == db.execute(
+            "SELECT value FROM meta WHERE key='schema'"
+        ).fetchall()
 
 
 async def test_migration_is_done_once(tmp_path):
@@ -101,6 +111,49 @@ async def test_migration_is_done_once(tmp_path):
     SQLiteJournal.open(path).close()
     async with SQLiteJournal.open(path) as journal:
         assert 2 == len(await journal.entries(DEFAULT_RUN))
+
+
+#: A journal of schema 2 (named runs, no send times, no uploads), byte for byte its SQL.
+_SCHEMA_2 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (run TEXT PRIMARY KEY, fingerprint TEXT NOT NULL);
+CREATE TABLE inputs (
+    run TEXT NOT NULL, idx INTEGER NOT NULL, request TEXT NOT NULL, endpoint TEXT,
+    model TEXT, idempotency_key TEXT, task_id TEXT, status TEXT NOT NULL, error_code TEXT,
+    error_message TEXT, reserved TEXT, charged TEXT, results TEXT, PRIMARY KEY (run, idx)
+);
+CREATE TABLE files (
+    run TEXT NOT NULL, idx INTEGER NOT NULL, number INTEGER NOT NULL, url TEXT NOT NULL,
+    path TEXT NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (run, idx, number)
+);
+INSERT INTO meta VALUES ('schema', '2');
+INSERT INTO inputs (run, idx, request, model, idempotency_key, status) VALUES
+    ('r', 0, '{"model": "gpt-image-2", "prompt": "a fox"}', 'gpt-image-2',
+     'key-old-0123456789', 'creating');
+"""
+
+
+async def test_a_schema_2_journal_gains_send_times_and_uploads(tmp_path):
+    """A schema 2 journal opens with its inputs intact (no send time known) and can
+    record uploads and send times from then on."""
+    path = tmp_path / "journal.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.executescript(_SCHEMA_2)
+        db.commit()
+    async with SQLiteJournal.open(path) as journal:
+        [entry] = (await journal.entries("r")).values()
+        await journal.record_upload(
+            "r", UploadRecord(sha256="ab" * 32, file_id="file_1", file_url="https://f/1.png")
+        )
+        await journal.record_create(
+            InputRecord(run="r", index=1, body={"prompt": "an owl"}, sent_at=12.5),
+            "key-new-0123456789",
+        )
+    async with SQLiteJournal.open(path) as journal:
+        entries = await journal.entries("r")
+        assert ["file_1"] == [u.file_id for u in await journal.uploads("r")]
+    assert ("key-old-0123456789", None) == (entry.idempotency_key, entry.sent_at)
+    assert 12.5 == entries[1].sent_at
 
 
 def test_refuses_a_newer_schema(tmp_path):

@@ -54,7 +54,7 @@ async def test_a_cancelled_run_resumes_without_creating_twice(
 ):
     """Cancel a generate_many a second after its 10th create, run it again on the same
     journal: every input ends once, completed, and the simulator made one task per prompt
-    (a create whose answer was lost is resent under its key and answered by a replay)."""
+    (a create whose answer was lost is found in the listing, or resent under its key)."""
     clock = VirtualClock()
     sim = Simulator(clock=clock, seed=5, faults=faults)
     journal = tmp_path / "runs.sqlite3"
@@ -86,10 +86,12 @@ async def test_a_cancelled_run_resumes_without_creating_twice(
     assert Counter(PROMPTS) == _tasks_made(sim)  # one task per prompt, over both runs
     done_before = {o.index for o in cut.outcomes if o.kind is OutcomeKind.COMPLETED}
     assert done_before == {o.index for o in second.outcomes if o.resumed}
+    # A create cut short unanswered is found in the task listing (or else resent under
+    # its key and answered by a replay): never a second task.
     uncertain = {o.idempotency_key for o in cut.outcomes if o.kind is OutcomeKind.UNCERTAIN}
     replayed = {r.idempotency_key for r in sim.requests if r.replayed}
-    assert uncertain == replayed
-    assert resends == bool(replayed)
+    assert replayed <= uncertain
+    assert resends == bool(uncertain)
     async with SQLiteJournal.open(journal) as store:
         entries = await store.entries("r")
     assert {EntryStatus.COMPLETED} == {e.status for e in entries.values()}

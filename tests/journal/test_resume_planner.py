@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evolink import EntryStatus, JournalEntry
-from evolink._resume import Action, Step, plan, plan_input, same_request
+from evolink._resume import Action, Listing, Step, plan, plan_input, same_request
 
 BODY = {"model": "gpt-image-2", "prompt": "a fox"}
 KEY = "key-0123456789abcdef"
@@ -126,3 +126,59 @@ def test_plan_covers_every_input():
     entry = JournalEntry(run="r", index=1, status=EntryStatus.COMPLETED, body=BODY)
     steps = plan({1: entry}, {0: BODY, 1: BODY})
     assert {0: Step(Action.SUBMIT), 1: Step(Action.ADOPT, entry)} == steps
+
+
+listings = st.builds(
+    Listing,
+    task_id=st.none() | st.just("task-unified-listed"),
+    candidates=st.lists(st.sampled_from(["t1", "t2", "t3"]), max_size=3, unique=True).map(tuple),
+)
+
+
+@given(entry=entries, listing=listings, retry_failed=st.booleans())
+def test_the_listing_decides_only_unanswered_creates(entry, listing, retry_failed):
+    """The listing changes the plan of an input planned RESEND only: its one task is read
+    (never created again), several candidates send nothing, none resends."""
+    without = plan_input(entry, BODY, retry_failed=retry_failed)
+    step = plan_input(entry, BODY, retry_failed=retry_failed, listing=listing)
+    if without.action is not Action.RESEND:
+        assert without == step
+    elif listing.task_id is not None:
+        assert (Action.REREAD, "task-unified-listed") == (step.action, step.task_id)
+    elif listing.candidates:
+        assert (Action.AMBIGUOUS, None, None) == (step.action, step.task_id, step.idempotency_key)
+    else:
+        assert without == step
+
+
+def test_an_upload_url_stands_for_its_content():
+    """Two upload URLs of one file are one request; of two files, two; a URL no upload
+    made is compared as written."""
+    aliases = {"https://f/1.png": "aa", "https://f/1-again.png": "aa", "https://f/2.png": "bb"}
+    recorded = {**BODY, "image_urls": ["https://f/1.png", "https://x/y.png"]}
+
+    assert same_request(
+        recorded, {**BODY, "image_urls": ["https://f/1-again.png", "https://x/y.png"]}, aliases
+    )
+    assert not same_request(
+        recorded, {**BODY, "image_urls": ["https://f/2.png", "https://x/y.png"]}, aliases
+    )
+    assert not same_request(
+        recorded, {**BODY, "image_urls": ["https://f/1-again.png", "https://x/z.png"]}, aliases
+    )
+    assert not same_request(recorded, {**BODY, "image_urls": ["https://f/1-again.png"]})
+    nested = {**BODY, "reference": {"image": "https://f/1.png", "weight": 0.5}}
+    assert same_request(
+        nested, {**BODY, "reference": {"image": "https://f/1-again.png", "weight": 0.5}}, aliases
+    )
+    assert not same_request(
+        nested, {**BODY, "reference": {"image": "https://f/1-again.png", "weight": 1}}, aliases
+    )
+    assert (
+        Action.MISMATCH
+        is not plan_input(
+            JournalEntry(run="r", index=0, status=EntryStatus.COMPLETED, body=recorded),
+            {**BODY, "image_urls": ["https://f/1-again.png", "https://x/y.png"]},
+            aliases=aliases,
+        ).action
+    )

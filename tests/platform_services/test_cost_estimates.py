@@ -4,12 +4,13 @@ ranges where the price depends on what is not known; unknown where that is the t
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import respx
-from _platform_support import BASE_URL, client_for
+from _platform_support import BASE_URL, client_for, png
 
 from evolink import (
     AsyncEvolink,
@@ -48,6 +49,22 @@ async def test_images_cost_price_times_images(client: AsyncEvolink):
     )
     assert estimate.is_exact
     assert "7.5 credits" == str(estimate)
+
+
+async def test_local_files_are_estimated_unsent(
+    client: AsyncEvolink, sim: Simulator, tmp_path: Path
+):
+    """A request naming local files (in `image_urls` and `mask_url`) is estimated like one
+    naming URLs, and nothing is uploaded for an estimate."""
+    image = tmp_path / "ref.png"
+    image.write_bytes(png(1))
+    local = GenerationRequest(prompt="fox", image_urls=[image], mask_url=image)
+    remote = GenerationRequest(
+        prompt="fox", image_urls=["https://x/ref.png"], mask_url="https://x/mask.png"
+    )
+
+    assert await client.estimate(remote) == await client.estimate(local)
+    assert 0 == sim.count("POST", "/api/v1/files/upload")
 
 
 async def test_a_video_costs_its_seconds(client: AsyncEvolink, sim: Simulator):

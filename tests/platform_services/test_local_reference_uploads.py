@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from _platform_support import client_for, png
 
-from evolink import AsyncEvolink, GenerationRequest, OutcomeKind, UploadCache
+from evolink import AsyncEvolink, GenerationRequest, OutcomeKind, UploadCache, ValidationError
 from evolink.testing import Simulator, VirtualClock
 
 pytestmark = pytest.mark.anyio
@@ -30,10 +30,7 @@ async def test_each_distinct_file_is_uploaded_once(
     """Twelve rows naming three paths of two contents: two uploads, every create sent
     with the uploaded URLs."""
     paths = _images(tmp_path)
-    requests = [
-        GenerationRequest(prompt=f"fox {i}", image_urls=[paths[i % 3]])  # type: ignore[list-item]
-        for i in range(12)
-    ]
+    requests = [GenerationRequest(prompt=f"fox {i}", image_urls=[paths[i % 3]]) for i in range(12)]
 
     report = await client.images.generate_many(requests, max_in_flight=4)
 
@@ -80,8 +77,8 @@ async def test_a_bad_local_file_rejects_its_input_unsent(
     text = tmp_path / "notes.txt"
     text.write_text("not an image")
     requests = [
-        GenerationRequest(prompt="a", image_urls=[tmp_path / "missing.png"]),  # type: ignore[list-item]
-        GenerationRequest(prompt="b", image_urls=[text]),  # type: ignore[list-item]
+        GenerationRequest(prompt="a", image_urls=[tmp_path / "missing.png"]),
+        GenerationRequest(prompt="b", image_urls=[text]),
     ]
 
     report = await client.images.generate_many(requests)
@@ -98,8 +95,8 @@ async def test_a_failed_upload_rejects_only_its_input(clock: VirtualClock, tmp_p
     async with clock.running(), client_for(sim) as client:
         report = await client.images.generate_many(
             [
-                GenerationRequest(prompt="a", image_urls=[first]),  # type: ignore[list-item]
-                GenerationRequest(prompt="b", image_urls=[second]),  # type: ignore[list-item]
+                GenerationRequest(prompt="a", image_urls=[first]),
+                GenerationRequest(prompt="b", image_urls=[second]),
             ]
         )
     assert [OutcomeKind.COMPLETED, OutcomeKind.REJECTED] == [o.kind for o in report.outcomes]
@@ -113,8 +110,8 @@ async def test_mask_and_params_paths_are_uploaded_too(
     first, second, _ = _images(tmp_path)
     request = GenerationRequest(
         prompt="a",
-        image_urls=[first],  # type: ignore[list-item]
-        mask_url=second,  # type: ignore[arg-type]
+        image_urls=[first],
+        mask_url=second,
         params={"reference": [first]},
     )
 
@@ -124,6 +121,37 @@ async def test_mask_and_params_paths_are_uploaded_too(
     assert resolved.params is not None
     assert isinstance(resolved.params["reference"][0], str)
     assert 2 == sim.count("POST", UPLOADS)
+
+
+async def test_a_single_generate_uploads_its_local_files(
+    client: AsyncEvolink, sim: Simulator, tmp_path: Path
+):
+    """`images.generate` with a path (and `videos.generate`, and `create`): uploaded once per
+    content through the client's cache, the URL sent in its place."""
+    first, second, copy = _images(tmp_path)
+
+    image = await client.images.generate("a fox", image_urls=[first, second], mask_url=copy)
+    again = await client.images.create(GenerationRequest(prompt="an owl", image_urls=[copy]))
+    video = await client.videos.generate(
+        "a fox running", model="sora-2-preview", image_urls=[first]
+    )
+
+    assert 2 == sim.count("POST", UPLOADS)
+    [one, other] = sim.task(image.id).prompt, sim.task(again.id).prompt
+    assert ("a fox", "an owl") == (one, other)
+    bodies = [r.body for r in sim.requests if r.path.endswith("/generations")]
+    assert bodies[0]["image_urls"][0] == bodies[0]["mask_url"] == bodies[1]["image_urls"][0]
+    assert bodies[2]["image_urls"] == [bodies[0]["image_urls"][0]]
+    assert video.id in sim.tasks
+
+
+async def test_a_single_generate_refuses_a_bad_file_unsent(
+    client: AsyncEvolink, sim: Simulator, tmp_path: Path
+):
+    """A missing local file raises `ValidationError` from `generate`; nothing is sent."""
+    with pytest.raises(ValidationError, match=r"missing\.png"):
+        await client.images.generate("a fox", image_urls=[tmp_path / "missing.png"])
+    assert 0 == sim.count()
 
 
 @pytest.mark.parametrize(

@@ -230,6 +230,21 @@ async def platform_services(path: Path) -> None:
             assert_type(exc.replacement, str | None)
 
 
+async def local_reference_images(client: AsyncEvolink, path: Path) -> Task:
+    # A local file goes where a URL does: `image_urls`, `mask_url`, on every door.
+    request = GenerationRequest(prompt="the product", image_urls=[path, "https://x/y.png"])
+    masked = GenerationRequest(prompt="the product", image_urls=[path], mask_url=path)
+    report = await client.images.generate_many([request, masked])
+    assert report.ok
+    await client.videos.generate("the product turning", model="sora-2-preview", image_urls=[path])
+    return await client.images.generate("the product", image_urls=[path], mask_url=path)
+
+
+def blocking_local_reference_images(path: Path) -> Task:
+    with Evolink() as client:
+        return client.images.run("the product", model="gpt-image-2", image_urls=[path])
+
+
 def blocking_platform_services(path: Path) -> None:
     with Evolink() as client:
         assert_type(client.estimate(["a fox"]), evolink.CostEstimate)

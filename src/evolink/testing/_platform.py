@@ -60,6 +60,7 @@ class StoredFile:
     file_name: str
     upload_path: str
     uploaded: float
+    ttl: float = FILE_TTL  # seconds it lives (the platform's `file_ttl` when stored)
 
     def view(self, origin: str) -> dict[str, Any]:
         url = f"{origin}/files/{self.upload_path}/{self.file_id}-{self.file_name}"
@@ -73,7 +74,7 @@ class StoredFile:
             "file_url": url,
             "download_url": f"{origin}/api/v1/files/download/{self.file_id}",
             "upload_time": _iso(self.uploaded),
-            "expires_at": _iso(self.uploaded + FILE_TTL),
+            "expires_at": _iso(self.uploaded + self.ttl),
         }
 
 
@@ -218,6 +219,7 @@ class Platform:
             file_name=file_name,
             upload_path=upload_path if isinstance(upload_path, str) and upload_path else "images",
             uploaded=now,
+            ttl=self.file_ttl,
         )
         self.files[stored.file_id] = stored
         if idempotency_key is not None:
@@ -225,7 +227,7 @@ class Platform:
         return _ok(stored.view(request.origin), "File uploaded successfully"), False
 
     def _alive(self, stored: StoredFile, now: float) -> bool:
-        return now < stored.uploaded + self.file_ttl
+        return now < stored.uploaded + stored.ttl
 
     def _list(self, request: Request, key: str, now: float) -> Reply:
         params = request.params()
