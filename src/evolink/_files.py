@@ -213,14 +213,18 @@ class Files:
         return parse_file_page(answer, page=page, page_size=page_size)
 
     async def iterate(self, *, page_size: int = 50) -> AsyncIterator[UploadedFile]:
-        """Every file of the account, page after page."""
+        """Every file of the account, page after page, each once (a file stored while
+        listing shifts pages; a server that ignores `page` ends the listing)."""
         page = 1
+        ids: set[str] = set()
         while True:
             found = await self.list(page=page, page_size=page_size)
-            for file in found.files:
+            new = [file for file in found.files if file.file_id not in ids]
+            for file in new:
+                ids.add(file.file_id)
                 yield file
             seen = (page - 1) * page_size + len(found.files)
-            if not found.files or (found.total is not None and seen >= found.total):
+            if not new or (found.total is not None and seen >= found.total):
                 return
             page += 1
 

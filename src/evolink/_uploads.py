@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import anyio
 import attrs
 
-from evolink._errors import EvolinkError, ValidationError
+from evolink._errors import EvolinkError, UploadUncertainError, ValidationError
 from evolink._files import MAX_UPLOAD_BYTES, Files, UploadedFile, check_upload
 from evolink._journal import UploadRecord
 from evolink._models import GenerationRequest
@@ -63,6 +63,9 @@ class UploadCache:
     _paths: dict[str, Path] = attrs.field(factory=dict)
     # When each known upload URL expires (Unix time; None: not said).
     _expiries: dict[str, float | None] = attrs.field(factory=dict)
+    # The key of a content's upload whose answer was lost: the next upload of it resends
+    # under that key, so a server that stored it gives it back rather than storing it twice.
+    _uncertain: dict[str, str] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         for digest, uploaded in self.store.items():
@@ -95,7 +98,14 @@ class UploadCache:
             known = self.store.get(digest)
             if known is not None and not (fresh and self._expiring(known)):
                 return known.file_url
-            uploaded = await self.files.upload(content, file_name=name)
+            try:
+                uploaded = await self.files.upload(
+                    content, file_name=name, idempotency_key=self._uncertain.get(digest)
+                )
+            except UploadUncertainError as exc:
+                self._uncertain[digest] = exc.idempotency_key
+                raise
+            self._uncertain.pop(digest, None)
             self.uploads += 1
             self.store[digest] = uploaded
             self.aliases[uploaded.file_url] = digest
