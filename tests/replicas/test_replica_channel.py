@@ -13,8 +13,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from _postgres import fresh_database
 from evolink import AsyncEvolink, ConfigurationError
 from evolink import _replicas as replicas
+from evolink._postgres import SCHEMA_VERSION
 from evolink.fastapi import EvolinkIntegration
 from evolink.testing import TEST_API_KEY, Fixed, Simulator
 
@@ -328,10 +330,6 @@ async def test_the_secret_an_earlier_replica_kept_survives_the_migration(sim, po
     """A database whose secret table a replica of an earlier SDK made (no `evolink_schema`
     then): the SDK's migrations take the table over, and the secret in it stays the one
     every replica uses (callback URLs already given out keep working)."""
-    from _postgres import fresh_database  # noqa: PLC0415
-
-    from evolink._postgres import SCHEMA_VERSION  # noqa: PLC0415
-
     database = fresh_database(postgres_url)
     kept = "kept-by-an-earlier-replica-0123456789"
     async with await psycopg.AsyncConnection.connect(database, autocommit=True) as conn:
