@@ -248,8 +248,8 @@ def test_the_command_line(database: str, tmp_path: Path) -> None:
     assert "completed        2" in done.output
     for args, message in [
         ([*base, "--enqueue"], "--enqueue needs --journal"),
-        ([*base, "--journal", database], "add --enqueue"),
-        ([*base, "--journal", database, "--enqueue", "--resume"], "--resume is for a run"),
+        ([*base, "--journal", database, "--run", "kites", "--simulate"], "enqueued for"),
+        ([*base, "--journal", database, "--enqueue", "--resume"], "an enqueued run resumes"),
         ([*base, "--journal", "runs.sqlite3", "--enqueue"], "a PostgreSQL URL"),
         ([*base, "--journal", database, "--run", "kites", "--enqueue"], "already"),
     ]:
