@@ -137,11 +137,36 @@ def server_cpu(server: str) -> float | None:
     assert row is not None
     try:
         parent = Path(f"/proc/{row[0]}/stat").read_text().rsplit(")", 1)[1].split()[1]
-        fields = Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return process_cpu(int(parent), reaped=True)
+
+
+def process_cpu(pid: int | None, *, reaped: bool = False) -> float | None:
+    """CPU seconds of process `pid` (with `reaped`, and of its children it waited for)."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
     # utime, stime, cutime, cstime: fields 14-17 of stat(5), 12-15 after the name.
-    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return sum(int(v) for v in fields[11 : 15 if reaped else 13]) / os.sysconf("SC_CLK_TCK")
+
+
+def simulator_pid(base: str) -> int | None:
+    """The served simulator's process (found by its port on its command line)."""
+    port = ("\0" + base.rsplit(":", 1)[1] + "\0").encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"sim_server.py" in command and port in command + b"\0":
+            return int(entry.name)
+    return None
 
 
 def children_cpu() -> float:
@@ -253,7 +278,8 @@ def run_one(
         reset(server)
         logs = [folder / f"worker-{i}.log" for i in range(workers)]
         load = os.getloadavg()[0]
-        cpu_before, db_before = children_cpu(), server_cpu(server)
+        sim = simulator_pid(base)
+        cpu_before, db_before, sim_before = children_cpu(), server_cpu(server), process_cpu(sim)
         started, started_at = time.monotonic(), time.time()
         procs = []
         for log in logs:
@@ -271,6 +297,8 @@ def run_one(
         codes = [proc.wait() for proc in procs]
         wall = time.monotonic() - started
         cpu = children_cpu() - cpu_before
+        sim_after = process_cpu(sim)
+        sim_cpu = None if sim_before is None or sim_after is None else sim_after - sim_before
         if any(codes):
             tail = "\n".join(log.read_text(errors="replace")[-2000:] for log in logs)
             raise RuntimeError(f"a worker exited with {codes}:\n{tail}")
@@ -310,6 +338,9 @@ def run_one(
         "load_before": load,
         "workers_cpu": cpu,
         "server_cpu": db_cpu,
+        "simulator_cpu": sim_cpu,
+        "cpu_per_input_ms": cpu * 1000 / inputs,
+        "cores_busy": (cpu + (db_cpu or 0) + (sim_cpu or 0)) / wall,
         "enqueue_wall": enqueue_wall,
         "enqueue_statements": sum(enqueued.values()),
         "statements": sum(worked.values()),
@@ -404,6 +435,53 @@ def row(label: str, runs: list[dict[str, Any]], key: str, spec: str, per: int = 
     return f"| {label} | {' | '.join(cells)} |"
 
 
+def where_the_time_goes(results: dict[str, Any]) -> list[str]:
+    """The reading of the table, with its own numbers."""
+    m, n, k, chunk = results["machine"], results["inputs"], results["in_flight"], results["chunk"]
+    one, four, _ = results["runs"]
+    ceiling = 1000 / (3 * results["commit_ms"])
+    need = n / four["oracle"]
+    cores = int(m["cpus"])
+    short = four["load_before"] + four["cores_busy"] > cores
+    side = "above" if ceiling > need else "**below**"
+    return [
+        "## Where the time goes",
+        "",
+        (
+            f"- **Jobs.** A job is one batch of {chunk} inputs: its last tasks run while its"
+            f" worker's other slots wait for the next job. With {k} slots that alone makes the"
+            f" jobs' oracle {one['jobs_oracle'] / one['oracle']:.2f}x the oracle for one worker"
+            f" and {four['jobs_oracle'] / four['oracle']:.2f}x for four (`--jobs 2` overlaps"
+            " two jobs' tails; larger jobs have fewer tails but share out worse at the end)."
+        ),
+        (
+            f"- **CPU.** The workers spent {one['cpu_per_input_ms']:.1f} ms of CPU per input"
+            f" (four: {four['cpu_per_input_ms']:.1f} ms, each process its own start-up and"
+            " polling), beside the database server's and the simulator's. Four workers, the"
+            f" server and the simulator shared this machine's {cores} cores with other work"
+            f" (a load average of {four['load_before']:.1f} when the four started) and kept"
+            f" {four['cores_busy']:.2f} cores busy: "
+            + (
+                "the cores were oversubscribed, so the workers waited for CPU as well as for"
+                " their slots. On machines of their own, four workers add four machines' CPU."
+                if short
+                else "the cores were not all busy, so CPU was not the limit."
+            )
+        ),
+        (
+            "- **The budget's row.** Each input takes the run's one credit-pool row in three"
+            " transactions (its hold, then the settlements of its reservation and of its"
+            " charge, which change nothing here: both equal the hold), each holding the row"
+            " until its commit. At the"
+            f" {results['commit_ms']:.2f} ms a commit took here, that caps a run at about"
+            f" {ceiling:.0f} inputs a second whatever the workers, {side}"
+            f" the {need:.0f} a second four workers need at their oracle. The third column,"
+            " whose commits do not wait for the disk, shows what the commits cost here."
+        ),
+        "",
+    ]
+
+
 def markdown(results: dict[str, Any]) -> str:
     m, n, k, chunk = results["machine"], results["inputs"], results["in_flight"], results["chunk"]
     runs = results["runs"]
@@ -445,7 +523,10 @@ def markdown(results: dict[str, Any]) -> str:
         row("tasks created (the simulator's count)", runs, "creates", "d"),
         row("images on disk", runs, "files", "d"),
         row("workers' CPU (s), all processes", runs, "workers_cpu", ".1f"),
+        row("workers' CPU per input (ms)", runs, "cpu_per_input_ms", ".1f"),
         row("database server's CPU (s)", runs, "server_cpu", ".1f"),
+        row("simulator's CPU (s)", runs, "simulator_cpu", ".1f"),
+        row("cores busy with the run: all that CPU / wall", runs, "cores_busy", ".2f"),
         row("load average (1 min) when the workers started", runs, "load_before", ".1f"),
         "",
         (
@@ -455,6 +536,7 @@ def markdown(results: dict[str, Any]) -> str:
             f" Every input completed once, with its image on disk: {'yes' if ok else '**no**'}."
         ),
         "",
+        *where_the_time_goes(results),
         "## Round trips per input, by what they are for",
         "",
         f"| statements for | {' | '.join(heads)} |",

@@ -306,9 +306,14 @@ def write(results: dict[str, Any], figures: list[tuple[str, str, str, bool]]) ->
             "[the mixed benchmark](mixed.md)."
         ),
         "",
+        (
+            "One run on 1 and on 4 `evolink worker` processes over PostgreSQL, and the"
+            " database's round trips per input: [the distributed benchmark](distributed.md)."
+        ),
+        "",
     ]
     (DOCS / "results.md").write_text("\n".join(lines))
-    print("\n".join(lines[5:-8]))
+    print("\n".join(lines[5:-9]))  # the table
     chart(results)
 
 

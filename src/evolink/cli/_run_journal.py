@@ -142,7 +142,7 @@ async def _hold_run(url: str, run: str) -> AsyncIterator[AsyncConnection[Any]]:
 
     try:
         conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
-    except psycopg.Error as exc:
+    except psycopg.Error as exc:  # pragma: no cover - the journal's pool just connected
         raise JournalError(f"{display_url(url)}: cannot use the database ({exc})") from None
     async with conn:
         cursor = await conn.execute(
