@@ -192,8 +192,16 @@ def docs_serve(session: nox.Session) -> None:
 
 @nox.session(python=CURRENT)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against the simulator served in its own process (not run by default)."""
-    _install(session, "bench")
+    """Benchmarks against the simulator served in its own process (not run by default).
+
+    `-- distributed` runs workers over a throwaway PostgreSQL: the CLI and the `postgres`
+    extra in the session, the distribution's server on the machine.
+    """
+    if session.posargs[:1] == ["distributed"]:
+        _install(session, "bench", extras="[cli,postgres]")
+        _ensure_postgresql(session)
+    else:
+        _install(session, "bench")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 

@@ -9,7 +9,9 @@ Writes docs/benchmarks/results.md, results.json and chart.png.
 
 `python benchmarks/run.py matrix ...` (`nox -s bench -- matrix ...`) runs the matrix of
 server behaviours instead (benchmarks/matrix.py); `python benchmarks/run.py mixed ...`
-(`nox -s bench -- mixed ...`) images, videos and audio at once (benchmarks/mixed.py).
+(`nox -s bench -- mixed ...`) images, videos and audio at once (benchmarks/mixed.py);
+`python benchmarks/run.py distributed ...` (`nox -s bench -- distributed ...`) one run on 1
+and 4 `evolink worker` processes over PostgreSQL (benchmarks/distributed.py).
 """
 
 from __future__ import annotations
@@ -119,6 +121,11 @@ def main() -> None:
         import mixed  # noqa: PLC0415 - the other benchmark, on request
 
         mixed.main(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["distributed"]:
+        import distributed  # noqa: PLC0415 - the other benchmark, on request
+
+        distributed.main(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=1000)
@@ -299,9 +306,14 @@ def write(results: dict[str, Any], figures: list[tuple[str, str, str, bool]]) ->
             "[the mixed benchmark](mixed.md)."
         ),
         "",
+        (
+            "One run on 1 and on 4 `evolink worker` processes over PostgreSQL, and the"
+            " database's round trips per input: [the distributed benchmark](distributed.md)."
+        ),
+        "",
     ]
     (DOCS / "results.md").write_text("\n".join(lines))
-    print("\n".join(lines[5:-8]))
+    print("\n".join(lines[5:-9]))  # the table
     chart(results)
 
 

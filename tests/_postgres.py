@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 #: Seconds the server may take to accept connections.
@@ -46,8 +46,12 @@ def _as_server_user(command: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start a PostgreSQL server on a free local port; yield its URL; stop and delete it."""
+def postgres_server(settings: Sequence[str] = ()) -> Iterator[str]:
+    """Start a PostgreSQL server on a free local port; yield its URL; stop and delete it.
+
+    `settings` are more `name=value` server settings (the benchmarks preload
+    pg_stat_statements to count statements).
+    """
     bindir = find_bindir()
     if bindir is None:
         raise RuntimeError("PostgreSQL is not installed (initdb and pg_ctl not found)")
@@ -70,6 +74,7 @@ def postgres_server() -> Iterator[str]:
     options = (
         f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c max_connections=200 "
         "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        + "".join(f" -c {setting}" for setting in settings)
     )
     subprocess.run(  # noqa: S603
         _as_server_user(

@@ -1,10 +1,11 @@
 """PostgreSQL for the SDK's shared state: a connection pool from a URL, and the schema.
 
 Everything the SDK keeps in PostgreSQL (the journal, a run's shared credits and 429 brake,
-the inputs of a distributed run) lives in tables named `evolink_*`, created and migrated
-here. The schema's version is a row of `evolink_schema`; `migrate` brings a database to
-`SCHEMA_VERSION` under a transaction-scoped advisory lock, so any number of processes may
-start at once: the first migrates, the others wait for it and find nothing left to do.
+the inputs of a distributed run, the app replicas' callback secret) lives in tables named
+`evolink_*`, created and migrated here. The schema's version is a row of `evolink_schema`;
+`migrate` brings a database to `SCHEMA_VERSION` under a transaction-scoped advisory lock,
+so any number of processes may start at once: the first migrates, the others wait for it
+and find nothing left to do.
 A database of a newer schema is refused rather than written.
 
 psycopg 3 and psycopg-pool are the `postgres` extra: they are imported only when a
@@ -122,6 +123,21 @@ MIGRATIONS: Sequence[str] = (
         size BIGINT,
         PRIMARY KEY (run, file_id)
     );
+    """,
+    # 6: the callback secret app replicas share (one row per callback path). Replicas of
+    # earlier SDKs made this table themselves, hence `IF NOT EXISTS`.
+    """
+    CREATE TABLE IF NOT EXISTS evolink_callback_secret (
+        path TEXT PRIMARY KEY,
+        secret TEXT NOT NULL,
+        created TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    """,
+    # 7: how many jobs a distributed run was split into, written once they are all on the
+    # queue: workers delete a job's row when it succeeds, so `evolink status` counts the
+    # succeeded ones as those no longer there (NULL: enqueued by an earlier SDK).
+    """
+    ALTER TABLE evolink_run_plans ADD COLUMN jobs INTEGER;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -14,8 +14,11 @@ either configured (`secret=`) or made once and kept in the database (the first r
 start writes it; the others read it), so a replica that did not create a task can still
 tell a real callback URL from a guess.
 
-psycopg is imported only here, and only when a PostgreSQL journal is named (the `postgres`
-extra); its async connections run on asyncio only.
+The pool (publishing, the secret) is `_postgres.open_pool`'s, so the secret's table is made
+by the SDK's schema migrations like every other `evolink_*` table; the listener is one
+connection of its own, held for as long as the replica runs. psycopg is imported only when
+a PostgreSQL journal is named (the `postgres` extra); its async connections run on asyncio
+only.
 """
 
 from __future__ import annotations
@@ -31,9 +34,9 @@ import anyio
 import anyio.abc
 import sniffio
 
-from evolink._errors import ConfigurationError, EvolinkError
+from evolink._errors import ConfigurationError, EvolinkError, JournalError
 from evolink._ids import TASK_ID_PREFIX, check_task_id
-from evolink._redact import redact_url
+from evolink._postgres import display_url, open_pool
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -43,7 +46,8 @@ logger = logging.getLogger("evolink.fastapi")
 
 #: The channel every replica listens on.
 CHANNEL = "evolink_callbacks"
-#: The table keeping the callback secret the replicas share (one row per callback path).
+#: The table keeping the callback secret the replicas share (one row per callback path;
+#: made by `_postgres.MIGRATIONS`).
 SECRET_TABLE = "evolink_callback_secret"
 #: `application_name` of each replica's listening connection (visible in pg_stat_activity).
 LISTENER_NAME = "evolink-replica-listener"
@@ -53,21 +57,15 @@ RECONNECT_DELAYS: Sequence[float] = (0.2, 0.5, 1.0, 2.0, 5.0)
 PING_EVERY = 30.0
 #: Seconds to wait for a pooled connection to publish on.
 PUBLISH_TIMEOUT = 5.0
+#: Connections of a replica's pool (publishing and the secret's reads).
+POOL_SIZE = 4
 #: Longest task id a payload may name (a payload is at most 8000 bytes).
 MAX_TASK_ID = 200
-
-# One lock id for the schema's creation, so that replicas starting together do not race.
-_SCHEMA_LOCK = 0x65766F6C  # "evol"
-
-
-def is_postgres_url(journal: object) -> bool:
-    """Whether `journal` names a PostgreSQL database (`postgresql://` or `postgres://`)."""
-    return isinstance(journal, str) and journal.startswith(("postgresql://", "postgres://"))
 
 
 def safe_url(url: str) -> str:
     """`url` with its password hidden, for logs and errors."""
-    return redact_url(url)
+    return display_url(url)
 
 
 def _psycopg() -> tuple[Any, Any]:
@@ -113,12 +111,6 @@ class ReplicaChannel:
         """The callback token for `path` every replica uses: made by the first to ask."""
         candidate = secrets.token_urlsafe(32)
         async with self._connection() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-            await conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {SECRET_TABLE} ("
-                " path text PRIMARY KEY, secret text NOT NULL,"
-                " created timestamptz NOT NULL DEFAULT now())"
-            )
             await conn.execute(
                 f"INSERT INTO {SECRET_TABLE} (path, secret) VALUES (%s, %s)"  # noqa: S608 - a constant
                 " ON CONFLICT (path) DO NOTHING",
@@ -233,7 +225,7 @@ async def open_replica_channel(
         ConfigurationError: psycopg is not installed, the event loop is not asyncio, or
             the database cannot be reached.
     """
-    psycopg, pool_module = _psycopg()
+    psycopg, _ = _psycopg()
     if sniffio.current_async_library() != "asyncio":
         raise ConfigurationError(
             "a PostgreSQL journal needs asyncio: psycopg's async connections do not run on trio"
@@ -246,17 +238,15 @@ async def open_replica_channel(
         raise ConfigurationError(
             f"cannot connect to {safe_url(url)}: {type(exc).__name__}"
         ) from None
-    pool = pool_module.AsyncConnectionPool(
-        url, min_size=1, max_size=4, kwargs={"autocommit": True}, open=False
-    )
     try:
-        await pool.open(wait=True, timeout=PUBLISH_TIMEOUT)
-    except (psycopg.Error, pool_module.PoolTimeout) as exc:  # pragma: no cover - just connected
-        await pool.close()
+        # Migrates the schema as well (the secret's table): any replica may be the first.
+        pool = await open_pool(url, max_size=POOL_SIZE)
+    except JournalError as exc:
         await listener.close()
-        raise ConfigurationError(
-            f"cannot connect to {safe_url(url)}: {type(exc).__name__}"
-        ) from None
+        raise ConfigurationError(str(exc)) from None  # its URL shown without the password
+    except BaseException:  # pragma: no cover - cancelled while connecting
+        await listener.close()
+        raise
     channel._pool = pool  # noqa: SLF001 - its own maker
     try:
         async with anyio.create_task_group() as tg:

@@ -43,7 +43,8 @@ from evolink._engine import engine_of
 from evolink._errors import ConfigurationError, EvolinkError
 from evolink._ids import TASK_ID_PREFIX, check_task_id
 from evolink._models import GenerationRequest, Task, TaskStatus
-from evolink._replicas import ReplicaChannel, is_postgres_url, open_replica_channel
+from evolink._postgres import is_postgres_url
+from evolink._replicas import ReplicaChannel, open_replica_channel
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

@@ -85,10 +85,52 @@ async def test_a_run_enqueued_and_worked(journal: PostgresJournal, tmp_path: Pat
     assert 3 == jobs == len(said)
     assert {"completed": 11, "rejected": 1} == dict(status.counts)
     assert {"succeeded": 3} == dict(status.jobs)
+    assert (0, 0) == await _queue_rows(journal)  # the succeeded jobs, and their events, gone
     assert (11, 11) == (status.files, len(list(out.glob("*.png"))))
     assert Decimal("27.5") == status.charged == status.committed
     assert status.done
     assert 11 == sim.count("POST", CREATE)
+
+
+async def _queue_rows(journal: PostgresJournal) -> tuple[int, int]:
+    """Rows left in the job queue's tables: jobs, and their events."""
+    async with journal.pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT (SELECT count(*) FROM procrastinate_jobs),"
+            " (SELECT count(*) FROM procrastinate_events)"
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+async def test_the_status_counts_deleted_jobs_as_succeeded(
+    journal: PostgresJournal, tmp_path: Path
+) -> None:
+    """A job's row is gone once it succeeded: the status counts it from the plan's job
+    count. A job failed for good keeps its row and is shown so; a run enqueued by an SDK
+    that kept every row (no count in its plan) is read from the rows alone."""
+    await enqueue(journal, "gone", _prompts(9), out=tmp_path, max_credits=None, chunk=3)
+    async with journal.pool.connection() as conn:
+        ids = [
+            row[0]
+            for row in await (
+                await conn.execute("SELECT id FROM procrastinate_jobs ORDER BY id")
+            ).fetchall()
+        ]
+        await conn.execute("DELETE FROM procrastinate_jobs WHERE id = %s", (ids[0],))
+        await conn.execute(
+            "UPDATE procrastinate_jobs SET status = 'failed' WHERE id = %s", (ids[1],)
+        )
+    status = await read_status(journal.pool, "gone")
+    assert {"succeeded": 1, "failed": 1, "todo": 1} == dict(status.jobs)
+    assert not status.done
+    async with journal.pool.connection() as conn:
+        await conn.execute("DELETE FROM procrastinate_jobs WHERE id = %s", (ids[2],))
+        await conn.execute("UPDATE evolink_run_plans SET jobs = NULL WHERE run = 'gone'")
+    status = await read_status(journal.pool, "gone")
+    assert {"failed": 1} == dict(status.jobs)
+    assert status.done
 
 
 async def test_a_job_taken_over_pays_nothing_twice(
@@ -207,8 +249,8 @@ def test_the_command_line(database: str, tmp_path: Path) -> None:
     assert "completed        2" in done.output
     for args, message in [
         ([*base, "--enqueue"], "--enqueue needs --journal"),
-        ([*base, "--journal", database], "add --enqueue"),
-        ([*base, "--journal", database, "--enqueue", "--resume"], "--resume is for a run"),
+        ([*base, "--journal", database, "--run", "kites", "--simulate"], "enqueued for"),
+        ([*base, "--journal", database, "--enqueue", "--resume"], "an enqueued run resumes"),
         ([*base, "--journal", "runs.sqlite3", "--enqueue"], "a PostgreSQL URL"),
         ([*base, "--journal", database, "--run", "kites", "--enqueue"], "already"),
     ]:

@@ -115,16 +115,25 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def _finished(url: str) -> bool:
-    """Whether every job of the run has ended (read straight from the database)."""
+    """Whether every job of the run has ended (read straight from the database: the run
+    was enqueued before the workers started, and a job's row goes when it succeeds)."""
     import psycopg  # noqa: PLC0415 - the `postgres` extra, as the workers need
 
     with psycopg.connect(url) as conn:
         row = conn.execute(
-            "SELECT count(*) FILTER (WHERE status IN ('todo', 'doing')), count(*)"
-            " FROM procrastinate_jobs"
+            "SELECT count(*) FILTER (WHERE status IN ('todo', 'doing')) FROM procrastinate_jobs"
         ).fetchone()
     assert row is not None
-    return row[0] == 0 and row[1] > 0
+    return bool(row[0] == 0)
+
+
+def _job_rows(url: str) -> int:
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM procrastinate_jobs").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def _status(url: str) -> dict:
@@ -164,6 +173,9 @@ def test_four_workers_one_killed_twice(
     # The journal: every input ended once, completed or left out by the budget.
     completed = int(MAX_CREDITS / PRICE)
     assert {"completed": completed, "skipped": INPUTS - completed} == status["counts"]
+    # Every job succeeded, and its row went with it: the queue keeps nothing of the run.
+    assert {"succeeded": INPUTS // 100} == status["jobs"]
+    assert 0 == _job_rows(url)
 
     # The simulator, stopped: its record of every request and every credit.
     served.send_signal(signal.SIGINT)

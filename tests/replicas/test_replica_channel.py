@@ -13,8 +13,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from _postgres import fresh_database
 from evolink import AsyncEvolink, ConfigurationError
 from evolink import _replicas as replicas
+from evolink._postgres import SCHEMA_VERSION
 from evolink.fastapi import EvolinkIntegration
 from evolink.testing import TEST_API_KEY, Fixed, Simulator
 
@@ -322,3 +324,26 @@ def test_the_callback_url_waits_for_the_shared_secret(sim, database):
     """Without `secret=`, the callback URL exists once the lifespan has read the secret."""
     with pytest.raises(ConfigurationError, match="lifespan"):
         replica(sim, database).callback_url()
+
+
+async def test_the_secret_an_earlier_replica_kept_survives_the_migration(sim, postgres_url):
+    """A database whose secret table a replica of an earlier SDK made (no `evolink_schema`
+    then): the SDK's migrations take the table over, and the secret in it stays the one
+    every replica uses (callback URLs already given out keep working)."""
+    database = fresh_database(postgres_url)
+    kept = "kept-by-an-earlier-replica-0123456789"
+    async with await psycopg.AsyncConnection.connect(database, autocommit=True) as conn:
+        await conn.execute(  # the table as earlier replicas made it
+            "CREATE TABLE evolink_callback_secret (path text PRIMARY KEY,"
+            " secret text NOT NULL, created timestamptz NOT NULL DEFAULT now())"
+        )
+        await conn.execute(
+            "INSERT INTO evolink_callback_secret (path, secret) VALUES (%s, %s)",
+            ("/evolink/callbacks", kept),
+        )
+    a = replica(sim, database)
+    async with running(a):
+        assert a.callback_url().endswith("/" + kept)
+    async with await psycopg.AsyncConnection.connect(database, autocommit=True) as conn:
+        cursor = await conn.execute("SELECT version FROM evolink_schema")
+        assert [(SCHEMA_VERSION,)] == await cursor.fetchall()

@@ -38,7 +38,8 @@ from evolink.cli._backend import Target, open_backend
 from evolink.cli._demo import DEMO_FAILURES, DemoFolderError, clear_previous_demo, demo_rows
 from evolink.cli._distributed import DEFAULT_CHUNK, RunStatus, enqueue, read_status
 from evolink.cli._input import Defaults, InputError, PromptFile, read_prompt_file, rows_from_fields
-from evolink.cli._run import RunConfig, RunRefusedError, RunSummary, run_batch
+from evolink.cli._run import RunConfig, RunSummary, run_batch
+from evolink.cli._run_journal import RunRefusedError
 from evolink.cli._simulator import simulator_options, simulator_settings
 from evolink.cli._summary import dumps, print_summary, summary_json
 from evolink.cli._view import amount, make_view
@@ -315,13 +316,15 @@ def _run_option(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
-def _check_distributed(journal: str | None, *, enqueue: bool, resume: bool) -> None:
+def _check_journal(journal: str | None, run: str, *, enqueue: bool, resume: bool) -> None:
+    """--enqueue needs a database; --run names a run in one (the folder's journal is one)."""
     if journal is None:
-        _fail("--enqueue needs --journal postgresql://...: where the workers find the run")
-    if not enqueue:
-        _fail("--journal is for runs on many machines: add --enqueue, then start `evolink worker`")
-    if resume:
-        _fail("--resume is for a run in one folder: an enqueued run resumes in its workers")
+        if enqueue:
+            _fail("--enqueue needs --journal postgresql://...: where the workers find the run")
+        if run != DEFAULT_RUN:
+            _fail("--run names a run in --journal postgresql://...; --out's journal holds one")
+    if enqueue and resume:
+        _fail("--resume continues a run of this process: an enqueued run resumes in its workers")
 
 
 def _enqueue(
@@ -466,7 +469,7 @@ def demo(
 @click.option(
     "--resume",
     is_flag=True,
-    help="Continue the run recorded in --out's journal (after Ctrl-C or a crash).",
+    help="Continue the run in --out's journal, or --journal's --run (after Ctrl-C or a crash).",
 )
 @click.option(
     "--retry-failed",
@@ -506,16 +509,17 @@ def batch(
     The whole file is checked before anything is sent. Images land in --out as
     0001-a-red-fox-in-snow-1.png, with manifest.jsonl and an index.html gallery.
 
-    With --journal postgresql://... --enqueue, the run is stored in the database and split
-    into jobs for `evolink worker` on any number of machines (see `evolink status`).
+    With --journal postgresql://..., the journal is the run --run in that database instead
+    of a file in --out (resume it from any machine that reaches the database); add
+    --enqueue to store the run there and split it into jobs for `evolink worker` on any
+    number of machines instead of running it here (see `evolink status`).
 
     Exit status: 0 all completed, 1 some failed or were skipped, 2 usage or input
     errors, 130 interrupted (continue with --resume).
     """
     if retry_failed and not resume:
         _fail("--retry-failed works with --resume: it sends an earlier run's failed inputs again")
-    if enqueue or journal is not None:
-        _check_distributed(journal, enqueue=enqueue, resume=resume)
+    _check_journal(journal, run, enqueue=enqueue, resume=resume)
     defaults = Defaults(model=model, size=size, n=n, params=dict(params), kind=kind)
     _check_options(defaults)
     try:
@@ -534,6 +538,8 @@ def batch(
         max_credits=max_credits,
         resume=resume,
         retry_failed=retry_failed,
+        journal_url=journal,
+        run=run,
     )
     target = Target(simulate=simulate, api_key=api_key, base_url=base_url)
     if max_credits is not None and not resume:

@@ -8,6 +8,11 @@ job queue (procrastinate, in the same database). `evolink worker` takes jobs
 A job is only a range of input indexes: everything about an input is in the journal, so
 a job taken over from a dead worker is planned input by input like any resume (adopted,
 read again, resent under its key, or created).
+
+A job's row is deleted by the worker once the job succeeds (procrastinate's
+`delete_jobs="successful"`): a nightly run of 200,000 inputs leaves no row behind but those
+of jobs that failed for good, which stay for someone to look at. The plan keeps how many
+jobs the run was split into, so the status counts the succeeded ones as those gone.
 """
 
 from __future__ import annotations
@@ -62,6 +67,9 @@ class RunPlan:
     total: int
     chunk: int
     max_credits: Decimal | None
+    #: Jobs the run was split into; None until they were all deferred (or enqueued by an
+    #: SDK that kept every job's row).
+    jobs: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -180,6 +188,11 @@ async def enqueue(
     async with app.open_async(pool=pool):
         if jobs:
             await task.batch_defer_async(*jobs)
+    async with pool.connection() as conn:
+        # Only now: a count written before the jobs would call jobs never deferred done.
+        await conn.execute(
+            "UPDATE evolink_run_plans SET jobs = %s WHERE run = %s", (len(jobs), run)
+        )
     return len(jobs)
 
 
@@ -199,12 +212,15 @@ async def load_plan(pool: AsyncConnectionPool, run: str) -> RunPlan | None:
     """The plan of `run`, None if it was never enqueued."""
     async with pool.connection() as conn:
         cursor = await conn.execute(
-            "SELECT out, total, chunk, max_credits FROM evolink_run_plans WHERE run = %s", (run,)
+            "SELECT out, total, chunk, max_credits, jobs FROM evolink_run_plans WHERE run = %s",
+            (run,),
         )
         row = await cursor.fetchone()
     if row is None:
         return None
-    return RunPlan(run=run, out=Path(row[0]), total=row[1], chunk=row[2], max_credits=row[3])
+    return RunPlan(
+        run=run, out=Path(row[0]), total=row[1], chunk=row[2], max_credits=row[3], jobs=row[4]
+    )
 
 
 async def load_inputs(
@@ -247,7 +263,8 @@ class RunStatus:
     """A run's progress across every worker, from the database.
 
     `charged`: what its ended tasks cost; `held`: credits held by inputs not ended (their
-    reservations); `committed`: the run's total against `max_credits` (both).
+    reservations); `committed`: the run's total against `max_credits` (both). `jobs`: by
+    state, `succeeded` counting the jobs whose rows their workers deleted.
     """
 
     run: str
@@ -322,6 +339,9 @@ async def read_status(pool: AsyncConnectionPool, run: str) -> RunStatus:
                 run,
             )
         )
+    gone = (plan.jobs or 0) - sum(jobs.values())
+    if gone > 0:  # deleted when they succeeded
+        jobs["succeeded"] = jobs.get("succeeded", 0) + gone
     started = sum(counts.values())
     if plan.total > started:
         counts["pending"] = plan.total - started

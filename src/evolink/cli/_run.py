@@ -2,9 +2,10 @@
 
 The SDK's batch does the scheduling and the journal (each create written before it is
 sent; on `--resume` the core planner, `evolink._resume`, decides per input what to adopt,
-read, resend or create). This module binds the journal to the input file, downloads every
-completed task's images while the batch goes on (recording each file), and turns
-everything into `Result`s for the manifest, the gallery and the summary.
+read, resend or create). This module binds the journal (the folder's, or a PostgreSQL
+database's run: `_run_journal`) to the input file, downloads every completed task's images
+while the batch goes on (recording each file), and turns everything into `Result`s for the
+manifest, the gallery and the summary.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from evolink._resume import Action, plan_input
 from evolink.cli._gallery import write_gallery
 from evolink.cli._input import PromptFile, Row
 from evolink.cli._manifest import Result, write_manifest
-from evolink.cli._run_folder import JOURNAL_NAME, FolderJournal, journal_exists
+from evolink.cli._run_journal import RunJournal, RunRefusedError, open_run_journal
 from evolink.cli._view import Snapshot, View
 
 #: Images fetched at once.
@@ -61,10 +62,6 @@ def was_interrupted(status: str, error_code: str | None) -> bool:
     return status == "abandoned" or (status in _FAILED and error_code == STOPPED)
 
 
-class RunRefusedError(Exception):
-    """The run cannot start as asked (a journal in the way, a changed input)."""
-
-
 @attrs.frozen(kw_only=True)
 class RunConfig:
     """How to run a batch."""
@@ -80,6 +77,9 @@ class RunConfig:
     #: (`generate --idempotency-key`) is answered with its task instead of a new one.
     keys: Mapping[int, str] = attrs.field(factory=dict)
     journal: bool = True
+    #: A PostgreSQL URL: the journal is run `run` in that database, not the folder's file.
+    journal_url: str | None = None
+    run: str = DEFAULT_RUN
     outputs: bool = True  # manifest.jsonl and index.html
     #: Keep files already in the folder (a new name instead); off when a journal says
     #: which files are this run's.
@@ -127,7 +127,7 @@ class _State:
 
     rows: tuple[Row, ...]
     view: View
-    journal: FolderJournal | None
+    journal: RunJournal | None
     status: dict[int, str] = attrs.field(factory=dict)
     results: dict[int, Result] = attrs.field(factory=dict)
     files: dict[int, list[FileRecord]] = attrs.field(factory=dict)
@@ -235,7 +235,9 @@ async def _record_rejected(state: _State, entries: Mapping[int, JournalEntry]) -
         entry = entries.get(row.index)
         if entry is None and state.journal is not None:
             await state.journal.store.record_outcome(
-                InputRecord(run=DEFAULT_RUN, index=row.index, body=state.request_body(row.index)),
+                InputRecord(
+                    run=state.journal.run, index=row.index, body=state.request_body(row.index)
+                ),
                 OutcomeRecord(
                     status=EntryStatus.REJECTED, error_code="invalid", error_message=row.error
                 ),
@@ -388,7 +390,7 @@ async def _download_one(
         done[number] = entry
         state.files[index] = sorted(done.values(), key=lambda f: f.number)
         if state.journal is not None:
-            await state.journal.store.record_file(DEFAULT_RUN, entry)
+            await state.journal.store.record_file(state.journal.run, entry)
         state.refresh()
     files = tuple(done[n].path for n in sorted(done))
     if not outcome.results:
@@ -397,7 +399,7 @@ async def _download_one(
     status = "download_failed" if error is not None else "completed"
     if state.journal is not None and error is not None:
         await state.journal.store.record_outcome(
-            InputRecord(run=DEFAULT_RUN, index=index, body=state.request_body(index)),
+            InputRecord(run=state.journal.run, index=index, body=state.request_body(index)),
             OutcomeRecord(
                 status=EntryStatus.DOWNLOAD_FAILED,
                 task_id=outcome.task_id,
@@ -458,26 +460,30 @@ async def run_batch(
         RunRefusedError: a journal of another run is in the way, or `--resume` with none.
         AuthenticationError: the API refused the key (before anything was created).
     """
+    if not config.journal:
+        config.out.mkdir(parents=True, exist_ok=True)
+        return await _run_journaled(client, http, prompts, config, view, None)
+    async with open_run_journal(
+        config.out, url=config.journal_url, run=config.run, resume=config.resume
+    ) as journal:
+        return await _run_journaled(client, http, prompts, config, view, journal)
+
+
+async def _run_journaled(
+    client: AsyncEvolink,
+    http: httpx.AsyncClient,
+    prompts: PromptFile,
+    config: RunConfig,
+    view: View,
+    journal: RunJournal | None,
+) -> RunSummary:
     out = config.out
-    if config.resume and config.journal and not journal_exists(out):
-        # Resuming nothing would silently start the whole (paid) run from scratch.
-        raise RunRefusedError(
-            f"--resume: {out} holds no journal ({JOURNAL_NAME}) to continue; check --out,"
-            " or run without --resume to start a new run there"
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    journal: FolderJournal | None = None
     entries: Mapping[int, JournalEntry] = {}
     state_files: Mapping[int, Sequence[FileRecord]] = {}
-    if config.journal:
-        journal = FolderJournal.open(out)  # holds the folder: no other run sweeps or writes it
-        try:
-            entries = await _bind(journal, out, prompts.fingerprint(), resume=config.resume)
-            if config.resume:
-                state_files = await journal.store.files(DEFAULT_RUN)
-        except BaseException:
-            journal.close()
-            raise
+    if journal is not None:
+        entries = await _bind(journal, prompts.fingerprint(), resume=config.resume)
+        if config.resume:
+            state_files = await journal.store.files(journal.run)
     sweep_partials(out)
     state = _State(
         prompts.rows,
@@ -505,8 +511,6 @@ async def run_batch(
     finally:
         state.refresh(force=True)
         view.stop()
-        if journal is not None:
-            journal.close()
     return _summarize(state, config)
 
 
@@ -533,7 +537,7 @@ async def _drive(
                 price_hints=state.prices,
                 total=len(rows),
                 journal=state.journal.store if state.journal is not None else None,
-                run=DEFAULT_RUN,
+                run=state.journal.run if state.journal is not None else DEFAULT_RUN,
                 resume_failed=config.resume and config.retry_failed,
                 **_hooks(state, send, config.out),
             ) as batch:
@@ -582,7 +586,7 @@ def _summarize(state: _State, config: RunConfig) -> RunSummary:
 
 
 async def _bind(
-    journal: FolderJournal, out: Path, fingerprint: str, *, resume: bool
+    journal: RunJournal, fingerprint: str, *, resume: bool
 ) -> Mapping[int, JournalEntry]:
     """Tie the journal to the input; return what it holds to resume (nothing on a new run).
 
@@ -590,19 +594,20 @@ async def _bind(
         RunRefusedError: a new run over a journal with work in it.
         JournalError: resuming with an input that changed.
     """
-    entries = await journal.store.entries(DEFAULT_RUN)
+    store, run = journal.store, journal.run
+    entries = await store.entries(run)
     # A rejected row sent nothing: a journal of rejections only is no earlier run.
     if not resume and any(e.status is not EntryStatus.REJECTED for e in entries.values()):
         raise RunRefusedError(
-            f"{out} holds the journal of an earlier run: add --resume to continue it,"
-            " or choose another --out"
+            f"{journal.place} holds the journal of an earlier run: add --resume to continue"
+            f" it, or {journal.elsewhere}"
         )
-    known = await journal.store.bind_run(DEFAULT_RUN, fingerprint)
+    known = await store.bind_run(run, fingerprint)
     if resume and known is not None and known != fingerprint:
-        await journal.store.bind_run(DEFAULT_RUN, known)  # keep the run's own input
+        await store.bind_run(run, known)  # keep the run's own input
         raise JournalError(
             "the input changed since this journal was written; resume with the same "
-            "file and options, or choose another --out"
+            f"file and options, or {journal.elsewhere}"
         )
     return entries if resume else {}
 

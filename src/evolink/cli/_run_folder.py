@@ -36,22 +36,27 @@ class FolderJournal:
         Raises:
             JournalError: another run holds the folder, or the file is not a journal.
         """
-        lock = _lock_folder(folder)
+        lock = lock_folder(folder)
         try:
             store = SQLiteJournal.open(folder / JOURNAL_NAME)
         except BaseException:
-            _unlock(lock)
+            unlock_folder(lock)
             raise
         return cls(store, lock)
 
     def close(self) -> None:
         """Close the journal (every write is already committed) and free the folder."""
         self.store.close()
-        _unlock(self._lock)
+        unlock_folder(self._lock)
         self._lock = None
 
 
-def _lock_folder(folder: Path) -> IO[bytes] | None:
+def lock_folder(folder: Path) -> IO[bytes] | None:
+    """Hold `folder` for one run (an advisory lock, freed by `unlock_folder` or at exit).
+
+    Raises:
+        JournalError: another run holds it.
+    """
     try:
         import fcntl  # noqa: PLC0415 - POSIX only
     except ImportError:  # pragma: no cover - Windows: no advisory lock
@@ -67,6 +72,7 @@ def _lock_folder(folder: Path) -> IO[bytes] | None:
     return handle
 
 
-def _unlock(handle: IO[bytes] | None) -> None:
+def unlock_folder(handle: IO[bytes] | None) -> None:
+    """Free a folder `lock_folder` held."""
     if handle is not None:
         handle.close()  # closing the file releases its lock

@@ -9,7 +9,9 @@ any worker meets brakes them all (`PostgresBrake`). Completed inputs' files are 
 the run's folder and recorded; a file recorded and on disk is never fetched again.
 
 Workers beat a heartbeat (procrastinate's); every worker also looks for jobs whose worker
-stopped beating (killed, machine gone) and puts them back on the queue.
+stopped beating (killed, machine gone) and puts them back on the queue. A job that
+succeeds is deleted from the queue at once (its inputs' story is in the journal); one that
+failed for good stays, for `evolink status` to show.
 """
 
 from __future__ import annotations
@@ -306,6 +308,8 @@ async def run_worker(
             fetch_job_polling_interval=1.0,
             install_signal_handlers=config.signals,
             wait=not config.burst,
+            # A run's rows would pile up forever; the plan counts the jobs (`read_status`).
+            delete_jobs="successful",
         )
         tg.cancel_scope.cancel()
 
