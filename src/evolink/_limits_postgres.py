@@ -176,11 +176,13 @@ class PostgresCredits:
                 (self.run_name, index, amount, not final),
             )
             # Held without a reservation first (a task adopted from elsewhere): it is spent
-            # all the same, so it counts even past the budget.
-            await conn.execute(
-                "UPDATE evolink_credit_pools SET committed = committed + %s WHERE run = %s",
-                (amount - before, self.run_name),
-            )
+            # all the same, so it counts even past the budget. Unchanged (the usual case:
+            # charged what was reserved), the run's row is left alone: not locked.
+            if amount != before:
+                await conn.execute(
+                    "UPDATE evolink_credit_pools SET committed = committed + %s WHERE run = %s",
+                    (amount - before, self.run_name),
+                )
 
     async def run(self) -> None:
         """Write queued settlements, in order, until cancelled."""
