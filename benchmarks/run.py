@@ -69,9 +69,16 @@ def scenario(name: str, base: str, *args: str) -> dict[str, Any]:
         check=True,
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(HERE)},
+        # The client under test is the one on PYTHONPATH (a worktree's src), else installed.
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(HERE), _path())))},
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _path() -> str:
+    return os.pathsep.join(
+        str(Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p
+    )
 
 
 def oracle(tasks: list[dict[str, Any]], slots: int) -> float:
