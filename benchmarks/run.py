@@ -9,7 +9,9 @@ Writes docs/benchmarks/results.md, results.json and chart.png.
 
 `python benchmarks/run.py matrix ...` (`nox -s bench -- matrix ...`) runs the matrix of
 server behaviours instead (benchmarks/matrix.py); `python benchmarks/run.py mixed ...`
-(`nox -s bench -- mixed ...`) images, videos and audio at once (benchmarks/mixed.py).
+(`nox -s bench -- mixed ...`) images, videos and audio at once (benchmarks/mixed.py);
+`python benchmarks/run.py plans ...` the read plan alone against the matrix's behaviours,
+without HTTP, in seconds (benchmarks/plans.py).
 """
 
 from __future__ import annotations
@@ -126,6 +128,11 @@ def main() -> None:
         import mixed  # noqa: PLC0415 - the other benchmark, on request
 
         mixed.main(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["plans"]:
+        import plans  # noqa: PLC0415 - the other benchmark, on request
+
+        plans.main(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=1000)
