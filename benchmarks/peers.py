@@ -8,6 +8,7 @@ each task every `interval` seconds (1 s by hand, 3 s as Evolink's own client doe
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -39,6 +40,43 @@ async def poll_loop(
 
         await asyncio.gather(*(one(p) for p in prompts))
     return {"completed": done}
+
+
+async def poll_waits(
+    base_url: str,
+    api_key: str,
+    prompts: list[str],
+    *,
+    interval: float,
+    connections: int,
+    now: Callable[[], float],
+) -> dict[str, float]:
+    """Every prompt's handler at once: create, then read every `interval` s until it ends.
+
+    The hand-written counterpart of N concurrent `tasks.wait` calls; returns when each
+    task's loop saw it end (`now()`), by task id.
+    """
+    headers = {"Authorization": f"Bearer {api_key}"}
+    returned: dict[str, float] = {}
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=headers, limits=limits, timeout=60
+    ) as http:
+
+        async def one(prompt: str) -> None:
+            created = await http.post(
+                "/v1/images/generations", json={"model": "gpt-4o-image", "prompt": prompt}
+            )
+            task_id = created.json()["id"]
+            while True:
+                await asyncio.sleep(interval)
+                task = (await http.get(f"/v1/tasks/{task_id}")).json()
+                if task["status"] in {"completed", "failed", "cancelled"}:
+                    returned[task_id] = now()
+                    return
+
+        await asyncio.gather(*(one(p) for p in prompts))
+    return returned
 
 
 async def raw_requests(

@@ -11,7 +11,9 @@ Writes docs/benchmarks/results.md, results.json and chart.png.
 server behaviours instead (benchmarks/matrix.py); `python benchmarks/run.py mixed ...`
 (`nox -s bench -- mixed ...`) images, videos and audio at once (benchmarks/mixed.py);
 `python benchmarks/run.py distributed ...` (`nox -s bench -- distributed ...`) one run on 1
-and 4 `evolink worker` processes over PostgreSQL (benchmarks/distributed.py).
+and 4 `evolink worker` processes over PostgreSQL (benchmarks/distributed.py);
+`python benchmarks/run.py plans ...` the read plan alone against the matrix's behaviours,
+without HTTP, in seconds (benchmarks/plans.py).
 """
 
 from __future__ import annotations
@@ -71,9 +73,16 @@ def scenario(name: str, base: str, *args: str) -> dict[str, Any]:
         check=True,
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(HERE)},
+        # The client under test is the one on PYTHONPATH (a worktree's src), else installed.
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(HERE), _path())))},
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _path() -> str:
+    return os.pathsep.join(
+        str(Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p
+    )
 
 
 def oracle(tasks: list[dict[str, Any]], slots: int) -> float:
@@ -126,6 +135,11 @@ def main() -> None:
         import distributed  # noqa: PLC0415 - the other benchmark, on request
 
         distributed.main(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["plans"]:
+        import plans  # noqa: PLC0415 - the other benchmark, on request
+
+        plans.main(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=1000)

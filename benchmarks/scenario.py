@@ -5,7 +5,8 @@
 Names: `ours` (batch reads), `ours_get` (one GET per task), `hand_1s` / `official_3s`
 (peers.poll_loop), `raw` (bare httpx replaying a request mix), `scale` (N tasks in flight
 at once: CPU while waiting, memory per task), `waits` (N request handlers on one client,
-each `images.generate` then `tasks.wait`; reports when each wait returned).
+each `images.generate` then `tasks.wait`; reports when each wait returned), `waits_loop`
+(the same handlers hand-written: each polls its task every second).
 
 `--speed S --anchor T` runs on `ScaledClock(S, anchor=T)`, as the served simulator does:
 the peers' intervals are clock seconds, and `wall` is reported in clock seconds.
@@ -89,6 +90,20 @@ async def waits(args: argparse.Namespace) -> dict[str, Any]:
         async with anyio.create_task_group() as tg:
             for prompt in prompts(args.tasks):
                 tg.start_soon(handler, prompt)
+    return {"completed": len(returned), "returned": returned}
+
+
+async def waits_loop(args: argparse.Namespace) -> dict[str, Any]:
+    """The same N handlers, hand-written: httpx, each polling its task every second."""
+    scaled = clock(args)
+    returned = await peers.poll_waits(
+        args.base_url,
+        KEY,
+        prompts(args.tasks),
+        interval=1.0 / args.speed,
+        connections=64,
+        now=time.time if scaled is None else scaled.time,
+    )
     return {"completed": len(returned), "returned": returned}
 
 
@@ -197,6 +212,7 @@ def main() -> None:
         "raw": lambda: raw(args),
         "scale": lambda: scale(args),
         "waits": lambda: waits(args),
+        "waits_loop": lambda: waits_loop(args),
         "mixed": lambda: mixed(args),
     }
     cpu0, wall0 = cpu(), time.monotonic()

@@ -53,7 +53,8 @@ class Engine:
     _transport: Transport
     watcher: Watcher = attrs.field(init=False)
     _driving: bool = False
-    _driver_free: anyio.Event = attrs.field(factory=anyio.Event)
+    #: Parties waiting to drive, in order: each is woken alone when the driver leaves.
+    _parked: dict[anyio.Event, None] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         self.watcher = Watcher(self._transport, timings=Timings())
@@ -68,32 +69,51 @@ class Engine:
         return self.watcher.feed(payload, listener)
 
     async def drive(self, until: anyio.Event | None = None) -> None:
-        """Run the reads while no one else does, until `until` is set (or cancelled)."""
-        while until is None or not until.is_set():
-            if self._driving:
-                await _first_of(until, self._driver_free)
-                continue
-            self._driving = True
-            try:
-                async with anyio.create_task_group() as reads:
-                    async with anyio.create_task_group() as loop:
-                        loop.start_soon(self.watcher.run, reads)
-                        if until is None:
-                            await anyio.sleep_forever()
-                        else:
-                            await until.wait()
-                        loop.cancel_scope.cancel()
-                    # No new reads from here: another party may drive while ours finish.
+        """Run the reads while no one else does, until `until` is set (or cancelled).
+
+        Parties that cannot drive now wait in line, each woken alone when the driver
+        leaves: a thousand waits cost one wake-up per hand-over, not a thousand.
+        """
+        try:
+            while until is None or not until.is_set():
+                if self._driving:
+                    turn = anyio.Event()
+                    self._parked[turn] = None
+                    try:
+                        await _first_of(until, turn)
+                    finally:
+                        self._parked.pop(turn, None)
+                    continue
+                self._driving = True
+                try:
+                    async with anyio.create_task_group() as reads:
+                        async with anyio.create_task_group() as loop:
+                            loop.start_soon(self.watcher.run, reads)
+                            if until is None:
+                                await anyio.sleep_forever()
+                            else:
+                                await until.wait()
+                            loop.cancel_scope.cancel()
+                        # No new reads from here: another party may drive while ours finish.
+                        self._release()
+                finally:
                     self._release()
-            finally:
-                self._release()
-            return
+                return
+        finally:
+            # Woken to drive but leaving (done, or cancelled): the next in line drives.
+            if not self._driving:
+                self._wake_next()
 
     def _release(self) -> None:
         if self._driving:
             self._driving = False
-            self._driver_free.set()
-            self._driver_free = anyio.Event()
+            self._wake_next()
+
+    def _wake_next(self) -> None:
+        if self._parked:
+            turn = next(iter(self._parked))
+            del self._parked[turn]
+            turn.set()
 
     async def wait(
         self,

@@ -109,9 +109,9 @@ class Spread:
         self._taken += 1
 
     def _fresh(self) -> None:
-        # Rebuilding costs O(samples x cells): do it when a sixteenth of the samples is new.
+        # Rebuilding costs O(rounds x (samples + cells)): do it when an eighth is new.
         new = self._taken - self._built_at
-        if new and (not self._knots or new * 16 >= len(self._intervals) or len(self) < 32):
+        if new and (not self._knots or new * 8 >= len(self._intervals)):
             self._build()
 
     def _build(self) -> None:
@@ -126,27 +126,41 @@ class Spread:
         widths = [knots[i + 1] - knots[i] for i in range(cells)]
         # Start from each interval's mass spread evenly over it, narrow ones weighing more
         # (they say more), then let the intervals that overlap decide where within a wide
-        # one the end most likely was.
-        mass = [0.0] * cells
+        # one the end most likely was. Each round is O(intervals + cells): an interval's
+        # total from prefix sums, and each cell's share of every interval covering it from
+        # a difference array.
+        weight = [0.0] * (cells + 1)
         for first, last in spans:
             span = knots[last] - knots[first]
-            for cell in range(first, last):
-                mass[cell] += widths[cell] / (span * span)
+            weight[first] += 1.0 / (span * span)
+            weight[last] -= 1.0 / (span * span)
+        mass = self._spread_over(weight, widths)
         for _ in range(EM_ROUNDS):
-            nxt = [0.0] * cells
+            prefix = [0.0]
+            for cell_mass in mass:
+                prefix.append(prefix[-1] + cell_mass)
+            share = [0.0] * (cells + 1)
             for first, last in spans:
-                total = sum(mass[first:last])
-                if total <= 0:
-                    continue
-                for cell in range(first, last):
-                    nxt[cell] += mass[cell] / total
-            mass = nxt
+                total = prefix[last] - prefix[first]
+                if total > 0:
+                    share[first] += 1.0 / total
+                    share[last] -= 1.0 / total
+            mass = self._spread_over(share, mass)
         total = sum(mass) or 1.0
         cdf = [0.0]
         for cell in range(cells):
             cdf.append(cdf[-1] + mass[cell] / total)
         self._knots, self._cdf = knots, cdf
         self._width = self._quantile(0.9) - self._quantile(0.1)
+
+    @staticmethod
+    def _spread_over(steps: list[float], cells: list[float]) -> list[float]:
+        """Each cell times the running sum of `steps` (a difference array) at it."""
+        out, running = [], 0.0
+        for step, cell in zip(steps, cells, strict=False):
+            running += step
+            out.append(cell * running if running > 0 else 0.0)
+        return out
 
     def cdf(self, x: float) -> float:
         """P(log(D / D̂) <= x)."""

@@ -152,7 +152,9 @@ class Watcher:
 
     _transport: Transport
     timings: Timings = attrs.field(factory=Timings)
-    _limiter: anyio.CapacityLimiter = attrs.field(factory=lambda: anyio.CapacityLimiter(8))
+    #: Reads of parties without a limiter of their own (waits): half the client's
+    #: connections, so that creates still find some (a batch's reads use its own limiter).
+    _limiter: anyio.CapacityLimiter = attrs.field(init=False)
     _watched: dict[str, _Watched] = attrs.field(factory=dict)
     _heap: list[tuple[float, int, str]] = attrs.field(factory=list)
     _seq: itertools.count[int] = attrs.field(factory=itertools.count)
@@ -163,6 +165,9 @@ class Watcher:
     _batch_failures: int = 0
     _ends: deque[float] = attrs.field(factory=lambda: deque(maxlen=64))
     _last_batch: float = -math.inf
+
+    def __attrs_post_init__(self) -> None:
+        self._limiter = anyio.CapacityLimiter(max(8, self._transport.max_connections // 2))
 
     @property
     def read_requests(self) -> int:

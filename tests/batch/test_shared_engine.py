@@ -70,3 +70,32 @@ async def test_what_one_wait_learns_serves_the_next():
         timing = engine_of(client).timings.for_model(task.model)
 
     assert 20 == timing.ended
+
+
+async def test_waits_in_line_for_the_reads_survive_those_that_leave():
+    """Waits that leave early (cancelled in line, or while driving the reads) hand the reads
+    on: every wait left still sees its task end."""
+    clock = VirtualClock()
+    sim = Simulator(clock=clock, seed=6, durations=Uniform(2, 6))
+    done: list[str] = []
+    async with AsyncEvolink(api_key=KEY, transport=sim.transport(), clock=clock) as client:
+        async with clock.running():
+            tasks = [await client.images.generate(f"a fox, take {i}") for i in range(40)]
+
+            async def wait(index: int, scope: anyio.CancelScope) -> None:
+                with scope:
+                    done.append((await client.tasks.wait(tasks[index])).id)
+
+            scopes = [anyio.CancelScope() for _ in tasks]
+            async with anyio.create_task_group() as tg:
+                for index, scope in enumerate(scopes):
+                    tg.start_soon(wait, index, scope)
+                await clock.sleep(0.5)
+                # The first wait drives the reads, the next are first in line: the driver
+                # leaving wakes the next, which is leaving too.
+                for scope in scopes[:3] + scopes[3::3]:
+                    scope.cancel()
+
+    left = {task.id for index, task in enumerate(tasks) if index >= 3 and index % 3}
+    assert left == set(done)
+    assert not engine_of(client).watcher.watches(tasks[0].id)

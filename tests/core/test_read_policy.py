@@ -21,7 +21,7 @@ from evolink._estimate import (
     ReadPlan,
 )
 from evolink._models import Task
-from evolink._timing import DURATION, ESTIMATE, Ending, Hint, ModelTiming, Spread
+from evolink._timing import DURATION, EM_ROUNDS, ESTIMATE, Ending, Hint, ModelTiming, Spread
 
 TASK_ID = "task-unified-1756817821-4x2tkbzq"
 
@@ -63,6 +63,49 @@ def test_a_record_is_a_distribution(intervals, p, x):
     assert 0.0 <= spread.cdf(x) <= 1.0
     assert spread.cdf(x) <= spread.cdf(x + 0.5)
     assert spread.cdf(spread.quantile(p)) == pytest.approx(p, abs=1e-6)
+
+
+def self_consistent(intervals: list[tuple[float, float]], rounds: int) -> list[float]:
+    """Turnbull's self-consistency written out cell by cell: each interval's mass shared
+    among the cells it covers in proportion to their mass; the cells' masses, normalised."""
+    knots = sorted({x for interval in intervals for x in interval})
+    cells = [(knots[i], knots[i + 1]) for i in range(len(knots) - 1)]
+    covers = [[low <= a and b <= high for a, b in cells] for low, high in intervals]
+    mass = [0.0] * len(cells)
+    for (low, high), covered in zip(intervals, covers, strict=True):
+        for cell, (a, b) in enumerate(cells):
+            if covered[cell]:
+                mass[cell] += (b - a) / (high - low) ** 2
+    for _ in range(rounds):
+        shared = [0.0] * len(cells)
+        for covered in covers:
+            total = sum(m for m, c in zip(mass, covered, strict=True) if c)
+            for cell, c in enumerate(covered):
+                if c and total > 0:
+                    shared[cell] += mass[cell] / total
+        mass = shared
+    total = sum(mass)
+    return [m / total for m in mass]
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    intervals=st.lists(
+        st.tuples(st.integers(-40, 40), st.integers(1, 30)), min_size=2, max_size=40
+    ).map(lambda pairs: [(low / 10, (low + width) / 10) for low, width in pairs])
+)
+def test_the_record_is_turnbulls_estimate(intervals):
+    """The record's fast rounds (prefix sums, a difference array) give the estimate the
+    rounds written out cell by cell give."""
+    spread = Spread()
+    for low, high in intervals:
+        spread.add(low, high)
+    mass = self_consistent(intervals, EM_ROUNDS)
+    knots = sorted({x for interval in intervals for x in interval})
+    below = 0.0
+    for knot, cell_mass in zip(knots[1:], mass, strict=True):
+        below += cell_mass
+        assert spread.cdf(knot) == pytest.approx(below, abs=1e-9)
 
 
 def test_the_record_finds_the_end_in_wide_reads():

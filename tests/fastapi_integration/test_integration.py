@@ -193,7 +193,7 @@ async def test_wait_reads_the_task_when_the_callback_is_lost(integration, fake, 
         waited = clock.monotonic() - start
     assert done.is_success
     assert 4.0 <= waited <= 4.0 + integration.callback_grace + 2.0
-    assert fake.count("GET", f"/v1/tasks/{task_id}") <= 4
+    assert fake.count("GET", f"/v1/tasks/{task_id}") <= 3
 
 
 async def test_wait_times_out(integration, fake, clock):

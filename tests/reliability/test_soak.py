@@ -131,5 +131,6 @@ async def test_without_batch_endpoint_nothing_changes_but_the_requests(anyio_bac
     assert report.ok
     assert 1 == sim.count("POST", "/v1/tasks/batch")
     # Reads wait at most a task's age (bounded delay): a little over two reads a task, and a
-    # few more while the engine learns the model (one task in four explores at first).
-    assert sim.count("GET", "/v1/tasks/") / 40 <= 3.0
+    # few more while the engine learns the model (one task in four explores at first): 2.6
+    # with this seed.
+    assert sim.count("GET", "/v1/tasks/") / 40 <= 2.7
