@@ -367,3 +367,50 @@ async def test_attack14_a_stale_callback_then_the_real_one() -> None:
     assert end.value.status.value == "completed"
     assert end.at <= task.end + 0.6
     assert _reads_from(task, task.end + 0.5) == 1, [round(r, 2) for r in task.reads]
+
+
+async def test_attack14_one_read_confirms_a_callback_for_a_batch_and_a_wait_alike() -> None:
+    """Promise: "the FastAPI receiver hands a callback for a watched task to the engine,
+    whose one read confirms it for every party waiting for that task (a batch and a `wait`
+    alike)": a batch attached to the app and handlers waiting on the same tasks by id see
+    each task end at its callback, for one read after it."""
+    async with running_app() as app:
+
+        def on_create(server: HostileServer, model: str, index: int) -> ScriptedTask:
+            return server.add(model=model, duration=60.0 + 7 * index)
+
+        app.server.on_create = on_create
+        client = app.integration.client()
+        ended: dict[str, Any] = {}
+        delivered: dict[str, float] = {}
+
+        async def handler(task: ScriptedTask) -> None:
+            ended[task.id] = await within(app.clock, 1000, lambda: app.integration.wait(task.id))
+
+        async def callbacks(group: anyio.abc.TaskGroup) -> None:
+            while len(app.server.tasks) < 5:
+                await app.clock.sleep(0.5)
+            for task in app.server.tasks.values():
+                group.start_soon(handler, task)
+            for task in sorted(app.server.tasks.values(), key=lambda t: t.end):
+                delivered[task.id] = task.end + 0.5
+                await app.deliver(_done_body(task), at=task.end + 0.5)
+
+        batch = client.batch(max_in_flight=5, callback_url=app.integration.callback_url())
+        app.integration.attach(batch)
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(callbacks, group)
+                async with batch:
+                    await batch.submit_all([f"p{i}" for i in range(5)])
+        finally:
+            app.integration.detach(batch)
+    report = batch.report()
+    assert [o.kind.value for o in report.outcomes] == ["completed"] * 5
+    for outcome in report.outcomes:
+        task = app.server.tasks[outcome.task.id]
+        assert list(outcome.task.results) == task.results
+        assert ended[task.id].error is None
+        assert ended[task.id].value.status.value == "completed"
+        assert ended[task.id].at <= delivered[task.id] + 0.1
+        assert _reads_from(task, delivered[task.id]) == 1, [round(r, 2) for r in task.reads]

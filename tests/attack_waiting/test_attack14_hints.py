@@ -107,6 +107,8 @@ async def test_attack14_hostile_hints_end_right_and_bounded(
     bound = duration + 300 if exception else max(2 * duration, 30.0)
     assert ended.at <= bound + 0.5, f"{hint}: seen at {ended.at:.1f}, bound {bound:.1f}"
     assert not storm_reads(task), storm_reads(task)[:3]
+    gaps = [after - before for before, after in zip(task.reads, task.reads[1:], strict=False)]
+    assert max(gaps, default=0.0) <= 300.0 + 0.05, "a gap between reads beyond 300 s"
 
 
 @pytest.mark.parametrize("final", ["failed", "cancelled"])

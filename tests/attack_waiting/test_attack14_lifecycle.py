@@ -25,7 +25,7 @@ from _attack14_server import (
     within,
 )
 
-from evolink import WaitTimeoutError
+from evolink import NotFoundError, ValidationError, WaitTimeoutError
 from evolink.testing import VirtualClock
 
 pytestmark = pytest.mark.anyio
@@ -197,3 +197,75 @@ async def test_attack14_server_clock_skew_does_not_delay_a_fresh_task(skew: int)
     assert ended.value.status.value == "completed"
     assert ended.at is not None
     assert ended.at <= 40.5, f"seen at {ended.at:.1f} s"
+
+
+@pytest.mark.parametrize("longer", ["waits", "batch"])
+async def test_attack14_waits_and_a_batch_that_end_at_different_times(longer: str) -> None:
+    """Promise: "when its own wait is over it stops taking new reads [...] and the next
+    waiting party takes over at once": a batch of quick tasks that ends while long waits go
+    on (or quick waits that end while a long batch goes on) leaves the other party's tasks
+    seen by max(2 x duration, 30 s)."""
+    quick, slow = 3.0, 200.0
+    batch_duration, wait_duration = (quick, slow) if longer == "waits" else (slow, quick)
+
+    def on_create(server: HostileServer, model: str, index: int) -> ScriptedTask:
+        return server.add(model=model, duration=batch_duration + 0.1 * index)
+
+    clock = VirtualClock()
+    server = HostileServer(clock, on_create=on_create)
+    async with client_for(server, clock) as client, clock.running():
+        waits = [server.add(model="other-model", duration=wait_duration + i) for i in range(10)]
+        ended: dict[str, Any] = {}
+        outcome: dict[str, Any] = {}
+
+        async def one(task: ScriptedTask) -> None:
+            ended[task.id] = await within(
+                clock, 5000, lambda: client.tasks.wait(task_of(server, task))
+            )
+
+        async def batch() -> None:
+            start = clock.monotonic()
+            outcome["report"] = await client.images.generate_many(
+                [f"p{i}" for i in range(10)], max_in_flight=10
+            )
+            outcome["took"] = clock.monotonic() - start
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(batch)
+            for task in waits:
+                group.start_soon(one, task)
+    report = outcome["report"]
+    assert [o.kind.value for o in report.outcomes] == ["completed"] * 10
+    assert outcome["took"] <= max(2 * (batch_duration + 1.0), 30.0) + 1.0
+    for task in waits:
+        end = ended[task.id]
+        assert end.finished
+        assert end.error is None, repr(end.error)
+        assert end.value.status.value == "completed"
+        assert end.at - task.created <= max(2 * task.duration, 30.0) + 0.5
+
+
+async def test_attack14_unknown_and_malformed_ids_end_at_once() -> None:
+    """Promise (tasks.get, which a wait reads with): "ValidationError: `task_id` is not a
+    task id (nothing was sent)" and "NotFoundError: no such task, or it expired": a wait
+    for either ends at once with that error, among other waits that go on."""
+    clock = VirtualClock()
+    server = HostileServer(clock)
+    async with client_for(server, clock) as client, clock.running():
+        real = server.add(duration=40.0)
+        ended: dict[str, Any] = {}
+
+        async def one(key: str, arg: Any) -> None:
+            ended[key] = await within(clock, 1000, lambda: client.tasks.wait(arg))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(one, "real", task_of(server, real))
+            group.start_soon(one, "unknown", "task-unified-1767225600-nosuch00")
+            group.start_soon(one, "malformed", "not a task id")
+    assert isinstance(ended["unknown"].error, NotFoundError), repr(ended["unknown"].error)
+    assert ended["unknown"].at <= 1.0
+    assert isinstance(ended["malformed"].error, ValidationError), repr(ended["malformed"].error)
+    assert ended["malformed"].at <= 1.0
+    assert not [r for r in server.requests if "not a task id" in r.path]
+    assert ended["real"].value.status.value == "completed"
+    assert ended["real"].at <= 80.5
