@@ -179,7 +179,26 @@ def _result_data_urls(result_data: Any) -> list[str]:
 
 
 _CHECKS: Mapping[type, Callable[[Any], None]] = {Usage: _check_usage, Task: _check_task}
+
+
+def _lenient_task_info(data: dict[str, Any]) -> dict[str, Any]:
+    # Hints, not facts: an estimate as text ("30") is read, one that is no number at all
+    # ("abc", NaN) is no estimate (kept as sent in `extra`); a task must still decode.
+    estimate = data.get("estimated_time")
+    if isinstance(estimate, str):
+        try:
+            estimate = float(estimate)
+        except ValueError:
+            estimate = None
+    usable = isinstance(estimate, (int, float)) and not isinstance(estimate, bool)
+    data["estimated_time"] = estimate if usable and math.isfinite(estimate) else None
+    if not isinstance(data.get("can_cancel"), bool):
+        data["can_cancel"] = None
+    return data
+
+
 _PREPARE: Mapping[type, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    TaskInfo: _lenient_task_info,
     Usage: _lenient_usage,
     TaskError: _lenient_task_error,
     ResultData: _lenient_result_data,

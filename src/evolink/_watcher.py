@@ -434,12 +434,7 @@ class Watcher:
                     tg.start_soon(self._read_into, task_id, found)
             return found
         self._batch_failures = 0
-        for item in data:
-            try:
-                task = parse_task(item)
-            except ResponseDecodeError:
-                continue
-            found[task.id] = task
+        found.update(_tasks_in(data))
         # An id the batch answer left out: read it alone (it may be gone: 404).
         missing = [task_id for task_id in ids if task_id not in found]
         if missing:
@@ -623,3 +618,18 @@ class Watcher:
             watched.due = min(planned, watched.deadline)
             watched.urgent = watched.due < planned
         self._schedule(task_id, watched)
+
+
+def _tasks_in(data: list[Any]) -> dict[str, Task]:
+    """The readable tasks of a batch answer, by id; a task listed twice keeps the end
+    once seen over a stale copy."""
+    found: dict[str, Task] = {}
+    for item in data:
+        try:
+            task = parse_task(item)
+        except ResponseDecodeError:
+            continue
+        seen = found.get(task.id)
+        if seen is None or not seen.is_terminal or task.is_terminal:
+            found[task.id] = task
+    return found
