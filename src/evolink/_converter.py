@@ -191,7 +191,7 @@ def _lenient_task_info(data: dict[str, Any]) -> dict[str, Any]:
         except ValueError:
             estimate = None
     usable = isinstance(estimate, (int, float)) and not isinstance(estimate, bool)
-    data["estimated_time"] = estimate if usable and math.isfinite(estimate) else None
+    data["estimated_time"] = estimate if usable and math.isfinite(estimate) else None  # type: ignore[arg-type]
     if not isinstance(data.get("can_cancel"), bool):
         data["can_cancel"] = None
     return data

@@ -180,9 +180,10 @@ class ReadPlan:
         choice = self.timing.best(self._hints())
         if choice is None:
             if self.estimated_time is None and not self._progress:
-                # Nothing known and no hint: a bounded share of the age apart.
+                # Nothing known and no hint: a bounded share of the age apart (the hints'
+                # own plan, with nothing to go on, would read at fixed steps for ever).
                 cold = self.started + max(COLD_FIRST, (1.0 + self.costs.cold_share) * age)
-                trusted = max(now + MIN_DELAY, min(trusted, cold))
+                trusted = max(now + MIN_DELAY, min(cold, now + MAX_WAIT))
             return trusted
         hint, spread = choice
         if self._follows_hints(spread):

@@ -66,7 +66,7 @@ async def test_attack14_timeout_of_a_task_that_never_ends(blind: bool) -> None:
     assert ended.at is not None
     assert 600.0 - 1e-6 <= ended.at <= 601.0
     assert task.reads[-1] >= 600.0 - 1e-6, "not read at the deadline"
-    assert not storm_reads(task), storm_reads(task)[:3]
+    assert not storm_reads(task, deadline=600.0), storm_reads(task, deadline=600.0)[:3]
 
 
 async def _wait_group(
