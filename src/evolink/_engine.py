@@ -13,7 +13,7 @@ wait for their tasks' ends; when the driver's own wait is over it stops taking r
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -22,7 +22,7 @@ import attrs
 from evolink._errors import EvolinkError, WaitTimeoutError
 from evolink._models import Task
 from evolink._timing import Timings
-from evolink._watcher import Listener, Watcher
+from evolink._watcher import BATCH_READ_SIZE, Listener, Watcher
 
 if TYPE_CHECKING:
     from evolink._client import AsyncEvolink
@@ -55,6 +55,9 @@ class Engine:
     _driving: bool = False
     #: Parties waiting to drive, in order: each is woken alone when the driver leaves.
     _parked: dict[anyio.Event, None] = attrs.field(factory=dict)
+    #: Waits by task id wanting their first read, by id (see `first_read`).
+    _firsts: dict[str, list[_FirstRead]] = attrs.field(factory=dict)
+    _reading_firsts: bool = False
 
     def __attrs_post_init__(self) -> None:
         self.watcher = Watcher(self._transport, timings=Timings())
@@ -63,6 +66,52 @@ class Engine:
     def timings(self) -> Timings:
         """What the engine has learned of each model's timing."""
         return self.watcher.timings
+
+    async def first_read(self, task_id: str) -> Task | None:
+        """A task's state for a wait that holds only its id: the engine's own if it watches
+        the task already (no read at all), else from one batch read shared by every wait
+        by id starting meanwhile (handlers waiting by id coalesce from the first read).
+        None where the task must be read alone: no batch reads, or the batch read failed
+        or did not bring it."""
+        while True:
+            known = self.watcher.current(task_id)
+            if known is not None:
+                return known
+            if not self.watcher.batch_reads_usable:
+                return None
+            slot = _FirstRead()
+            self._firsts.setdefault(task_id, []).append(slot)
+            if not self._reading_firsts:
+                await self._read_firsts()
+            await slot.done.wait()
+            if not slot.again:
+                return slot.task
+
+    async def _read_firsts(self) -> None:
+        """Read the waiting ids, a batch at a time, until none is left (the first wait by
+        id reads for all; if it is cancelled, another takes over)."""
+        self._reading_firsts = True
+        try:
+            await anyio.lowlevel.checkpoint()  # the waits starting now join this read
+            while self._firsts:
+                ids = list(self._firsts)[:BATCH_READ_SIZE]
+                slots = {task_id: self._firsts.pop(task_id) for task_id in ids}
+                try:
+                    # One id alone is read with its own GET, as a lone task is.
+                    found = await self.watcher.read_together(ids) if len(ids) > 1 else {}
+                except EvolinkError:
+                    found = {}  # each reads alone
+                except BaseException:
+                    _release(slots.values(), again=True)
+                    raise
+                for task_id, waiting in slots.items():
+                    for slot in waiting:
+                        slot.task = found.get(task_id)
+                        slot.done.set()
+        finally:
+            self._reading_firsts = False
+            _release(self._firsts.values(), again=True)  # one of them reads next
+            self._firsts.clear()
 
     def feed(self, payload: Mapping[str, Any] | Task, listener: Listener | None = None) -> bool:
         """A callback's hint for a watched task: one read confirms it for every party."""
@@ -170,6 +219,22 @@ class Engine:
         if waiting.error is not None:
             raise waiting.error
         return last[0]
+
+
+@attrs.define
+class _FirstRead:
+    """One wait by id's first read: its task (None: read it alone), or `again`."""
+
+    done: anyio.Event = attrs.field(factory=anyio.Event)
+    task: Task | None = None
+    again: bool = False  # the reading wait left before this was read: ask again
+
+
+def _release(waiting: Iterable[list[_FirstRead]], *, again: bool) -> None:
+    for slots in waiting:
+        for slot in slots:
+            slot.again = again
+            slot.done.set()
 
 
 def engine_of(client: AsyncEvolink) -> Engine:

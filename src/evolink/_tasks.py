@@ -21,6 +21,7 @@ from evolink._downloads import (
 )
 from evolink._engine import engine_of
 from evolink._errors import DownloadError, ValidationError, WaitTimeoutError
+from evolink._ids import check_task_id
 from evolink._models import Task, TaskStatus, TaskType
 from evolink._reads import read_task
 from evolink._task_listing import list_tasks
@@ -104,7 +105,10 @@ class Tasks:
         if isinstance(task_or_id, Task):
             task = task_or_id
         else:
-            task = await self.get(task_or_id)
+            # Read with every other wait by id (or known already), else alone.
+            check_task_id(task_or_id)
+            first = await engine_of(self._client).first_read(task_or_id)
+            task = first if first is not None else await self.get(task_or_id)
         if not task.is_terminal:
             if timeout is not None and timeout <= 0:
                 raise WaitTimeoutError(task, timeout)

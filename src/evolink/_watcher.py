@@ -222,6 +222,32 @@ class Watcher:
     def _batch_reads(self, wanted: bool) -> bool:
         return wanted and not self._transport.batch_reads_unusable
 
+    @property
+    def batch_reads_usable(self) -> bool:
+        """Whether batch reads are not (yet) known to be unusable on this server."""
+        return not self._transport.batch_reads_unusable
+
+    def current(self, task_id: str) -> Task | None:
+        """The last state read of `task_id`, if it is watched."""
+        watched = self._watched.get(task_id)
+        return None if watched is None else watched.task
+
+    async def read_together(self, ids: list[str]) -> dict[str, Task]:
+        """One batch read of `ids` (tasks no one watches yet): the tasks it brought.
+
+        Raises:
+            EvolinkError: the read failed (judged as any batch read's failure).
+        """
+        try:
+            data = await self._post_batch(ids)
+        except RateLimitError:
+            raise
+        except EvolinkError as exc:
+            self._batch_read_failed(exc)
+            raise
+        self._batch_failures = 0
+        return _tasks_in(data)
+
     def watches(self, task_id: str, listener: Listener | None = None) -> bool:
         """Whether the task is watched (for `listener`, if given)."""
         watched = self._watched.get(task_id)

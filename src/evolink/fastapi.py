@@ -340,7 +340,11 @@ class EvolinkIntegration:
         if task_id in self._done:
             return self._done[task_id]
         start = clock.monotonic()
-        last = task_or_id if isinstance(task_or_id, Task) else await client.tasks.get(task_id)
+        if isinstance(task_or_id, Task):
+            last = task_or_id
+        else:  # read with the other waits by id (or known already), else alone
+            first = await engine_of(client).first_read(task_id)
+            last = first if first is not None else await client.tasks.get(task_id)
         if not last.is_terminal:
             waiter = self._waiters.setdefault(task_id, _Waiter())
             waiter.count += 1

@@ -247,6 +247,31 @@ async def test_attack14_callbacks_for_unknown_tasks_disturb_nobody() -> None:
     assert 404 not in app.statuses[:2]
 
 
+async def test_attack14_many_handlers_waiting_share_batch_reads() -> None:
+    """Promise: "concurrent waits from a thousand request handlers coalesce into batch reads"
+    (issue 14), the FastAPI integration's `wait` included: 200 handlers waiting by task id
+    (as docs/how-to/fastapi.md's `evolink.wait(task_id)`), no callbacks coming, cost fewer
+    than one read request per task."""
+    async with running_app() as app:
+        tasks = [app.server.add(duration=20.0 + (i % 17)) for i in range(200)]
+        ended: dict[str, Any] = {}
+
+        async def waiter(task: ScriptedTask) -> None:
+            ended[task.id] = await within(app.clock, 1000, lambda: app.integration.wait(task.id))
+
+        async with anyio.create_task_group() as group:
+            for task in tasks:
+                group.start_soon(waiter, task)
+    for task in tasks:
+        assert ended[task.id].error is None
+        assert ended[task.id].value.id == task.id
+    per_task = app.server.read_requests() / len(tasks)
+    assert per_task < 1.0, (
+        f"{per_task:.2f} read requests per task ({len(app.server.batch_requests())} batch "
+        f"reads, {len(app.server.get_requests())} GETs)"
+    )
+
+
 async def test_attack14_batch_feed_costs_one_read_per_task() -> None:
     """Promise: "A callback (`batch.feed(payload)`, or the FastAPI receiver) [...] The
     engine makes the task due at once and reads it": a batch fed each task's end reads

@@ -67,9 +67,7 @@ def _check_each_wait(tasks: list[ScriptedTask], ended: dict[str, Any]) -> None:
         assert end.at - task.created <= max(2 * task.duration, 30.0) + 1.0
 
 
-# By task id: an open finding of issue 14's attack (branch attack14-open); a wait
-# by id reads first with a GET of its own.
-@pytest.mark.parametrize("by_id", [False], ids=["task-objects"])
+@pytest.mark.parametrize("by_id", [False, True], ids=["task-objects", "task-ids"])
 async def test_attack14_concurrent_waits_coalesce_into_batch_reads(by_id: bool) -> None:
     """Promise: 300 concurrent `tasks.wait` calls on one client (as from request handlers,
     which hold a task id, as in docs/how-to/fastapi.md's `evolink.wait(task_id)`) are read
@@ -119,9 +117,7 @@ async def test_attack14_two_waits_for_one_task_share_its_reads() -> None:
     assert len(shared.reads) <= len(alone.reads) + 1, (len(shared.reads), len(alone.reads))
 
 
-# With ids: an open finding of issue 14's attack (branch attack14-open): the first
-# GET of a wait by id.
-@pytest.mark.parametrize("second_by_id", [False], ids=["objects"])
+@pytest.mark.parametrize("second_by_id", [False, True], ids=["objects", "objects-and-ids"])
 async def test_attack14_no_task_is_read_twice_at_once_on_a_slow_server(second_by_id: bool) -> None:
     """Promise: "Never two reads of one task in flight at once", even when the server takes
     3 s to answer and several waits (a third of them twice, by task or by id) are due."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import httpx
 import pytest
 
 from evolink import AsyncEvolink, TaskStatus
@@ -99,3 +100,64 @@ async def test_waits_in_line_for_the_reads_survive_those_that_leave():
     left = {task.id for index, task in enumerate(tasks) if index >= 3 and index % 3}
     assert left == set(done)
     assert not engine_of(client).watcher.watches(tasks[0].id)
+
+
+async def test_waits_by_id_share_their_first_read():
+    """Handlers holding only task ids: their first reads go out together, in batch reads,
+    and a wait whose task is already watched reads nothing of its own."""
+    clock = VirtualClock()
+    sim = Simulator(clock=clock, seed=5, durations=Uniform(2, 6), max_concurrent_tasks=500)
+    async with AsyncEvolink(api_key=KEY, transport=sim.transport(), clock=clock) as client:
+        async with clock.running():
+            ids = [(await client.images.generate(f"a heron, {i}")).id for i in range(200)]
+            done: list[TaskStatus] = []
+
+            async def handler(task_id: str) -> None:
+                done.append((await client.tasks.wait(task_id)).status)
+
+            async with anyio.create_task_group() as tg:
+                for task_id in ids:
+                    tg.start_soon(handler, task_id)
+
+    assert [TaskStatus.COMPLETED] * 200 == done
+    assert 0 == sim.count("GET", "/v1/tasks/task-")
+    assert reads(sim) / 200 <= 0.3
+
+
+async def test_a_wait_by_id_cancelled_mid_read_leaves_the_others_reading():
+    """The wait reading the first reads for all leaves (cancelled) while its batch read is
+    out: another takes over, and every other wait ends with its task."""
+    clock = VirtualClock()
+    sim = Simulator(clock=clock, seed=6, durations=Uniform(2, 3))
+    inner = sim.transport()
+
+    class SlowBatchReads(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path == "/v1/tasks/batch":
+                await clock.sleep(1.0)
+            return await inner.handle_async_request(request)
+
+    async with AsyncEvolink(api_key=KEY, transport=SlowBatchReads(), clock=clock) as client:
+        async with clock.running():
+            ids = [(await client.images.generate(f"a wren, {i}")).id for i in range(10)]
+            ended: dict[str, TaskStatus] = {}
+
+            async def handler(task_id: str) -> None:
+                ended[task_id] = (await client.tasks.wait(task_id)).status
+
+            first = anyio.CancelScope()
+
+            async def first_handler() -> None:
+                with first:
+                    await handler(ids[0])
+
+            with anyio.fail_after(30):  # real seconds: a wait left behind would hang
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(first_handler)  # it reads the first reads for all
+                    for task_id in ids[1:]:
+                        tg.start_soon(handler, task_id)
+                    await clock.sleep(0.5)  # its batch read is out
+                    first.cancel()
+
+    assert ids[0] not in ended
+    assert dict.fromkeys(ids[1:], TaskStatus.COMPLETED) == ended
