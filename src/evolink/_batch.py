@@ -218,9 +218,12 @@ class Batch:
                 )
             try:
                 # Before this batch creates anything: its own tasks are no one's lost ones.
-                self._listings = await look_up(
-                    self._transport, self._journal, counts=(self._requests,)
-                )
+                # Not in a run shared with other workers: their creates not yet answered
+                # look the same in the listing; there a resend under the key decides.
+                if self._shared is None:
+                    self._listings = await look_up(
+                        self._transport, self._journal, counts=(self._requests,)
+                    )
             except BaseException:
                 await self._journal.close()
                 raise

@@ -246,10 +246,13 @@ def _run_workers(url: str, env: dict[str, str]) -> int:
         "50",
         "--jobs",
         "2",
+        # A SIGKILLed worker's jobs are taken over 5 s on; sooner, live workers starved
+        # of CPU beside other tests are taken for dead again and again (each takeover is
+        # one of a job's attempts).
         "--heartbeat",
-        "0.5",
+        "1",
         "--stalled-after",
-        "2",
+        "5",
     )
 
     def start() -> subprocess.Popen[bytes]:

@@ -54,8 +54,9 @@ DOWNLOADS_AT_ONCE = 8
 #: Outcomes after which a job is run again (its inputs may still end): procrastinate
 #: retries the job, and the planner picks up where it stopped.
 _UNFINISHED = frozenset({OutcomeKind.UNCERTAIN, OutcomeKind.ABANDONED})
-#: Times a job is tried before it is left failed.
-JOB_ATTEMPTS = 5
+#: Times a job is tried before it is left failed (a takeover of a stalled worker's job
+#: counts as one: procrastinate's attempts).
+JOB_ATTEMPTS = 10
 
 
 class ChunkUnfinishedError(Exception):
