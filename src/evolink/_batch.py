@@ -374,15 +374,7 @@ class Batch:
             else self._to_request(prepared, idempotency_key)
         )
         if isinstance(request, ValidationError):
-            self._record(
-                Outcome(
-                    index=index,
-                    request=item if isinstance(item, GenerationRequest) else None,
-                    kind=OutcomeKind.REJECTED,
-                    error_code=request.rule,
-                    error_message=str(request),
-                )
-            )
+            self._reject(index, item, request)
             return index
         if self._journal is not None and journal_index is not None:
             resumed = await self._resume(index, journal_index, request, item)
@@ -465,15 +457,7 @@ class Batch:
             # recorded uploads must outlive it.
             renewed = await self._uploads.renew(request)
             if isinstance(renewed, ValidationError):
-                self._record(
-                    Outcome(
-                        index=index,
-                        request=item if isinstance(item, GenerationRequest) else None,
-                        kind=OutcomeKind.REJECTED,
-                        error_code=renewed.rule,
-                        error_message=str(renewed),
-                    )
-                )
+                self._reject(index, item, renewed)
                 return None
             request = renewed
         return request, step.idempotency_key
@@ -1053,6 +1037,18 @@ class Batch:
                     else self._clock.monotonic() - other.started,
                 )
             )
+
+    def _reject(self, index: int, item: object, error: ValidationError) -> None:
+        """Record `item` as rejected for `error` (nothing of it was sent)."""
+        self._record(
+            Outcome(
+                index=index,
+                request=item if isinstance(item, GenerationRequest) else None,
+                kind=OutcomeKind.REJECTED,
+                error_code=error.rule,
+                error_message=str(error),
+            )
+        )
 
     def _record(self, outcome: Outcome) -> None:
         if self._outcomes[outcome.index] is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from hostile_fake import ENTRIES, VALID_KINDS, FakeAPI, result_url, run_batch
+from _hostile_fake import ENTRIES, VALID_KINDS, FakeAPI, result_url, run_batch
 
 from evolink import OutcomeKind
 from evolink.testing import VirtualClock

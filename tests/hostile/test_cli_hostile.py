@@ -15,7 +15,7 @@ import time
 import zlib
 
 import pytest
-from hostile_fake import API_KEY, OTHER_SECRET, SocketFake, error_body, task_body
+from _hostile_fake import API_KEY, OTHER_SECRET, SocketFake, error_body, task_body
 
 pytest.importorskip("click")
 

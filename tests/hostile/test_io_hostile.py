@@ -12,7 +12,7 @@ import tracemalloc
 import anyio
 import httpx
 import pytest
-from hostile_fake import (
+from _hostile_fake import (
     API_KEY,
     BASE_URL,
     ENTRIES,

@@ -8,7 +8,7 @@ import math
 
 import anyio
 import pytest
-from hostile_fake import ENTRIES, VALID_KINDS, FakeAPI, run_batch, timed_batch
+from _hostile_fake import ENTRIES, VALID_KINDS, FakeAPI, run_batch, timed_batch
 
 from evolink import EvolinkError, OutcomeKind, TaskStatus, WaitTimeoutError
 from evolink.testing import VirtualClock
