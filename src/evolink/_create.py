@@ -40,7 +40,8 @@ async def create_task(
     check_idempotency_key(idempotency_key)
     if check_model is not None:
         check_model(request.model)  # retired per the catalog already read: refused
-    return await transport.send(
+    sent = transport.clock.time()
+    task: Task = await transport.send(
         RequestKind.CREATE,
         "POST",
         request.endpoint,
@@ -53,3 +54,7 @@ async def create_task(
         pacer=pacer,
         **sending,
     )
+    if task.created is not None:
+        # Stamped while the create was out: how the server's clock stands to ours.
+        transport.server_clock.saw_created(task.created.timestamp(), sent, transport.clock.time())
+    return task

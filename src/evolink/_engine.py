@@ -12,6 +12,7 @@ wait for their tasks' ends; when the driver's own wait is over it stops taking r
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ import attrs
 
 from evolink._errors import EvolinkError, WaitTimeoutError
 from evolink._models import Task
+from evolink._reads import read_task
 from evolink._timing import Timings
 from evolink._watcher import BATCH_READ_SIZE, Listener, Watcher
 
@@ -67,51 +69,88 @@ class Engine:
         """What the engine has learned of each model's timing."""
         return self.watcher.timings
 
-    async def first_read(self, task_id: str) -> Task | None:
-        """A task's state for a wait that holds only its id: the engine's own if it watches
-        the task already (no read at all), else from one batch read shared by every wait
-        by id starting meanwhile (handlers waiting by id coalesce from the first read).
-        None where the task must be read alone: no batch reads, or the batch read failed
-        or did not bring it."""
+    async def first_read(self, task_id: str) -> Task:
+        """A task's state for a wait that holds only its id, read as `tasks.get` would.
+
+        The engine's own state if it watches the task already (no read at all); else one
+        read shared by every wait by id starting meanwhile: a batch read where the server
+        has them (handlers waiting by id coalesce from the first read), else a GET per id.
+        While the read is out the watcher does not read the task itself, should another
+        wait register it meanwhile: it takes this read instead (never two reads at once).
+
+        Raises:
+            EvolinkError: as `tasks.get` (`NotFoundError`: no such task).
+        """
         while True:
             known = self.watcher.current(task_id)
             if known is not None:
                 return known
-            if not self.watcher.batch_reads_usable:
-                return None
             slot = _FirstRead()
-            self._firsts.setdefault(task_id, []).append(slot)
+            waiting = self._firsts.get(task_id)
+            if waiting is None:
+                waiting = self._firsts[task_id] = []
+                self.watcher.hold(task_id)
+            waiting.append(slot)
             if not self._reading_firsts:
                 await self._read_firsts()
             await slot.done.wait()
-            if not slot.again:
+            if slot.error is not None:
+                raise slot.error
+            if slot.task is not None:
                 return slot.task
+            # The reading wait left before this was read: ask again.
 
     async def _read_firsts(self) -> None:
-        """Read the waiting ids, a batch at a time, until none is left (the first wait by
-        id reads for all; if it is cancelled, another takes over)."""
+        """Read the waiting ids until none is left (the first wait by id reads for all; if
+        it is cancelled, another takes over)."""
         self._reading_firsts = True
         try:
             await anyio.lowlevel.checkpoint()  # the waits starting now join this read
             while self._firsts:
-                ids = list(self._firsts)[:BATCH_READ_SIZE]
-                slots = {task_id: self._firsts.pop(task_id) for task_id in ids}
-                try:
-                    # One id alone is read with its own GET, as a lone task is.
-                    found = await self.watcher.read_together(ids) if len(ids) > 1 else {}
-                except EvolinkError:
-                    found = {}  # each reads alone
-                except BaseException:
-                    _release(slots.values(), again=True)
-                    raise
-                for task_id, waiting in slots.items():
-                    for slot in waiting:
-                        slot.task = found.get(task_id)
-                        slot.done.set()
+                async with anyio.create_task_group() as reads:
+                    while self._firsts:
+                        ids = list(self._firsts)[:BATCH_READ_SIZE]
+                        batch = {task_id: self._firsts.pop(task_id) for task_id in ids}
+                        reads.start_soon(self._read_first_batch, batch)
         finally:
             self._reading_firsts = False
-            _release(self._firsts.values(), again=True)  # one of them reads next
+            for task_id, waiting in self._firsts.items():
+                self.watcher.release(task_id, None)
+                _again(waiting)  # one of them reads next
             self._firsts.clear()
+
+    async def _read_first_batch(self, slots: dict[str, list[_FirstRead]]) -> None:
+        ids = list(slots)
+        answers: dict[str, Task | EvolinkError] = {}
+        try:
+            if len(ids) > 1 and self.watcher.batch_reads_usable:
+                # One id alone is read with its own GET, as a lone task is.
+                with contextlib.suppress(EvolinkError):  # each is read alone then
+                    answers.update(await self.watcher.read_together(ids))
+            async with anyio.create_task_group() as gets:
+                for task_id in ids:
+                    if task_id not in answers:
+                        gets.start_soon(self._get_into, task_id, answers)
+        except BaseException:
+            for task_id, waiting in slots.items():
+                self.watcher.release(task_id, None)
+                _again(waiting)
+            raise
+        for task_id, waiting in slots.items():
+            answer = answers[task_id]
+            self.watcher.release(task_id, answer if isinstance(answer, Task) else None)
+            for slot in waiting:
+                if isinstance(answer, Task):
+                    slot.task = answer
+                else:
+                    slot.error = answer
+                slot.done.set()
+
+    async def _get_into(self, task_id: str, answers: dict[str, Task | EvolinkError]) -> None:
+        try:
+            answers[task_id] = await read_task(self._transport, task_id)
+        except EvolinkError as exc:
+            answers[task_id] = exc
 
     def feed(self, payload: Mapping[str, Any] | Task, listener: Listener | None = None) -> bool:
         """A callback's hint for a watched task: one read confirms it for every party."""
@@ -223,18 +262,16 @@ class Engine:
 
 @attrs.define
 class _FirstRead:
-    """One wait by id's first read: its task (None: read it alone), or `again`."""
+    """One wait by id's first read: its task or its error; neither: ask again."""
 
     done: anyio.Event = attrs.field(factory=anyio.Event)
     task: Task | None = None
-    again: bool = False  # the reading wait left before this was read: ask again
+    error: EvolinkError | None = None
 
 
-def _release(waiting: Iterable[list[_FirstRead]], *, again: bool) -> None:
-    for slots in waiting:
-        for slot in slots:
-            slot.again = again
-            slot.done.set()
+def _again(slots: Iterable[_FirstRead]) -> None:
+    for slot in slots:
+        slot.done.set()
 
 
 def engine_of(client: AsyncEvolink) -> Engine:

@@ -107,16 +107,19 @@ class Tasks:
         else:
             # Read with every other wait by id (or known already), else alone.
             check_task_id(task_or_id)
-            first = await engine_of(self._client).first_read(task_or_id)
-            task = first if first is not None else await self.get(task_or_id)
+            task = await engine_of(self._client).first_read(task_or_id)
         if not task.is_terminal:
             if timeout is not None and timeout <= 0:
                 raise WaitTimeoutError(task, timeout)
-            # The task's age by the server's stamp, so a wait that begins late reads at
-            # once; but a task fresh from `generate` (pending, no progress, stamped seconds
-            # ago) starts now by our clock: the stamp is whole seconds on the server's
-            # clock, and that error would stretch every prediction made from progress.
-            age = 0.0 if task.created is None else clock.time() - task.created.timestamp()
+            # The task's age by the server's stamp (on the server's clock, as far as its
+            # answers tell it), so a wait that begins late reads at once; but a task fresh
+            # from `generate` (pending, no progress, stamped seconds ago) starts now by our
+            # clock: the stamp is whole seconds, and that error would stretch every
+            # prediction made from progress.
+            age = 0.0
+            if task.created is not None:
+                server_now = clock.time() + self._transport.server_clock.offset()
+                age = server_now - task.created.timestamp()
             if task.status is TaskStatus.PENDING and task.progress == 0 and age < FRESH_AGE:
                 age = 0.0
             started = start - min(max(age, 0.0), 86_400.0)

@@ -60,6 +60,7 @@ from evolink._retry import (
     parse_retry_after,
 )
 from evolink._secret import Secret
+from evolink._server_clock import ServerClock
 from evolink._version import __version__
 
 logger = logging.getLogger("evolink")
@@ -190,6 +191,8 @@ class Transport:
         self.batch_reads_unusable = False
         #: Every HTTP request this transport sent (attempts that reached the network).
         self.sent = 0
+        #: How far the server's clock is from ours (a task's age is by its stamp).
+        self.server_clock = ServerClock()
         self.closed = False
 
     def files_base_url(self) -> str:
@@ -402,6 +405,7 @@ class Transport:
     ) -> tuple[Answer | EvolinkError, Outcome, float | None]:
         is_create = kind.keyed
         started = time.perf_counter()
+        sent_at = self.clock.time()
         try:
             response, body = await self._send(method, url, headers, content)
         except httpx.RequestError as exc:  # transport failures, and bodies it cannot decode
@@ -442,6 +446,7 @@ class Transport:
             self._count(counts)
             raise
         self._count(counts)
+        self.server_clock.saw_date(response.headers.get("Date"), sent_at, self.clock.time())
         elapsed = (time.perf_counter() - started) * 1000
         logger.debug(
             "%s %s -> %d in %.1f ms (attempt %d)",

@@ -131,6 +131,8 @@ class _Watched:
     #: Due now for a reason of its own (a deadline, a callback, a late start): read it
     #: without waiting for others to share the request.
     urgent: bool = False
+    #: Registered while a wait by id read it (`Watcher.hold`): that read is this one's.
+    held: bool = False
     failures: int = 0
 
     @property
@@ -165,6 +167,8 @@ class Watcher:
     _batch_failures: int = 0
     _ends: deque[float] = attrs.field(factory=lambda: deque(maxlen=64))
     _last_batch: float = -math.inf
+    #: Ids being read outside the watcher (a wait by id's first read), with their count.
+    _held: dict[str, int] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         self._limiter = anyio.CapacityLimiter(max(8, self._transport.max_connections // 2))
@@ -208,6 +212,7 @@ class Watcher:
         plan.observe(task, now)
         planned = plan.next_read_at(now, task.status)
         due = min(planned, deadline)
+        held = task.id in self._held
         watched = _Watched(
             task=task,
             plan=plan,
@@ -215,9 +220,36 @@ class Watcher:
             listeners={listener: deadline},
             grace=grace,
             urgent=due < planned or planned - now <= 2 * MIN_DELAY,
+            reading=held,
+            held=held,
         )
         self._watched[task.id] = watched
-        self._schedule(task.id, watched)
+        if not held:
+            self._schedule(task.id, watched)
+
+    def hold(self, task_id: str) -> None:
+        """A read of `task_id` is going out elsewhere (a wait by id's first read): should
+        the task be registered before it answers, take that read rather than make one."""
+        self._held[task_id] = self._held.get(task_id, 0) + 1
+
+    def release(self, task_id: str, task: Task | None) -> None:
+        """The read `hold` announced answered `task` (None: it failed or was given up)."""
+        left = self._held.pop(task_id, 0) - 1
+        if left > 0:
+            self._held[task_id] = left  # another read of it is out: that one delivers
+            return
+        watched = self._watched.get(task_id)
+        if watched is None or not watched.held:
+            return
+        watched.held = False
+        now = self._transport.clock.monotonic()
+        if task is not None:
+            self._take(task_id, task, now)
+        else:
+            watched.reading = False
+            watched.due = now
+            watched.urgent = True
+            self._schedule(task_id, watched)
 
     def _batch_reads(self, wanted: bool) -> bool:
         return wanted and not self._transport.batch_reads_unusable

@@ -342,9 +342,8 @@ class EvolinkIntegration:
         start = clock.monotonic()
         if isinstance(task_or_id, Task):
             last = task_or_id
-        else:  # read with the other waits by id (or known already), else alone
-            first = await engine_of(client).first_read(task_id)
-            last = first if first is not None else await client.tasks.get(task_id)
+        else:  # read with the other waits by id (or known already)
+            last = await engine_of(client).first_read(task_id)
         if not last.is_terminal:
             waiter = self._waiters.setdefault(task_id, _Waiter())
             waiter.count += 1
