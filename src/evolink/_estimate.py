@@ -47,39 +47,46 @@ AGREE_SHARE = 0.1
 #: Knowing nothing of a model and given no hint: the first read this long after the
 #: create, then each a share of the task's age later (`ReadCosts.cold_share`).
 COLD_FIRST = 1.0
-#: The learned schedule aims its last read at this quantile of the end; past it, a task
-#: is in the tail the record has not seen, read a bounded share of its age apart.
-TOP = 0.98
-#: A vague record still overrules a hint whose exploring tasks often ended this far (log)
-#: from its predicted end.
-TRUSTED_TOP = 0.1
+#: Past this quantile of the end, a task is in the tail the record has hardly seen: read a
+#: bounded share of its age apart.
+TOP = 0.995
 
 
 @attrs.frozen
 class ReadCosts:
     """How dear a read is, which sets how finely the learned schedule cuts the end's range.
 
-    `most_reads`: the end's likely range is cut into at most this many reads of equal
-    chance; `delay_share`: fewer where that keeps the mean delay within this share of the
-    median duration; `tail_share`: past the record, or with nothing known (`cold_share`),
-    the wait before a re-read as a share of the task's age; `explore_every`: while the
-    record cannot yet tell the hints wrong, one task in this many follows it anyway.
+    `read_cost`: what a read is worth in delay, as a share of the median duration (the
+    learned schedule spends least on reads and delay together, `_timing.Schedule`);
+    `reads`: reads a task may cost on the learned schedule, from its start (reads are
+    made dearer until it does); `tail_share`: past the record, or with nothing known
+    (`cold_share`), the wait before a re-read as a share of the task's age;
+    `probe_every`: one task in this many reads first below the schedule, so that the
+    record learns how early tasks end.
     """
 
-    most_reads: float
-    delay_share: float
+    read_cost: float
+    reads: float | None
     tail_share: float
     cold_share: float
-    explore_every: int
+    probe_every: int
 
 
 #: One GET per read: each read is a request.
 GET_COSTS = ReadCosts(
-    most_reads=2.5, delay_share=0.02, tail_share=0.25, cold_share=0.5, explore_every=4
+    read_cost=0.005,
+    reads=2.3,
+    tail_share=0.25,
+    cold_share=0.5,
+    probe_every=4,
 )
 #: Batch reads: reads ride along in shared requests, so they can come closer together.
 BATCH_COSTS = ReadCosts(
-    most_reads=6.0, delay_share=0.01, tail_share=0.1, cold_share=0.2, explore_every=1
+    read_cost=0.003,
+    reads=None,
+    tail_share=0.1,
+    cold_share=0.2,
+    probe_every=2,
 )
 
 
@@ -104,12 +111,12 @@ class ReadPlan:
     #: Each progress band's latest predicted duration, for the record at the end.
     _by_band: dict[Hint, float] = attrs.field(init=False, factory=dict)
     _agreed: bool = False  # the last two progress readings predicted the same end
-    #: Read on the record's schedule even while it is unresolved (`ModelTiming.explores`).
-    _explores: bool = attrs.field(init=False, default=False)
+    #: For a task that probes: where its first read falls below the schedule's (0-1).
+    _probe: float | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
         if self.timing is not None:
-            self._explores = self.timing.explores(self.costs.explore_every)
+            self._probe = self.timing.probes(self.costs.probe_every)
 
     def observe(self, task: Task, now: float) -> None:
         """Take in a read of the task made at `now`."""
@@ -150,17 +157,16 @@ class ReadPlan:
         predicted = [(DURATION, 1.0), *self._by_band.items()]
         if self.estimated_time is not None:
             predicted.append((ESTIMATE, self.estimated_time))
+            predicted.append((Hint.estimate(self.estimated_time), self.estimated_time))
         low = 0.0 if self._running_at is None else self._running_at - self.started
-        ending = Ending(
-            low=low, high=now - self.started, predicted=tuple(predicted), explored=self._explores
-        )
+        ending = Ending(low=low, high=now - self.started, predicted=tuple(predicted))
         self.timing.learn(ending)
         self.timing = None  # one end per task
 
     def _hints(self) -> list[Hint]:
         hints = [DURATION]
         if self.estimated_time is not None:
-            hints.append(ESTIMATE)
+            hints.extend((ESTIMATE, Hint.estimate(self.estimated_time)))
         if self._progress_at is not None and self._progress > 0:
             hints.append(Hint.progress(self._progress))
         return hints
@@ -186,27 +192,7 @@ class ReadPlan:
                 trusted = max(now + MIN_DELAY, min(cold, now + MAX_WAIT))
             return trusted
         hint, spread = choice
-        if self._follows_hints(spread):
-            # The record cannot yet tell the hints wrong: follow them, while a few tasks
-            # explore to pin the ends down.
-            return trusted
         return self._bounded(now, age, self._learned(now, age, hint, spread))
-
-    def _follows_hints(self, spread: Spread) -> bool:
-        """Whether to read as the hints say, the record being too vague to overrule them."""
-        if self.timing is None or self._explores or spread.resolved():
-            return False
-        # The hint the hints' own plan leans on: the progress seen, else the estimate.
-        if self._progress > 0:
-            leaned = Hint.progress(self._progress)
-        elif self.estimated_time is not None:
-            leaned = ESTIMATE
-        else:
-            return False
-        record = self.timing.spread(leaned)
-        # Vague, but clear that the hint misleads: the ends came well before (or after)
-        # the end it predicted, where the hints' own plan would read.
-        return record is None or not record.misleads(TRUSTED_TOP)
 
     def _bounded(self, now: float, age: float, at: float) -> float:
         if self._reads == 0 and self._progress_at is None:
@@ -216,26 +202,28 @@ class ReadPlan:
         return min(latest, max(earliest, at))
 
     def _learned(self, now: float, age: float, hint: Hint, spread: Spread) -> float:
-        """At the next of `k` equally likely points of the end's range left, given the age."""
+        """At the point the record's best schedule (`Schedule`) reads next, given the age."""
         predicted = {
             Source.DURATION: 1.0,
             Source.ESTIMATE: self.estimated_time or 1.0,
             Source.PROGRESS: self.predicted_duration(),
         }[hint.source]
         costs = self.costs
-        done = spread.cdf(math.log(max(age, 1e-9) / predicted))
-        if done >= TOP:
-            # Past what the record has seen: a bounded share of the age.
-            return now + costs.tail_share * age
-        top = predicted * math.exp(spread.quantile(TOP))
-        bottom = predicted * math.exp(spread.quantile(max(done, 1.0 - TOP)))
-        median = predicted * math.exp(spread.quantile(0.5))
-        # Cut the range left into as few equally likely reads as keep the mean delay
-        # (about half a cut's length) within `delay_share` of the median duration.
-        wanted = math.ceil((top - bottom) / (2.0 * costs.delay_share * median))
-        reads = min(costs.most_reads, max(1.0, float(wanted)))
-        share = TOP if reads <= 1 else done + (TOP - done) / reads
-        return self.started + predicted * math.exp(spread.quantile(share))
+        x = math.log(max(age, 1e-9) / predicted)
+        done = spread.cdf(x)
+        if done < TOP:
+            schedule = spread.schedule(costs.read_cost, costs.reads)
+            at = schedule.next_read(x, done, schedule.moment(x))
+            if self._probe is not None and self._reads == 0:
+                # A probing task reads first somewhere below the schedule's first read:
+                # only reads that early can tell the record how early tasks end (the
+                # schedule's own reads cannot), so that it does not drift late.
+                lowest = max(x, at - spread.width())
+                at = lowest + self._probe * (at - lowest)
+            if at > x:
+                return self.started + predicted * math.exp(at)
+        # Past what the record has seen: a bounded share of the age.
+        return now + costs.tail_share * age
 
     def _trusted(self, now: float, status: TaskStatus) -> float:
         """The plan from the hints as they are (before anything is learned)."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import enum
 import math
+import random
 from collections import deque
 from collections.abc import Iterable
 
@@ -39,14 +40,18 @@ MIN_SAMPLES = 16
 FLOOR_SHARE = 0.1
 #: The narrowest interval (log space): a point has no density.
 MIN_WIDTH = 0.004
-#: A record is resolved when its exploring tasks' intervals (median width) are at most this
-#: share of the
-#: distribution's 10-90% range: the reads pinned the ends down, the spread is the hint's.
-RESOLVED_SHARE = 0.6
-#: Exploring tasks needed before a record can be judged resolved.
-MIN_EXPLORED = 4
-#: A hint misleads when this share of the exploring tasks ended well away from its end.
-MISLEAD_SHARE = 0.25
+#: An end before this quantile of the record surprises it...
+SURPRISE = 0.01
+#: ...and this many surprises among the latest `LATEST` ends mean the model changed.
+CHANGED = 6
+LATEST = 8
+#: Quantiles of a record the read schedule is planned on (`Schedule`): O(n^2) per rebuild.
+PLAN_POINTS = 40
+#: The starting weight of the hint's own word (`Spread.anchored`), far above any
+#: interval's (1 / width^2, at most 1 / MIN_WIDTH^2).
+ANCHOR_WEIGHT = 1e9
+#: Bisection rounds for the read cost that meets a read budget (`Spread.schedule`).
+BUDGET_ROUNDS = 8
 #: Rounds of self-consistency per rebuild: enough to pull wide intervals' mass onto the
 #: narrow ones they overlap; more cost CPU for little.
 EM_ROUNDS = 6
@@ -60,22 +65,33 @@ class Source(enum.Enum):
     DURATION = "duration"  # no hint: the model's durations themselves
 
 
-#: Progress readings are judged by band (0-19%, 20-39%, ...): how well a reading predicts
-#: depends on how far along it was read (slow-then-fast progress misleads early, not late).
-PROGRESS_BAND = 20
+#: Progress readings are judged by band, each from its lower edge: how well a reading
+#: predicts depends on how far along it was read (slow-then-fast progress misleads early,
+#: not late), finely where a percent says most (a reading of 1 and one of 19 do not
+#: extrapolate alike).
+PROGRESS_BANDS = (0, 1, 2, 3, 5, 8, 12, 18, 27, 40, 60, 80)
+#: Estimates are judged by band too, a quarter of a doubling wide: an estimate in whole
+#: seconds is coarse for a short task, and a server's bias may depend on the size.
+ESTIMATE_BANDS_PER_DOUBLING = 4
 
 
 @attrs.frozen
 class Hint:
-    """A source of predicted durations; for progress, the band the reading was in."""
+    """A source of predicted durations, and its band (by percent, or by estimate); band
+    None: every estimate of the model at once."""
 
     source: Source
-    band: int = 0
+    band: int | None = None
 
     @classmethod
     def progress(cls, percent: int) -> Hint:
         """The hint of a progress reading of `percent` (1-99)."""
-        return cls(Source.PROGRESS, min(max(percent, 0), 99) // PROGRESS_BAND)
+        return cls(Source.PROGRESS, bisect.bisect_right(PROGRESS_BANDS, min(percent, 99)) - 1)
+
+    @classmethod
+    def estimate(cls, seconds: float) -> Hint:
+        """The hint of an estimate of `seconds` (> 0), judged among estimates of its size."""
+        return cls(Source.ESTIMATE, round(ESTIMATE_BANDS_PER_DOUBLING * math.log2(seconds)))
 
 
 ESTIMATE = Hint(Source.ESTIMATE)
@@ -86,26 +102,43 @@ DURATION = Hint(Source.DURATION)
 class Spread:
     """The distribution of `log(D / D̂)` for one model and hint, from censored intervals."""
 
+    #: Whether ties go to the hint's own word, `x = 0` (a hint; not the raw durations).
+    anchored: bool = False
     _intervals: deque[tuple[float, float]] = attrs.field(factory=lambda: deque(maxlen=MAX_SAMPLES))
     _knots: list[float] = attrs.field(factory=list)
     _cdf: list[float] = attrs.field(factory=list)
     _built_at: int = 0  # samples taken when the CDF was last built
     _taken: int = 0
     _width: float = math.inf
-    #: Intervals of the tasks that read on the record's schedule (explored).
-    _explored: deque[tuple[float, float]] = attrs.field(factory=lambda: deque(maxlen=MAX_SAMPLES))
-    _resolved: bool = False
+    #: The latest ends, each kept if it came surprisingly early (else None).
+    _latest: deque[tuple[float, float] | None] = attrs.field(factory=lambda: deque(maxlen=LATEST))
+    #: The read schedule for the current record, by read cost (`schedule`).
+    _schedules: dict[tuple[float, float | None], Schedule] = attrs.field(factory=dict)
 
     def __len__(self) -> int:
         return len(self._intervals)
 
-    def add(self, low: float, high: float, *, explored: bool = True) -> None:
-        """Take one task's interval (log space, `low <= high`); `explored`: the task read
-        on the record's schedule (its interval says how finely the record can resolve)."""
+    def add(self, low: float, high: float) -> None:
+        """Take one task's interval (log space, `low <= high`).
+
+        A model may change (a new version, an idle farm): when most of the latest ends
+        came before the record says almost any do (`SURPRISE`), the record is of another
+        model: it starts again from those ends alone. (Only early ends tell: the first
+        ends of a batch are its fastest tasks, so a young record is often surprised by
+        late ones; and a task later than the record is read a bounded share of its age
+        apart anyway.)
+        """
         low = min(low, high - MIN_WIDTH)
+        if len(self._intervals) >= 2 * MIN_SAMPLES:
+            early = high < self.quantile(SURPRISE)
+            self._latest.append((low, high) if early else None)
+            changed = [interval for interval in self._latest if interval is not None]
+            if len(changed) >= CHANGED:
+                self._intervals.clear()
+                self._intervals.extend(changed)
+                self._latest.clear()
+                self._knots, self._cdf, self._built_at = [], [], 0
         self._intervals.append((low, high))
-        if explored:
-            self._explored.append((low, high))
         self._taken += 1
 
     def _fresh(self) -> None:
@@ -117,7 +150,10 @@ class Spread:
     def _build(self) -> None:
         self._built_at = self._taken
         intervals = list(self._intervals)
-        knots = sorted({x for interval in intervals for x in interval})
+        ends = {x for interval in intervals for x in interval}
+        if self.anchored:
+            ends.update((-MIN_WIDTH / 2, MIN_WIDTH / 2))  # a cell for the hint's own word
+        knots = sorted(ends)
         cells = len(knots) - 1
         spans = [
             (bisect.bisect_left(knots, low), bisect.bisect_left(knots, high))
@@ -134,6 +170,14 @@ class Spread:
             span = knots[last] - knots[first]
             weight[first] += 1.0 / (span * span)
             weight[last] -= 1.0 / (span * span)
+        if self.anchored:
+            # Where the reads cannot tell where in their intervals the tasks ended (all
+            # read at the same two points, say), believe the hint: start with the mass of
+            # every interval that allows it on the end the hint predicted. The rounds below
+            # keep it there only for intervals that contain it: no mass is added.
+            at = bisect.bisect_left(knots, -MIN_WIDTH / 2)
+            weight[at] += ANCHOR_WEIGHT
+            weight[at + 1] -= ANCHOR_WEIGHT
         mass = self._spread_over(weight, widths)
         for _ in range(EM_ROUNDS):
             prefix = [0.0]
@@ -152,6 +196,7 @@ class Spread:
             cdf.append(cdf[-1] + mass[cell] / total)
         self._knots, self._cdf = knots, cdf
         self._width = self._quantile(0.9) - self._quantile(0.1)
+        self._schedules.clear()
 
     @staticmethod
     def _spread_over(steps: list[float], cells: list[float]) -> list[float]:
@@ -197,31 +242,115 @@ class Spread:
         self._fresh()
         return self._width
 
-    def resolved(self) -> bool:
-        """Whether the reads pinned the ends down well enough for the spread to be the hint's.
-
-        Once resolved, a record stays so: reads on its schedule keep it resolved, and
-        falling back to the hints as they are would throw away what it knows.
-        """
+    def schedule(self, read_cost: float, reads: float | None = None) -> Schedule:
+        """The best read schedule for this record (see `Schedule`): a read worth
+        `read_cost` of the median duration, or dearer where that would cost a task more
+        than `reads` reads from its start (then the least delay for that many)."""
         self._fresh()
-        if not self._resolved and len(self._explored) >= MIN_EXPLORED:
-            widths = sorted(high - low for low, high in self._explored)
-            self._resolved = widths[len(widths) // 2] <= RESOLVED_SHARE * self._width
-        return self._resolved
+        key = (read_cost, reads)
+        schedule = self._schedules.get(key)
+        if schedule is None:
+            points = [self._quantile(k / PLAN_POINTS) for k in range(PLAN_POINTS + 1)]
+            median = math.exp(self._quantile(0.5))
+            schedule = Schedule.solve(points, read_cost * median)
+            if reads is not None and schedule.reads() > reads:
+                # Over the budget: bisect the read cost (in log) for it (dearer reads, fewer).
+                low, high = math.log(read_cost), math.log(1.0)
+                for _ in range(BUDGET_ROUNDS):
+                    middle = (low + high) / 2
+                    trial = Schedule.solve(points, math.exp(middle) * median)
+                    if trial.reads() <= reads:
+                        schedule, high = trial, middle
+                    else:
+                        low = middle
+            self._schedules[key] = schedule
+        return schedule
 
-    def misleads(self, margin: float) -> bool:
-        """Whether the tasks that explored often ended `margin` (log) or more away from the
-        predicted end: before it (they were done by a read that early), or after it.
 
-        Only explorers tell: a task read as the hint says is read at the predicted end, so
-        its interval cannot show that it ended long before.
-        """
-        explored = self._explored
-        if len(explored) < MIN_EXPLORED:
-            return False
-        early = sum(1 for _, high in explored if high < -margin)
-        late = sum(1 for low, _ in explored if low > margin)
-        return max(early, late) >= MISLEAD_SHARE * len(explored)
+@attrs.frozen
+class Schedule:
+    """When to read a task, given only that it is still running, to spend least in all.
+
+    The record's distribution of `x = log(D / D̂)`, cut at `PLAN_POINTS + 1` of its
+    quantiles `x_k` (`F(x_k) = k / n`). A read costs `cost` (in units of `D̂`); a read at
+    `x_j` of a task known running at `x_i` finds it done with chance
+    `(F_j - F_i) / (1 - F_i)`, and then it was seen late by `e^(x_j) - e^x` (in units of
+    `D̂`) for its end at `x`. `left[i]` is the least expected cost, from point `i` on, of
+    delay and reads (unnormalised: times `1 - F_i`), by a dynamic programme from the top
+    (where every task is done) down:
+
+        left[i] = min over j > i of  cost (1 - F_i) + late(i, j) + left[j]
+        late(i, j) = e^(x_j) (F_j - F_i) - (M_j - M_i),   M(x) = the integral of e^u dF(u)
+
+    O(n^2) once per rebuild of the record; `next_read` is O(n).
+    """
+
+    points: tuple[float, ...]
+    shares: tuple[float, ...]  # F at each point
+    moments: tuple[float, ...]  # M at each point
+    left: tuple[float, ...]
+    cost: float
+
+    @classmethod
+    def solve(cls, points: list[float], cost: float) -> Schedule:
+        n = len(points) - 1
+        shares = [k / n for k in range(n + 1)]
+        # Mass 1/n between neighbouring points, uniform in x (as the record's is).
+        moments = [0.0]
+        for k in range(n):
+            a, b = points[k], points[k + 1]
+            mean = math.exp(a) if b - a < 1e-9 else (math.exp(b) - math.exp(a)) / (b - a)
+            moments.append(moments[-1] + mean / n)
+        grown = [math.exp(x) for x in points]
+        left = [0.0] * (n + 1)
+        for i in range(n - 1, -1, -1):
+            base = cost * (1.0 - shares[i])
+            best = math.inf
+            f_i, m_i = shares[i], moments[i]
+            for j in range(i + 1, n + 1):
+                value = grown[j] * (shares[j] - f_i) - (moments[j] - m_i) + left[j]
+                best = min(best, value)
+            left[i] = base + best
+        return cls(tuple(points), tuple(shares), tuple(moments), tuple(left), cost)
+
+    def next_read(self, x: float, share: float, moment: float) -> float:
+        """Where (in `x`) to read next a task still running at `x` (at which `F` is `share`
+        and `M` is `moment`): the point that costs least from here on."""
+        points, shares, moments, left = self.points, self.shares, self.moments, self.left
+        best, at = math.inf, points[-1]
+        for j in range(bisect.bisect_right(points, x), len(points)):
+            value = math.exp(points[j]) * (shares[j] - share) - (moments[j] - moment) + left[j]
+            if value < best:
+                best, at = value, points[j]
+        return at
+
+    def reads(self) -> float:
+        """Reads a task costs from its start, on this schedule (each read happens if the
+        task was still running at the one before)."""
+        x, share, moment, total = -math.inf, 0.0, 0.0, 0.0
+        while share < 1.0:
+            total += 1.0 - share
+            at = self.next_read(x, share, moment)
+            if at <= x:
+                break
+            x = at
+            k = self.points.index(at)
+            share, moment = self.shares[k], self.moments[k]
+        return total
+
+    def moment(self, x: float) -> float:
+        """`M(x)`, between the points as the mass is (uniform in x)."""
+        points, moments = self.points, self.moments
+        if x <= points[0]:
+            return 0.0
+        if x >= points[-1]:
+            return moments[-1]
+        k = bisect.bisect_right(points, x) - 1
+        a, b = points[k], points[k + 1]
+        n = len(points) - 1
+        if b - a < 1e-9:
+            return moments[k]
+        return moments[k] + (math.exp(x) - math.exp(a)) / (b - a) / n
 
 
 @attrs.frozen
@@ -229,14 +358,12 @@ class Ending:
     """How one task ended, as its reads saw it: seconds from its start (the create's answer).
 
     `low`: the last read that saw it running (0 if none did); `high`: the read that saw it
-    done; `predicted`: each hint's predicted duration for it, as last seen; `explored`:
-    whether it was read on the record's schedule.
+    done; `predicted`: each hint's predicted duration for it, as last seen.
     """
 
     low: float
     high: float
     predicted: tuple[tuple[Hint, float], ...]
-    explored: bool = True
 
 
 @attrs.define
@@ -245,12 +372,15 @@ class ModelTiming:
 
     _spreads: dict[Hint, Spread] = attrs.field(factory=dict)
     ended: int = 0
-    _started: int = 0
+    _probed: int = 0
+    #: Where probes fall: not secret, and the same from run to run.
+    _draws: random.Random = attrs.field(factory=lambda: random.Random(14))
 
-    def explores(self, every: int) -> bool:
-        """Whether the task starting now is one in `every` to follow an unresolved record."""
-        self._started += 1
-        return self._started % every == 0
+    def probes(self, every: int) -> float | None:
+        """For one task in `every`, a uniform draw in [0, 1): where its first read probes
+        below the record's schedule (`ReadPlan`); None for the others."""
+        self._probed += 1
+        return self._draws.random() if self._probed % every == 0 else None
 
     def learn(self, ending: Ending) -> None:
         """Take in a task's end."""
@@ -260,10 +390,10 @@ class ModelTiming:
         for hint, predicted in ending.predicted:
             if not (predicted > 0 and math.isfinite(predicted)):
                 continue
-            spread = self._spreads.setdefault(hint, Spread())
-            spread.add(
-                math.log(low / predicted), math.log(high / predicted), explored=ending.explored
+            spread = self._spreads.setdefault(
+                hint, Spread(anchored=hint.source is not Source.DURATION)
             )
+            spread.add(math.log(low / predicted), math.log(high / predicted))
 
     def spread(self, hint: Hint) -> Spread | None:
         """The hint's record, once it has enough samples to judge."""

@@ -89,9 +89,7 @@ async def test_attack14_fast_then_fifty_times_slower(batch_endpoint: bool) -> No
     assert most <= math.log(150 / 2) / math.log(1.1) + 5, f"{most} reads for a slow task"
 
 
-# GETs only: an open finding of issue 14's attack (branch attack14-open); with
-# nothing but GETs a model that turns 50x faster is not learned again.
-@pytest.mark.parametrize("batch_endpoint", [True], ids=["batch-endpoint"])
+@pytest.mark.parametrize("batch_endpoint", [True, False], ids=["batch-endpoint", "get-only"])
 async def test_attack14_slow_then_fifty_times_faster(batch_endpoint: bool) -> None:
     """Promise: the issue's "a task's detection delay stays a small fraction of its
     duration" and "leans on whatever has proven predictive". A model that turns 50x faster

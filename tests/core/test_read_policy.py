@@ -239,4 +239,6 @@ def test_a_task_that_never_ends_is_never_read_in_a_storm(record, progress, estim
 def test_a_progress_hint_is_judged_by_how_far_along_it_was_read():
     """Readings at 10% and at 90% are different hints: slow-then-fast misleads only early."""
     assert Hint.progress(10) != Hint.progress(90)
-    assert Hint.progress(10) == Hint.progress(15)
+    assert Hint.progress(1) != Hint.progress(19)  # finely where a percent says most
+    assert Hint.progress(10) == Hint.progress(11)
+    assert Hint.progress(85) == Hint.progress(99)
