@@ -84,6 +84,7 @@ class HostileServer:
     batch_mangle: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
     rate_limit: Callable[[int], float | None] | None = None
     date_header: bool = True
+    hints_on_create: bool = True  # False: the create's answer carries plain hints
     tasks: dict[str, FakeTask] = attrs.field(factory=dict)
     rng: random.Random = attrs.field(init=False)
     gets: int = 0
@@ -150,6 +151,10 @@ class HostileServer:
                 }
             return view
         view["status"] = "pending" if age < 0.2 else "processing"
+        if read_no == 0 and not self.hints_on_create:
+            view["progress"] = 0
+            view["task_info"] = {"can_cancel": True}
+            return view
         progress = self.progress_of(task, age, read_no)
         if progress is not MISSING:
             view["progress"] = progress
@@ -166,7 +171,9 @@ class HostileServer:
         out = dict(headers or {})
         if self.date_header:
             out["Date"] = email.utils.formatdate(self.clock.time() + self.skew, usegmt=True)
-        return httpx.Response(status, json=body, headers=out)
+        out["Content-Type"] = "application/json"
+        # json.dumps allows NaN: a hostile server may send it.
+        return httpx.Response(status, content=json.dumps(body).encode(), headers=out)
 
     def _error(self, status: int, code: str, headers: dict[str, str] | None = None) -> httpx.Response:
         kind = "invalid_request_error" if status < 500 else "api_error"
