@@ -95,6 +95,7 @@ class HostileServer:
     creates: int = 0
     overlaps: list[str] = attrs.field(factory=list)
     other_requests: list[str] = attrs.field(factory=list)
+    batch_sizes: list[int] = attrs.field(factory=list)
 
     def __attrs_post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -261,6 +262,7 @@ class HostileServer:
         body = json.loads(request.content or b"{}")
         ids = [i for i in body.get("task_ids", []) if isinstance(i, str)]
         self.batch_ids += len(ids)
+        self.batch_sizes.append(len(body.get("task_ids", [])))
         await self._reading(ids)
         try:
             await self._latency()
