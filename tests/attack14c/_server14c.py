@@ -168,7 +168,9 @@ class HostileServer:
 
     # -- HTTP ----------------------------------------------------------------------------
 
-    def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+    def _reply(
+        self, status: int, body: Any, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         out = dict(headers or {})
         if self.date_header:
             out["Date"] = email.utils.formatdate(self.clock.time() + self.skew, usegmt=True)
@@ -176,7 +178,9 @@ class HostileServer:
         # json.dumps allows NaN: a hostile server may send it.
         return httpx.Response(status, content=json.dumps(body).encode(), headers=out)
 
-    def _error(self, status: int, code: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    def _error(
+        self, status: int, code: str, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         kind = "invalid_request_error" if status < 500 else "api_error"
         return self._reply(
             status, {"error": {"code": code, "message": code, "type": kind}}, headers

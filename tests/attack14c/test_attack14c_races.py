@@ -55,10 +55,13 @@ def test_waits_by_id_by_task_and_a_batch_race(batch: str, latency: float, adopt_
 
         async def batch_of(after: float) -> None:
             await server.clock.sleep(after)
-            async with client.batch() as batch:
+            async with client.batch() as run_:
                 for task in tasks:
-                    await batch.adopt(task if adopt_by == "task" else task.id, GenerationRequest(prompt="a bridge"))
-            outcomes.extend(batch.report().outcomes)
+                    await run_.adopt(
+                        task if adopt_by == "task" else task.id,
+                        GenerationRequest(prompt="a bridge"),
+                    )
+            outcomes.extend(run_.report().outcomes)
 
         async with anyio.create_task_group() as tg:
             for n, task in enumerate(tasks):
@@ -115,7 +118,8 @@ def test_generate_many_raced_by_waits_by_id(batch: str) -> None:
     assert server.overlaps == []
     assert len(report.outcomes) == 16
     for outcome in report.outcomes:
-        assert outcome.task is not None and outcome.task.is_terminal
+        assert outcome.task is not None
+        assert outcome.task.is_terminal
         _same([*got.get(outcome.task.id, []), outcome.task])
 
 
@@ -156,7 +160,7 @@ def test_cancelled_handlers_do_not_break_other_waits(batch: str) -> None:
     fakes, got, cancelled, again = run(server, main)
     assert server.overlaps == []
     assert len(cancelled) == len(fakes)
-    for fake, task in zip(fakes, again):
+    for fake, task in zip(fakes, again, strict=False):
         assert len(got[fake.id]) == 1
         _same([*got[fake.id], task])
         assert task.status == "completed"
@@ -186,7 +190,8 @@ def test_wait_by_id_of_unknown_task_raises_not_found(batch: str) -> None:
 
     errors, got = run(server, main)
     assert len(errors) == 4
-    assert len(got) == 8 and all(t.status == "completed" for t in got)
+    assert len(got) == 8
+    assert all(t.status == "completed" for t in got)
 
 
 def test_wait_by_id_of_a_task_that_expires_meanwhile() -> None:

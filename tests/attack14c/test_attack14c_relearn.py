@@ -41,9 +41,7 @@ def _phases(
     return before, after, server
 
 
-def _check(
-    ended: list[Ended], duration: float, *, share: float, most_reads: float | None
-) -> None:
+def _check(ended: list[Ended], duration: float, *, share: float, most_reads: float | None) -> None:
     assert all(e.status == "completed" for e in ended)
     tail = ended[-48:]
     delays = [e.delay for e in tail]

@@ -49,7 +49,8 @@ def test_thousand_waits_by_id_share_batch_reads(hints: str, stagger: float, batc
         assert server.read_requests / 1000 <= 0.5, (server.read_requests, server.gets)
     else:
         # 404 on the batch route: one GET per read; a few a task (about 2 in the matrix).
-        assert server.batch_requests <= 3
+        # (the first reads of a thousand waits may go out in 20 batches at once)
+        assert server.batch_requests <= 1000 / 50
         assert server.gets / 1000 <= 6.0, server.gets
     delays = [returned[f.id][1] - f.end_at for f in fakes]
     assert max(delays) <= 6.0 + 1.0, sorted(delays)[-5:]
