@@ -53,7 +53,6 @@ from evolink._models import DEFAULT_IMAGE_MODEL, GenerationRequest, Task, TaskSt
 from evolink._outcomes import BatchReport, Outcome, OutcomeKind, SkipReason
 from evolink._pacer import SharedBackoff
 from evolink._progress import BatchProgress
-from evolink._reads import read_task
 from evolink._resume import Action, Listing, plan_input
 from evolink._slots import AdaptiveSlots
 from evolink._task_recovery import look_up
@@ -511,7 +510,8 @@ class Batch:
             return
         if isinstance(task, str):
             try:
-                task = await read_task(self._transport, task, counts=(self._requests,))
+                # Through the engine: a wait by id reading it at once shares this read.
+                task = await self._engine.first_read(task)
             except EvolinkError as exc:
                 code = "task_not_found" if isinstance(exc, NotFoundError) else type(exc).__name__
                 self._finish(entry, OutcomeKind.UNCERTAIN, error_code=code, error_message=str(exc))

@@ -197,7 +197,23 @@ def _lenient_task_info(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _lenient_task(data: dict[str, Any]) -> dict[str, Any]:
+    # Progress is a hint too: as text ("42") it is read, as no number at all it is none
+    # (kept as sent in `extra`); a paid task must still decode.
+    progress = data.get("progress")
+    if isinstance(progress, str):
+        try:
+            progress = float(progress)
+        except ValueError:
+            progress = None
+    if isinstance(progress, float):
+        progress = int(progress) if math.isfinite(progress) else None
+    data["progress"] = progress if isinstance(progress, int) else None
+    return data
+
+
 _PREPARE: Mapping[type, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    Task: _lenient_task,
     TaskInfo: _lenient_task_info,
     Usage: _lenient_usage,
     TaskError: _lenient_task_error,

@@ -20,15 +20,34 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from evolink._errors import EvolinkError, WaitTimeoutError
+from evolink._errors import (
+    AuthenticationError,
+    EvolinkError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ValidationError,
+    WaitTimeoutError,
+)
 from evolink._models import Task
 from evolink._reads import read_task
 from evolink._timing import Timings
-from evolink._watcher import BATCH_READ_SIZE, Listener, Watcher
+from evolink._watcher import (
+    BATCH_READ_SIZE,
+    MAX_READ_FAILURES,
+    READ_ERROR_DELAY,
+    READ_ERROR_DELAY_MAX,
+    Listener,
+    Watcher,
+)
 
 if TYPE_CHECKING:
     from evolink._client import AsyncEvolink
     from evolink._transport import Transport
+
+
+#: Answers about the task itself: reading it again would not change them.
+_FINAL_READ_ERRORS = (NotFoundError, AuthenticationError, PermissionDeniedError, ValidationError)
 
 
 @attrs.define(eq=False)
@@ -147,10 +166,25 @@ class Engine:
                 slot.done.set()
 
     async def _get_into(self, task_id: str, answers: dict[str, Task | EvolinkError]) -> None:
+        """Read one task for the waits by id; a busy or failing server is tried again as
+        the watcher would (a wait needs the task, not an error the server will take back):
+        only an answer about the task itself (404, the key refused) ends it at once."""
+        for failures in range(1, MAX_READ_FAILURES + 1):
+            answer = await self._get(task_id)
+            answers[task_id] = answer
+            if isinstance(answer, Task | _FINAL_READ_ERRORS) or failures == MAX_READ_FAILURES:
+                return
+            delay = READ_ERROR_DELAY * 2.0 ** min(failures - 1, 16)
+            if isinstance(answer, RateLimitError) and answer.retry_after is not None:
+                delay = max(delay, answer.retry_after)
+            await self._transport.clock.sleep(min(delay, READ_ERROR_DELAY_MAX))
+
+    async def _get(self, task_id: str) -> Task | EvolinkError:
         try:
-            answers[task_id] = await read_task(self._transport, task_id)
+            # One attempt: `_get_into` is the retry, as the watcher's schedule is.
+            return await read_task(self._transport, task_id, retries=0)
         except EvolinkError as exc:
-            answers[task_id] = exc
+            return exc
 
     def feed(self, payload: Mapping[str, Any] | Task, listener: Listener | None = None) -> bool:
         """A callback's hint for a watched task: one read confirms it for every party."""

@@ -137,7 +137,8 @@ class ReadPlan:
             self._stalled_reads = 0
             after = self.predicted_duration()
             self._agreed = before is not None and abs(after - before) <= AGREE_SHARE * after
-            self._by_band[Hint.progress(progress)] = after
+            for hint in Hint.progress_all(progress):
+                self._by_band[hint] = after
         elif self._observed:
             # Only a read after the first can stall: the first (often the create's
             # answer, at progress 0) is where the plan starts from.
@@ -168,7 +169,7 @@ class ReadPlan:
         if self.estimated_time is not None:
             hints.extend((ESTIMATE, Hint.estimate(self.estimated_time)))
         if self._progress_at is not None and self._progress > 0:
-            hints.append(Hint.progress(self._progress))
+            hints.extend(Hint.progress_all(self._progress))
         return hints
 
     def next_read_at(self, now: float, status: TaskStatus = TaskStatus.PENDING) -> float:

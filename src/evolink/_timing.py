@@ -70,6 +70,9 @@ class Source(enum.Enum):
 #: not late), finely where a percent says most (a reading of 1 and one of 19 do not
 #: extrapolate alike).
 PROGRESS_BANDS = (0, 1, 2, 3, 5, 8, 12, 18, 27, 40, 60, 80)
+#: Coarse progress bands (0-19, 20-39, ...), numbered from `COARSE_BAND_BASE` up.
+COARSE_BAND = 20
+COARSE_BAND_BASE = 100
 #: Estimates are judged by band too, a quarter of a doubling wide: an estimate in whole
 #: seconds is coarse for a short task, and a server's bias may depend on the size.
 ESTIMATE_BANDS_PER_DOUBLING = 4
@@ -87,6 +90,14 @@ class Hint:
     def progress(cls, percent: int) -> Hint:
         """The hint of a progress reading of `percent` (1-99)."""
         return cls(Source.PROGRESS, bisect.bisect_right(PROGRESS_BANDS, min(percent, 99)) - 1)
+
+    @classmethod
+    def progress_all(cls, percent: int) -> tuple[Hint, Hint]:
+        """The fine band of a reading of `percent`, and its coarse one (a fifth of the
+        range): a fine band's record fills slowly, and until it can judge, the coarse one
+        may."""
+        coarse = COARSE_BAND_BASE + min(max(percent, 0), 99) // COARSE_BAND
+        return cls.progress(percent), cls(Source.PROGRESS, coarse)
 
     @classmethod
     def estimate(cls, seconds: float) -> Hint:
@@ -138,6 +149,8 @@ class Spread:
                 self._intervals.extend(changed)
                 self._latest.clear()
                 self._knots, self._cdf, self._built_at = [], [], 0
+                self._taken += 1
+                return  # this end is among them
         self._intervals.append((low, high))
         self._taken += 1
 

@@ -615,15 +615,22 @@ class Watcher:
         if watched is None or not watched.reading:
             return
         watched.reading = False
-        watched.failures += 1
         now = self._transport.clock.monotonic()
         if self._drop_expired(task_id, watched, now):
             return
-        if watched.failures >= MAX_READ_FAILURES:
-            # Every read of it failing for this long: give it up rather than poll forever.
-            self._lose(task_id, error)
-            return
-        delay = min(READ_ERROR_DELAY_MAX, READ_ERROR_DELAY * 2.0 ** min(watched.failures - 1, 16))
+        if isinstance(error, RateLimitError):
+            # The server is busy, not the task unreadable: read again when it says (or
+            # soon), without counting it as a failure of the task's reads.
+            delay = READ_ERROR_DELAY if error.retry_after is None else error.retry_after
+            delay = min(READ_ERROR_DELAY_MAX, max(READ_ERROR_DELAY, delay))
+        else:
+            watched.failures += 1
+            if watched.failures >= MAX_READ_FAILURES:
+                # Every read of it failing for this long: give it up, not poll for ever.
+                self._lose(task_id, error)
+                return
+            delay = READ_ERROR_DELAY * 2.0 ** min(watched.failures - 1, 16)
+            delay = min(READ_ERROR_DELAY_MAX, delay)
         watched.due = min(now + delay, watched.deadline)
         watched.urgent = watched.due < now + delay
         self._schedule(task_id, watched)

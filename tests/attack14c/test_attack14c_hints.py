@@ -59,6 +59,7 @@ def _lagging_then_truthful(task: FakeTask, read_no: int) -> Any:
     return 10_000 if read_no == 1 else round(task.duration)
 
 
+BY_ID = True
 PROGRESS = {
     "backwards": _backwards,
     "over-100": _over_100,
@@ -115,7 +116,7 @@ def test_hostile_progress(batch: str, progress: str, on_create: bool) -> None:
     server.hints_on_create = on_create
 
     async def main(client):  # type: ignore[no-untyped-def]
-        return await pool(client, server, 36, 12, by_id=True)
+        return await pool(client, server, 36, 12, by_id=BY_ID)
 
     _check(run(server, main), server)
 
@@ -194,7 +195,7 @@ def test_hostile_batch_answers(mangle: str) -> None:
     server.batch_mangle = MANGLES[mangle]
 
     async def main(client):  # type: ignore[no-untyped-def]
-        return await pool(client, server, 36, 12, by_id=True)
+        return await pool(client, server, 36, 12, by_id=BY_ID)
 
     _check(run(server, main), server)
 
@@ -213,7 +214,7 @@ def test_batch_endpoint_flapping(flap: str) -> None:
     server.batch_mode = FLAPS[flap]
 
     async def main(client):  # type: ignore[no-untyped-def]
-        return await pool(client, server, 36, 12, by_id=True)
+        return await pool(client, server, 36, 12, by_id=BY_ID)
 
     # Read errors are retried after 1 s, doubling up to 30 s.
     _check(run(server, main), server, extra=30.0)
@@ -226,7 +227,7 @@ def test_rate_limited_reads(batch: str, after: float) -> None:
     server.rate_limit = lambda n: after if n % 3 == 0 else None
 
     async def main(client):  # type: ignore[no-untyped-def]
-        return await pool(client, server, 36, 12, by_id=True)
+        return await pool(client, server, 36, 12, by_id=BY_ID)
 
     ended = run(server, main)
     _check(ended, server, extra=4 * after)

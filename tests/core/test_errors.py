@@ -213,7 +213,6 @@ async def test_success_that_is_not_json(router: respx.MockRouter, make_client, c
         pytest.param([], id="list"),
         pytest.param({"id": TASK_ID}, id="no-status"),
         pytest.param(task_payload(status=3), id="status-int"),
-        pytest.param(task_payload(progress="42"), id="progress-str"),
         pytest.param(task_payload(created="yesterday"), id="created-str"),
         pytest.param(task_payload(results="https://x/y.png"), id="results-str"),
         pytest.param(task_payload(usage={"credits_reserved": "lots"}), id="credits-garbage"),

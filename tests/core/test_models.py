@@ -284,7 +284,6 @@ def test_task_info_is_read_leniently(info, estimate):
         pytest.param(task_payload(id=5), id="id-int"),
         pytest.param(task_payload(status=["pending"]), id="status-list"),
         pytest.param(task_payload(progress=True), id="progress-bool"),
-        pytest.param(task_payload(progress=float("nan")), id="progress-nan"),
         pytest.param(task_payload(created=True), id="created-bool"),
         pytest.param(task_payload(created=10**20), id="created-overflow"),
         pytest.param(task_payload(results=[1, 2]), id="results-ints"),
@@ -479,3 +478,15 @@ def test_a_key_quoted_in_a_task_error_is_redacted():
     task = parse_task(task_payload(status="failed", error=error))
     assert task.error is not None
     assert "sk-evo-abcdef123456" not in task.error.message
+
+
+@pytest.mark.parametrize(
+    ("sent", "read"),
+    [("42", 42), ("42.9", 42), (42.5, 42), (float("nan"), 0), ("abc", 0), ("inf", 0)],
+)
+def test_progress_is_read_leniently(sent: object, read: int) -> None:
+    """Progress is a hint: as text or a fraction it is read, as no number it is none (a paid
+    task must still decode); what was reshaped is kept as sent in `extra`."""
+    task = Task.from_dict(task_payload(progress=sent))
+    assert task.progress == read
+    assert "progress" in task.extra

@@ -158,7 +158,6 @@ def test_parser_tolerates(data):
         pytest.param({**VALID_TASK, "status": 3}, id="status-int"),
         pytest.param({**VALID_TASK, "id": None}, id="id-null"),
         pytest.param({**VALID_TASK, "results": "https://x"}, id="results-string"),
-        pytest.param({**VALID_TASK, "progress": "50"}, id="progress-string"),
         pytest.param({**VALID_TASK, "usage": {"credits_reserved": "NaN"}}, id="credits-nan"),
         pytest.param({**VALID_TASK, "usage": {"credits_reserved": 1e400}}, id="credits-inf"),
         pytest.param({**VALID_TASK, "created": True}, id="created-bool"),

@@ -267,6 +267,7 @@ class BatchMachine(RuleBasedStateMachine):
         for outcome in self.outcomes:
             if outcome.kind in ENDED:
                 # Counted only once a read showed it ended, as the server says.
+                assert outcome.task is not None, outcome
                 real = self.sim.task(outcome.task.id)
                 assert real.is_finished(now)
                 assert ENDED[outcome.kind] == real.final_status.value

@@ -1,0 +1,155 @@
+"""The learned read schedule: a dynamic programme over the record, and how the record moves.
+
+`_timing.Schedule` chooses read points to spend least on reads and delay together;
+`Spread.schedule` makes reads dearer to meet a read budget; a hint's record believes the
+hint where the reads cannot tell (`anchored`); a model that turns faster is learned again;
+and one task in a few probes below the schedule so that the record does not drift late.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evolink._estimate import GET_COSTS, ReadPlan
+from evolink._models import Task
+from evolink._timing import (
+    CHANGED,
+    DURATION,
+    ESTIMATE,
+    MIN_SAMPLES,
+    Ending,
+    ModelTiming,
+    Schedule,
+    Spread,
+)
+
+
+def _cost_of(schedule: Schedule, reads_at: list[int]) -> float:
+    """Expected delay + cost x reads of reading at the points `reads_at` (indices, rising,
+    ending at the top), from the start: by brute force over the cells."""
+    n = len(schedule.points) - 1
+    total, before = 0.0, 0
+    for j in reads_at:
+        total += schedule.cost * (1.0 - schedule.shares[before] if before else 1.0)
+        late = math.exp(schedule.points[j]) * (schedule.shares[j] - schedule.shares[before])
+        late -= schedule.moments[j] - schedule.moments[before]
+        total += late
+        before = j
+    assert before == n
+    return total
+
+
+def _plan_from_start(schedule: Schedule) -> list[int]:
+    x, share, moment, picks = -math.inf, 0.0, 0.0, []
+    while share < 1.0:
+        at = schedule.next_read(x, share, moment)
+        k = schedule.points.index(at)
+        picks.append(k)
+        x, share, moment = at, schedule.shares[k], schedule.moments[k]
+    return picks
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.floats(-1.0, 1.0), min_size=6, max_size=6, unique=True),
+    st.floats(0.001, 0.3),
+)
+def test_the_schedule_is_the_cheapest_of_all_read_plans(xs: list[float], cost: float) -> None:
+    """On a small record, no subset of the points costs less than the programme's plan."""
+    points = sorted(xs)
+    schedule = Schedule.solve(points, cost)
+    chosen = _cost_of(schedule, _plan_from_start(schedule))
+    n = len(points) - 1
+    for size in range(n):
+        for subset in itertools.combinations(range(1, n), size):
+            assert chosen <= _cost_of(schedule, [*subset, n]) + 1e-9
+
+
+def _record(samples: list[float], *, anchored: bool = False) -> Spread:
+    spread = Spread(anchored=anchored)
+    for x in samples:
+        spread.add(x - 0.01, x + 0.01)
+    return spread
+
+
+def test_dearer_reads_mean_fewer_reads_and_a_budget_is_kept() -> None:
+    rng = random.Random(3)
+    spread = _record([rng.uniform(-0.4, 0.4) for _ in range(120)])
+    cheap, dear = spread.schedule(0.001), spread.schedule(0.1)
+    assert cheap.reads() > dear.reads() >= 1.0
+    assert spread.schedule(0.001, reads=2.0).reads() <= 2.0
+    # A budget the cheap schedule keeps anyway changes nothing.
+    assert spread.schedule(0.001, reads=100.0) == cheap
+
+
+def test_a_hint_is_believed_where_the_reads_cannot_tell() -> None:
+    """Every task read at 55 % of its estimate and just after it: any spread of the ends
+    within (0.55, 1.01] fits. A hint's record puts them where the hint said; the raw
+    durations' record (no hint to believe) spreads them over the interval."""
+    hint, raw = Spread(anchored=True), Spread()
+    for _ in range(MIN_SAMPLES):
+        hint.add(math.log(0.55), math.log(1.01))
+        raw.add(math.log(0.55), math.log(1.01))
+    assert abs(hint.quantile(0.5)) < 0.01
+    assert hint.quantile(0.05) > -0.01
+    assert raw.quantile(0.5) < -0.2
+    # One read just past the end says nearly all: about one read is the whole schedule.
+    assert hint.schedule(GET_COSTS.read_cost).reads() < 1.1
+
+
+def test_a_hint_shown_wrong_weighs_nothing() -> None:
+    """Ends that exclude the hint's word put no mass on it."""
+    spread = Spread(anchored=True)
+    for k in range(40):
+        spread.add(math.log(0.45 + k * 0.001), math.log(0.5 + k * 0.001))
+    assert spread.cdf(-0.01) == pytest.approx(1.0)
+
+
+def test_a_model_that_turns_much_faster_starts_its_record_again() -> None:
+    spread = Spread()
+    rng = random.Random(5)
+    for _ in range(100):
+        x = math.log(rng.uniform(100, 150))
+        spread.add(x - 0.05, x)
+    for k in range(CHANGED):
+        assert len(spread) >= 100 - 1 or k == CHANGED - 1
+        x = math.log(rng.uniform(2, 3))
+        spread.add(x - 0.3, x)
+    # Only the surprising ends are left: the record is young again.
+    assert len(spread) == CHANGED
+    assert spread.quantile(1.0) < math.log(4)
+
+
+def test_late_ends_do_not_reset_a_record() -> None:
+    """A young record is often surprised by late ends (the first ends of a batch are its
+    fastest tasks): they never start it again."""
+    spread = Spread()
+    for k in range(40):
+        x = math.log(2 + k * 0.01)
+        spread.add(x - 0.05, x)
+    for _ in range(20):
+        spread.add(math.log(50), math.log(60))
+    assert len(spread) == 60
+
+
+def test_one_task_in_four_probes_below_the_schedule() -> None:
+    """With a sharp record (every task ends at 10 s), a probing task reads first before
+    the schedule's first read; the others read where the schedule says."""
+    timing = ModelTiming()
+    for _ in range(40):
+        timing.learn(Ending(low=9.9, high=10.05, predicted=((DURATION, 1.0), (ESTIMATE, 10.0))))
+    firsts = []
+    for _ in range(8):
+        plan = ReadPlan(started=0.0, timing=timing, costs=GET_COSTS)
+        plan.observe(Task.from_dict({"id": "task-unified-1-abc", "status": "pending"}), 0.0)
+        firsts.append(plan.next_read_at(0.0))
+    usual = max(firsts)
+    probes = [first for first in firsts if first < usual - 1e-9]
+    assert len(probes) == 8 // GET_COSTS.probe_every
+    assert all(usual > 9.0 for usual in [usual])
