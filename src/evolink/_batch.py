@@ -511,7 +511,7 @@ class Batch:
         if isinstance(task, str):
             try:
                 # Through the engine: a wait by id reading it at once shares this read.
-                task = await self._engine.first_read(task)
+                task = await self._engine.first_read(task, counts=(self._requests,))
             except EvolinkError as exc:
                 code = "task_not_found" if isinstance(exc, NotFoundError) else type(exc).__name__
                 self._finish(entry, OutcomeKind.UNCERTAIN, error_code=code, error_message=str(exc))

@@ -43,7 +43,7 @@ from evolink._watcher import (
 
 if TYPE_CHECKING:
     from evolink._client import AsyncEvolink
-    from evolink._transport import Transport
+    from evolink._transport import RequestCount, Transport
 
 
 #: Answers about the task itself: reading it again would not change them.
@@ -88,7 +88,7 @@ class Engine:
         """What the engine has learned of each model's timing."""
         return self.watcher.timings
 
-    async def first_read(self, task_id: str) -> Task:
+    async def first_read(self, task_id: str, counts: tuple[RequestCount, ...] = ()) -> Task:
         """A task's state for a wait that holds only its id, read as `tasks.get` would.
 
         The engine's own state if it watches the task already (no read at all); else one
@@ -97,6 +97,8 @@ class Engine:
         While the read is out the watcher does not read the task itself, should another
         wait register it meanwhile: it takes this read instead (never two reads at once).
 
+        `counts`: where the requests that read it are counted too (a batch's report).
+
         Raises:
             EvolinkError: as `tasks.get` (`NotFoundError`: no such task).
         """
@@ -104,7 +106,7 @@ class Engine:
             known = self.watcher.current(task_id)
             if known is not None:
                 return known
-            slot = _FirstRead()
+            slot = _FirstRead(counts=counts)
             waiting = self._firsts.get(task_id)
             if waiting is None:
                 waiting = self._firsts[task_id] = []
@@ -144,12 +146,14 @@ class Engine:
         try:
             if len(ids) > 1 and self.watcher.batch_reads_usable:
                 # One id alone is read with its own GET, as a lone task is.
+                everyone = _counts_of(slot for waiting in slots.values() for slot in waiting)
                 with contextlib.suppress(EvolinkError):  # each is read alone then
-                    answers.update(await self.watcher.read_together(ids))
+                    answers.update(await self.watcher.read_together(ids, everyone))
             async with anyio.create_task_group() as gets:
                 for task_id in ids:
                     if task_id not in answers:
-                        gets.start_soon(self._get_into, task_id, answers)
+                        counts = _counts_of(slots[task_id])
+                        gets.start_soon(self._get_into, task_id, answers, counts)
         except BaseException:
             for task_id, waiting in slots.items():
                 self.watcher.release(task_id, None)
@@ -165,24 +169,29 @@ class Engine:
                     slot.error = answer
                 slot.done.set()
 
-    async def _get_into(self, task_id: str, answers: dict[str, Task | EvolinkError]) -> None:
+    async def _get_into(
+        self,
+        task_id: str,
+        answers: dict[str, Task | EvolinkError],
+        counts: tuple[RequestCount, ...],
+    ) -> None:
         """Read one task for the waits by id; a busy or failing server is tried again as
         the watcher would (a wait needs the task, not an error the server will take back):
         only an answer about the task itself (404, the key refused) ends it at once."""
         for failures in range(1, MAX_READ_FAILURES + 1):
-            answer = await self._get(task_id)
+            answer = await self._get(task_id, counts)
             answers[task_id] = answer
-            if isinstance(answer, Task | _FINAL_READ_ERRORS) or failures == MAX_READ_FAILURES:
+            if isinstance(answer, (Task, *_FINAL_READ_ERRORS)) or failures == MAX_READ_FAILURES:
                 return
             delay = READ_ERROR_DELAY * 2.0 ** min(failures - 1, 16)
             if isinstance(answer, RateLimitError) and answer.retry_after is not None:
                 delay = max(delay, answer.retry_after)
             await self._transport.clock.sleep(min(delay, READ_ERROR_DELAY_MAX))
 
-    async def _get(self, task_id: str) -> Task | EvolinkError:
+    async def _get(self, task_id: str, counts: tuple[RequestCount, ...]) -> Task | EvolinkError:
         try:
             # One attempt: `_get_into` is the retry, as the watcher's schedule is.
-            return await read_task(self._transport, task_id, retries=0)
+            return await read_task(self._transport, task_id, retries=0, counts=counts)
         except EvolinkError as exc:
             return exc
 
@@ -301,6 +310,12 @@ class _FirstRead:
     done: anyio.Event = attrs.field(factory=anyio.Event)
     task: Task | None = None
     error: EvolinkError | None = None
+    counts: tuple[RequestCount, ...] = ()
+
+
+def _counts_of(slots: Iterable[_FirstRead]) -> tuple[RequestCount, ...]:
+    """Each distinct count of the slots' parties, once."""
+    return tuple({id(count): count for slot in slots for count in slot.counts}.values())
 
 
 def _again(slots: Iterable[_FirstRead]) -> None:

@@ -264,14 +264,17 @@ class Watcher:
         watched = self._watched.get(task_id)
         return None if watched is None else watched.task
 
-    async def read_together(self, ids: list[str]) -> dict[str, Task]:
+    async def read_together(
+        self, ids: list[str], counts: tuple[RequestCount, ...] = ()
+    ) -> dict[str, Task]:
         """One batch read of `ids` (tasks no one watches yet): the tasks it brought.
+        `counts`: more counts of the request (the parties it reads for).
 
         Raises:
             EvolinkError: the read failed (judged as any batch read's failure).
         """
         try:
-            data = await self._post_batch(ids)
+            data = await self._post_batch(ids, counts)
         except RateLimitError:
             raise
         except EvolinkError as exc:
@@ -512,7 +515,7 @@ class Watcher:
         if self._batch_failures >= MAX_BATCH_READ_FAILURES:
             self._transport.batch_reads_unusable = True  # for the client's life
 
-    async def _post_batch(self, ids: list[str]) -> list[Any]:
+    async def _post_batch(self, ids: list[str], counts: tuple[RequestCount, ...] = ()) -> list[Any]:
         self.reads += len(ids)
         listeners: set[Listener] = set()
         for task_id in ids:
@@ -529,6 +532,7 @@ class Watcher:
             {"task_ids": ids},
             listeners=listeners,
             listener=None if first is None else first.first,
+            counts=counts,
         )
         data = answer.get("data") if isinstance(answer, Mapping) else None
         if not isinstance(data, list):
@@ -576,6 +580,7 @@ class Watcher:
         parse: Callable[[Any], Any] = _as_is,
         listeners: set[Listener],
         listener: Listener | None = None,
+        counts: tuple[RequestCount, ...] = (),
     ) -> Any:
         # One attempt: the watcher's schedule is the retry (`_retry_later`). The first
         # listener's limits and 429 brake: a batch's requests stay within its own.
@@ -591,7 +596,7 @@ class Watcher:
             retries=0,
             pacer=None if listener is None else listener.pacer,
             limiter=limiter,
-            counts=(self.requests, *(each.requests for each in listeners)),
+            counts=(self.requests, *(each.requests for each in listeners), *counts),
         )
 
     def _lose(self, task_id: str, error: EvolinkError) -> None:
