@@ -5,8 +5,9 @@ for few reads per task, the last just after the end. Until the engine has seen h
 model's hints hold up (`_timing`), it trusts them: one read part-way, whose progress tells
 how fast the task runs, and one just after the end that progress predicts; with no hint
 at all, reads come a bounded share of the task's age apart. Once tasks of the model have
-ended, reads come at quantiles of the end's distribution given the task's age, from the
-hint that has predicted best (see docs/explanation/waiting.md).
+ended, reads come where the best schedule for the end's distribution (`_timing.Schedule`,
+from the hint that has predicted best) puts them, given the task's age; one task in a few
+probes earlier (see docs/explanation/waiting.md).
 """
 
 from __future__ import annotations

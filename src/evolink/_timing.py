@@ -15,7 +15,8 @@ narrow intervals of other tasks say where in it the end most likely was.
 
 A hint whose distribution is narrow predicts well (honest estimates, linear progress); one
 whose is wide does not (noisy or missing estimates, progress that stays 0), and the raw
-durations may do better. `ModelTiming.best` picks the narrowest among the hints a task has.
+durations may do better. `ModelTiming.best` picks the narrowest among the hints a task has,
+and `Schedule` plans the reads on it: the least expected cost of reads and delay together.
 
 Pure and synchronous: no clock, no I/O (`_estimate.ReadPlan` asks it, the watcher feeds it).
 """
