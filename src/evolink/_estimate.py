@@ -253,6 +253,12 @@ class ReadPlan:
                 return end
             left = (100 - self._progress) / 100.0 * duration
             return now + max(MIN_DELAY, min(left, MAX_DELAY))
+        if status is TaskStatus.PROCESSING and self._progress == 0:
+            # Running but never showing progress (a server that reports none): the
+            # estimate is all there is, so read at its end before backing off.
+            end = self.started + duration * (1.0 + END_MARGIN) + MIN_DELAY
+            if end > now + MIN_DELAY:
+                return end
         # No progress since the last read (queued, or stalled): back off gently.
         step = max(MIN_DELAY, 0.05 * duration)
         if status is TaskStatus.PROCESSING:

@@ -349,6 +349,20 @@ def test_plan_stalled_pending_task_backs_off():
     assert plan.next_read_at(55.0, TaskStatus.PENDING) < 100.0
 
 
+def test_plan_running_task_that_shows_no_progress_is_read_at_its_estimate():
+    """Processing at 0% on a server that reports no progress: the next read is the
+    estimate's end, not a backoff of small steps around it; past it, the backoff."""
+    plan = ReadPlan(started=0.0, estimated_time=100)
+    plan.observe(_seen(0, "pending"), 0.0)
+    plan.observe(_seen(0), 55.0)
+
+    at = plan.next_read_at(55.0, TaskStatus.PROCESSING)
+    assert 100.0 < at < 103.0
+    plan.observe(_seen(0), at)
+    later = plan.next_read_at(at, TaskStatus.PROCESSING)
+    assert at + MIN_DELAY <= later < at + 10.0
+
+
 # -- credits -----------------------------------------------------------------------------
 
 
