@@ -245,20 +245,19 @@ class ReadPlan:
         return min(MAX_WAIT, max(MIN_DELAY, AGE_SHARE * age))
 
     def _after_first(self, now: float, duration: float, status: TaskStatus) -> float:
+        end = self.started + duration * (1.0 + END_MARGIN) + MIN_DELAY
+        ahead = end > now + MIN_DELAY
         if self._stalled_reads == 0:
             # Progress moved on the last read: aim just past the end it predicts, or, if
             # that is already behind us, at the latest end the progress allows.
-            end = self.started + duration * (1.0 + END_MARGIN) + MIN_DELAY
-            if end > now + MIN_DELAY:
+            if ahead:
                 return end
             left = (100 - self._progress) / 100.0 * duration
             return now + max(MIN_DELAY, min(left, MAX_DELAY))
-        if status is TaskStatus.PROCESSING and self._progress == 0:
+        if ahead and status is TaskStatus.PROCESSING and self._progress == 0:
             # Running but never showing progress (a server that reports none): the
             # estimate is all there is, so read at its end before backing off.
-            end = self.started + duration * (1.0 + END_MARGIN) + MIN_DELAY
-            if end > now + MIN_DELAY:
-                return end
+            return end
         # No progress since the last read (queued, or stalled): back off gently.
         step = max(MIN_DELAY, 0.05 * duration)
         if status is TaskStatus.PROCESSING:
