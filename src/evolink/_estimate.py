@@ -89,6 +89,16 @@ BATCH_COSTS = ReadCosts(
     cold_share=0.2,
     probe_every=2,
 )
+#: A batch's last few tasks, with nothing left to create: the batch ends when the last of
+#: them is seen done, so a second of delay there costs the whole batch a second, not a
+#: slot's share of one; reads are priced that much lower (see docs/explanation/waiting.md).
+HURRY_COSTS = ReadCosts(
+    read_cost=0.002,
+    reads=None,
+    tail_share=0.05,
+    cold_share=0.1,
+    probe_every=2,
+)
 
 
 @attrs.define
@@ -114,10 +124,13 @@ class ReadPlan:
     _agreed: bool = False  # the last two progress readings predicted the same end
     #: For a task that probes: where its first read falls below the schedule's (0-1).
     _probe: float | None = attrs.field(init=False, default=None)
+    #: The task's own draw, for which of the record's schedules it follows (`Mix`).
+    _draw: float = attrs.field(init=False, default=0.0)
 
     def __attrs_post_init__(self) -> None:
         if self.timing is not None:
             self._probe = self.timing.probes(self.costs.probe_every)
+            self._draw = self.timing.draw()
 
     def observe(self, task: Task, now: float) -> None:
         """Take in a read of the task made at `now`."""
@@ -213,19 +226,22 @@ class ReadPlan:
         costs = self.costs
         x = math.log(max(age, 1e-9) / predicted)
         done = spread.cdf(x)
-        if done < TOP:
-            schedule = spread.schedule(costs.read_cost, costs.reads)
-            at = schedule.next_read(x, done, schedule.moment(x))
-            if self._probe is not None and self._reads == 0:
-                # A probing task reads first somewhere below the schedule's first read:
-                # only reads that early can tell the record how early tasks end (the
-                # schedule's own reads cannot), so that it does not drift late.
-                lowest = max(x, at - spread.width())
-                at = lowest + self._probe * (at - lowest)
-            if at > x:
-                return self.started + predicted * math.exp(at)
-        # Past what the record has seen: a bounded share of the age.
-        return now + costs.tail_share * age
+        schedule = spread.schedule(costs.read_cost, costs.reads, self._draw)
+        at = schedule.next_read(x, done, schedule.moment(x))
+        # Past what the record has seen: a bounded share of the age (or the record's last
+        # end, if sooner: a task near the top of a bounded record is nearly done).
+        tail = now + costs.tail_share * age
+        if at <= x:
+            return tail
+        if done >= TOP:
+            return min(tail, self.started + predicted * math.exp(at))
+        if self._probe is not None and self._reads == 0:
+            # A probing task reads first somewhere below the schedule's first read:
+            # only reads that early can tell the record how early tasks end (the
+            # schedule's own reads cannot), so that it does not drift late.
+            lowest = max(x, at - spread.width())
+            at = lowest + self._probe * (at - lowest)
+        return self.started + predicted * math.exp(at)
 
     def _trusted(self, now: float, status: TaskStatus) -> float:
         """The plan from the hints as they are (before anything is learned)."""

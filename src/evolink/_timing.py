@@ -28,7 +28,7 @@ import enum
 import math
 import random
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import attrs
 
@@ -47,7 +47,10 @@ SURPRISE = 0.01
 CHANGED = 6
 LATEST = 8
 #: Quantiles of a record the read schedule is planned on (`Schedule`): O(n^2) per rebuild.
-PLAN_POINTS = 40
+#: Every 40th, and every 200th in the top tenth: a task still running there is read as
+#: the rest of the record says, not at the record's last end (a bounded record's tail is
+#: where its last tasks end, and a batch ends when they are seen done).
+PLAN_LEVELS = (*(k / 40 for k in range(36)), *(0.9 + k / 200 for k in range(21)))
 #: The starting weight of the hint's own word (`Spread.anchored`), far above any
 #: interval's (1 / width^2, at most 1 / MIN_WIDTH^2).
 ANCHOR_WEIGHT = 1e9
@@ -56,6 +59,8 @@ BUDGET_ROUNDS = 8
 #: Rounds of self-consistency per rebuild: enough to pull wide intervals' mass onto the
 #: narrow ones they overlap; more cost CPU for little.
 EM_ROUNDS = 6
+#: Steps of this share of [0, 1) spread tasks' draws evenly (`ModelTiming.draw`).
+GOLDEN = (math.sqrt(5) - 1) / 2
 
 
 class Source(enum.Enum):
@@ -125,7 +130,7 @@ class Spread:
     #: The latest ends, each kept if it came surprisingly early (else None).
     _latest: deque[tuple[float, float] | None] = attrs.field(factory=lambda: deque(maxlen=LATEST))
     #: The read schedule for the current record, by read cost (`schedule`).
-    _schedules: dict[tuple[float, float | None], Schedule] = attrs.field(factory=dict)
+    _schedules: dict[tuple[float, float | None], Mix] = attrs.field(factory=dict)
 
     def __len__(self) -> int:
         return len(self._intervals)
@@ -256,38 +261,67 @@ class Spread:
         self._fresh()
         return self._width
 
-    def schedule(self, read_cost: float, reads: float | None = None) -> Schedule:
+    def schedule(self, read_cost: float, reads: float | None = None, draw: float = 0.0) -> Schedule:
         """The best read schedule for this record (see `Schedule`): a read worth
         `read_cost` of the median duration, or dearer where that would cost a task more
-        than `reads` reads from its start (then the least delay for that many)."""
+        than `reads` reads from its start (then the least delay for that many).
+
+        A schedule's reads jump as the read's price moves (a read more or less at some
+        point), so the schedule just within the budget may spend well below it. Then the
+        tasks whose `draw` (uniform in [0, 1), one per task) falls below a share follow the
+        schedule just over it, so that on average the budget is spent (`Mix`).
+        """
         self._fresh()
         key = (read_cost, reads)
-        schedule = self._schedules.get(key)
-        if schedule is None:
-            points = [self._quantile(k / PLAN_POINTS) for k in range(PLAN_POINTS + 1)]
-            median = math.exp(self._quantile(0.5))
-            schedule = Schedule.solve(points, read_cost * median)
-            if reads is not None and schedule.reads() > reads:
-                # Over the budget: bisect the read cost (in log) for it (dearer reads, fewer).
-                low, high = math.log(read_cost), math.log(1.0)
-                for _ in range(BUDGET_ROUNDS):
-                    middle = (low + high) / 2
-                    trial = Schedule.solve(points, math.exp(middle) * median)
-                    if trial.reads() <= reads:
-                        schedule, high = trial, middle
-                    else:
-                        low = middle
-            self._schedules[key] = schedule
-        return schedule
+        mix = self._schedules.get(key)
+        if mix is None:
+            mix = self._solve(read_cost, reads)
+            self._schedules[key] = mix
+        return mix.pick(draw)
+
+    def _solve(self, read_cost: float, reads: float | None) -> Mix:
+        points = [self._quantile(level) for level in PLAN_LEVELS]
+        median = math.exp(self._quantile(0.5))
+        schedule = Schedule.solve(points, read_cost * median, PLAN_LEVELS)
+        if reads is None or schedule.reads() <= reads:
+            return Mix(schedule)
+        # Over the budget: bisect the read cost (in log) for it (dearer reads, fewer).
+        over, within = schedule, None
+        low, high = math.log(read_cost), math.log(1.0)
+        for _ in range(BUDGET_ROUNDS):
+            middle = (low + high) / 2
+            trial = Schedule.solve(points, math.exp(middle) * median, PLAN_LEVELS)
+            if trial.reads() <= reads:
+                within, high = trial, middle
+            else:
+                over, low = trial, middle
+        if within is None:
+            within = Schedule.solve(points, median, PLAN_LEVELS)
+        spare, extra = reads - within.reads(), over.reads() - within.reads()
+        return Mix(within, over, spare / extra if extra > 0 else 0.0)
+
+
+@attrs.frozen
+class Mix:
+    """A schedule within a read budget, and the share of tasks that follow the one just
+    over it instead (the two together spend the budget: neither alone may)."""
+
+    within: Schedule
+    over: Schedule | None = None
+    share: float = 0.0
+
+    def pick(self, draw: float) -> Schedule:
+        """The schedule of a task whose draw (uniform in [0, 1)) is `draw`."""
+        return self.over if self.over is not None and draw < self.share else self.within
 
 
 @attrs.frozen
 class Schedule:
     """When to read a task, given only that it is still running, to spend least in all.
 
-    The record's distribution of `x = log(D / D̂)`, cut at `PLAN_POINTS + 1` of its
-    quantiles `x_k` (`F(x_k) = k / n`). A read costs `cost` (in units of `D̂`); a read at
-    `x_j` of a task known running at `x_i` finds it done with chance
+    The record's distribution of `x = log(D / D̂)`, cut at its quantiles `x_k` (at the
+    levels `F_k` of `PLAN_LEVELS`; evenly, `k / n`, by default). A read costs `cost` (in
+    units of `D̂`); a read at `x_j` of a task known running at `x_i` finds it done with chance
     `(F_j - F_i) / (1 - F_i)`, and then it was seen late by `e^(x_j) - e^x` (in units of
     `D̂`) for its end at `x`. `left[i]` is the least expected cost, from point `i` on, of
     delay and reads (unnormalised: times `1 - F_i`), by a dynamic programme from the top
@@ -306,15 +340,18 @@ class Schedule:
     cost: float
 
     @classmethod
-    def solve(cls, points: list[float], cost: float) -> Schedule:
+    def solve(
+        cls, points: list[float], cost: float, shares: Sequence[float] | None = None
+    ) -> Schedule:
         n = len(points) - 1
-        shares = [k / n for k in range(n + 1)]
-        # Mass 1/n between neighbouring points, uniform in x (as the record's is).
+        if shares is None:
+            shares = [k / n for k in range(n + 1)]
+        # The mass between neighbouring points, uniform in x (as the record's is).
         moments = [0.0]
         for k in range(n):
             a, b = points[k], points[k + 1]
             mean = math.exp(a) if b - a < 1e-9 else (math.exp(b) - math.exp(a)) / (b - a)
-            moments.append(moments[-1] + mean / n)
+            moments.append(moments[-1] + mean * (shares[k + 1] - shares[k]))
         grown = [math.exp(x) for x in points]
         left = [0.0] * (n + 1)
         for i in range(n - 1, -1, -1):
@@ -361,10 +398,10 @@ class Schedule:
             return moments[-1]
         k = bisect.bisect_right(points, x) - 1
         a, b = points[k], points[k + 1]
-        n = len(points) - 1
         if b - a < 1e-9:
             return moments[k]
-        return moments[k] + (math.exp(x) - math.exp(a)) / (b - a) / n
+        mass = self.shares[k + 1] - self.shares[k]
+        return moments[k] + (math.exp(x) - math.exp(a)) / (b - a) * mass
 
 
 @attrs.frozen
@@ -387,6 +424,7 @@ class ModelTiming:
     _spreads: dict[Hint, Spread] = attrs.field(factory=dict)
     ended: int = 0
     _probed: int = 0
+    _drawn: int = 0
     #: Where probes fall: not secret, and the same from run to run.
     _draws: random.Random = attrs.field(factory=lambda: random.Random(14))
 
@@ -395,6 +433,12 @@ class ModelTiming:
         below the record's schedule (`ReadPlan`); None for the others."""
         self._probed += 1
         return self._draws.random() if self._probed % every == 0 else None
+
+    def draw(self) -> float:
+        """A task's own draw in [0, 1), for which schedule of a `Mix` it follows: evenly
+        spread over tasks in turn (golden-ratio steps), not random."""
+        self._drawn += 1
+        return (self._drawn * GOLDEN) % 1.0
 
     def learn(self, ending: Ending) -> None:
         """Take in a task's end."""

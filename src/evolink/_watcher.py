@@ -14,7 +14,7 @@ import heapq
 import itertools
 import math
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import anyio
@@ -33,7 +33,7 @@ from evolink._errors import (
     ValidationError,
     WaitTimeoutError,
 )
-from evolink._estimate import BATCH_COSTS, GET_COSTS, MIN_DELAY, ReadPlan
+from evolink._estimate import BATCH_COSTS, GET_COSTS, HURRY_COSTS, MIN_DELAY, ReadCosts, ReadPlan
 from evolink._ids import task_path
 from evolink._models import Task, TaskType
 from evolink._retry import RequestKind
@@ -107,6 +107,9 @@ class Listener:
     #: A task of this listener's alone is read with a GET, as every server has it (a wait
     #: of one task reads as it always did); batch reads are for sharing with others.
     alone_by_get: bool = False
+    #: Only the last few of this listener's tasks are left, and nothing more will come (a
+    #: batch that has created all it will): their reads are cheaper (`Watcher.hurry`).
+    hurry: bool = False
     reads: int = 0
     #: HTTP requests that read this listener's tasks, as the transport counted them.
     requests: RequestCount = attrs.field(factory=RequestCount)
@@ -207,7 +210,7 @@ class Watcher:
         plan = ReadPlan(
             started=started,
             timing=self.timings.for_model(task.model),
-            costs=BATCH_COSTS if self._batch_reads(listener.batch_reads) else GET_COSTS,
+            costs=self._costs((listener,)),
         )
         plan.observe(task, now)
         planned = plan.next_read_at(now, task.status)
@@ -250,6 +253,32 @@ class Watcher:
             watched.due = now
             watched.urgent = True
             self._schedule(task_id, watched)
+
+    def _costs(self, listeners: Iterable[Listener]) -> ReadCosts:
+        listeners = list(listeners)
+        if any(listener.hurry for listener in listeners):
+            return HURRY_COSTS
+        if self._batch_reads(all(listener.batch_reads for listener in listeners)):
+            return BATCH_COSTS
+        return GET_COSTS
+
+    def hurry(self, listener: Listener, hurry: bool = True) -> None:
+        """Say whether `listener` waits only for its last few tasks, with nothing more to
+        come (`Listener.hurry`); its waiting tasks' next reads come sooner if so."""
+        if listener.hurry == hurry:
+            return
+        listener.hurry = hurry
+        if not hurry:
+            return  # each task's next read takes the usual price again
+        now = self._transport.clock.monotonic()
+        for task_id, watched in self._watched.items():
+            if watched.reading or listener not in watched.listeners:
+                continue
+            watched.plan.costs = HURRY_COSTS
+            planned = watched.plan.next_read_at(now, watched.task.status) + watched.grace
+            if planned < watched.due:
+                watched.due = planned
+                self._schedule(task_id, watched)
 
     def _batch_reads(self, wanted: bool) -> bool:
         return wanted and not self._transport.batch_reads_unusable
@@ -674,7 +703,7 @@ class Watcher:
             return
         for listener in list(watched.listeners):
             listener.on_update(task)
-        watched.plan.costs = BATCH_COSTS if self._batch_reads(watched.batch_reads) else GET_COSTS
+        watched.plan.costs = self._costs(watched.listeners)
         if watched.confirm:
             watched.confirm = False
             watched.due = now

@@ -59,11 +59,18 @@ def _plan_from_start(schedule: Schedule) -> list[int]:
 @given(
     st.lists(st.floats(-1.0, 1.0), min_size=6, max_size=6, unique=True),
     st.floats(0.001, 0.3),
+    st.none() | st.lists(st.floats(0.05, 1.0), min_size=5, max_size=5),
 )
-def test_the_schedule_is_the_cheapest_of_all_read_plans(xs: list[float], cost: float) -> None:
-    """On a small record, no subset of the points costs less than the programme's plan."""
+def test_the_schedule_is_the_cheapest_of_all_read_plans(
+    xs: list[float], cost: float, masses: list[float] | None
+) -> None:
+    """On a small record, no subset of the points costs less than the programme's plan,
+    whether the points cut the record evenly or not (`masses`: between each two)."""
     points = sorted(xs)
-    schedule = Schedule.solve(points, cost)
+    shares = None
+    if masses is not None:
+        shares = [sum(masses[:k]) / sum(masses) for k in range(len(masses) + 1)]
+    schedule = Schedule.solve(points, cost, shares)
     chosen = _cost_of(schedule, _plan_from_start(schedule))
     n = len(points) - 1
     for size in range(n):
@@ -83,7 +90,16 @@ def test_dearer_reads_mean_fewer_reads_and_a_budget_is_kept() -> None:
     spread = _record([rng.uniform(-0.4, 0.4) for _ in range(120)])
     cheap, dear = spread.schedule(0.001), spread.schedule(0.1)
     assert cheap.reads() > dear.reads() >= 1.0
-    assert spread.schedule(0.001, reads=2.0).reads() <= 2.0
+    # Within a budget of 2 reads: each task follows one of two schedules, the one just
+    # within the budget or the one just over it, in shares that spend it on average.
+    draws = [k / 1000 for k in range(1000)]
+    followed = [spread.schedule(0.001, reads=2.0, draw=draw) for draw in draws]
+    kinds = {id(schedule): schedule for schedule in followed}
+    assert len(kinds) == 2
+    within, over = sorted(kinds.values(), key=Schedule.reads)
+    assert within.reads() <= 2.0 < over.reads()
+    spent = sum(schedule.reads() for schedule in followed) / len(followed)
+    assert within.reads() < spent == pytest.approx(2.0, abs=0.01)
     # A budget the cheap schedule keeps anyway changes nothing.
     assert spread.schedule(0.001, reads=100.0) == cheap
 
@@ -153,3 +169,20 @@ def test_one_task_in_four_probes_below_the_schedule() -> None:
     probes = [first for first in firsts if first < usual - 1e-9]
     assert len(probes) == 8 // GET_COSTS.probe_every
     assert all(usual > 9.0 for usual in [usual])
+
+
+def test_a_task_near_the_top_of_a_bounded_record_is_read_at_its_last_end() -> None:
+    """Every task has ended within 90-100 s of a 100 s estimate: one still running at
+    99.96 s is read as soon as reads may come (2 % of its age on), not a quarter of its age
+    later."""
+    timing = ModelTiming()
+    for k in range(101):
+        end = 90.0 + k * 0.1
+        timing.learn(Ending(low=end - 0.05, high=end, predicted=((ESTIMATE, 100.0),)))
+    plan = ReadPlan(started=0.0, timing=timing, costs=GET_COSTS, estimated_time=100.0)
+    running = Task.from_dict(
+        {"id": "task-unified-1-abc", "status": "processing", "task_info": {"estimated_time": 100}}
+    )
+    for now in (0.0, 95.0, 99.96):
+        plan.observe(running, now)
+    assert plan.next_read_at(99.96, running.status) <= 99.96 * 1.02 + 1e-6
