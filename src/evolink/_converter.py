@@ -208,7 +208,9 @@ def _lenient_task(data: dict[str, Any]) -> dict[str, Any]:
             progress = None
     if isinstance(progress, float):
         progress = int(progress) if math.isfinite(progress) else None
-    data["progress"] = progress if isinstance(progress, int) else None
+    # A bool is an int to Python, not a percent: `true` is no progress at all.
+    usable = isinstance(progress, int) and not isinstance(progress, bool)
+    data["progress"] = progress if usable else None
     return data
 
 

@@ -210,7 +210,7 @@ class Watcher:
         plan = ReadPlan(
             started=started,
             timing=self.timings.for_model(task.model),
-            costs=self._costs((listener,)),
+            costs=self._costs((listener,), others=len(self._watched)),
         )
         plan.observe(task, now)
         planned = plan.next_read_at(now, task.status)
@@ -254,11 +254,15 @@ class Watcher:
             watched.urgent = True
             self._schedule(task_id, watched)
 
-    def _costs(self, listeners: Iterable[Listener]) -> ReadCosts:
+    def _costs(self, listeners: Iterable[Listener], *, others: int) -> ReadCosts:
+        """The price of a read of a task that `listeners` wait for, with `others` tasks
+        watched beside it: a task read alone goes by GET (`_take_due`), whatever the
+        server has, and is priced so."""
         listeners = list(listeners)
         if any(listener.hurry for listener in listeners):
             return HURRY_COSTS
-        if self._batch_reads(all(listener.batch_reads for listener in listeners)):
+        alone = others == 0 and all(listener.alone_by_get for listener in listeners)
+        if not alone and self._batch_reads(all(listener.batch_reads for listener in listeners)):
             return BATCH_COSTS
         return GET_COSTS
 
@@ -703,7 +707,7 @@ class Watcher:
             return
         for listener in list(watched.listeners):
             listener.on_update(task)
-        watched.plan.costs = self._costs(watched.listeners)
+        watched.plan.costs = self._costs(watched.listeners, others=len(self._watched) - 1)
         if watched.confirm:
             watched.confirm = False
             watched.due = now
