@@ -354,14 +354,17 @@ class Schedule:
             moments.append(moments[-1] + mean * (shares[k + 1] - shares[k]))
         grown = [math.exp(x) for x in points]
         left = [0.0] * (n + 1)
+        # late(i, j) + left(j) = (e^(x_j) F_j - M_j + left_j) - e^(x_j) F_i + M_i: the
+        # first term, `ahead[j]`, is known once `left[j]` is; the inner loop is a min over
+        # a comprehension (the programme runs at every rebuild of every record).
+        ahead = [0.0] * (n + 1)
+        ahead[n] = grown[n] * shares[n] - moments[n]
         for i in range(n - 1, -1, -1):
-            base = cost * (1.0 - shares[i])
-            best = math.inf
-            f_i, m_i = shares[i], moments[i]
-            for j in range(i + 1, n + 1):
-                value = grown[j] * (shares[j] - f_i) - (moments[j] - m_i) + left[j]
-                best = min(best, value)
-            left[i] = base + best
+            f_i = shares[i]
+            later = zip(ahead[i + 1 :], grown[i + 1 :], strict=True)
+            best = min([a - g * f_i for a, g in later])
+            left[i] = cost * (1.0 - f_i) + best + moments[i]
+            ahead[i] = grown[i] * f_i - moments[i] + left[i]
         return cls(tuple(points), tuple(shares), tuple(moments), tuple(left), cost)
 
     def next_read(self, x: float, share: float, moment: float) -> float:
