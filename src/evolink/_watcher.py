@@ -652,6 +652,11 @@ class Watcher:
         watched = self._watched.get(task_id)
         if watched is None or not watched.reading:
             return
+        if self._transport.closed:
+            # The client was closed: no read will go out again, so every wait would
+            # otherwise sit out its timeout (a blocking `close()` waits for them all).
+            self._lose(task_id, error)
+            return
         watched.reading = False
         now = self._transport.clock.monotonic()
         if self._drop_expired(task_id, watched, now):

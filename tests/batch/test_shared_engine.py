@@ -6,7 +6,7 @@ import anyio
 import httpx
 import pytest
 
-from evolink import AsyncEvolink, TaskStatus
+from evolink import AsyncEvolink, ConfigurationError, TaskStatus
 from evolink._engine import engine_of
 from evolink.testing import Simulator, Uniform, VirtualClock
 
@@ -161,3 +161,33 @@ async def test_a_wait_by_id_cancelled_mid_read_leaves_the_others_reading():
 
     assert ids[0] not in ended
     assert dict.fromkeys(ids[1:], TaskStatus.COMPLETED) == ended
+
+
+@pytest.mark.parametrize("timeout", [None, 600.0])
+async def test_closing_the_client_ends_its_waits_with_an_error(timeout):
+    """Waits still running when the client is closed end at once with the error their
+    next read met (the client is closed), not after their timeout, nor never."""
+    clock = VirtualClock()
+    sim = Simulator(clock=clock, seed=7, durations=Uniform(50, 60))
+    errors: list[BaseException] = []
+    client = AsyncEvolink(api_key=KEY, transport=sim.transport(), clock=clock)
+    async with clock.running():
+        tasks = [await client.images.generate(f"a fox, take {index}") for index in range(3)]
+
+        async def wait(task) -> None:
+            try:
+                await client.tasks.wait(task, timeout=timeout)
+            except Exception as exc:  # noqa: BLE001 - the test looks at what it was
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for task in tasks:
+                tg.start_soon(wait, task)
+            await clock.sleep(5)
+            await client.aclose()
+        ended = clock.monotonic()
+
+    assert 3 == len(errors)
+    assert all(isinstance(error, ConfigurationError) for error in errors), errors
+    # Read again within seconds of the close (the wait's plan), not at the tasks' ends.
+    assert ended < 40

@@ -65,7 +65,11 @@ def test_videos_and_audios_create_and_run_blocking(resource: str, model: str, pa
     def handler(request: httpx.Request) -> httpx.Response:
         if request.method == "POST":
             sent.append((request.method, request.url.path, json.loads(request.content)))
-            return httpx.Response(200, json=task_payload(model=model, type=resource[:-1]))
+            # A second's estimate: the first read comes part-way through it (with the
+            # default 100 s it would come 30 s on, the longest first wait).
+            info = {"can_cancel": True, "estimated_time": 1}
+            created = task_payload(model=model, type=resource[:-1], task_info=info)
+            return httpx.Response(200, json=created)
         done = task_payload(status="completed", progress=100, results=["https://cdn.test/a"])
         return httpx.Response(200, json=done)
 
