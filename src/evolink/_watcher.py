@@ -279,10 +279,7 @@ class Watcher:
             if watched.reading or listener not in watched.listeners:
                 continue
             watched.plan.costs = HURRY_COSTS
-            planned = watched.plan.next_read_at(now, watched.task.status) + watched.grace
-            if planned < watched.due:
-                watched.due = planned
-                self._schedule(task_id, watched)
+            self._plan_sooner(task_id, watched, now)
 
     def _batch_reads(self, wanted: bool) -> bool:
         return wanted and not self._transport.batch_reads_unusable
@@ -447,10 +444,14 @@ class Watcher:
         for task_id, watched in self._watched.items():
             if watched.reading or watched.task.model != model:
                 continue
-            planned = watched.plan.next_read_at(now, watched.task.status) + watched.grace
-            if planned < watched.due:
-                watched.due = planned
-                self._schedule(task_id, watched)
+            self._plan_sooner(task_id, watched, now)
+
+    def _plan_sooner(self, task_id: str, watched: _Watched, now: float) -> None:
+        """Plan the task's next read again: sooner if its plan now says so, never later."""
+        planned = watched.plan.next_read_at(now, watched.task.status) + watched.grace
+        if planned < watched.due:
+            watched.due = planned
+            self._schedule(task_id, watched)
 
     def _spacing(self) -> float:
         """The least time between batch requests, from the rate tasks have been ending."""
