@@ -235,6 +235,15 @@ class BatchMachine(RuleBasedStateMachine):
     def _uncertain_prompts(self) -> set[str]:
         return {o.request.prompt for o in self.outcomes if o.kind is OutcomeKind.UNCERTAIN}
 
+    def _refused_prompts(self) -> set[str]:
+        """Inputs whose create was refused for sure (a 5xx, 429 or no connection, every
+        attempt): failed, retryable, and no task on the server."""
+        return {
+            o.request.prompt
+            for o in self.outcomes
+            if o.kind is OutcomeKind.FAILED and o.task is None
+        }
+
     def _check(self) -> None:
         batch = self.batch
         assert batch is not None
@@ -264,7 +273,14 @@ class BatchMachine(RuleBasedStateMachine):
         assert ledger.charged <= truth.charged
         assert truth.balance >= 0
         assert truth.available >= 0
+        prompts = {t.prompt for t in self.sim.tasks.values()}
         for outcome in self.outcomes:
+            if outcome.kind is OutcomeKind.FAILED and outcome.task is None:
+                # Every attempt at the create was refused (three injected faults in a
+                # row can do it): nothing was made, and it may pass next time.
+                assert outcome.retryable, outcome
+                assert outcome.request.prompt not in prompts, outcome
+                continue
             if outcome.kind in ENDED:
                 # Counted only once a read showed it ended, as the server says.
                 assert outcome.task is not None, outcome
@@ -305,7 +321,8 @@ class BatchMachine(RuleBasedStateMachine):
             assert sum(self.transport.injected.values()) >= 2 * len(uncertain)
         STATS["uncertain"] += len(uncertain)
         known = [t for t in self.sim.tasks.values() if t.prompt not in uncertain]
-        assert self.submitted - len(uncertain) + report.resubmitted == len(known)
+        refused = self._refused_prompts()
+        assert self.submitted - len(uncertain) - len(refused) + report.resubmitted == len(known)
         # An uncertain input made at most one task (its key).
         assert all(
             n <= 1
