@@ -162,13 +162,15 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=CURRENT)
 def soak(session: nox.Session) -> None:
     """The long suites: reliability at full size (2,000 prompts under every fault, crash
-    trials) and the attack on many workers and app replicas (real processes, PostgreSQL)."""
+    trials), the attack on many workers and app replicas, and four workers over 2,000 inputs
+    (real processes, PostgreSQL)."""
     _install(session, "tests")
     _ensure_postgresql(session)
     session.run(
         "pytest",
         "tests/reliability",
         "tests/attack_distributed",
+        "tests/distributed/test_many_workers.py",
         "-p",
         "no:cacheprovider",
         *session.posargs,
