@@ -119,8 +119,9 @@ class ReadPlan:
     _observed: bool = False
     _reads: int = 0  # reads after the first look (the create's answer, or the first read)
     _running_at: float | None = None  # the last read that saw the task running
-    #: Each progress band's latest predicted duration, for the record at the end.
-    _by_band: dict[Hint, float] = attrs.field(init=False, factory=dict)
+    #: Each progress band's latest predicted duration, and where in the band its reading
+    #: fell (`Hint.covariate`), for the record at the end.
+    _by_band: dict[Hint, tuple[float, float]] = attrs.field(init=False, factory=dict)
     _agreed: bool = False  # the last two progress readings predicted the same end
     #: For a task that probes: where its first read falls below the schedule's (0-1).
     _probe: float | None = attrs.field(init=False, default=None)
@@ -152,7 +153,7 @@ class ReadPlan:
             after = self.predicted_duration()
             self._agreed = before is not None and abs(after - before) <= AGREE_SHARE * after
             for hint in Hint.progress_all(progress):
-                self._by_band[hint] = after
+                self._by_band[hint] = (after, hint.covariate(progress))
         elif self._observed:
             # Only a read after the first can stall: the first (often the create's
             # answer, at progress 0) is where the plan starts from.
@@ -169,12 +170,15 @@ class ReadPlan:
     def _learn_end(self, now: float) -> None:
         if self.timing is None:
             return
-        predicted = [(DURATION, 1.0), *self._by_band.items()]
+        predicted = [(DURATION, 1.0), *((hint, d) for hint, (d, _) in self._by_band.items())]
         if self.estimated_time is not None:
             predicted.append((ESTIMATE, self.estimated_time))
             predicted.append((Hint.estimate(self.estimated_time), self.estimated_time))
         low = 0.0 if self._running_at is None else self._running_at - self.started
-        ending = Ending(low=low, high=now - self.started, predicted=tuple(predicted))
+        covariates = tuple((hint, u) for hint, (_, u) in self._by_band.items())
+        ending = Ending(
+            low=low, high=now - self.started, predicted=tuple(predicted), covariates=covariates
+        )
         self.timing.learn(ending)
         self.timing = None  # one end per task
 
@@ -221,7 +225,9 @@ class ReadPlan:
         predicted = {
             Source.DURATION: 1.0,
             Source.ESTIMATE: self.estimated_time or 1.0,
-            Source.PROGRESS: self.predicted_duration(),
+            # The band's trend: how its linear extrapolation errs at this reading.
+            Source.PROGRESS: self.predicted_duration()
+            * math.exp(spread.trend(hint.covariate(self._progress))),
         }[hint.source]
         costs = self.costs
         x = math.log(max(age, 1e-9) / predicted)

@@ -61,6 +61,17 @@ BUDGET_ROUNDS = 8
 EM_ROUNDS = 6
 #: Steps of this share of [0, 1) spread tasks' draws evenly (`ModelTiming.draw`).
 GOLDEN = (math.sqrt(5) - 1) / 2
+#: A record's trend (`Spread.trend`) is fitted only where its readings' covariates spread
+#: this much (a variance, in log space): else there is nothing to fit a slope on.
+TREND_MIN_VARIANCE = 1e-4
+#: ...and kept only if this many standard errors from 0 (linear progress has none)...
+TREND_Z = 3.0
+#: ...and held within this (progress that says the task is 10% done when it
+#: is half done is a slope of 0.7).
+TREND_MAX_SLOPE = 3.0
+#: An interval narrower than this weighs as one this wide in the trend's fit: a read just
+#: before and one just after the end do not outweigh all the others.
+TREND_MIN_WIDTH = 0.02
 
 
 class Source(enum.Enum):
@@ -105,6 +116,20 @@ class Hint:
         coarse = COARSE_BAND_BASE + min(max(percent, 0), 99) // COARSE_BAND
         return cls.progress(percent), cls(Source.PROGRESS, coarse)
 
+    def covariate(self, percent: int) -> float:
+        """Where within its band a progress reading of `percent` falls, as `log(q / q_mid)`
+        for the share done `q` it says and the band's middle `q_mid` (0 for other hints):
+        what a record's trend (`Spread.trend`) is measured against."""
+        if self.source is not Source.PROGRESS or self.band is None:
+            return 0.0
+        if self.band >= COARSE_BAND_BASE:
+            low = (self.band - COARSE_BAND_BASE) * COARSE_BAND
+            high = low + COARSE_BAND
+        else:
+            low = PROGRESS_BANDS[self.band]
+            high = PROGRESS_BANDS[self.band + 1] if self.band + 1 < len(PROGRESS_BANDS) else 100
+        return math.log((min(max(percent, 0), 99) + 0.5) / ((low + high) / 2))
+
     @classmethod
     def estimate(cls, seconds: float) -> Hint:
         """The hint of an estimate of `seconds` (> 0), judged among estimates of its size."""
@@ -121,22 +146,30 @@ class Spread:
 
     #: Whether ties go to the hint's own word, `x = 0` (a hint; not the raw durations).
     anchored: bool = False
-    _intervals: deque[tuple[float, float]] = attrs.field(factory=lambda: deque(maxlen=MAX_SAMPLES))
+    #: Each task's interval, and where in the hint's band its reading fell (`covariate`).
+    _intervals: deque[tuple[float, float, float]] = attrs.field(
+        factory=lambda: deque(maxlen=MAX_SAMPLES)
+    )
     _knots: list[float] = attrs.field(factory=list)
     _cdf: list[float] = attrs.field(factory=list)
     _built_at: int = 0  # samples taken when the CDF was last built
     _taken: int = 0
     _width: float = math.inf
     #: The latest ends, each kept if it came surprisingly early (else None).
-    _latest: deque[tuple[float, float] | None] = attrs.field(factory=lambda: deque(maxlen=LATEST))
+    _latest: deque[tuple[float, float, float] | None] = attrs.field(
+        factory=lambda: deque(maxlen=LATEST)
+    )
+    #: How `log(D / D̂)` moves with the covariate: fitted at each rebuild (`trend`).
+    _slope: float = 0.0
     #: The read schedule for the current record, by read cost (`schedule`).
     _schedules: dict[tuple[float, float | None], Mix] = attrs.field(factory=dict)
 
     def __len__(self) -> int:
         return len(self._intervals)
 
-    def add(self, low: float, high: float) -> None:
-        """Take one task's interval (log space, `low <= high`).
+    def add(self, low: float, high: float, covariate: float = 0.0) -> None:
+        """Take one task's interval (log space, `low <= high`), for a hint whose reading
+        fell at `covariate` in its band (`Hint.covariate`).
 
         A model may change (a new version, an idle farm): when most of the latest ends
         came before the record says almost any do (`SURPRISE`), the record is of another
@@ -147,8 +180,8 @@ class Spread:
         """
         low = min(low, high - MIN_WIDTH)
         if len(self._intervals) >= 2 * MIN_SAMPLES:
-            early = high < self.quantile(SURPRISE)
-            self._latest.append((low, high) if early else None)
+            early = high - self.trend(covariate) < self.quantile(SURPRISE)
+            self._latest.append((low, high, covariate) if early else None)
             changed = [interval for interval in self._latest if interval is not None]
             if len(changed) >= CHANGED:
                 self._intervals.clear()
@@ -157,7 +190,7 @@ class Spread:
                 self._knots, self._cdf, self._built_at = [], [], 0
                 self._taken += 1
                 return  # this end is among them
-        self._intervals.append((low, high))
+        self._intervals.append((low, high, covariate))
         self._taken += 1
 
     def _fresh(self) -> None:
@@ -168,7 +201,25 @@ class Spread:
 
     def _build(self) -> None:
         self._built_at = self._taken
-        intervals = list(self._intervals)
+        self._slope = 0.0
+        self._knots, self._cdf = self._estimate(0.0)
+        self._width = self._quantile(0.9) - self._quantile(0.1)
+        slope = self._fit_slope()
+        if slope:
+            # The trend is kept where it narrows the record: a slope fitted on a band the
+            # readings barely spread over (80-99%) may be the reads' own pattern.
+            plain = (self._knots, self._cdf, self._width)
+            self._knots, self._cdf = self._estimate(slope)
+            self._width = self._quantile(0.9) - self._quantile(0.1)
+            if self._width < plain[2]:
+                self._slope = slope
+            else:
+                self._knots, self._cdf, self._width = plain
+        self._schedules.clear()
+
+    def _estimate(self, slope: float) -> tuple[list[float], list[float]]:
+        """Knots and CDF of `log(D / D̂) - slope * covariate`, from the intervals."""
+        intervals = [(low - slope * u, high - slope * u) for low, high, u in self._intervals]
         ends = {x for interval in intervals for x in interval}
         if self.anchored:
             ends.update((-MIN_WIDTH / 2, MIN_WIDTH / 2))  # a cell for the hint's own word
@@ -213,9 +264,56 @@ class Spread:
         cdf = [0.0]
         for cell in range(cells):
             cdf.append(cdf[-1] + mass[cell] / total)
-        self._knots, self._cdf = knots, cdf
-        self._width = self._quantile(0.9) - self._quantile(0.1)
-        self._schedules.clear()
+        return knots, cdf
+
+    def _fit_slope(self) -> float:
+        """The slope of `log(D / D̂)` against the covariate, by least squares on the
+        intervals' upper ends (narrow ones weighing more), if it is clearly not 0.
+
+        Upper ends, not middles: when the band's reading was the task's last before the
+        end, the interval's lower end is that reading's own time, `log(q)` plus a
+        constant, and the middles would follow the covariate whatever the truth.
+
+        Progress that is not linear in time (slow at first, fast at the end, say) makes a
+        band's linear extrapolation err by an amount that moves with the reading: a
+        reading of 12% and one of 17% in one band extrapolate differently wrong. Fitting
+        that trend leaves a narrow record where the raw one is wide: every smooth
+        progress curve is, within a band, close to a power of time.
+        """
+        weights = sums_u = sums_m = 0.0
+        for low, high, u in self._intervals:
+            weight = 1.0 / max(high - low, TREND_MIN_WIDTH) ** 2
+            weights += weight
+            sums_u += weight * u
+            sums_m += weight * high
+        if weights <= 0:
+            return 0.0
+        mean_u, mean_m = sums_u / weights, sums_m / weights
+        spread_u = covary = 0.0
+        for low, high, u in self._intervals:
+            weight = 1.0 / max(high - low, TREND_MIN_WIDTH) ** 2
+            spread_u += weight * (u - mean_u) ** 2
+            covary += weight * (u - mean_u) * (high - mean_m)
+        if spread_u < TREND_MIN_VARIANCE * weights:
+            return 0.0
+        slope = covary / spread_u
+        # Its standard error, from the residuals and the weights' effective count.
+        squares = squared_weights = 0.0
+        for low, high, u in self._intervals:
+            weight = 1.0 / max(high - low, TREND_MIN_WIDTH) ** 2
+            squares += weight * (high - mean_m - slope * (u - mean_u)) ** 2
+            squared_weights += weight * weight
+        count = weights * weights / squared_weights
+        error = math.sqrt(squares / spread_u / max(count - 2.0, 1.0))
+        if abs(slope) < TREND_Z * error:
+            return 0.0
+        return min(max(slope, -TREND_MAX_SLOPE), TREND_MAX_SLOPE)
+
+    def trend(self, covariate: float) -> float:
+        """What the record's trend adds to `log(D / D̂)` for a reading at `covariate`: the
+        record's distribution is of `log(D / D̂) - trend`."""
+        self._fresh()
+        return self._slope * covariate
 
     @staticmethod
     def _spread_over(steps: list[float], cells: list[float]) -> list[float]:
@@ -412,12 +510,14 @@ class Ending:
     """How one task ended, as its reads saw it: seconds from its start (the create's answer).
 
     `low`: the last read that saw it running (0 if none did); `high`: the read that saw it
-    done; `predicted`: each hint's predicted duration for it, as last seen.
+    done; `predicted`: each hint's predicted duration for it, as last seen; `covariates`:
+    where in its band each progress hint's reading fell (`Hint.covariate`; 0 if absent).
     """
 
     low: float
     high: float
     predicted: tuple[tuple[Hint, float], ...]
+    covariates: tuple[tuple[Hint, float], ...] = ()
 
 
 @attrs.define
@@ -448,13 +548,18 @@ class ModelTiming:
         high = max(ending.high, 1e-6)
         low = max(ending.low, FLOOR_SHARE * high)
         self.ended += 1
+        covariates = dict(ending.covariates)
         for hint, predicted in ending.predicted:
             if not (predicted > 0 and math.isfinite(predicted)):
                 continue
             spread = self._spreads.setdefault(
                 hint, Spread(anchored=hint.source is not Source.DURATION)
             )
-            spread.add(math.log(low / predicted), math.log(high / predicted))
+            spread.add(
+                math.log(low / predicted),
+                math.log(high / predicted),
+                covariates.get(hint, 0.0),
+            )
 
     def spread(self, hint: Hint) -> Spread | None:
         """The hint's record, once it has enough samples to judge."""
