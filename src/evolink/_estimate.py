@@ -48,6 +48,11 @@ AGREE_SHARE = 0.1
 #: Knowing nothing of a model and given no hint: the first read this long after the
 #: create, then each a share of the task's age later (`ReadCosts.cold_share`).
 COLD_FIRST = 1.0
+#: A probe (`ReadCosts.probe_every`) reads up to the record's 10-90 % range below the
+#: schedule's first read, and at least this far (in log: about a tenth of the duration).
+PROBE_SPAN = 0.1
+#: A record of fewer ends than this is probed wherever a task first plans on it.
+PROBE_YOUNG = 64
 #: Past this quantile of the end, a task is in the tail the record has hardly seen: read a
 #: bounded share of its age apart.
 TOP = 0.995
@@ -119,9 +124,13 @@ class ReadPlan:
     _observed: bool = False
     _reads: int = 0  # reads after the first look (the create's answer, or the first read)
     _running_at: float | None = None  # the last read that saw the task running
-    #: Each progress band's latest predicted duration, and where in the band its reading
-    #: fell (`Hint.covariate`), for the record at the end.
-    _by_band: dict[Hint, tuple[float, float]] = attrs.field(init=False, factory=dict)
+    #: Every progress reading's bands, predicted duration, and where in the band it fell
+    #: (`Hint.covariate`), for the records at the end: each reading is judged, not only a
+    #: band's last (which, nearest the end, would make the band look better than it is).
+    _readings: list[tuple[Hint, float, float]] = attrs.field(init=False, factory=list)
+    #: Each record the task has planned on, and its read count when it first did.
+    _planned_on: dict[Hint, int] = attrs.field(init=False, factory=dict)
+    _reads_probed: int = attrs.field(init=False, default=-9)  # the read count at a probe
     _agreed: bool = False  # the last two progress readings predicted the same end
     #: For a task that probes: where its first read falls below the schedule's (0-1).
     _probe: float | None = attrs.field(init=False, default=None)
@@ -143,9 +152,11 @@ class ReadPlan:
         estimate = task.estimated_time
         if estimate is not None and 0 < estimate <= MAX_ESTIMATE:
             self.estimated_time = estimate
-        # A task still running is at most 99% done, whatever it says.
+        # A task still running is at most 99% done, whatever it says. A reading at age 0
+        # (a create's answer already part-way: a replayed create) says nothing of its
+        # speed: progress counts only from `MIN_DELAY` of age on.
         progress = min(max(task.progress, 0), 99)
-        if progress > self._progress:
+        if progress > self._progress and now - self.started >= MIN_DELAY:
             before = self.predicted_duration() if self._progress else None
             self._progress = progress
             self._progress_at = now
@@ -153,8 +164,8 @@ class ReadPlan:
             after = self.predicted_duration()
             self._agreed = before is not None and abs(after - before) <= AGREE_SHARE * after
             for hint in Hint.progress_all(progress):
-                self._by_band[hint] = (after, hint.covariate(progress))
-        elif self._observed:
+                self._readings.append((hint, after, hint.covariate(progress)))
+        elif self._observed and progress <= self._progress:
             # Only a read after the first can stall: the first (often the create's
             # answer, at progress 0) is where the plan starts from.
             self._stalled_reads += 1
@@ -170,14 +181,16 @@ class ReadPlan:
     def _learn_end(self, now: float) -> None:
         if self.timing is None:
             return
-        predicted = [(DURATION, 1.0), *((hint, d) for hint, (d, _) in self._by_band.items())]
+        predicted = [(DURATION, 1.0)]
         if self.estimated_time is not None:
             predicted.append((ESTIMATE, self.estimated_time))
             predicted.append((Hint.estimate(self.estimated_time), self.estimated_time))
         low = 0.0 if self._running_at is None else self._running_at - self.started
-        covariates = tuple((hint, u) for hint, (_, u) in self._by_band.items())
         ending = Ending(
-            low=low, high=now - self.started, predicted=tuple(predicted), covariates=covariates
+            low=low,
+            high=now - self.started,
+            predicted=tuple(predicted),
+            readings=tuple(self._readings),
         )
         self.timing.learn(ending)
         self.timing = None  # one end per task
@@ -241,11 +254,20 @@ class ReadPlan:
             return tail
         if done >= TOP:
             return min(tail, self.started + predicted * math.exp(at))
-        if self._probe is not None and self._reads == 0:
+        # The read count at which the task first planned on this record.
+        first = self._planned_on.setdefault(hint, self._reads)
+        again = len(spread) < PROBE_YOUNG and self._reads == first == self._reads_probed + 1
+        if self._probe is not None and (self._reads == 0 or again):
+            self._reads_probed = self._reads
             # A probing task reads first somewhere below the schedule's first read:
             # only reads that early can tell the record how early tasks end (the
-            # schedule's own reads cannot), so that it does not drift late.
-            lowest = max(x, at - spread.width())
+            # schedule's own reads cannot), so that it does not drift late. At least
+            # `PROBE_SPAN` below: a sharp record is not thereby blind to earlier ends.
+            # A young record is probed where a task first plans on it, not only at the
+            # task's first read: a progress band's is reached after a read or two, and
+            # unprobed it may settle on the hint's word while the ends are far earlier
+            # (every task read just after the predicted end, every interval holding it).
+            lowest = max(x, at - max(spread.width(), PROBE_SPAN))
             at = lowest + self._probe * (at - lowest)
         return self.started + predicted * math.exp(at)
 

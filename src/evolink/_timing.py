@@ -510,14 +510,15 @@ class Ending:
     """How one task ended, as its reads saw it: seconds from its start (the create's answer).
 
     `low`: the last read that saw it running (0 if none did); `high`: the read that saw it
-    done; `predicted`: each hint's predicted duration for it, as last seen; `covariates`:
-    where in its band each progress hint's reading fell (`Hint.covariate`; 0 if absent).
+    done; `predicted`: each hint's predicted duration for it (the estimate's, the raw
+    duration's); `readings`: each progress reading's band, its predicted duration, and
+    where in the band it fell (`Hint.covariate`).
     """
 
     low: float
     high: float
     predicted: tuple[tuple[Hint, float], ...]
-    covariates: tuple[tuple[Hint, float], ...] = ()
+    readings: tuple[tuple[Hint, float, float], ...] = ()
 
 
 @attrs.define
@@ -548,18 +549,14 @@ class ModelTiming:
         high = max(ending.high, 1e-6)
         low = max(ending.low, FLOOR_SHARE * high)
         self.ended += 1
-        covariates = dict(ending.covariates)
-        for hint, predicted in ending.predicted:
+        hinted = [(hint, predicted, 0.0) for hint, predicted in ending.predicted]
+        for hint, predicted, covariate in (*hinted, *ending.readings):
             if not (predicted > 0 and math.isfinite(predicted)):
                 continue
             spread = self._spreads.setdefault(
                 hint, Spread(anchored=hint.source is not Source.DURATION)
             )
-            spread.add(
-                math.log(low / predicted),
-                math.log(high / predicted),
-                covariates.get(hint, 0.0),
-            )
+            spread.add(math.log(low / predicted), math.log(high / predicted), covariate)
 
     def spread(self, hint: Hint) -> Spread | None:
         """The hint's record, once it has enough samples to judge."""

@@ -16,14 +16,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evolink._estimate import GET_COSTS, ReadPlan
-from evolink._models import Task
+from evolink._estimate import GET_COSTS, PROBE_SPAN, PROBE_YOUNG, ReadPlan
+from evolink._models import Task, TaskStatus
 from evolink._timing import (
     CHANGED,
     DURATION,
     ESTIMATE,
     MIN_SAMPLES,
     Ending,
+    Hint,
     ModelTiming,
     Schedule,
     Spread,
@@ -186,3 +187,53 @@ def test_a_task_near_the_top_of_a_bounded_record_is_read_at_its_last_end() -> No
     for now in (0.0, 95.0, 99.96):
         plan.observe(running, now)
     assert plan.next_read_at(99.96, running.status) <= 99.96 * 1.02 + 1e-6
+
+
+def _band_timing(ends: int) -> ModelTiming:
+    """A model whose tasks (10 s estimates) all read 50 % at 5 s and ended just after the
+    end that reading predicted: sharp records for the estimate and the 40-59 % band."""
+    timing = ModelTiming()
+    band = Hint.progress(50)
+    for _ in range(ends):
+        timing.learn(
+            Ending(
+                low=5.0,
+                high=9.95,
+                predicted=((ESTIMATE, 10.0),),
+                readings=((band, 5.0 * 100 / 50.5, band.covariate(50)),),
+            )
+        )
+    return timing
+
+
+def _second_reads(timing: ModelTiming) -> list[float]:
+    """Where each of 8 tasks reads after a first read that saw 50 % at 5 s."""
+    estimate = {"task_info": {"estimated_time": 10}}
+    seconds = []
+    for _ in range(8):
+        plan = ReadPlan(started=0.0, timing=timing, costs=GET_COSTS)
+        plan.observe(
+            Task.from_dict({"id": "task-unified-1-abc", "status": "pending", **estimate}), 0.0
+        )
+        plan.next_read_at(0.0)
+        running = {"id": "task-unified-1-abc", "status": "processing", "progress": 50, **estimate}
+        plan.observe(Task.from_dict(running), 5.0)
+        seconds.append(plan.next_read_at(5.0, TaskStatus.PROCESSING))
+    return seconds
+
+
+@pytest.mark.parametrize(("ends", "probes"), [(40, 2), (PROBE_YOUNG, 0)])
+def test_a_young_record_is_probed_where_a_task_first_plans_on_it(ends: int, probes: int) -> None:
+    """A probing task (one in four) whose first read was its probe probes again where it
+    first plans on a young progress band: unprobed, such a record settles on the hint's
+    word (every task read just after the predicted end) even when the ends are earlier,
+    as coarse progress steps make them. A record of `PROBE_YOUNG` ends is not probed so."""
+    seconds = _second_reads(_band_timing(ends))
+    usual = max(seconds)
+    assert usual == pytest.approx(10.0, abs=0.2)
+    early = [s for s in seconds if s < usual - 1e-9]
+    assert len(early) == probes
+    # Anywhere up to `PROBE_SPAN` below (in log), however sharp the record (this one's
+    # 10-90 % range is about 0: the hint's word).
+    assert all(usual * math.exp(-PROBE_SPAN) <= s < usual for s in early)
+    assert not early or min(early) < usual * math.exp(-PROBE_SPAN / 2)
