@@ -132,6 +132,7 @@ async def test_without_batch_endpoint_nothing_changes_but_the_requests(anyio_bac
     assert 1 == sim.count("POST", "/v1/tasks/batch")
     # Reads wait at most a task's age (bounded delay): a little over two reads a task, and
     # more while the engine learns the model, which is all of a 40-task batch (one task in
-    # four probes early; young records are vague): 2.975 with this seed. A large batch
-    # costs 2.1-2.8 (docs/benchmarks/matrix.md).
-    assert sim.count("GET", "/v1/tasks/") / 40 <= 3.1
+    # four probes early, and again where it first plans on a young progress band: an
+    # unprobed band can settle on the hint's word): 3.125 with this seed (2.975 before
+    # the second probe). A large batch costs 2.1-3.0 (docs/benchmarks/matrix.md).
+    assert sim.count("GET", "/v1/tasks/") / 40 <= 3.2
