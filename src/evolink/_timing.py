@@ -280,30 +280,24 @@ class Spread:
         that trend leaves a narrow record where the raw one is wide: every smooth
         progress curve is, within a band, close to a power of time.
         """
-        weights = sums_u = sums_m = 0.0
-        for low, high, u in self._intervals:
-            weight = 1.0 / max(high - low, TREND_MIN_WIDTH) ** 2
-            weights += weight
-            sums_u += weight * u
-            sums_m += weight * high
+        # (weight, covariate, upper end) of each interval, weighed once.
+        samples = [
+            (1.0 / max(high - low, TREND_MIN_WIDTH) ** 2, u, high)
+            for low, high, u in self._intervals
+        ]
+        weights = sum(w for w, _, _ in samples)
         if weights <= 0:
             return 0.0
-        mean_u, mean_m = sums_u / weights, sums_m / weights
-        spread_u = covary = 0.0
-        for low, high, u in self._intervals:
-            weight = 1.0 / max(high - low, TREND_MIN_WIDTH) ** 2
-            spread_u += weight * (u - mean_u) ** 2
-            covary += weight * (u - mean_u) * (high - mean_m)
+        mean_u = sum(w * u for w, u, _ in samples) / weights
+        mean_high = sum(w * high for w, _, high in samples) / weights
+        spread_u = sum(w * (u - mean_u) ** 2 for w, u, _ in samples)
         if spread_u < TREND_MIN_VARIANCE * weights:
             return 0.0
+        covary = sum(w * (u - mean_u) * (high - mean_high) for w, u, high in samples)
         slope = covary / spread_u
         # Its standard error, from the residuals and the weights' effective count.
-        squares = squared_weights = 0.0
-        for low, high, u in self._intervals:
-            weight = 1.0 / max(high - low, TREND_MIN_WIDTH) ** 2
-            squares += weight * (high - mean_m - slope * (u - mean_u)) ** 2
-            squared_weights += weight * weight
-        count = weights * weights / squared_weights
+        squares = sum(w * (high - mean_high - slope * (u - mean_u)) ** 2 for w, u, high in samples)
+        count = weights * weights / sum(w * w for w, _, _ in samples)
         error = math.sqrt(squares / spread_u / max(count - 2.0, 1.0))
         if abs(slope) < TREND_Z * error:
             return 0.0
