@@ -51,9 +51,16 @@ LATEST = 8
 #: the rest of the record says, not at the record's last end (a bounded record's tail is
 #: where its last tasks end, and a batch ends when they are seen done).
 PLAN_LEVELS = (*(k / 40 for k in range(36)), *(0.9 + k / 200 for k in range(21)))
-#: The starting weight of the hint's own word (`Spread.anchored`), far above any
-#: interval's (1 / width^2, at most 1 / MIN_WIDTH^2).
-ANCHOR_WEIGHT = 1e9
+#: The hint's own word (`Spread.anchored`): while a record is young, it starts with a
+#: weight far above any interval's, so that it takes the whole mass of every interval that
+#: allows it (the reads have not yet said where in them the ends were)...
+ANCHOR_FIRM = 1e9
+#: ...and from this many ends on, with only this share of the intervals' mass: a
+#: tie-breaker, not a verdict. Firm for ever, it kept a progress record whose model
+#: changed its curve on the old word: every task read just after the end the hint
+#: predicted, each such read "confirmed" it, and the schedule never read earlier.
+ANCHOR_SOFT_FROM = 64
+ANCHOR_SHARE = 0.01
 #: Bisection rounds for the read cost that meets a read budget (`Spread.schedule`).
 BUDGET_ROUNDS = 8
 #: Rounds of self-consistency per rebuild: enough to pull wide intervals' mass onto the
@@ -235,19 +242,26 @@ class Spread:
         # one the end most likely was. Each round is O(intervals + cells): an interval's
         # total from prefix sums, and each cell's share of every interval covering it from
         # a difference array.
-        weight = [0.0] * (cells + 1)
+        weight, total = [0.0] * (cells + 1), 0.0
         for first, last in spans:
             span = knots[last] - knots[first]
             weight[first] += 1.0 / (span * span)
             weight[last] -= 1.0 / (span * span)
+            total += 1.0 / span  # the interval's mass
         if self.anchored:
             # Where the reads cannot tell where in their intervals the tasks ended (all
-            # read at the same two points, say), believe the hint: start with the mass of
-            # every interval that allows it on the end the hint predicted. The rounds below
-            # keep it there only for intervals that contain it: no mass is added.
+            # read at the same two points, say), lean to the hint: start with weight on
+            # the end it predicted. The rounds below keep mass there only for intervals
+            # that contain it: no mass is added. A young record believes the hint where
+            # the reads allow it; a mature one leaves the intervals' mass spread over
+            # them, so that the schedule reads within them too, and learns if the hint
+            # is wrong (a model whose progress changes its curve, say).
             at = bisect.bisect_left(knots, -MIN_WIDTH / 2)
-            weight[at] += ANCHOR_WEIGHT
-            weight[at + 1] -= ANCHOR_WEIGHT
+            anchor = ANCHOR_FIRM
+            if len(spans) >= ANCHOR_SOFT_FROM:
+                anchor = ANCHOR_SHARE * total / widths[at]
+            weight[at] += anchor
+            weight[at + 1] -= anchor
         mass = self._spread_over(weight, widths)
         for _ in range(EM_ROUNDS):
             prefix = [0.0]

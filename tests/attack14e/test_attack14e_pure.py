@@ -279,11 +279,6 @@ def _change_run(
     return timing, tuple(after.seen_late), tuple(fresh.seen_late)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limit (waiting.md): a mature, sharp progress record whose model changes "
-    "its progress curve sees no early end, so it is not relearned",
-)
 def test_a_model_that_turns_cubic_is_relearned() -> None:
     """400 linear tasks, then 1,100 cubic ones: the last 400 should be read about as well
     as a model that was cubic from the start (seen done / duration)."""
@@ -293,15 +288,11 @@ def test_a_model_that_turns_cubic_is_relearned() -> None:
     assert late_after <= late_fresh + 0.03, (round(late_after, 3), round(late_fresh, 3))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limit (waiting.md): a mature, sharp progress record whose model changes "
-    "its progress curve sees no early end, so it is not relearned",
-)
 def test_the_60_79_band_record_moves_off_the_linear_hint_after_the_change() -> None:
     """Cubic progress read at 70 %: `log(D/D̂) = (2/3) log 0.705 = -0.23`. 1,100 cubic
     tasks after 400 linear ones, the band's record (its last 160 tasks, all cubic)
-    still says 0."""
+    has moved off the linear hint's 0 (it stayed there while the hint's word was firm
+    in a mature record)."""
     timing, _, _ = _change_run(400, 1500)
     spread = timing.spread(Hint.progress(70))
     assert spread is not None

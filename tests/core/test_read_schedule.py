@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from evolink._estimate import GET_COSTS, PROBE_SPAN, PROBE_YOUNG, ReadPlan
 from evolink._models import Task, TaskStatus
 from evolink._timing import (
+    ANCHOR_SHARE,
+    ANCHOR_SOFT_FROM,
     CHANGED,
     DURATION,
     ESTIMATE,
@@ -118,6 +120,26 @@ def test_a_hint_is_believed_where_the_reads_cannot_tell() -> None:
     assert raw.quantile(0.5) < -0.2
     # One read just past the end says nearly all: about one read is the whole schedule.
     assert hint.schedule(GET_COSTS.read_cost).reads() < 1.1
+
+
+def test_a_mature_record_does_not_take_the_hints_word_for_granted() -> None:
+    """The same reads, from `ANCHOR_SOFT_FROM` ends on: the hint keeps a share, but the
+    ends may lie anywhere the reads allow, so the schedule reads before the end the hint
+    predicts (and would see it done there if the hint had become wrong), within the
+    read budget. While the record was young, one read just past the end was all."""
+    spread = Spread(anchored=True)
+    for _ in range(ANCHOR_SOFT_FROM - 1):
+        spread.add(math.log(0.55), math.log(1.01))
+    young = spread.schedule(GET_COSTS.read_cost, GET_COSTS.reads)
+    assert young.next_read(-math.inf, 0.0, 0.0) > 0.0
+    for _ in range(2 * ANCHOR_SOFT_FROM - 1):
+        spread.add(math.log(0.55), math.log(1.01))
+    assert spread.cdf(0.003) - spread.cdf(-0.003) > ANCHOR_SHARE  # the hint's share
+    assert spread.quantile(0.5) < -0.2
+    # (The draw of a task that follows the schedule within the budget, not the one over.)
+    mature = spread.schedule(GET_COSTS.read_cost, GET_COSTS.reads, draw=0.999)
+    assert mature.next_read(-math.inf, 0.0, 0.0) < -0.1
+    assert 1.5 < mature.reads() <= GET_COSTS.reads
 
 
 def test_a_hint_shown_wrong_weighs_nothing() -> None:
