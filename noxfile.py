@@ -86,8 +86,11 @@ def _run_tests(session: nox.Session) -> None:
         os.environ.get("EVOLINK_TEST_WORKERS", "auto"),
         "--dist",
         "worksteal",
-        # Long: the many-workers attack runs real workers for minutes (`nox -s soak`).
+        # Long: the many-workers attack runs real workers for minutes, and tests marked
+        # `soak` run at full size (`nox -s soak`).
         "--ignore=tests/attack_distributed",
+        "-m",
+        "not soak",
         *session.posargs,
     )
     session.run("coverage", "combine", "--quiet")
@@ -162,8 +165,8 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=CURRENT)
 def soak(session: nox.Session) -> None:
     """The long suites: reliability at full size (2,000 prompts under every fault, crash
-    trials), the attack on many workers and app replicas, and four workers over 2,000 inputs
-    (real processes, PostgreSQL)."""
+    trials), the attack on many workers and app replicas, four workers over 2,000 inputs
+    (real processes, PostgreSQL), and every test marked `soak`."""
     _install(session, "tests")
     _ensure_postgresql(session)
     session.run(
@@ -176,6 +179,8 @@ def soak(session: nox.Session) -> None:
         *session.posargs,
         env={"EVOLINK_SOAK_PROMPTS": "2000", "EVOLINK_CRASH_TRIALS": "20"},
     )
+    # The tests the default suite leaves out for their length, wherever they are.
+    session.run("pytest", "tests", "-m", "soak", "-p", "no:cacheprovider", *session.posargs)
 
 
 @nox.session(python=CURRENT)

@@ -143,6 +143,7 @@ async def test_no_storm_on_any_curve() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.soak  # 10-18 s
 @pytest.mark.xfail(
     strict=True,
     reason="known limit (waiting.md): after a model changes its progress curve, a mature "

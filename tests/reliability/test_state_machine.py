@@ -37,7 +37,7 @@ from evolink.testing import TEST_API_KEY, Faults, Simulator, VirtualClock
 from evolink.testing._clock import _all_others_blocked
 
 SOAK = "EVOLINK_SOAK_PROMPTS" in os.environ
-MAX_EXAMPLES = 300 if SOAK else 40
+MAX_EXAMPLES = 300 if SOAK else 25
 STEPS = 60 if SOAK else 40
 MAX_IN_FLIGHT = 3
 #: Queued faults at most: each takes one request, so a create never meets the six
