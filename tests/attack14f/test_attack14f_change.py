@@ -168,7 +168,11 @@ def _known(names: list[str], limits: dict[str, str]) -> list[object]:
     return [
         pytest.param(
             name,
-            marks=pytest.mark.xfail(strict=True, reason=f"known limit: {limits[name]}")
+            # Known limits run in `nox -s soak` (strict: one that starts to pass fails there).
+            marks=(
+                pytest.mark.xfail(strict=True, reason=f"known limit: {limits[name]}"),
+                pytest.mark.soak,
+            )
             if name in limits
             else (),
         )
@@ -292,11 +296,14 @@ async def test_change_mid_batch(name: str) -> None:
         1,
         pytest.param(
             2,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known limit: waits after a 4x speed-up read 1.82x their durations "
-                "against the loop's 1.50x; one task seen at 3.3x, its first read planned "
-                "on the old durations",
+            marks=(
+                pytest.mark.xfail(
+                    strict=True,
+                    reason="known limit: waits after a 4x speed-up read 1.82x their durations "
+                    "against the loop's 1.50x; one task seen at 3.3x, its first read planned "
+                    "on the old durations",
+                ),
+                pytest.mark.soak,
             ),
         ),
     ],
