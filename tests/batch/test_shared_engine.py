@@ -37,7 +37,11 @@ async def test_a_thousand_concurrent_waits_share_batch_reads():
                     tg.start_soon(handler, index)
 
     assert [TaskStatus.COMPLETED] * 1000 == done
-    assert 0 == sim.count("GET", "/v1/tasks/task-")
+    # Batch reads throughout, but for a task left watched alone at the very end, which is
+    # read by GET as any lone wait is (waiting.md): on a loaded machine the last task may
+    # outlive the others' reads. Never two tasks by GET.
+    got = {r.path for r in sim.requests if r.method == "GET" and r.path.startswith("/v1/tasks/")}
+    assert len(got) <= 1, got
     assert reads(sim) / 1000 <= 0.3
 
 
