@@ -25,6 +25,8 @@ right); every server here where it could apply is named in its case.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from _server14f import (
     CUBIC,
@@ -114,18 +116,23 @@ def _one_outcome_each(sim, report) -> None:
         assert o.kind.value == truth, (o.index, o.kind, truth)
 
 
+def _assert_bounds(sim: Any, report: Any, *, slack: float) -> None:
+    """One outcome per input; no storm; each task seen done by 2 x its duration + `slack`."""
+    _one_outcome_each(sim, report)
+    batch = in_order(traces(sim), batch_ids(report))
+    storms = storm_violations(batch)
+    late = _late(batch, slack)
+    assert not storms, f"{len(storms)} storm reads: {storms[:5]}"
+    assert not late, f"{len(late)} of {N} seen after 2 x D + {slack} s: {late[:5]}"
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("name", list(BEHAVIOURS))
 async def test_bounds_with_gets(name: str) -> None:
     """One outcome per input; no storm; seen done by 2 x the duration (+20 ms) (one batch
     of 50, GETs)."""
     sim, report = await _run(BEHAVIOURS[name], batch_reads=False, seed=21)
-    _one_outcome_each(sim, report)
-    batch = in_order(traces(sim), batch_ids(report))
-    storms = storm_violations(batch)
-    late = _late(batch, 0.02)
-    assert not storms, f"{len(storms)} storm reads: {storms[:5]}"
-    assert not late, f"{len(late)} of {N} seen after 2 x D: {late[:5]}"
+    _assert_bounds(sim, report, slack=0.02)
 
 
 @pytest.mark.anyio
@@ -134,12 +141,7 @@ async def test_bounds_with_batch_reads(name: str) -> None:
     """With batch reads: one outcome per input; no storm; seen done by 2 x the duration
     plus the batch request's spacing (at most 0.5 s, BATCH_SPACING_MAX)."""
     sim, report = await _run(BEHAVIOURS[name], batch_reads=True, seed=22)
-    _one_outcome_each(sim, report)
-    batch = in_order(traces(sim), batch_ids(report))
-    storms = storm_violations(batch)
-    late = _late(batch, 0.5)
-    assert not storms, f"{len(storms)} storm reads: {storms[:5]}"
-    assert not late, f"{len(late)} of {N} seen after 2 x D + 0.5 s: {late[:5]}"
+    _assert_bounds(sim, report, slack=0.5)
 
 
 @pytest.mark.anyio
