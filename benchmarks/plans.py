@@ -79,10 +79,12 @@ class _Run:
         self.plans: dict[int, tuple[ReadPlan, float | None]] = {}
         # Each task's latest heap entry (older ones are stale), and the tasks still running.
         self.latest: dict[int, int] = {}
+        self.due_at: dict[int, float] = {}
         self.running: set[int] = set()
         self.reads, self.delay, self.last = 0, 0.0, 0.0
 
     def plan_read(self, i: int, at: float) -> None:
+        self.due_at[i] = at
         self.latest[i] = self.latest.get(i, -1) + 1
         heapq.heappush(self.due, (at, self.latest[i], i))
 
@@ -93,6 +95,25 @@ class _Run:
         self.plans[i] = (plan, estimate)
         self.running.add(i)
         self.plan_read(i, plan.next_read_at(at, TaskStatus.PENDING))
+
+    def news(self, i: int, now: float) -> None:
+        """As the watcher does: a model that changed has its waiting tasks read now
+        (`Watcher._read_now`), one under suspicion has them planned again (deep probes)."""
+        restarted, suspected = self.timing.news()
+        if restarted:
+            for j in self.running - {i}:
+                if self.plans[j][0].follows(restarted):
+                    self.plan_read(j, self.plans[j][0].earliest(now))
+        elif suspected:
+            self.replan(now)
+
+    def replan(self, now: float) -> None:
+        """As the watcher does (`Watcher._replan`): plan the waiting tasks again, sooner."""
+        for j in sorted(self.running, key=lambda j: self.due_at.get(j, 0.0)):
+            plan, _ = self.plans[j]
+            at = plan.next_read_at(now, TaskStatus.PROCESSING)
+            if at < self.due_at[j]:
+                self.plan_read(j, at)
 
     def hurry(self, now: float) -> None:
         """As the batch does (`Batch._hurry`): its last few read at a lower price."""
@@ -117,8 +138,10 @@ class _Run:
                 percent = self.progress.percent(age / durations[i])
                 plan.observe(_Read(TaskStatus.PROCESSING, percent, estimate), now)  # type: ignore[arg-type]
                 self.plan_read(i, plan.next_read_at(now, TaskStatus.PROCESSING))
+                self.news(i, now)
                 continue
             plan.observe(_Read(TaskStatus.COMPLETED, 100, estimate), now)  # type: ignore[arg-type]
+            self.news(i, now)
             self.delay += now - (plan.started + durations[i])
             self.last = max(self.last, now)
             self.running.discard(i)

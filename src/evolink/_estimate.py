@@ -136,14 +136,31 @@ class ReadPlan:
     _probe: float | None = attrs.field(init=False, default=None)
     #: The task's own draw, for which of the record's schedules it follows (`Mix`).
     _draw: float = attrs.field(init=False, default=0.0)
+    #: The hint whose record planned the next read (None: no record did).
+    _on: Hint | None = attrs.field(init=False, default=None)
+    #: Whether the first read after the first look came (the record that planned it
+    #: weighs it: `_timing.Spread.weigh`).
+    _first_seen: bool = attrs.field(init=False, default=False)
+    #: How many of the model's tasks had ended when this one started (`Ending.born`).
+    _born: int = attrs.field(init=False, default=0)
+    #: Where a deep probe puts the task's first read (`Spread.deep_probe`), once granted.
+    _deep: float | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
         if self.timing is not None:
+            self._born = self.timing.ended
             self._probe = self.timing.probes(self.costs.probe_every)
             self._draw = self.timing.draw()
 
     def observe(self, task: Task, now: float) -> None:
         """Take in a read of the task made at `now`."""
+        if self._observed and not self._first_seen:
+            # The first read after the first look: the record that planned it weighs it.
+            # (Only the first: later reads, planned on progress, are where the tasks
+            # still running are, and their records' chances say less.)
+            self._first_seen = True
+            if self._on is not None:
+                self._weigh(_pooled(self._on), now, done=task.is_terminal)
         if task.is_terminal:
             self._learn_end(now)
             return
@@ -171,6 +188,32 @@ class ReadPlan:
             self._stalled_reads += 1
         self._observed = True
 
+    def _weigh(self, hint: Hint, now: float, *, done: bool) -> None:
+        """Let the record of `hint`, which planned this read, weigh what it found."""
+        spread = None if self.timing is None else self.timing.spread(hint)
+        if spread is None or self.timing is None:
+            return
+        x = math.log(max(now - self.started, 1e-9) / self._predicted(hint, spread))
+        self.timing.weigh(hint, x, done=done)
+
+    def _predicted(self, hint: Hint, spread: Spread) -> float:
+        """The duration `hint` predicts for the task, as its record's `x` is measured."""
+        if hint.source is Source.DURATION:
+            return 1.0
+        if hint.source is Source.ESTIMATE:
+            return self.estimated_time or 1.0
+        # The band's trend: how its linear extrapolation errs at this reading.
+        return self.predicted_duration() * math.exp(spread.trend(hint.covariate(self._progress)))
+
+    def earliest(self, now: float) -> float:
+        """The soonest the task may be read again: never a storm (see `next_read_at`)."""
+        last = self.started if self._running_at is None else self._running_at
+        return max(now, last + max(MIN_DELAY, MIN_AGE_SHARE * (last - self.started)))
+
+    def follows(self, hints: frozenset[Hint]) -> bool:
+        """Whether the task's next read was planned on the record of one of `hints`."""
+        return self._on in hints
+
     def predicted_duration(self) -> float:
         """The task's likely total duration, from progress where seen, else the estimate."""
         if self._progress_at is not None and self._progress > 0:
@@ -191,6 +234,7 @@ class ReadPlan:
             high=now - self.started,
             predicted=tuple(predicted),
             readings=tuple(self._readings),
+            born=self._born,
         )
         self.timing.learn(ending)
         self.timing = None  # one end per task
@@ -216,6 +260,7 @@ class ReadPlan:
             return trusted
         age = max(0.0, now - self.started)
         choice = self.timing.best(self._hints())
+        self._on = None if choice is None else choice[0]
         if choice is None:
             if self.estimated_time is None and not self._progress:
                 # Nothing known and no hint: a bounded share of the age apart (the hints'
@@ -235,13 +280,7 @@ class ReadPlan:
 
     def _learned(self, now: float, age: float, hint: Hint, spread: Spread) -> float:
         """At the point the record's best schedule (`Schedule`) reads next, given the age."""
-        predicted = {
-            Source.DURATION: 1.0,
-            Source.ESTIMATE: self.estimated_time or 1.0,
-            # The band's trend: how its linear extrapolation errs at this reading.
-            Source.PROGRESS: self.predicted_duration()
-            * math.exp(spread.trend(hint.covariate(self._progress))),
-        }[hint.source]
+        predicted = self._predicted(hint, spread)
         costs = self.costs
         x = math.log(max(age, 1e-9) / predicted)
         done = spread.cdf(x)
@@ -257,7 +296,14 @@ class ReadPlan:
         # The read count at which the task first planned on this record.
         first = self._planned_on.setdefault(hint, self._reads)
         again = len(spread) < PROBE_YOUNG and self._reads == first == self._reads_probed + 1
-        if self._probe is not None and (self._reads == 0 or again):
+        if self._reads == 0 and self._deep is None and not self._first_seen:
+            pooled = self.timing.spread(_pooled(hint)) if self.timing is not None else None
+            self._deep = None if pooled is None else pooled.deep_probe(x)
+        if self._deep is not None and self._reads == 0 and self._deep > x:
+            # The record is under suspicion: this task reads first where it puts only a
+            # few of the ends (if the model changed, it is done there).
+            at = min(at, self._deep)
+        elif self._probe is not None and (self._reads == 0 or again):
             self._reads_probed = self._reads
             # A probing task reads first somewhere below the schedule's first read:
             # only reads that early can tell the record how early tasks end (the
@@ -307,3 +353,10 @@ class ReadPlan:
         if status is TaskStatus.PROCESSING:
             step = max(MIN_DELAY, 0.02 * duration)
         return now + min(MAX_DELAY, step * 2.0 ** min(self._stalled_reads - 1, 8))
+
+
+def _pooled(hint: Hint) -> Hint:
+    """The record that weighs first reads planned on `hint`'s (`_timing.Spread.weigh`): an
+    estimate's bands hold too few ends each to weigh them, the model's estimates together
+    do (with the same predicted duration, so the same `x`)."""
+    return ESTIMATE if hint.source is Source.ESTIMATE else hint

@@ -41,11 +41,27 @@ MIN_SAMPLES = 16
 FLOOR_SHARE = 0.1
 #: The narrowest interval (log space): a point has no density.
 MIN_WIDTH = 0.004
-#: An end before this quantile of the record surprises it...
-SURPRISE = 0.01
-#: ...and this many surprises among the latest `LATEST` ends mean the model changed.
-CHANGED = 6
-LATEST = 8
+#: The schedule's own reads cannot show an early end (a task found done at its first read
+#: ended somewhere before it), so a record also weighs its tasks' first reads, as a
+#: CUSUM: each adds the log-likelihood ratio of its outcome (done or running at the read)
+#: under "the model now ends in 1 / `FASTER` of the time" against the record; the sum,
+#: floored at 0, crossing `CHANGE` means the model changed. The ends since the sum last
+#: left 0 are held out of the record meanwhile (else they would move it before it is
+#: judged), and go into it if the sum falls back to 0. Against so far a shift, a record's
+#: own errors cost little: a read the record gives 55 % and the truth 65 % adds +0.6 if
+#: done and -3.8 if running (the shifted record says 99 %), a drift of -0.9 a read.
+FASTER = 3.0
+#: Chances below this count as it: a record's far tail is guessed, not known...
+FIRST_FLOOR = 0.01
+#: ...and reads where the record gives more than this are not weighed: near its top a
+#: record's error is all towards "done", and a done there says little.
+WEIGHED_BELOW = 0.6
+CHANGE = math.log(1e5)
+#: From this much (odds of a hundred to one), the next `DEEP_PROBES` tasks read first
+#: where the record puts `DEEP_AT` of the ends: if the model changed, most are done there.
+SUSPECT = math.log(1e2)
+DEEP_PROBES = 4
+DEEP_AT = 0.02
 #: Quantiles of a record the read schedule is planned on (`Schedule`): O(n^2) per rebuild.
 #: Every 40th, and every 200th in the top tenth: a task still running there is read as
 #: the rest of the record says, not at the record's last end (a bounded record's tail is
@@ -162,10 +178,18 @@ class Spread:
     _built_at: int = 0  # samples taken when the CDF was last built
     _taken: int = 0
     _width: float = math.inf
-    #: The latest ends, each kept if it came surprisingly early (else None).
-    _latest: deque[tuple[float, float, float] | None] = attrs.field(
-        factory=lambda: deque(maxlen=LATEST)
-    )
+    #: The CUSUM of first reads (`CHANGE`), the ends held out of the record since it
+    #: last left 0, and the deep probes left to hand out.
+    _evidence: float = 0.0
+    _held: list[tuple[float, float, float]] = attrs.field(factory=list)
+    _deep: int = 0
+    #: How many times the record started again (the model changed), and came under
+    #: suspicion.
+    changes: int = 0
+    suspicions: int = 0
+    #: The model's `ended` count when the record last started again: tasks started before
+    #: then do not go into it.
+    since: int = 0
     #: How `log(D / D̂)` moves with the covariate: fitted at each rebuild (`trend`).
     _slope: float = 0.0
     #: The read schedule for the current record, by read cost (`schedule`).
@@ -176,29 +200,70 @@ class Spread:
 
     def add(self, low: float, high: float, covariate: float = 0.0) -> None:
         """Take one task's interval (log space, `low <= high`), for a hint whose reading
-        fell at `covariate` in its band (`Hint.covariate`).
+        fell at `covariate` in its band (`Hint.covariate`): into the record, or held out
+        of it while its first reads weigh for a changed model (`weigh`)."""
+        self._held.append((min(low, high - MIN_WIDTH), high, covariate))
+        if self._evidence <= 0 or len(self._held) >= MAX_SAMPLES:
+            self._commit()
 
-        A model may change (a new version, an idle farm): when most of the latest ends
-        came before the record says almost any do (`SURPRISE`), the record is of another
-        model: it starts again from those ends alone. (Only early ends tell: the first
-        ends of a batch are its fastest tasks, so a young record is often surprised by
-        late ones; and a task later than the record is read a bounded share of its age
-        apart anyway.)
-        """
-        low = min(low, high - MIN_WIDTH)
-        if len(self._intervals) >= 2 * MIN_SAMPLES:
-            early = high - self.trend(covariate) < self.quantile(SURPRISE)
-            self._latest.append((low, high, covariate) if early else None)
-            changed = [interval for interval in self._latest if interval is not None]
-            if len(changed) >= CHANGED:
-                self._intervals.clear()
-                self._intervals.extend(changed)
-                self._latest.clear()
-                self._knots, self._cdf, self._built_at = [], [], 0
-                self._taken += 1
-                return  # this end is among them
-        self._intervals.append((low, high, covariate))
+    def _commit(self) -> None:
+        """The held ends go into the record (the CUSUM is at 0: they were chance)."""
+        self._intervals.extend(self._held)
+        self._taken += len(self._held)
+        self._held.clear()
+
+    def weigh(self, x: float, *, done: bool) -> None:
+        """Weigh a first read planned on this record, at `x`, that found the task `done`
+        or not, into the CUSUM (`CHANGE`); at the threshold, the record starts again,
+        empty (the ends held meanwhile, like every task started before, may be of the old
+        model: `ModelTiming.learn` keeps them out)."""
+        if len(self) < 2 * MIN_SAMPLES or (self.anchored and len(self) < ANCHOR_SOFT_FROM):
+            # (While the hint's word is firm, the record's tail below it is not learned:
+            # it holds the mass of every interval that allows it.)
+            return
+        chance = self.cdf(x)
+        if chance > WEIGHED_BELOW:
+            return
+        now = max(chance, FIRST_FLOOR)
+        faster = min(max(self.cdf(x + math.log(FASTER)), now), 1.0 - FIRST_FLOOR)
+        ratio = faster / now if done else (1.0 - faster) / (1.0 - now)
+        evidence = max(0.0, self._evidence + math.log(ratio))
+        if self._evidence < SUSPECT <= evidence:
+            self._deep = DEEP_PROBES
+            self.suspicions += 1
+        elif evidence < SUSPECT:
+            self._deep = 0
+        self._evidence = evidence
+        if evidence >= CHANGE:
+            self._restart([])
+        elif evidence <= 0:
+            self._commit()
+
+    def deep_probe(self, x: float) -> float | None:
+        """Where (in `x`) the first read of a task now at `x` probes deep, if the record is
+        under suspicion (`SUSPECT`), has deep probes left (one fewer), and the point is
+        still ahead."""
+        if self._deep <= 0:
+            return None
+        at = self.quantile(DEEP_AT) + self.trend(0.0)
+        if at <= x:
+            return None
+        self._deep -= 1
+        return at
+
+    def restart(self) -> None:
+        """Start again, empty: the model changed."""
+        self._restart([])
+
+    def _restart(self, intervals: Iterable[tuple[float, float, float]]) -> None:
+        """The model changed: the record starts again from `intervals` alone."""
+        self._intervals.clear()
+        self._intervals.extend(intervals)
         self._taken += 1
+        self._evidence, self._deep = 0.0, 0
+        self._held.clear()
+        self._knots, self._cdf, self._built_at = [], [], 0
+        self.changes += 1
 
     def _fresh(self) -> None:
         # Rebuilding costs O(rounds x (samples + cells)): do it when an eighth is new.
@@ -520,13 +585,15 @@ class Ending:
     `low`: the last read that saw it running (0 if none did); `high`: the read that saw it
     done; `predicted`: each hint's predicted duration for it (the estimate's, the raw
     duration's); `readings`: each progress reading's band, its predicted duration, and
-    where in the band it fell (`Hint.covariate`).
+    where in the band it fell (`Hint.covariate`); `born`: how many of the model's tasks had
+    ended when it started (`ModelTiming.ended`).
     """
 
     low: float
     high: float
     predicted: tuple[tuple[Hint, float], ...]
     readings: tuple[tuple[Hint, float, float], ...] = ()
+    born: int = 0
 
 
 @attrs.define
@@ -535,6 +602,14 @@ class ModelTiming:
 
     _spreads: dict[Hint, Spread] = attrs.field(factory=dict)
     ended: int = 0
+    #: How many times one of the model's records started again (the model changed), and
+    #: came under suspicion (`SUSPECT`).
+    changes: int = 0
+    suspicions: int = 0
+    #: The hints whose records started again, and whether one came under suspicion, since
+    #: the engine last asked (`news`).
+    _restarted: set[Hint] = attrs.field(factory=set)
+    _suspected: bool = False
     _probed: int = 0
     _drawn: int = 0
     #: Where probes fall: not secret, and the same from run to run.
@@ -564,7 +639,46 @@ class ModelTiming:
             spread = self._spreads.setdefault(
                 hint, Spread(anchored=hint.source is not Source.DURATION)
             )
+            if ending.born < spread.since:
+                continue  # it started before its model changed: it may be of the old one
+            changes = spread.changes
             spread.add(math.log(low / predicted), math.log(high / predicted), covariate)
+            if spread.changes > changes:
+                spread.since = self.ended
+                self._restarted.add(hint)
+                self.changes += 1
+
+    def weigh(self, hint: Hint, x: float, *, done: bool) -> None:
+        """Weigh a task's first read, planned on `hint`'s record at `x`, that found it
+        `done` or not (`Spread.weigh`)."""
+        spread = self._spreads.get(hint)
+        if spread is None:
+            return
+        changes, suspicions = spread.changes, spread.suspicions
+        spread.weigh(x, done=done)
+        if spread.suspicions > suspicions:
+            self.suspicions += 1
+            self._suspected = True
+        if spread.changes > changes:
+            # Its kin change with it: an estimate's bands are judged on too few ends each
+            # to weigh first reads (`ANCHOR_SOFT_FROM`), and each would be read on the old
+            # word until its window turned over.
+            for kin, other in self._spreads.items():
+                if kin.source is hint.source:
+                    if other is not spread:
+                        other.restart()
+                    other.since = self.ended
+                    self._restarted.add(kin)
+                    self.changes += 1
+
+    def news(self) -> tuple[frozenset[Hint], bool]:
+        """The hints whose records started again (the model changed), and whether one came
+        under suspicion, since the last call: the engine reads or plans its waiting tasks
+        again (`Watcher`)."""
+        news = frozenset(self._restarted), self._suspected
+        self._restarted.clear()
+        self._suspected = False
+        return news
 
     def spread(self, hint: Hint) -> Spread | None:
         """The hint's record, once it has enough samples to judge."""

@@ -37,7 +37,7 @@ from evolink._estimate import BATCH_COSTS, GET_COSTS, HURRY_COSTS, MIN_DELAY, Re
 from evolink._ids import task_path
 from evolink._models import Task, TaskType
 from evolink._retry import RequestKind
-from evolink._timing import MIN_SAMPLES, Timings
+from evolink._timing import MIN_SAMPLES, Hint, Timings
 from evolink._transport import Pacer, RequestCount, Transport
 
 #: Ids per `POST /v1/tasks/batch` (the server's limit).
@@ -390,7 +390,9 @@ class Watcher:
                 ahead = BATCH_LOOKAHEAD_SHARE * watched.plan.predicted_duration()
                 if first > now + ahead:
                     break
-                if not self._batch_reads(watched.batch_reads):
+                if not self._batch_reads(watched.batch_reads) or watched.plan.earliest(now) > now:
+                    # (Read too lately to ride along: never a storm of reads of one task,
+                    # even of reads that cost no request.)
                     skipped.append(heapq.heappop(self._heap))
                     continue
                 batched.append(self._pop_for_reading())
@@ -436,7 +438,7 @@ class Watcher:
                 reads.start_soon(self._read_alone, task_id)
 
     def _replan(self, model: str | None, now: float) -> None:
-        """The model's record grew (to 16, 32, 64, ... ends): plan its waiting tasks again.
+        """Plan the model's waiting tasks again (`_heed`).
 
         Reads planned on less knowledge (a task that started with the record empty) come
         sooner if the record says so; never later than planned.
@@ -445,6 +447,32 @@ class Watcher:
             if watched.reading or watched.task.model != model:
                 continue
             self._plan_sooner(task_id, watched, now)
+
+    def _heed(self, task: Task, now: float) -> None:
+        """What the read of `task` taught its model's record, for the model's other tasks:
+        a model that changed has them read now; a record under suspicion has them probe
+        deep; a record grown to 16, 32, 64, ... ends has them planned again."""
+        timing = self.timings.for_model(task.model)
+        restarted, suspected = timing.news()
+        if restarted:
+            self._read_now(task.model, restarted, now)
+        elif suspected:
+            # Tasks not yet read probe deep (`_timing.SUSPECT`), the oldest first.
+            self._replan(task.model, now)
+        elif task.is_terminal and _grown(timing.ended):
+            self._replan(task.model, now)
+
+    def _read_now(self, model: str | None, hints: frozenset[Hint], now: float) -> None:
+        """The model changed, its tasks ending far sooner than the records of `hints`
+        said: read the waiting tasks planned on them now, once (the reads may be long
+        after they ended), then as the new records learn."""
+        for task_id, watched in self._watched.items():
+            if watched.reading or watched.task.model != model:
+                continue
+            soonest = watched.plan.earliest(now)
+            if watched.plan.follows(hints) and soonest < watched.due:
+                watched.due = soonest
+                self._schedule(task_id, watched)
 
     def _plan_sooner(self, task_id: str, watched: _Watched, now: float) -> None:
         """Plan the task's next read again: sooner if its plan now says so, never later."""
@@ -704,10 +732,9 @@ class Watcher:
             self._ends.append(now)
             for listener in list(watched.listeners):
                 listener.on_end(task)
-            ended = self.timings.for_model(task.model).ended
-            if ended >= MIN_SAMPLES and ended & (ended - 1) == 0:
-                self._replan(task.model, now)
+            self._heed(task, now)
             return
+        self._heed(task, now)
         # Still running (or in a status we do not know) at a deadline: stop waiting.
         if self._drop_expired(task_id, watched, now):
             return
@@ -727,6 +754,12 @@ class Watcher:
             watched.due = min(planned, watched.deadline)
             watched.urgent = watched.due < planned
         self._schedule(task_id, watched)
+
+
+def _grown(ended: int) -> bool:
+    """Whether a record of `ended` ends has just grown to 16, 32, 64, ...: worth planning
+    its model's waiting tasks again."""
+    return ended >= MIN_SAMPLES and ended & (ended - 1) == 0
 
 
 def _tasks_in(data: list[Any]) -> dict[str, Task]:

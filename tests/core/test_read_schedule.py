@@ -21,7 +21,6 @@ from evolink._models import Task, TaskStatus
 from evolink._timing import (
     ANCHOR_SHARE,
     ANCHOR_SOFT_FROM,
-    CHANGED,
     DURATION,
     ESTIMATE,
     MIN_SAMPLES,
@@ -150,21 +149,6 @@ def test_a_hint_shown_wrong_weighs_nothing() -> None:
     assert spread.cdf(-0.01) == pytest.approx(1.0)
 
 
-def test_a_model_that_turns_much_faster_starts_its_record_again() -> None:
-    spread = Spread()
-    rng = random.Random(5)
-    for _ in range(100):
-        x = math.log(rng.uniform(100, 150))
-        spread.add(x - 0.05, x)
-    for k in range(CHANGED):
-        assert len(spread) >= 100 - 1 or k == CHANGED - 1
-        x = math.log(rng.uniform(2, 3))
-        spread.add(x - 0.3, x)
-    # Only the surprising ends are left: the record is young again.
-    assert len(spread) == CHANGED
-    assert spread.quantile(1.0) < math.log(4)
-
-
 def test_late_ends_do_not_reset_a_record() -> None:
     """A young record is often surprised by late ends (the first ends of a batch are its
     fastest tasks): they never start it again."""
@@ -252,7 +236,11 @@ def test_a_young_record_is_probed_where_a_task_first_plans_on_it(ends: int, prob
     as coarse progress steps make them. A record of `PROBE_YOUNG` ends is not probed so."""
     seconds = _second_reads(_band_timing(ends))
     usual = max(seconds)
-    assert usual == pytest.approx(10.0, abs=0.2)
+    if ends < ANCHOR_SOFT_FROM:
+        # Young, the record holds the hint's word: the usual read is just after 10 s.
+        # (From `ANCHOR_SOFT_FROM` ends the word is a tie-breaker: the reads go inside the
+        # intervals.)
+        assert usual == pytest.approx(10.0, abs=0.2)
     early = [s for s in seconds if s < usual - 1e-9]
     assert len(early) == probes
     # Anywhere up to `PROBE_SPAN` below (in log), however sharp the record (this one's
