@@ -190,11 +190,12 @@ class ReadPlan:
 
     def _weigh(self, hint: Hint, now: float, *, done: bool) -> None:
         """Let the record of `hint`, which planned this read, weigh what it found."""
-        spread = None if self.timing is None else self.timing.spread(hint)
-        if spread is None or self.timing is None:
+        timing = self.timing
+        spread = None if timing is None else timing.spread(hint)
+        if timing is None or spread is None:
             return
         x = math.log(max(now - self.started, 1e-9) / self._predicted(hint, spread))
-        self.timing.weigh(hint, x, done=done)
+        timing.weigh(hint, x, done=done)
 
     def _predicted(self, hint: Hint, spread: Spread) -> float:
         """The duration `hint` predicts for the task, as its record's `x` is measured."""

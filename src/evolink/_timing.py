@@ -235,7 +235,7 @@ class Spread:
             self._deep = 0
         self._evidence = evidence
         if evidence >= CHANGE:
-            self._restart([])
+            self.restart()
         elif evidence <= 0:
             self._commit()
 
@@ -253,12 +253,7 @@ class Spread:
 
     def restart(self) -> None:
         """Start again, empty: the model changed."""
-        self._restart([])
-
-    def _restart(self, intervals: Iterable[tuple[float, float, float]]) -> None:
-        """The model changed: the record starts again from `intervals` alone."""
         self._intervals.clear()
-        self._intervals.extend(intervals)
         self._taken += 1
         self._evidence, self._deep = 0.0, 0
         self._held.clear()
@@ -641,12 +636,7 @@ class ModelTiming:
             )
             if ending.born < spread.since:
                 continue  # it started before its model changed: it may be of the old one
-            changes = spread.changes
             spread.add(math.log(low / predicted), math.log(high / predicted), covariate)
-            if spread.changes > changes:
-                spread.since = self.ended
-                self._restarted.add(hint)
-                self.changes += 1
 
     def weigh(self, hint: Hint, x: float, *, done: bool) -> None:
         """Weigh a task's first read, planned on `hint`'s record at `x`, that found it
