@@ -44,6 +44,19 @@ class DropAnswers(httpx.AsyncBaseTransport):
         return response
 
 
+class NoListing(httpx.AsyncBaseTransport):
+    """Forwards to the simulator, but the account's task listing cannot be read (a server or
+    proxy without `GET /v1/tasks`): a resume then resends its lost creates under their keys."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.rstrip("/") == "/v1/tasks":
+            return httpx.Response(404, json={"error": {"code": "not_found"}}, request=request)
+        return await self.inner.handle_async_request(request)
+
+
 def _creates_by_prompt(sim: Simulator) -> collections.Counter[str]:
     made: collections.Counter[str] = collections.Counter()
     for r in sim.requests:
@@ -55,9 +68,11 @@ def _creates_by_prompt(sim: Simulator) -> collections.Counter[str]:
 
 async def test_postgres_journal_resume_resends_under_recorded_key(db: str) -> None:
     """Promise (docs/how-to/resume.md, 'a create sent, its answer lost | resends it under the
-    same idempotency key'; issue 17 part 1: the PostgreSQL journal implements the same
-    protocol): a run whose create answers were all lost, resumed on the same PostgreSQL
-    journal and run, creates every prompt exactly once on the server and completes all."""
+    same idempotency key', when the listing cannot be read; issue 17 part 1: the PostgreSQL
+    journal implements the same protocol): a run whose create answers were all lost, resumed
+    on the same PostgreSQL journal and run, creates every prompt exactly once on the server
+    and completes all. (With a listing, eight creates lost in one second are told apart by
+    nothing there: `test_postgres_journal_resume_same_second_ends_uncertain`.)"""
     sim = Simulator(durations=Fixed(0.3), seed=3)
     prompts = [f"a heron at dawn, {i}" for i in range(8)]
     async with AsyncEvolink(
@@ -66,7 +81,7 @@ async def test_postgres_journal_resume_resends_under_recorded_key(db: str) -> No
         first = await client.images.generate_many(prompts, max_in_flight=4, journal=db, run="r1")
     assert all(o.kind is not OutcomeKind.COMPLETED for o in first.outcomes)
     assert len(first) == len(prompts)
-    async with AsyncEvolink(api_key=TEST_API_KEY, transport=sim.transport()) as client:
+    async with AsyncEvolink(api_key=TEST_API_KEY, transport=NoListing(sim.transport())) as client:
         second = await client.images.generate_many(prompts, max_in_flight=4, journal=db, run="r1")
     assert [o.kind for o in second.outcomes] == [OutcomeKind.COMPLETED] * len(prompts)
     made = _creates_by_prompt(sim)
@@ -77,6 +92,34 @@ async def test_postgres_journal_resume_resends_under_recorded_key(db: str) -> No
         third = await client.images.generate_many(prompts, max_in_flight=4, journal=db, run="r1")
     assert all(o.resumed for o in third.outcomes)
     assert not [r for r in sim.requests[before:] if r.method == "POST"]
+
+
+async def test_postgres_journal_resume_same_second_ends_uncertain(db: str) -> None:
+    """Promise (docs/how-to/resume.md, 'several tasks it could be | ends `uncertain`, error
+    code `ambiguous_listing` ... nothing is resent, nothing is guessed'): eight creates lost
+    in the same second, resumed on a PostgreSQL journal, each end uncertain with the
+    candidates named; no create is sent again, and a later run sends none either."""
+    sim = Simulator(durations=Fixed(0.3), seed=3)
+    prompts = [f"a crane at dusk, {i}" for i in range(8)]
+    async with AsyncEvolink(
+        api_key=TEST_API_KEY, transport=DropAnswers(sim.transport(), drop=10**6), max_retries=0
+    ) as client:
+        await client.images.generate_many(prompts, max_in_flight=4, journal=db, run="r2")
+    assert _creates_by_prompt(sim) == collections.Counter(prompts)
+    for _ in range(2):
+        before = len(sim.requests)
+        async with AsyncEvolink(api_key=TEST_API_KEY, transport=sim.transport()) as client:
+            report = await client.images.generate_many(
+                prompts, max_in_flight=4, journal=db, run="r2"
+            )
+        assert [(o.kind, o.error_code) for o in report.outcomes] == [
+            (OutcomeKind.UNCERTAIN, "ambiguous_listing")
+        ] * len(prompts)
+        assert all(
+            o.error_message and "Candidates: task" in o.error_message for o in report.outcomes
+        ), report.outcomes[0].error_message
+        assert not [r for r in sim.requests[before:] if r.method == "POST"]
+    assert _creates_by_prompt(sim) == collections.Counter(prompts)
 
 
 async def test_postgres_journal_adopts_recorded_task_ids(db: str) -> None:
