@@ -25,6 +25,7 @@ from evolink._batch import HURRY_SHARE
 from evolink._estimate import BATCH_COSTS, GET_COSTS, HURRY_COSTS, ReadCosts, ReadPlan
 from evolink._models import TaskStatus
 from evolink._timing import ModelTiming
+from evolink._watcher import _grown
 from evolink.testing import Estimates, LinearProgress
 
 
@@ -96,15 +97,16 @@ class _Run:
         self.running.add(i)
         self.plan_read(i, plan.next_read_at(at, TaskStatus.PENDING))
 
-    def news(self, i: int, now: float) -> None:
-        """As the watcher does: a model that changed has its waiting tasks read now
-        (`Watcher._read_now`), one under suspicion has them planned again (deep probes)."""
+    def news(self, i: int, now: float, *, ended: bool = False) -> None:
+        """As the watcher does (`Watcher._heed`): a model that changed has its waiting
+        tasks read now (`Watcher._read_now`), one under suspicion has them planned again
+        (deep probes), and so has a record grown to 16, 32, 64, ... ends."""
         restarted, suspected = self.timing.news()
         if restarted:
             for j in self.running - {i}:
                 if self.plans[j][0].follows(restarted):
                     self.plan_read(j, self.plans[j][0].earliest(now))
-        elif suspected:
+        elif suspected or (ended and _grown(self.timing.ended)):
             self.replan(now)
 
     def replan(self, now: float) -> None:
@@ -141,10 +143,10 @@ class _Run:
                 self.news(i, now)
                 continue
             plan.observe(_Read(TaskStatus.COMPLETED, 100, estimate), now)  # type: ignore[arg-type]
-            self.news(i, now)
+            self.running.discard(i)
+            self.news(i, now, ended=True)
             self.delay += now - (plan.started + durations[i])
             self.last = max(self.last, now)
-            self.running.discard(i)
             if following < tasks:
                 self.start(following, now)
                 following += 1
