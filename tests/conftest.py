@@ -18,6 +18,22 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+#: Suites that time the waiting engine on a virtual clock, thousands of reads a test: their
+#: figures do not depend on the event loop, so the default suite runs them on asyncio and
+#: `nox -s soak` on trio too. (Every other async test, the SDK's own included, runs on both
+#: in the default suite: that is where a backend's difference would show.)
+ASYNCIO_ONLY_BY_DEFAULT = ("attack_waiting", "attack14d")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or callspec.params.get("anyio_backend") != "trio":
+            continue
+        if item.path.parent.name in ASYNCIO_ONLY_BY_DEFAULT:
+            item.add_marker(pytest.mark.soak)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A real PostgreSQL server for this test session, made and removed here.
