@@ -68,7 +68,8 @@ class ReadCosts:
     made dearer until it does); `tail_share`: past the record, or with nothing known
     (`cold_share`), the wait before a re-read as a share of the task's age;
     `probe_every`: one task in this many reads first below the schedule, so that the
-    record learns how early tasks end.
+    record learns how early tasks end; `longest`: the longest wait between two reads,
+    if any (the storm floor, `MIN_AGE_SHARE` of the age, still holds).
     """
 
     read_cost: float
@@ -76,6 +77,7 @@ class ReadCosts:
     tail_share: float
     cold_share: float
     probe_every: int
+    longest: float | None = None
 
 
 #: One GET per read: each read is a request.
@@ -96,13 +98,16 @@ BATCH_COSTS = ReadCosts(
 )
 #: A batch's last few tasks, with nothing left to create: the batch ends when the last of
 #: them is seen done, so a second of delay there costs the whole batch a second, not a
-#: slot's share of one; reads are priced that much lower (see docs/explanation/waiting.md).
+#: slot's share of one; reads are priced that much lower, and come at least as often as a
+#: 1 s loop's (a long task past its record's top would otherwise wait 5 % of its age, the
+#: batch with it; see docs/explanation/waiting.md).
 HURRY_COSTS = ReadCosts(
     read_cost=0.002,
     reads=None,
     tail_share=0.05,
     cold_share=0.1,
     probe_every=2,
+    longest=1.0,
 )
 
 
@@ -254,8 +259,17 @@ class ReadPlan:
         Whatever the hints or the record say, the wait is bounded: the first read comes
         within `MAX_DELAY`, and every later one within `AGE_SHARE` of the task's age (within
         `MAX_WAIT` where the last two progress readings agree on the end), always within
-        `MAX_WAIT`, but no sooner than `MIN_AGE_SHARE` of the age (and `MIN_DELAY`).
+        `MAX_WAIT`, but no sooner than `MIN_AGE_SHARE` of the age (and `MIN_DELAY`); and
+        within `ReadCosts.longest`, where the costs have one, unless that floor is later.
         """
+        at = self._next_read_at(now, status)
+        longest = self.costs.longest
+        if longest is not None:
+            age = max(0.0, now - self.started)
+            at = min(at, now + max(longest, MIN_DELAY, MIN_AGE_SHARE * age))
+        return at
+
+    def _next_read_at(self, now: float, status: TaskStatus) -> float:
         trusted = self._trusted(now, status)
         if self.timing is None:
             return trusted

@@ -14,6 +14,7 @@ from evolink._estimate import (
     AGE_SHARE,
     BATCH_COSTS,
     GET_COSTS,
+    HURRY_COSTS,
     MAX_DELAY,
     MAX_WAIT,
     MIN_AGE_SHARE,
@@ -197,13 +198,14 @@ _reads = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(record=_record, reads=_reads, batch=st.booleans())
-def test_reads_stay_within_their_bounds(record, reads, batch):
-    """Never later than the bound, never sooner than the floor, whatever was learned."""
+@given(record=_record, reads=_reads, costs=st.sampled_from([GET_COSTS, BATCH_COSTS, HURRY_COSTS]))
+def test_reads_stay_within_their_bounds(record, reads, costs):
+    """Never later than the bound, never sooner than the floor, whatever was learned;
+    a batch's last few are read at least as often as a 1 s loop's, floor permitting."""
     timing = ModelTiming()
     for duration, stretch, estimate in record:
         ended(timing, duration, duration * stretch, estimate=estimate, duration=1.0)
-    plan = ReadPlan(started=0.0, timing=timing, costs=BATCH_COSTS if batch else GET_COSTS)
+    plan = ReadPlan(started=0.0, timing=timing, costs=costs)
     now = 0.0
     for index, (gap, status, progress, estimate) in enumerate(reads):
         now += gap
@@ -218,6 +220,25 @@ def test_reads_stay_within_their_bounds(record, reads, batch):
             assert wake >= now + MIN_AGE_SHARE * age - 1e-9
         if not plan._agreed:  # two readings agreeing on the end are trusted to it
             assert wake <= now + max(MAX_DELAY, AGE_SHARE * age) + 1e-9
+        if costs is HURRY_COSTS:
+            assert wake <= now + max(1.0, MIN_AGE_SHARE * age) + 1e-9
+
+
+def test_a_batchs_last_task_past_its_record_is_read_each_second():
+    """A long task past everything the record has seen (tasks of 2-6 s) would be read a
+    twentieth of its age apart in a hurry; a 1 s loop reads it each second, so do we."""
+    timing = learned([2.0 + 4.0 * i / 39 for i in range(40)])
+    plan = ReadPlan(started=0.0, timing=timing, costs=HURRY_COSTS)
+    plan.observe(seen("pending"), 0.0)
+    now = 30.0
+    plan.observe(seen("processing"), now)
+    assert plan.next_read_at(now, seen("processing").status) == pytest.approx(now + 1.0)
+    plan.costs = GET_COSTS  # priced as usual, the same task waits a quarter of its age
+    assert plan.next_read_at(now, seen("processing").status) >= now + 0.25 * now - 1e-9
+    now = 100.0  # the storm floor still holds: 2 % of the age
+    plan.costs = HURRY_COSTS
+    plan.observe(seen("processing"), now)
+    assert plan.next_read_at(now, seen("processing").status) == pytest.approx(now + 2.0)
 
 
 @settings(max_examples=100, deadline=None)
