@@ -369,6 +369,10 @@ class Watcher:
         watched = self._watched[task_id]
         if watched.urgent or len(self._watched) < 2 or not self._batch_reads(watched.batch_reads):
             return 0.0
+        if watched.plan.costs is HURRY_COSTS:
+            # A batch's last few: the batch waits for each of them, so their reads do not
+            # wait for company (nor for the request spacing), or a second becomes 1.25.
+            return 0.0
         low, high = BATCH_WINDOW_BOUNDS
         return min(high, max(low, BATCH_WINDOW_SHARE * watched.plan.predicted_duration()))
 
