@@ -20,7 +20,7 @@ from evolink._errors import (
     ResponseDecodeError,
     error_class_for,
 )
-from evolink._redact import redact_body
+from evolink._redact import redact_body, redact_text
 from evolink._retry import Outcome, classify_status, parse_retry_after
 
 #: The largest answer the SDK reads: a real one (a task, a page of 50) is a few KB to a few
@@ -63,7 +63,8 @@ async def read_capped(response: httpx.Response, limit: int) -> bytes:
 
 def request_id_of(headers: httpx.Headers) -> str | None:
     request_id: str | None = headers.get("X-Request-Id") or headers.get("X-Oneapi-Request-Id")
-    return request_id
+    # A request id is the server's text: it may quote a key back.
+    return None if request_id is None else redact_text(request_id)
 
 
 def decode_success(response: httpx.Response, body: bytes, *, now: float) -> Answer:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import httpx
+
 REDACTED = b"***"
 # An `sk-...` key anywhere in a message (not inside a word, as in `disk-...`).
 _SECRET = re.compile(rb"(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-]{6,}")
@@ -23,9 +25,21 @@ def redact_body(body: bytes, key: str, *, secrets: bool) -> bytes:
     return body
 
 
-def redact_text(text: str) -> str:
-    """`text` with any `sk-` key hidden (for messages the SDK keeps)."""
+def redact_text(text: str, key: str = "") -> str:
+    """`text` with the client's own `key` and any `sk-` key hidden (for messages the SDK
+    keeps, and what a server or a proxy said that it repeats)."""
+    if key and key in text:
+        text = text.replace(key, REDACTED.decode())
     return _SECRET_TEXT.sub("sk-***", text) if "sk-" in text else text
+
+
+def redact_headers(headers: httpx.Headers, key: str) -> None:
+    """Hide the key in `headers`, in place: a server may quote it in any of them (a
+    request id, say), and a header's value may end up in an error."""
+    for name, value in headers.multi_items():
+        hidden = redact_text(value, key)
+        if hidden != value:
+            headers[name] = hidden
 
 
 # A database URL's password: in its user part (`user:pw@`) or as a libpq parameter

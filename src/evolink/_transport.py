@@ -48,7 +48,7 @@ from evolink._errors import (
 )
 from evolink._http_backend import HttpBackend, default_transport
 from evolink._idempotency import new_idempotency_key
-from evolink._redact import redact_body
+from evolink._redact import redact_body, redact_headers, redact_text
 from evolink._retry import (
     NOT_SENT,
     RULES,
@@ -416,10 +416,15 @@ class Transport:
                 "%s %s -> %s in %.1f ms (attempt %d)",
                 *(method, path, type(exc).__name__, elapsed, attempt),
             )
+            # A transport's message may quote the request (a proxy's refusal, say): the key
+            # goes neither into ours nor into the cause a traceback prints.
+            said = redact_text(str(exc), self._api_key.reveal())
+            if said != str(exc):
+                exc.args = (said,)
             wrapped: EvolinkError = (
                 APITimeoutError(f"{method} {path} timed out ({type(exc).__name__})")
                 if isinstance(exc, httpx.TimeoutException)
-                else APIConnectionError(f"{method} {path} failed: {type(exc).__name__}: {exc}")
+                else APIConnectionError(f"{method} {path} failed: {type(exc).__name__}: {said}")
             )
             wrapped.__cause__ = exc
             return wrapped, classify_error(exc, is_create=is_create), None
@@ -489,6 +494,8 @@ class Transport:
         try:
             with anyio.fail_after(self._attempt_deadline):
                 response = await http.send(request, auth=self._auth, stream=True)
+                # A server may quote the key back in a header too (a request id, say).
+                redact_headers(response.headers, self._api_key.reveal())
                 try:
                     body = await read_capped(response, MAX_RESPONSE_BYTES)
                 finally:

@@ -68,6 +68,16 @@ async def test_client_repr_and_str_hide_the_key(make_client):
         pytest.param(httpx.Response(500, text="oops"), id="500"),
         pytest.param(httpx.Response(429, json=error_body("rate_limit_exceeded")), id="429"),
         pytest.param(httpx.ConnectError("refused"), id="connect-error"),
+        # A proxy's refusal, or a server's request id, may quote the key it was sent.
+        pytest.param(httpx.ConnectError(f"refused for Bearer {API_KEY}"), id="error-quotes-key"),
+        pytest.param(
+            httpx.Response(401, json=error_body("unauthorized"), headers={"X-Request-Id": API_KEY}),
+            id="request-id-quotes-key",
+        ),
+        pytest.param(
+            httpx.Response(500, text="oops", headers={"X-Oneapi-Request-Id": f"r-{API_KEY}"}),
+            id="oneapi-request-id-quotes-key",
+        ),
         pytest.param(httpx.ReadTimeout("slow"), id="read-timeout"),
         pytest.param(httpx.Response(200, text="not json"), id="bad-json"),
         pytest.param(httpx.Response(200, json={"id": 1}), id="bad-shape"),
@@ -174,3 +184,23 @@ async def test_no_log_lines_above_debug(router: respx.MockRouter, make_client, c
             await client.tasks.get(TASK_ID)
 
     assert [] == caplog.records
+
+
+async def test_a_key_of_any_shape_quoted_back_is_hidden():
+    """Not only `sk-` keys: the client's own key, whatever it looks like, is hidden in what a
+    transport or a server's headers quote back."""
+    key = "plain-key-7f3e9a1b2c"
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"proxy refused {request.headers['Authorization']}")
+
+    def quote(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json=error_body("unauthorized"), headers={"X-Request-Id": key})
+
+    for handler in (refuse, quote):
+        transport = httpx.MockTransport(handler)
+        async with AsyncEvolink(api_key=key, transport=transport, max_retries=0) as client:
+            with pytest.raises(EvolinkError) as info:
+                await client.tasks.get(TASK_ID)
+        for text in _texts_of(info.value):
+            assert key not in text
