@@ -170,7 +170,7 @@ def api_error(response: httpx.Response, raw: bytes, retry_after: float | None) -
         code = None
     message = error.get("message")
     if not isinstance(message, str) or not message:
-        message = response.reason_phrase or "error"
+        message = redact_text(response.reason_phrase) or "error"
     fields: dict[str, Any] = {
         "status_code": response.status_code,
         "code": code,

@@ -69,7 +69,7 @@ class ReadCosts:
     (`cold_share`), the wait before a re-read as a share of the task's age;
     `probe_every`: one task in this many reads first below the schedule, so that the
     record learns how early tasks end; `longest`: the longest wait between two reads,
-    if any (the storm floor, `MIN_AGE_SHARE` of the age, still holds).
+    if any, or `tail_share` of the age once that is longer.
     """
 
     read_cost: float
@@ -98,9 +98,9 @@ BATCH_COSTS = ReadCosts(
 )
 #: A batch's last few tasks, with nothing left to create: the batch ends when the last of
 #: them is seen done, so a second of delay there costs the whole batch a second, not a
-#: slot's share of one; reads are priced that much lower, and come at least as often as a
-#: 1 s loop's (a long task past its record's top would otherwise wait 5 % of its age, the
-#: batch with it; see docs/explanation/waiting.md).
+#: slot's share of one; reads are priced that much lower, and come at least once a second,
+#: as a 1 s loop's do, or a twentieth of the age apart once that is longer (from 20 s on:
+#: a stuck last task is no storm); see docs/explanation/waiting.md.
 HURRY_COSTS = ReadCosts(
     read_cost=0.002,
     reads=None,
@@ -260,13 +260,14 @@ class ReadPlan:
         within `MAX_DELAY`, and every later one within `AGE_SHARE` of the task's age (within
         `MAX_WAIT` where the last two progress readings agree on the end), always within
         `MAX_WAIT`, but no sooner than `MIN_AGE_SHARE` of the age (and `MIN_DELAY`); and
-        within `ReadCosts.longest`, where the costs have one, unless that floor is later.
+        within `ReadCosts.longest`, where the costs have one, or their `tail_share` of the
+        age once that is longer.
         """
         at = self._next_read_at(now, status)
         longest = self.costs.longest
         if longest is not None:
             age = max(0.0, now - self.started)
-            at = min(at, now + max(longest, MIN_DELAY, MIN_AGE_SHARE * age))
+            at = min(at, now + max(longest, MIN_DELAY, self.costs.tail_share * age))
         return at
 
     def _next_read_at(self, now: float, status: TaskStatus) -> float:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 import httpx
 
@@ -23,6 +25,46 @@ def redact_body(body: bytes, key: str, *, secrets: bool) -> bytes:
     if secrets and b"sk-" in body:
         body = _SECRET.sub(b"sk-***", body)
     return body
+
+
+def redact_escaped(body: bytes, key: str, *, secrets: bool) -> bytes:
+    """`body` (already through `redact_body`) with keys hidden that JSON escapes hid from
+    a search of its bytes (`"\\u0073k-..."` decodes to `"sk-..."`): decoded, looked at
+    again, and written back only if a string changed. A body without a backslash has
+    no escapes, and is returned at once."""
+    if b"\\" not in body:
+        return body
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return body  # not JSON: its bytes are what anyone will read, and were searched
+    changed = False
+
+    def hide(value: Any) -> Any:
+        nonlocal changed
+        if isinstance(value, str):
+            hidden = _hide(value, key, secrets=secrets)
+            changed = changed or hidden != value
+            return hidden
+        if isinstance(value, list):
+            return [hide(item) for item in value]
+        if isinstance(value, dict):
+            return {hide(name): hide(item) for name, item in value.items()}
+        return value
+
+    try:
+        data = hide(data)
+    except RecursionError:
+        return b'"***"'  # too deep to search: nothing of it goes further
+    return json.dumps(data, ensure_ascii=False).encode() if changed else body
+
+
+def _hide(text: str, key: str, *, secrets: bool) -> str:
+    if key and key in text:
+        text = text.replace(key, REDACTED.decode())
+    if secrets and "sk-" in text:
+        text = _SECRET_TEXT.sub("sk-***", text)
+    return text
 
 
 def redact_text(text: str, key: str = "") -> str:

@@ -43,6 +43,7 @@ from evolink._model_catalog import ModelCatalog
 from evolink._models import MediaKind, Task, TaskStatus, TaskType
 from evolink._outcomes import BatchReport
 from evolink._progress import BatchProgress
+from evolink._secret import Secret
 from evolink._tasks import Tasks
 
 if TYPE_CHECKING:
@@ -363,7 +364,9 @@ class Evolink(_Door):
         http_backend: HttpBackend = "httpx",
     ) -> None:
         self._options: dict[str, Any] = {
-            "api_key": api_key,
+            # Held masked: a dump of the client's attributes (an error tracker's) shows it
+            # as its `Secret`'s '***'; revealed only into the async client it builds.
+            "api_key": None if api_key is None else Secret(api_key),
             "base_url": base_url,
             "timeout": timeout,
             "max_retries": max_retries,
@@ -448,7 +451,11 @@ class Evolink(_Door):
     async def _open(self) -> AsyncEvolink:
         # On the portal's loop, so the client binds to it (and to nothing else).
         self._loop_thread = threading.get_ident()
-        return await AsyncEvolink(**self._options).__aenter__()
+        secret: Secret | None = self._options["api_key"]
+        # Revealed inline: no local of this frame holds the key as a plain string.
+        return await AsyncEvolink(
+            **{**self._options, "api_key": None if secret is None else secret.reveal()}
+        ).__aenter__()
 
     def _run_sync(self, call: Callable[[], T]) -> T:
         """Run a plain function on the client's loop (where the batch's state lives)."""

@@ -45,10 +45,11 @@ from evolink._errors import (
     ResponseDecodeError,
     SubmissionUncertainError,
     UploadUncertainError,
+    ValidationError,
 )
 from evolink._http_backend import HttpBackend, default_transport
 from evolink._idempotency import new_idempotency_key
-from evolink._redact import redact_body, redact_headers, redact_text
+from evolink._redact import redact_body, redact_escaped, redact_headers, redact_text
 from evolink._retry import (
     NOT_SENT,
     RULES,
@@ -333,6 +334,11 @@ class Transport:
 
     def _destination(self, method: str, path: str, url: str | None) -> str:
         """Where a request goes: the base URL + `path`, or a `url` under a configured host."""
+        key = self._api_key.reveal()
+        if key and (key in path or (url is not None and key in url)):
+            # A task id quoting the key (a hostile server's, or a callback's) would put it
+            # in an address, which logs print (httpx's own included): refused unsent.
+            raise ValidationError("url", "no_secret", "the address holds the API key: not sent")
         if url is None:
             return self.base_url + path
         if _is_under(url, self.base_url) or _is_under(url, self.files_base_url()):
@@ -479,9 +485,16 @@ class Transport:
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._http is None:
-            transport = self._transport or default_transport(self._http_backend, self._limits)
+            transport = (
+                self._transport
+                or default_transport(self._http_backend, self._limits)
+                # httpx's own, as it would build it: wrapped below like any other.
+                or httpx.AsyncHTTPTransport(limits=self._limits)
+            )
             self._http = httpx.AsyncClient(
-                transport=transport, timeout=self._timeout, limits=self._limits
+                transport=_Scrubbing(transport, self._api_key),
+                timeout=self._timeout,
+                limits=self._limits,
             )
         return self._http
 
@@ -494,8 +507,8 @@ class Transport:
         try:
             with anyio.fail_after(self._attempt_deadline):
                 response = await http.send(request, auth=self._auth, stream=True)
-                # A server may quote the key back in a header too (a request id, say).
-                redact_headers(response.headers, self._api_key.reveal())
+                if not self._owns_http_client:
+                    _scrub(response, self._api_key)  # a caller's own client: here, then
                 try:
                     body = await read_capped(response, MAX_RESPONSE_BYTES)
                 finally:
@@ -504,9 +517,44 @@ class Transport:
             raise httpx.ReadTimeout(
                 f"no whole answer within {self._attempt_deadline:g} s", request=request
             ) from None
-        # A server may quote the key it refused (or another) back: it goes no further.
-        redacted = redact_body(body, self._api_key.reveal(), secrets=response.status_code >= 400)
+        # A server may quote the key it refused (or another) back: it goes no further,
+        # JSON-escaped or not.
+        key, refused = self._api_key.reveal(), response.status_code >= 400
+        redacted = redact_escaped(redact_body(body, key, secrets=refused), key, secrets=refused)
         return response, redacted
+
+
+class _Scrubbing(httpx.AsyncBaseTransport):
+    """A transport whose answers hide the key in their headers (a request id quoting it)
+    and status line (`401 Bad key sk-...`) before anything reads them: httpx's own log
+    line of each request included."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, key: Secret) -> None:
+        self._inner = inner
+        self._key = key
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        _scrub(response, self._key)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _scrub(response: httpx.Response, key: Secret) -> None:
+    redact_headers(response.headers, key.reveal())
+    _redact_reason(response, key.reveal())
+
+
+def _redact_reason(response: httpx.Response, key: str) -> None:
+    """Hide the key in the status line's reason phrase (`401 Bad key sk-...`), in place."""
+    reason = response.extensions.get("reason_phrase")
+    if isinstance(reason, bytes) and reason:
+        said = reason.decode("latin-1")
+        hidden = redact_text(said, key)
+        if hidden != said:
+            response.extensions["reason_phrase"] = hidden.encode("latin-1", errors="replace")
 
 
 def _outcome_unknown(

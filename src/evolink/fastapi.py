@@ -263,7 +263,8 @@ class EvolinkIntegration:
             self.rejected += 1
             return Response(status_code=413)
         task_id = _task_id_of(body)
-        if task_id is None:
+        if task_id is None or self._quotes_key(task_id):
+            # (An id quoting the key would go into logs and a read's address: refused.)
             self.rejected += 1
             return Response(status_code=400)
         self.deliveries += 1
@@ -271,6 +272,10 @@ class EvolinkIntegration:
             self._tg.start_soon(self._replicas.publish, task_id)  # the waiter may be elsewhere
         self._hint(task_id, json.loads(body))
         return Response(status_code=202)
+
+    def _quotes_key(self, task_id: str) -> bool:
+        key = None if self._client is None else self._client._api_key  # noqa: SLF001
+        return key is not None and bool(key.reveal()) and key.reveal() in task_id
 
     def _hint(self, task_id: str, payload: Mapping[str, Any] | None = None) -> None:
         """A callback came for `task_id` (here or, by the replica channel, elsewhere).

@@ -13,10 +13,16 @@ def floor_gap(age_prev: float) -> float:
     return max(0.02, 0.02 * age_prev)
 
 
+def hurry_gap(age_prev: float) -> float:
+    """The longest wait between a hurried task's reads: a second, or a twentieth of its age
+    once that is longer (so that a stuck last task is not read each second for ever)."""
+    return max(1.0, 0.05 * age_prev)
+
+
 def hurried_gaps(srv: Server, task_id: str, start: float) -> list[tuple[float, float, float]]:
     """(time, age, gap) of each stretch from `start` on without a read longer than allowed.
 
-    Allowed: 1 s, or the storm floor (2 % of the age at the read before) if longer.
+    Allowed: 1 s, or 5 % of the age at the read before if longer (`hurry_gap`).
     """
     task = srv.tasks[task_id]
     seen = srv._seen_done(task_id)
@@ -27,7 +33,7 @@ def hurried_gaps(srv: Server, task_id: str, start: float) -> list[tuple[float, f
     bad = []
     for a, b in itertools.pairwise(points):
         age = a - task.created
-        allowed = max(1.0, floor_gap(age) / 0.98)
+        allowed = hurry_gap(age) / 0.95
         if b - a > allowed + EPS:
             bad.append((round(b, 3), round(b - task.created, 3), round(b - a, 3)))
     return bad

@@ -1,7 +1,10 @@
-"""A batch's last few tasks: hurried, at least once a second, the storm floor kept.
+"""A batch's last few tasks: hurried, at least once a second (or a twentieth of the age).
 
 Written blind against docs/explanation/waiting.md ("A batch's last few tasks", "Why it is
-bounded", "Many tasks: batch reads"), against a hand-written server (`_server.py`).
+bounded", "Many tasks: batch reads"), against a hand-written server (`_server.py`). The
+cadence was then changed from "each second, the storm floor permitting" to "each second,
+or a twentieth of the age once longer" (stuck last tasks read each second for ever broke
+the hostile suite's storm bounds): `_check.hurry_gap` follows the docs.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import random
 
 import anyio
 import pytest
-from _check import floor_gap, hurried_gaps, storm_violations
+from _check import hurried_gaps, hurry_gap, storm_violations
 from _run import WARM, batch_hurry_start, ids_of, make, warm_durations
 from _server import Plan
 
@@ -94,8 +97,8 @@ async def test_fresh_client_last_tasks_are_read_each_second(
 
 
 def _allowed_delay(duration: float) -> float:
-    # a read at least once a second, or the storm floor's 2 % of the age if longer
-    return max(1.0, floor_gap(duration) / 0.98) + 1e-3
+    # a read at least once a second, or a twentieth of the age if longer
+    return hurry_gap(duration) / 0.95 + 1e-3
 
 
 @pytest.mark.anyio
@@ -116,7 +119,8 @@ async def test_lone_long_task_seen_done_within_a_second(batch_endpoint: bool) ->
 async def test_several_long_tasks_seen_done_within_a_second(
     batch_endpoint: bool, durations: tuple[float, ...]
 ) -> None:
-    """Long tasks left at the end of a batch: each seen done within 1 s (floor permitting)."""
+    """Long tasks left at the end of a batch: each seen done within 1 s (or a twentieth
+    of the age)."""
     longs = {f"L{k}": d for k, d in enumerate(durations)}
     server, _ = await _batch_with_long_tail(batch_endpoint, longs, 10 * len(longs))
     delays = {}
