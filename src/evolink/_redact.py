@@ -43,7 +43,7 @@ def redact_escaped(body: bytes, key: str, *, secrets: bool) -> bytes:
     def hide(value: Any) -> Any:
         nonlocal changed
         if isinstance(value, str):
-            hidden = _hide(value, key, secrets=secrets)
+            hidden = redact_text(value, key, secrets=secrets)
             changed = changed or hidden != value
             return hidden
         if isinstance(value, list):
@@ -59,20 +59,12 @@ def redact_escaped(body: bytes, key: str, *, secrets: bool) -> bytes:
     return json.dumps(data, ensure_ascii=False).encode() if changed else body
 
 
-def _hide(text: str, key: str, *, secrets: bool) -> str:
+def redact_text(text: str, key: str = "", *, secrets: bool = True) -> str:
+    """`text` with the client's own `key` and (with `secrets`) any `sk-` key hidden (for
+    messages the SDK keeps, and what a server or a proxy said that it repeats)."""
     if key and key in text:
         text = text.replace(key, REDACTED.decode())
-    if secrets and "sk-" in text:
-        text = _SECRET_TEXT.sub("sk-***", text)
-    return text
-
-
-def redact_text(text: str, key: str = "") -> str:
-    """`text` with the client's own `key` and any `sk-` key hidden (for messages the SDK
-    keeps, and what a server or a proxy said that it repeats)."""
-    if key and key in text:
-        text = text.replace(key, REDACTED.decode())
-    return _SECRET_TEXT.sub("sk-***", text) if "sk-" in text else text
+    return _SECRET_TEXT.sub("sk-***", text) if secrets and "sk-" in text else text
 
 
 def redact_headers(headers: httpx.Headers, key: str) -> None:

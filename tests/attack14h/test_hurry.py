@@ -161,9 +161,11 @@ async def test_lone_wait_is_not_hurried(batch_endpoint: bool) -> None:
     assert max(b.start - a.start for a, b in itertools.pairwise(reads)) >= 4.0
 
 
-@pytest.mark.anyio
-async def test_wait_beside_a_hurried_batch_is_not_hurried() -> None:
-    """A wait running while a batch hurries its last task (GETs): the wait keeps its own price."""
+_BESIDE = ["L", *[f"q{i}" for i in range(10)]]
+
+
+async def _wait_beside_batch(batch_endpoint: bool):
+    """A 60 s wait ("W") while a batch of ten short tasks and a 60 s one ("L") runs."""
 
     async def body(client, clock) -> None:
         async def wait_one() -> None:
@@ -172,12 +174,16 @@ async def test_wait_beside_a_hurried_batch_is_not_hurried() -> None:
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(wait_one)
-            await client.images.generate_many(
-                ["L", *[f"q{i}" for i in range(10)]], max_in_flight=30
-            )
+            await client.images.generate_many(_BESIDE, max_in_flight=30)
 
     extra = {"W": 60.0, "L": 60.0, **{f"q{i}": 2.0 + 0.3 * i for i in range(10)}}
-    server = await _warm_then(False, body, extra)
+    return await _warm_then(batch_endpoint, body, extra)
+
+
+@pytest.mark.anyio
+async def test_wait_beside_a_hurried_batch_is_not_hurried() -> None:
+    """A wait running while a batch hurries its last task (GETs): the wait keeps its own price."""
+    server = await _wait_beside_batch(False)
     (wait_id,) = ids_of(server, "W")
     (long_id,) = ids_of(server, "L")
     assert len(server.reads_of(long_id)) >= 45  # the batch's last task was hurried
@@ -187,21 +193,8 @@ async def test_wait_beside_a_hurried_batch_is_not_hurried() -> None:
 @pytest.mark.anyio
 async def test_hurried_task_beside_a_wait_is_read_each_second_with_batch_reads() -> None:
     """The batch's last task still gets its read each second when a wait shares the requests."""
-
-    async def body(client, clock) -> None:
-        async def wait_one() -> None:
-            task = await client.images.generate("W")
-            await client.tasks.wait(task, timeout=600)
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(wait_one)
-            await client.images.generate_many(
-                ["L", *[f"q{i}" for i in range(10)]], max_in_flight=30
-            )
-
-    extra = {"W": 60.0, "L": 60.0, **{f"q{i}": 2.0 + 0.3 * i for i in range(10)}}
-    server = await _warm_then(True, body, extra)
-    ids = [i for p in ["L", *[f"q{i}" for i in range(10)]] for i in ids_of(server, p)]
+    server = await _wait_beside_batch(True)
+    ids = [i for p in _BESIDE for i in ids_of(server, p)]
     start = batch_hurry_start(server, ids, 30)
     (long_id,) = ids_of(server, "L")
     assert hurried_gaps(server, long_id, start) == []
