@@ -337,7 +337,9 @@ class Spread:
         total = sum(mass) or 1.0
         cdf = [0.0]
         for cell in range(cells):
-            cdf.append(cdf[-1] + mass[cell] / total)
+            # (Capped: the rounding of the running sum may pass 1 before the last knot.)
+            cdf.append(min(1.0, cdf[-1] + mass[cell] / total))
+        cdf[-1] = 1.0
         return knots, cdf
 
     def _fit_slope(self) -> float:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -40,6 +40,10 @@ from evolink._retry import RequestKind
 from evolink._timing import MIN_SAMPLES, Hint, Timings
 from evolink._transport import Pacer, RequestCount, Transport
 
+#: Callbacks kept for tasks no one watches yet: one may overtake the answer of a wait's
+#: first read, or come just before a party watches its task. A party that then watches
+#: it reads it at once. Bounded: anyone who can reach the callback URL can send them.
+HINTS_KEPT = 1024
 #: Ids per `POST /v1/tasks/batch` (the server's limit).
 BATCH_READ_SIZE = 50
 #: With batch reads, a due read waits this share of the task's duration (bounded below)
@@ -172,6 +176,8 @@ class Watcher:
     _last_batch: float = -math.inf
     #: Ids being read outside the watcher (a wait by id's first read), with their count.
     _held: dict[str, int] = attrs.field(factory=dict)
+    #: Callbacks for tasks not watched when they came, oldest first (`HINTS_KEPT`).
+    _hints: OrderedDict[str, None] = attrs.field(factory=OrderedDict)
 
     def __attrs_post_init__(self) -> None:
         self._limiter = anyio.CapacityLimiter(max(8, self._transport.max_connections // 2))
@@ -216,6 +222,9 @@ class Watcher:
         planned = plan.next_read_at(now, task.status)
         due = min(planned, deadline)
         held = task.id in self._held
+        hinted = self._hints.pop(task.id, False) is None
+        if hinted:
+            due = now  # a callback came before the watch: confirm it now
         watched = _Watched(
             task=task,
             plan=plan,
@@ -224,6 +233,7 @@ class Watcher:
             grace=grace,
             urgent=due < planned or planned - now <= 2 * MIN_DELAY,
             reading=held,
+            confirm=held and hinted,  # the read out may have left before the callback
             held=held,
         )
         self._watched[task.id] = watched
@@ -333,12 +343,20 @@ class Watcher:
         (of `listener`, if given).
 
         The update is not trusted: the task is read again at once, once for every party
-        waiting for it, to confirm it.
+        waiting for it, to confirm it. For a task no one watches yet, it is kept
+        (`HINTS_KEPT`), and the first party to watch the task reads it at once; True if
+        a wait's first read of it is out (without `listener`): the wait will confirm it.
         """
         try:
             task = payload if isinstance(payload, Task) else parse_task(payload)
         except ResponseDecodeError:
             return False
+        if task.id not in self._watched:
+            self._hints[task.id] = None
+            self._hints.move_to_end(task.id)
+            if len(self._hints) > HINTS_KEPT:
+                self._hints.popitem(last=False)
+            return listener is None and task.id in self._held
         if not self.watches(task.id, listener):
             return False
         watched = self._watched[task.id]

@@ -285,9 +285,10 @@ class EvolinkIntegration:
         come for it later); with replicas, it is read only where something waits for it.
         """
         engine = None if self._client is None else engine_of(self._client)
-        if engine is not None and engine.watcher.watches(task_id):
-            engine.feed(payload or {"id": task_id, "status": TaskStatus.PROCESSING.value})
-            return
+        if engine is not None and engine.feed(
+            payload or {"id": task_id, "status": TaskStatus.PROCESSING.value}
+        ):
+            return  # (or a wait's first read is out: it confirms when it watches the task)
         if self._replicas is None or task_id in self._waiters:
             self._confirm_soon(task_id)
             return
@@ -302,7 +303,8 @@ class EvolinkIntegration:
     async def _confirm(self, task_id: str) -> None:
         """Read the task the callback named; only what the read says counts."""
         try:
-            task = await self.client().tasks.get(task_id)
+            # Through the engine: a wait that starts meanwhile takes this read as its own.
+            task = await engine_of(self.client()).first_read(task_id)
         except EvolinkError as exc:
             logger.warning("could not confirm callback for %s: %s", task_id, type(exc).__name__)
             return

@@ -136,3 +136,14 @@ def test_a_record_with_a_trend_is_still_a_distribution(
     assert levels[0] >= 0.0
     assert levels[-1] <= 1.0
     assert spread.cdf(1e9) == 1.0
+
+
+def test_a_record_whose_sum_rounds_past_one_is_still_a_distribution() -> None:
+    """Found by the property above: the running sum of the cells' mass rounded to
+    1.0000000000000002 before the last knot, and the CDF fell back to 1.0 after it."""
+    spread = Spread(anchored=True)
+    for low, width, covariate in [(0.0, 0.5, 1.0), (-2.0, 1.0, 0.0), (-2.0, 0.5, 0.0)]:
+        spread.add(low, low + width, covariate)
+    levels = [spread.cdf(x / 4) for x in range(-40, 41)]
+    assert levels == sorted(levels)
+    assert max(levels) <= 1.0

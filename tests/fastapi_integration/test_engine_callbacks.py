@@ -8,7 +8,8 @@ import pytest
 from fastapi import FastAPI
 
 from _fake_server import FakeEvolink
-from evolink import AsyncEvolink, OutcomeKind
+from _held_read import HeldFirstRead
+from evolink import AsyncEvolink, GenerationRequest, OutcomeKind
 from evolink.fastapi import EvolinkIntegration
 from evolink.testing import VirtualClock
 
@@ -64,3 +65,56 @@ async def test_a_callback_for_a_batch_task_costs_one_read():
     assert 1 == confirming
     assert waited[0].is_success
     assert OutcomeKind.COMPLETED == batch.report().outcomes[0].kind
+
+
+@pytest.mark.parametrize("by", ["id", "task"])
+async def test_a_callback_that_overtakes_the_first_read_wakes_the_wait_at_once(by):
+    """The wait's first read, half way, says "processing"; the callback that the task
+    ended reaches the app while that answer is on its way back. The wait still ends at the
+    callback (one confirming read), not at its next planned read: the predicted end and
+    the callback grace, 5 s later."""
+    clock = VirtualClock()
+    fake = FakeEvolink(clock)
+    held = HeldFirstRead(fake.transport())
+    integration = EvolinkIntegration(
+        public_url="https://my.app",
+        secret=SECRET,
+        client_factory=lambda: AsyncEvolink(
+            api_key=KEY, base_url="https://api.test", transport=held, clock=clock
+        ),
+    )
+    app = FastAPI(lifespan=integration.lifespan)
+    app.include_router(integration.callback_router)
+    web = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://my.app")
+    waited = []
+    async with clock.running(), integration.lifespan(app), web:
+        client = integration.client()
+        created = await client.images.create(GenerationRequest(prompt="slow"))  # 12 s
+        await clock.sleep(6)
+        async with anyio.create_task_group() as tg:
+
+            async def wait() -> None:
+                if by == "id":
+                    waited.append(await integration.wait(created.id))
+                else:
+                    first = await client.tasks.get(created.id)  # the held read
+                    waited.append(await integration.wait(first))
+
+            tg.start_soon(wait)
+            await held.held.wait()
+            await clock.sleep(6.05)  # the task ends; its answer "processing" is still out
+            answer = await web.post(
+                f"/evolink/callbacks/{SECRET}", json={"id": created.id, "status": "completed"}
+            )
+            assert 202 == answer.status_code
+            called_back = clock.monotonic()
+            before = reads(fake)
+            held.release.set()
+            with anyio.fail_after(60):
+                while not waited:
+                    await clock.sleep(0.01)
+            woke = clock.monotonic()
+
+    assert waited[0].is_success
+    assert woke - called_back < 1.0
+    assert 1 == reads(fake) - before, fake.requests  # the one confirming read

@@ -13,8 +13,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from _held_read import HeldFirstRead
 from _postgres import fresh_database
-from evolink import AsyncEvolink, ConfigurationError
+from evolink import AsyncEvolink, ConfigurationError, GenerationRequest
 from evolink import _replicas as replicas
 from evolink._postgres import SCHEMA_VERSION
 from evolink.fastapi import EvolinkIntegration
@@ -155,6 +156,46 @@ async def test_a_configured_secret_is_used_as_it_is(sim, database):
     a = replica(sim, database, secret="configured-secret-0123456789abcdef")  # noqa: S106
     async with running(a):
         assert a.callback_url().endswith("/configured-secret-0123456789abcdef")
+
+
+async def test_a_notification_that_overtakes_the_first_read_wakes_the_waiter(database):
+    """The waiter's first read says "running"; the callback, heard by another replica,
+    reaches the waiter's replica while that answer is still on its way back. The waiter
+    wakes at the notification, not at the grace (60 s) past the predicted end."""
+    # Half way through a 6 s task, the late answer ("half done") extrapolates an end at
+    # 12 s or later: the waiter would read again then, the grace added after that.
+    sim = Simulator(durations=Fixed(6.0), pending_time=0.1, seed=5)
+    held = HeldFirstRead(sim.transport())
+    a = replica(sim, database)
+    b = EvolinkIntegration(
+        public_url="https://my.app",
+        journal=database,
+        callback_grace=60.0,
+        client_factory=lambda: AsyncEvolink(
+            api_key=TEST_API_KEY, base_url="https://sim.test", transport=held
+        ),
+    )
+    async with running(a, b) as (web_a, _):
+        task = await a.client().images.create(GenerationRequest(prompt="a fox"))
+        woke: list[float] = []
+
+        async def waiter() -> None:
+            done = await b.wait(task.id)
+            woke.append(time.monotonic())
+            assert done.is_success
+
+        await anyio.sleep(3.0)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waiter)
+            await held.held.wait()
+            await anyio.sleep(3.2)  # the task ends
+            sent = time.monotonic()
+            assert 202 == await deliver(web_a, a.callback_url(), task.id)
+            assert b._replicas is not None
+            replica_b = b._replicas
+            await until(lambda: replica_b.heard == 1)
+            held.release.set()
+    assert woke[0] - sent < 2.0
 
 
 async def test_a_lost_notification_is_covered_by_polling(sim, database, monkeypatch, caplog):
