@@ -78,6 +78,8 @@ class Engine:
     _parked: dict[anyio.Event, None] = attrs.field(factory=dict)
     #: Waits by task id wanting their first read, by id (see `first_read`).
     _firsts: dict[str, list[_FirstRead]] = attrs.field(factory=dict)
+    #: ...and those whose read is out: a wait by id starting meanwhile takes its answer.
+    _out: dict[str, list[_FirstRead]] = attrs.field(factory=dict)
     _reading_firsts: bool = False
 
     def __attrs_post_init__(self) -> None:
@@ -107,7 +109,9 @@ class Engine:
             if known is not None:
                 return known
             slot = _FirstRead(counts=counts)
-            waiting = self._firsts.get(task_id)
+            waiting = self._out.get(task_id)  # its read is out: take its answer
+            if waiting is None:
+                waiting = self._firsts.get(task_id)
             if waiting is None:
                 waiting = self._firsts[task_id] = []
                 self.watcher.hold(task_id)
@@ -132,6 +136,7 @@ class Engine:
                     while self._firsts:
                         ids = list(self._firsts)[:BATCH_READ_SIZE]
                         batch = {task_id: self._firsts.pop(task_id) for task_id in ids}
+                        self._out.update(batch)
                         reads.start_soon(self._read_first_batch, batch)
         finally:
             self._reading_firsts = False
@@ -156,10 +161,12 @@ class Engine:
                         gets.start_soon(self._get_into, task_id, answers, counts)
         except BaseException:
             for task_id, waiting in slots.items():
+                self._out.pop(task_id, None)
                 self.watcher.release(task_id, None)
                 _again(waiting)
             raise
         for task_id, waiting in slots.items():
+            self._out.pop(task_id, None)
             answer = answers[task_id]
             self.watcher.release(task_id, answer if isinstance(answer, Task) else None)
             for slot in waiting:
@@ -252,13 +259,15 @@ class Engine:
         *,
         started: float,
         timeout: float | None = None,
+        since: float | None = None,
         grace: float = 0.0,
         woken: anyio.Event | None = None,
     ) -> Task:
         """Wait for a running task to end and return it, terminal.
 
-        `started`: when it was created (monotonic); `timeout`: seconds from now, after one
-        last read; `grace`: seconds added to each planned read after the first (a callback
+        `started`: when it was created (monotonic); `timeout`: seconds from `since` (the
+        monotonic time the caller's wait began, its first read included; default now),
+        after one last read; `grace`: seconds added to each planned read after the first (a callback
         is expected); `woken`: set from outside to stop waiting early (returns the last
         state seen).
 
@@ -277,7 +286,7 @@ class Engine:
             update, waiting.end, waiting.lose, task_deadline=math.inf, alone_by_get=True
         )
         now = self._transport.clock.monotonic()
-        deadline = math.inf if timeout is None else now + timeout
+        deadline = math.inf if timeout is None else (now if since is None else since) + timeout
         self.watcher.watch(task, listener, started=started, deadline=deadline, grace=grace)
         try:
             if woken is None:

@@ -124,7 +124,7 @@ class Tasks:
                 age = 0.0
             started = start - min(max(age, 0.0), 86_400.0)
             engine = engine_of(self._client)
-            task = await engine.wait(task, started=started, timeout=timeout)
+            task = await engine.wait(task, started=started, timeout=timeout, since=start)
         if raise_on_failure:
             task.raise_for_status()
         return task

@@ -176,8 +176,9 @@ class Watcher:
     _last_batch: float = -math.inf
     #: Ids being read outside the watcher (a wait by id's first read), with their count.
     _held: dict[str, int] = attrs.field(factory=dict)
-    #: Callbacks for tasks not watched when they came, oldest first (`HINTS_KEPT`).
-    _hints: OrderedDict[str, None] = attrs.field(factory=OrderedDict)
+    #: Callbacks for tasks not watched when they came, oldest first (`HINTS_KEPT`), each
+    #: with the reads of its task then out (`hold`): their answers may predate it.
+    _hints: OrderedDict[str, int] = attrs.field(factory=OrderedDict)
 
     def __attrs_post_init__(self) -> None:
         self._limiter = anyio.CapacityLimiter(max(8, self._transport.max_connections // 2))
@@ -222,8 +223,9 @@ class Watcher:
         planned = plan.next_read_at(now, task.status)
         due = min(planned, deadline)
         held = task.id in self._held
-        hinted = self._hints.pop(task.id, False) is None
-        if hinted:
+        older = self._hints.pop(task.id, None)  # the reads out before its callback came
+        hinted = older is not None
+        if hinted and not held:
             due = now  # a callback came before the watch: confirm it now
         watched = _Watched(
             task=task,
@@ -233,7 +235,7 @@ class Watcher:
             grace=grace,
             urgent=due < planned or planned - now <= 2 * MIN_DELAY,
             reading=held,
-            confirm=held and hinted,  # the read out may have left before the callback
+            confirm=held and bool(older),  # the read out left before the callback came
             held=held,
         )
         self._watched[task.id] = watched
@@ -247,6 +249,14 @@ class Watcher:
 
     def release(self, task_id: str, task: Task | None) -> None:
         """The read `hold` announced answered `task` (None: it failed or was given up)."""
+        older = self._hints.get(task_id)
+        if older:
+            self._hints[task_id] = older - 1  # a read out when the callback came
+        elif older is not None and task is not None and not task.is_terminal:
+            # A read sent after the callback found the task running: that answers it (a
+            # party that watches it now reads as planned). One that found it ended is
+            # kept: a party still holding an older state reads it at once.
+            del self._hints[task_id]
         left = self._held.pop(task_id, 0) - 1
         if left > 0:
             self._held[task_id] = left  # another read of it is out: that one delivers
@@ -352,7 +362,7 @@ class Watcher:
         except ResponseDecodeError:
             return False
         if task.id not in self._watched:
-            self._hints[task.id] = None
+            self._hints[task.id] = self._held.get(task.id, 0)
             self._hints.move_to_end(task.id)
             if len(self._hints) > HINTS_KEPT:
                 self._hints.popitem(last=False)

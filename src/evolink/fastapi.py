@@ -361,6 +361,7 @@ class EvolinkIntegration:
                     last,
                     started=start,
                     timeout=timeout,
+                    since=start,  # the first read counts against the timeout
                     grace=self.callback_grace,
                     woken=waiter.event,
                 )
