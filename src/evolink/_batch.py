@@ -101,6 +101,10 @@ class _Entry:
     reconciling: bool = False
     # Other inputs the server answered with this entry's task: they end with it.
     sharing: list[_Entry] = attrs.field(factory=list)
+    # Its create was resent after an attempt that may have acted, on a server not shown
+    # to honour keys; what the budget holds for that attempt's possible task.
+    possible_duplicate: bool = False
+    duplicate_held: Decimal = ZERO
 
 
 class _ModelRefusedError(Exception):
@@ -538,6 +542,15 @@ class Batch:
                 model=record.model,
                 results=record.results,
             )
+        spent = TaskCredits(
+            reserved=record.reserved or ZERO,
+            charged=record.charged or ZERO,
+            released=(record.reserved or ZERO) - (record.charged or ZERO),
+            settled=True,
+        )
+        if record.task_id is not None:
+            # The run's totals and its budget count what its earlier sessions spent.
+            self.ledger.adopt(record.task_id, spent)
         self._record(
             Outcome(
                 index=index,
@@ -547,12 +560,7 @@ class Batch:
                 error_code=record.error_code,
                 error_message=record.error_message,
                 idempotency_key=record.idempotency_key,
-                credits=TaskCredits(
-                    reserved=record.reserved or ZERO,
-                    charged=record.charged or ZERO,
-                    released=(record.reserved or ZERO) - (record.charged or ZERO),
-                    settled=True,
-                ),
+                credits=spent,
                 resumed=True,
             )
         )
@@ -805,7 +813,28 @@ class Batch:
             counts=(self._requests,),
             before_attempt=before_attempt,
             may_resend=self._keys_proven,
+            on_unproven_resend=lambda: self._possible_duplicate(entry),
         )
+
+    def _proven_single(self, entry: _Entry) -> None:
+        """The server honours keys (this answer, or another, was a replay): a task an
+        earlier attempt of `entry` made is the one its create was answered with."""
+        if entry.possible_duplicate and self._transport.idempotency_confirmed:
+            entry.possible_duplicate = False
+            self._budget.unheld(entry.duplicate_held)
+            entry.duplicate_held = ZERO
+
+    def _possible_duplicate(self, entry: _Entry) -> bool:
+        """`entry`'s create is resent, its last attempt's fate unknown, on a server not
+        shown to honour keys: that attempt may have made a task we cannot see, whose
+        predicted price is held for good (as an uncertain create's).
+
+        (Refusing the resend when the budget cannot hold it was tried: on a server that
+        does honour keys, the input then ended uncertain with its task charged.)"""
+        held = self._budget.uncertain(entry.request)
+        entry.possible_duplicate = True
+        entry.duplicate_held += held
+        return True
 
     async def _journal_create(self, entry: _Entry) -> None:
         """Write the create to the journal before it is sent; unwritten, it is not sent."""
@@ -857,6 +886,7 @@ class Batch:
         entry.predicted = ZERO
 
     def _created(self, entry: _Entry, task: Task) -> None:
+        self._proven_single(entry)
         self._models_accepted.add(entry.request.model)
         self._models_probing.discard(entry.request.model)
         self._creating_done(entry)
@@ -864,17 +894,22 @@ class Batch:
         entry.attempts += 1
         entry.task = task
         entry.started = self._clock.monotonic()
+        known = task.id in self._created_tasks
         self._created_tasks.setdefault(task.id, task)
         if self._journal is not None:
             self._journal.task(entry.index, entry.request, task.id)
         holder = self._entries.get(task.id)
-        if holder is not None:
+        ended = None if holder is not None or not known else self._outcome_of(task.id)
+        if holder is not None or ended is not None:
             # The server answered with a task another input already holds (a replayed key,
             # or a server that reuses ids): this input ends with that task, paid once.
             self._slots.release()
-            holder.sharing.append(entry)
             if self.options.on_created is not None:
                 self._call_hook(self.options.on_created, entry.index, task)
+            if holder is not None:
+                holder.sharing.append(entry)
+            elif ended is not None:  # (that input has its outcome already)
+                self._shared_outcome(entry, ended.kind, ended.task, ended, ended.error_code)
             self._notify()
             return
         reserved = task.credits_reserved or ZERO
@@ -882,6 +917,9 @@ class Batch:
             self._shared.settle(self._run_index(entry.index), reserved, final=False)
         self.ledger.reserve(task.id, reserved, images=entry.request.images)
         self._budget.learn(entry.request, reserved)
+        if task.credits_reserved is None and not task.is_terminal:
+            # (A hostile or partial answer: the task still costs what such tasks do.)
+            self._budget.unstated(task.id, entry.request)
         self._entries[task.id] = entry
         if self.options.on_created is not None:
             self._call_hook(self.options.on_created, entry.index, task)
@@ -905,6 +943,7 @@ class Batch:
             return
         entry.task = task
         task_credits = self.ledger.settle(task)
+        self._budget.ended(task.id)
         if self._should_resubmit(entry, task):
             # Inputs sharing the failed task end with it; this one tries again.
             error = task.error
@@ -1013,6 +1052,7 @@ class Batch:
                 attempts=entry.attempts,
                 credits=task_credits or TaskCredits(),
                 elapsed=None if entry.started is None else self._clock.monotonic() - entry.started,
+                possible_duplicate=entry.possible_duplicate,
             )
         )
 
@@ -1027,22 +1067,39 @@ class Batch:
         """End the inputs that share `entry`'s task as it ends (its credits count once)."""
         sharing, entry.sharing = entry.sharing, []
         for other in sharing:
-            self._record(
-                Outcome(
-                    index=other.index,
-                    request=other.request,
-                    kind=kind,
-                    task=task,
-                    error_code=error_code or "shared_task",
-                    error_message=error_message
-                    or f"the server answered with the task of input {entry.index}",
-                    idempotency_key=other.key,
-                    attempts=other.attempts,
-                    elapsed=None
-                    if other.started is None
-                    else self._clock.monotonic() - other.started,
-                )
+            self._shared_outcome(other, kind, task, entry, error_code, error_message)
+
+    def _shared_outcome(
+        self,
+        entry: _Entry,
+        kind: OutcomeKind,
+        task: Task | None,
+        holder: _Entry | Outcome,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        """End `entry`, whose create the server answered with `holder`'s task, as it."""
+        self._record(
+            Outcome(
+                index=entry.index,
+                request=entry.request,
+                kind=kind,
+                task=task,
+                error_code=error_code or "shared_task",
+                error_message=error_message
+                or f"the server answered with the task of input {holder.index}",
+                idempotency_key=entry.key,
+                attempts=entry.attempts,
+                elapsed=None if entry.started is None else self._clock.monotonic() - entry.started,
+                possible_duplicate=entry.possible_duplicate,
             )
+        )
+
+    def _outcome_of(self, task_id: str) -> Outcome | None:
+        """The outcome of the input that ended with task `task_id`, if one did."""
+        return next(
+            (o for o in self._finished if o.task is not None and o.task.id == task_id), None
+        )
 
     def _reject(self, index: int, item: object, error: ValidationError) -> None:
         """Record `item` as rejected for `error` (nothing of it was sent)."""
@@ -1162,13 +1219,20 @@ class Batch:
             await changed.wait()
 
     async def as_completed(self) -> AsyncIterator[Outcome]:
-        """Each outcome as it arrives, until every input submitted so far has one."""
+        """Each outcome as it arrives, until every input submitted so far has one, and (if
+        the batch was told its `total`) that many were submitted, or the block ended.
+
+        The `total` lets a consumer start before its producer has submitted anything.
+        """
         seen = 0
         while True:
             while seen < len(self._finished):
                 seen += 1
                 yield self._finished[seen - 1]
-            if seen >= len(self._outcomes) and not self._creating and not self._feeding:
+            expected = len(self._outcomes)
+            if not self._closing and self.options.total is not None:
+                expected = max(expected, self.options.total)
+            if seen >= expected and not self._creating and not self._feeding:
                 return
             await self._wait_change()
 

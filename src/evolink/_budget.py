@@ -42,6 +42,10 @@ class Budget:
     pending: Decimal = ZERO  # predicted reservations of creates not yet answered
     _uncertain: Decimal = ZERO  # predicted reservations of creates that may have made tasks
     _blind: set[tuple[str, str, str]] = attrs.field(factory=set)  # kinds whose cost is unknowable
+    #: Predicted reservations of tasks whose create's answer named none, by task id: held
+    #: until the task ends and its charge is known (the ledger counts them as 0 till then).
+    _unstated: dict[str, Decimal] = attrs.field(factory=dict)
+    _unstated_total: Decimal = ZERO
 
     def price(self, request: GenerationRequest) -> Decimal | None:
         """Credits per image: the most seen for such requests, else the hint, else the
@@ -65,7 +69,7 @@ class Budget:
             return Verdict.NEVER  # what such a create costs cannot be known
         if price is None and self._probes:
             return Verdict.WAIT  # a probe is out: its answer tells what things cost
-        committed = self.ledger.committed + self.pending + self._uncertain
+        committed = self.ledger.committed + self.pending + self._uncertain + self._unstated_total
         predicted = self.predict(request)
         fits = committed + predicted <= self.max_credits
         if fits and (price is not None or committed < self.max_credits):
@@ -85,16 +89,34 @@ class Budget:
         self.pending -= predicted
         self._probes.discard(_kind(request))
 
-    def uncertain(self, request: GenerationRequest) -> None:
-        """A create may have made a task we cannot see: count it as spent, for good.
+    def uncertain(self, request: GenerationRequest) -> Decimal:
+        """A create may have made a task we cannot see: count it as spent, for good;
+        return what was held.
 
         If its price was not known, nothing tells what it cost: creates of its kind can no
         longer be known to fit, and none starts again.
         """
         if self.price(request) is None:
             self._blind.add(_kind(request))
-        else:
-            self._uncertain += self.predict(request)
+            return ZERO
+        held = self.predict(request)
+        self._uncertain += held
+        return held
+
+    def unheld(self, amount: Decimal) -> None:
+        """What `uncertain` held is known not to be spent after all."""
+        self._uncertain -= amount
+
+    def unstated(self, task_id: str, request: GenerationRequest) -> None:
+        """Task `task_id` was made, its answer naming no reservation: hold the prediction."""
+        if self.max_credits is not None and task_id not in self._unstated:
+            predicted = self.predict(request)
+            self._unstated[task_id] = predicted
+            self._unstated_total += predicted
+
+    def ended(self, task_id: str) -> None:
+        """Task `task_id` ended: the ledger has its charge, its held prediction goes."""
+        self._unstated_total -= self._unstated.pop(task_id, ZERO)
 
     def learn(self, request: GenerationRequest, reserved: Decimal) -> None:
         """Take the price a create's reservation tells."""

@@ -99,6 +99,15 @@ class CreditLedger:
         self.reserved += amount
         self._open += amount
 
+    def adopt(self, task_id: str, spent: TaskCredits) -> None:
+        """Record a task an earlier run of the same journal settled (once per task)."""
+        if task_id in self._tasks:
+            return
+        self._tasks[task_id] = spent
+        self.reserved += spent.reserved
+        self.charged += spent.charged
+        self.released += spent.released
+
     def settle(self, task: Task) -> TaskCredits:
         """Record a terminal task's charge and release; return its credits."""
         entry = self._tasks.get(task.id, TaskCredits())

@@ -70,6 +70,10 @@ class Outcome(Serializable):
         tag: what the caller passed with it (`submit(..., tag=...)`), as it was.
         resumed: taken from the journal of an earlier run (`batch(journal=...)`): it
             ended then, and nothing was sent for it now.
+        possible_duplicate: its create was resent after an attempt whose fate was
+            unknown, and answered with a new task before the server had shown that it
+            honours idempotency keys: if it does not, that attempt made a second task,
+            which this batch cannot see (the budget holds its predicted price).
     """
 
     index: int
@@ -86,6 +90,7 @@ class Outcome(Serializable):
     elapsed: float | None = None
     tag: object = None
     resumed: bool = False
+    possible_duplicate: bool = False
 
     def __repr__(self) -> str:
         # The task and the request are a screenful each: name them, do not print them.
@@ -119,8 +124,11 @@ class BatchReport(Serializable):
         outcomes: one per input, `outcomes[i].index == i`.
         reserved / charged / released: the batch's credit totals.
         skipped_for_budget: inputs not started because of `max_credits`.
-        stopped_reason: why submissions stopped early (`"insufficient_credits"`, ...), or
-            why a model's inputs were skipped (`"model refused: ..."`), or None.
+        stopped_reason: why submissions stopped early: the refusal, as its status and
+            the server's code (`"402 insufficient_quota"`, `"401 invalid_api_key"`), or
+            `"stopped by ..."` (an error in the caller's block, a hook); or why a model's
+            inputs were skipped (`"model refused: ..."`); or None. Each input it kept from
+            starting says why in its outcome's `reason` (`SkipReason.INSUFFICIENT_CREDITS`).
         resubmitted: extra tasks created by `retry_failed`.
         elapsed: seconds from the batch's start to its end.
         requests: HTTP requests the batch sent (creates and reads).

@@ -242,6 +242,7 @@ class Transport:
         counts: Sequence[RequestCount] = (),
         before_attempt: Callable[[int], None] | None = None,
         may_resend: Callable[[], Awaitable[bool]] | None = None,
+        on_unproven_resend: Callable[[], bool] | None = None,
         url: str | None = None,
         headers: Mapping[str, str] | None = None,
         parse_answer: Callable[[Answer], T] | None = None,
@@ -267,6 +268,10 @@ class Transport:
                 come, before it is sent; what it raises ends the request unsent.
             may_resend: asked before resending an uncertain keyed request beyond the
                 resends allowed; may wait for other work to prove the server honours keys.
+            on_unproven_resend: asked before a keyed request whose last attempt may have
+                acted is resent while the server has not shown it honours keys (if it
+                does not, that attempt may have made a task the resend makes again,
+                warned in the log): False ends the request uncertain instead.
             url: the absolute address to send to instead of the base URL + `path` (the
                 files API's host); it must lie under the base URL or the files API's
                 (`files_base_url`), the only places the key is sent.
@@ -318,6 +323,7 @@ class Transport:
                 outcome is Outcome.FINAL
                 or spent
                 or not await self._may_resend(kind, outcome, uncertain, may_resend)
+                or not self._resend_unproven(kind, outcome, path, on_unproven_resend)
             ):
                 if uncertain and kind.keyed and idempotency_key is not None:
                     message = f"outcome unknown after {attempt} attempt(s): {error}"
@@ -331,6 +337,22 @@ class Transport:
                 pacer.rate_limited(delay)  # the next attempt waits on the brake
             else:
                 await self.clock.sleep(delay)
+
+    def _resend_unproven(
+        self, kind: RequestKind, outcome: Outcome, path: str, hook: Callable[[], bool] | None
+    ) -> bool:
+        """Whether a resend of a request whose last attempt may have acted goes ahead on a
+        server not known to honour keys (the caller's `hook` may refuse it); said so."""
+        if outcome is not Outcome.RETRY_UNCERTAIN or not kind.keyed or self.idempotency_confirmed:
+            return True
+        if hook is not None and not hook():
+            return False
+        logger.warning(
+            "POST %s: resending after an attempt whose fate is unknown; the server has not"
+            " shown it honours idempotency keys: if it does not, a second task may be made",
+            path,
+        )
+        return True
 
     def _destination(self, method: str, path: str, url: str | None) -> str:
         """Where a request goes: the base URL + `path`, or a `url` under a configured host."""

@@ -187,8 +187,9 @@ class _State:
             waiting=waiting,
             images=sum(len(f) for f in self.files.values()),
             reserved=progress.reserved if progress is not None else Decimal(0),
-            # The whole input's, as the summary counts it: earlier runs' charges included.
-            charged=self.spent_before + (progress.charged if progress is not None else 0),
+            # The whole input's, as the summary counts it: the batch counts earlier runs'
+            # charges (its journal's ended inputs) from its start.
+            charged=progress.charged if progress is not None else self.spent_before,
             released=progress.released if progress is not None else Decimal(0),
             earlier=self.spent_before,
             max_credits=self.max_credits,
@@ -288,7 +289,7 @@ def _hooks(state: _State, send: Any, out: Path) -> dict[str, Any]:
         index = state.order[outcome.index]
         status = str(outcome.kind)
         files = state.files.get(index, [])
-        # Ended in an earlier run (its charge is in spent_before); a completed one whose
+        # Ended in an earlier run (its charge is in the batch's ledger); a completed one whose
         # images are not all on disk yet is downloaded as if it had just completed.
         done = outcome.kind is not OutcomeKind.COMPLETED or _downloads_complete(out, outcome, files)
         if outcome.resumed and done:
@@ -527,10 +528,9 @@ async def _drive(
     async with anyio.create_task_group() as tg:
         tg.start_soon(_download_all, receive, downloader, state)
         with send:
-            # The budget is for the whole input: what earlier runs charged counts against it.
+            # The budget is for the whole input: the batch counts what earlier runs charged
+            # (its journal's ended inputs) against it.
             budget = config.max_credits
-            if budget is not None:
-                budget = max(Decimal(0), budget - state.spent_before)
             async with client.batch(
                 max_in_flight=config.max_in_flight,
                 max_credits=budget,
@@ -575,7 +575,7 @@ def _summarize(state: _State, config: RunConfig) -> RunSummary:
         manifest=manifest,
         gallery=gallery,
         reserved=progress.reserved if progress is not None else Decimal(0),
-        charged=state.spent_before + (progress.charged if progress is not None else 0),
+        charged=progress.charged if progress is not None else state.spent_before,
         elapsed=time.monotonic() - state.started,
         interrupted=state.interrupted,
         resumed=state.resumed,

@@ -42,8 +42,8 @@ class Snapshot:
     downloading: int = 0
     waiting: int = 0
     images: int = 0
+    #: Reserved and charged for the whole input, earlier runs' (`earlier`) included.
     reserved: Decimal = Decimal(0)
-    #: Charged for the whole input, earlier runs' charges (`earlier`) included.
     charged: Decimal = Decimal(0)
     released: Decimal = Decimal(0)
     #: What earlier runs charged for inputs this one resumed as done.
@@ -59,8 +59,9 @@ class Snapshot:
 
     @property
     def committed(self) -> Decimal:
-        """Credits charged or still held, earlier runs' included: what the budget bar shows."""
-        return self.earlier + self.reserved - self.released
+        """Credits charged or still held, earlier runs' included (the batch's ledger counts
+        them): what the budget bar shows."""
+        return self.reserved - self.released
 
 
 class View(Protocol):
