@@ -195,7 +195,9 @@ class ReplicaChannel:
                 while True:
                     async for notify in conn.notifies(timeout=PING_EVERY):
                         self._take(notify.payload)
-                    await conn.execute("SELECT 1")  # quiet for a while: is it still there?
+                    # Quiet for a while: is it still there? A notification that comes
+                    # meanwhile waits for the next `notifies()` (psycopg >= 3.2.4).
+                    await conn.execute("SELECT 1")
             except psycopg.Error as exc:
                 logger.warning("lost the replica listener (%s); reconnecting", type(exc).__name__)
             finally:

@@ -388,3 +388,24 @@ async def test_the_secret_an_earlier_replica_kept_survives_the_migration(sim, po
     async with await psycopg.AsyncConnection.connect(database, autocommit=True) as conn:
         cursor = await conn.execute("SELECT version FROM evolink_schema")
         assert [(SCHEMA_VERSION,)] == await cursor.fetchall()
+
+
+async def test_no_notification_is_lost_while_the_listener_checks_its_connection(
+    database, monkeypatch
+):
+    """A listener that checks its connection between every wait (the check is a query,
+    during which notifications arrive and, with psycopg before 3.2.4, were dropped) still
+    hears every notification sent to it."""
+    monkeypatch.setattr(replicas, "PING_EVERY", 0.0005)
+    heard: list[str] = []
+    sent = [f"task-unified-{i}" for i in range(300)]
+    async with replicas.open_replica_channel(database, on_hint=heard.append) as channel:
+        listener = channel.listener_pid
+        async with await psycopg.AsyncConnection.connect(database, autocommit=True) as peer:
+            for task_id in sent:
+                payload = json.dumps({"task": task_id, "from": "another-replica"})
+                await peer.execute("SELECT pg_notify(%s, %s)", (replicas.CHANNEL, payload))
+                await anyio.sleep(0.0002 * (len(heard) % 3))
+        await until(lambda: len(heard) == len(sent))
+        assert listener == channel.listener_pid  # one connection throughout
+    assert sent == heard
