@@ -206,6 +206,13 @@ class Batch:
         self._uploads = client.files.uploads
         # What the task listing showed of the run's creates never answered, by run index.
         self._listings: dict[int, Listing] = {}
+        # The one input of the run whose lost create the listing could not tell apart
+        # that is resent as a probe of the server's keys (`_may_resend_ambiguous`), its
+        # candidates, and the verdict: None while it is out, True if the server answered
+        # with one of them (it honours keys), False otherwise.
+        self._probe: int | None = None
+        self._probe_candidates: frozenset[str] = frozenset()
+        self._probe_verdict: bool | None = None
         # The run's credits shared with other batches, and the inputs whose credits stay
         # held there when they stop (their create may have made a task).
         self._shared = options.shared_credits
@@ -438,21 +445,12 @@ class Batch:
         if step.action is Action.REREAD and step.task_id is not None:
             await self._adopt(index, step.task_id, request)
             return None
-        if step.action is Action.AMBIGUOUS and step.entry is not None:
-            self._record(
-                Outcome(
-                    index=index,
-                    request=request,
-                    kind=OutcomeKind.UNCERTAIN,
-                    error_code="ambiguous_listing",
-                    error_message="its create was never answered, and the task listing shows"
-                    " several tasks it may have made (which is its cannot be told): nothing"
-                    " was resent. Candidates: "
-                    + ", ".join(self._listing_candidates(journal_index)),
-                    idempotency_key=step.entry.idempotency_key,
-                )
-            )
+        ambiguous = step.action is Action.AMBIGUOUS and step.entry is not None
+        key = step.entry.idempotency_key if step.entry is not None else None
+        if ambiguous and not await self._resend_ambiguous(index, journal_index, request, key):
             return None
+        if ambiguous:
+            step = attrs.evolve(step, action=Action.RESEND)
         if step.action is Action.RESEND and step.entry is not None:
             # Byte for byte the create sent before, or the server refuses the key (409).
             request = as_recorded(request, step.entry.body, self._uploads.aliases)
@@ -460,7 +458,7 @@ class Batch:
             if callback != request.callback_url and isinstance(callback, str | None):
                 request = attrs.evolve(request, callback_url=callback)
         if step.entry is not None and (
-            step.action is Action.SUBMIT or journal_index in self._listings
+            step.action is Action.SUBMIT or (journal_index in self._listings and not ambiguous)
         ):
             # A new create (or a resend the listing shows never made a task): its files'
             # recorded uploads must outlive it.
@@ -470,6 +468,66 @@ class Batch:
                 return None
             request = renewed
         return request, step.idempotency_key
+
+    async def _resend_ambiguous(
+        self, index: int, journal_index: int, request: GenerationRequest, key: str | None
+    ) -> bool:
+        """Whether an input the listing cannot tell apart is resent (`_may_resend_ambiguous`);
+        if not, it ends uncertain, naming its candidates."""
+        if await self._may_resend_ambiguous(index, journal_index):
+            return True
+        self._record(
+            Outcome(
+                index=index,
+                request=request,
+                kind=OutcomeKind.UNCERTAIN,
+                error_code="ambiguous_listing",
+                error_message="its create was never answered, and the task listing shows"
+                " several tasks it may have made (which is its cannot be told), on a server"
+                " not shown to honour idempotency keys: nothing was resent. Candidates: "
+                + ", ".join(self._listing_candidates(journal_index)),
+                idempotency_key=key,
+            )
+        )
+        return False
+
+    async def _may_resend_ambiguous(self, index: int, journal_index: int) -> bool:
+        """Whether an input whose lost create the listing cannot tell apart from others is
+        resent under its key: once the server has shown it honours keys (then it answers
+        with the input's own task), or as the run's one probe of whether it does.
+
+        The probe's answer decides for the others (`_judge_probe`): one of its candidates
+        proves the server replays keys; a new task does not (its keys may be ignored, or
+        its create never arrived), and the others end uncertain, nothing resent. So a
+        server that ignores keys makes at most one possible duplicate a run, flagged
+        (`Outcome.possible_duplicate`), as a create resent in a run that is not resumed
+        may: every such create is resent once before keys are proven."""
+        while not self._transport.idempotency_confirmed:
+            if self._probe is None:
+                self._probe = index
+                self._probe_candidates = frozenset(self._listing_candidates(journal_index))
+                return True
+            if self._probe_verdict is not None or self._outcomes[self._probe] is not None:
+                return False
+            await self._wait_change()
+        return True
+
+    def _judge_probe(self, entry: _Entry, task: Task) -> None:
+        """The probe's create answered with `task`: a task it may have made before shows
+        the server replays keys; a new one is a possible duplicate."""
+        if entry.index != self._probe or self._probe_verdict is not None:
+            return
+        self._probe_verdict = task.id in self._probe_candidates
+        if self._probe_verdict:
+            self._transport.idempotency_confirmed = True
+        elif not self._transport.idempotency_confirmed:
+            logger.warning(
+                "resume: a create the task listing could not tell apart was resent under"
+                " its key and answered with a new task: the server may not honour keys,"
+                " so the others like it are not resent"
+            )
+            self._possible_duplicate(entry)
+        self._notify()
 
     def _listing_candidates(self, journal_index: int) -> tuple[str, ...]:
         listing = self._listings.get(journal_index)
@@ -886,6 +944,7 @@ class Batch:
         entry.predicted = ZERO
 
     def _created(self, entry: _Entry, task: Task) -> None:
+        self._judge_probe(entry, task)
         self._proven_single(entry)
         self._models_accepted.add(entry.request.model)
         self._models_probing.discard(entry.request.model)

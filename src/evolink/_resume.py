@@ -53,7 +53,9 @@ class Action(str, enum.Enum):
     #: The journal holds another request at this index: send nothing.
     MISMATCH = "mismatch"
     #: Its create was never answered and the listing shows several tasks it may have
-    #: made: send nothing, it stays uncertain.
+    #: made: resent under its key only once the server has shown it honours keys, or as
+    #: the batch's one probe of it (`Batch._may_resend_ambiguous`); else it stays
+    #: uncertain.
     AMBIGUOUS = "ambiguous"
 
     def __str__(self) -> str:

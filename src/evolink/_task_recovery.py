@@ -14,8 +14,10 @@ send (clocks differ; `created` drops the fraction) and `LATE` seconds after it (
 create's time on the wire, with its retries), and no input of the run holds it already.
 
 An input is matched only one to one: it has exactly one such task, and that task could be
-no other unanswered input's. Otherwise its candidates are reported and the input is left
-uncertain (neither resent, which may pay twice, nor given a task that may be another's).
+no other unanswered input's. Otherwise its candidates are reported: it is never given a
+task that may be another's, and resent under its key only where that cannot pay twice
+unflagged (the batch's one probe of the server's keys; see `Batch._may_resend_ambiguous`),
+else left uncertain.
 What the listing cannot tell: a task of the same model made in that window by something
 else on the account (another program, a teammate's run) looks like the input's own; a
 run whose creates are never answered in bulk, many at the same second, ends uncertain

@@ -94,11 +94,15 @@ async def test_postgres_journal_resume_resends_under_recorded_key(db: str) -> No
     assert not [r for r in sim.requests[before:] if r.method == "POST"]
 
 
-async def test_postgres_journal_resume_same_second_ends_uncertain(db: str) -> None:
-    """Promise (docs/how-to/resume.md, 'several tasks it could be | ends `uncertain`, error
-    code `ambiguous_listing` ... nothing is resent, nothing is guessed'): eight creates lost
-    in the same second, resumed on a PostgreSQL journal, each end uncertain with the
-    candidates named; no create is sent again, and a later run sends none either."""
+async def test_postgres_journal_resume_same_second_resolves_by_replay(db: str) -> None:
+    """Promise (docs/how-to/resume.md, 'several tasks it could be'): eight creates lost in
+    the same second, resumed on a PostgreSQL journal. One is resent under its key as a
+    probe; the simulator (which honours keys) answers with the task it made, and the others
+    are then resent under their keys too: each input ends with its own task, none is made
+    twice, and a later run sends no create.
+
+    (Written blind against the earlier promise, 'ends `uncertain` ... nothing is resent';
+    changed with it: a key-honouring server now finishes the job.)"""
     sim = Simulator(durations=Fixed(0.3), seed=3)
     prompts = [f"a crane at dusk, {i}" for i in range(8)]
     async with AsyncEvolink(
@@ -106,20 +110,20 @@ async def test_postgres_journal_resume_same_second_ends_uncertain(db: str) -> No
     ) as client:
         await client.images.generate_many(prompts, max_in_flight=4, journal=db, run="r2")
     assert _creates_by_prompt(sim) == collections.Counter(prompts)
-    for _ in range(2):
+    made = {t.prompt: t.id for t in sim.tasks.values()}
+    for later in (False, True):
         before = len(sim.requests)
         async with AsyncEvolink(api_key=TEST_API_KEY, transport=sim.transport()) as client:
             report = await client.images.generate_many(
                 prompts, max_in_flight=4, journal=db, run="r2"
             )
-        assert [(o.kind, o.error_code) for o in report.outcomes] == [
-            (OutcomeKind.UNCERTAIN, "ambiguous_listing")
-        ] * len(prompts)
-        assert all(
-            o.error_message and "Candidates: task" in o.error_message for o in report.outcomes
-        ), report.outcomes[0].error_message
-        assert not [r for r in sim.requests[before:] if r.method == "POST"]
-    assert _creates_by_prompt(sim) == collections.Counter(prompts)
+        assert [OutcomeKind.COMPLETED] * len(prompts) == [o.kind for o in report.outcomes]
+        assert [made[p] for p in prompts] == [o.task_id for o in report.outcomes]
+        assert not any(o.possible_duplicate for o in report.outcomes)
+        creates = [r for r in sim.requests[before:] if r.path == "/v1/images/generations"]
+        assert (0 if later else len(prompts)) == len(creates)
+        assert all(r.replayed for r in creates)
+    assert len(sim.tasks) == len(prompts)
 
 
 async def test_postgres_journal_adopts_recorded_task_ids(db: str) -> None:

@@ -95,19 +95,68 @@ async def test_lost_answers_are_found_in_the_listing_not_created_again(tmp_path:
     assert all(e.task_id == o.task_id for e, o in zip(entries.values(), second, strict=True))
 
 
-async def test_two_lost_at_the_same_moment_are_neither_resent_nor_guessed(tmp_path: Path):
+async def test_two_lost_at_the_same_moment_on_a_server_ignoring_keys(tmp_path: Path):
     """Creates 1 and 2 were sent at the same instant and both answers lost: the listing
-    shows two tasks either could be. Neither is resent (that would make a third task) nor
-    given a task that may be the other's: both stay uncertain, naming the candidates."""
+    shows two tasks either could be. The first is resent under its key as the run's one
+    probe; the server makes a new task (it ignores keys), so that input keeps it, flagged
+    a possible duplicate, and the second is neither resent (a fourth task) nor given a task
+    that may be the other's: it stays uncertain, naming the candidates."""
     sim, first, second = await _two_runs(tmp_path, lose={1, 2})
 
-    uncertain = [o for o in second if o.kind is OutcomeKind.UNCERTAIN]
     assert [1, 2] == [o.index for o in first if o.kind is OutcomeKind.UNCERTAIN]
-    assert [1, 2] == [o.index for o in uncertain]
-    assert {"ambiguous_listing"} == {o.error_code for o in uncertain}
+    probe, other = second[1], second[2]
+    assert (OutcomeKind.COMPLETED, True) == (probe.kind, probe.possible_duplicate)
+    assert sim.task(probe.task_id).prompt == PROMPTS[1]
+    assert (OutcomeKind.UNCERTAIN, "ambiguous_listing") == (other.kind, other.error_code)
     made = [t for t in sim.tasks.values() if t.prompt in (PROMPTS[1], PROMPTS[2])]
-    assert all(t.id in (uncertain[0].error_message or "") for t in made)
+    assert all(t.id in (other.error_message or "") for t in made if t.id != probe.task_id)
+    assert [OutcomeKind.COMPLETED] * 6 == [o.kind for o in second if o.index not in (1, 2)]
+    assert not any(o.possible_duplicate for o in second if o.index != 1)
+    assert Counter(PROMPTS) + Counter([PROMPTS[1]]) == _made(sim)
+
+
+class _NoReplayHeader(httpx.AsyncBaseTransport):
+    """The simulator's transport without the `Idempotency-Replayed` header: a server that
+    replays keys without saying so."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.inner = sim.transport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        answer = await self.inner.handle_async_request(request)
+        answer.headers.pop("Idempotency-Replayed", None)
+        return answer
+
+
+@pytest.mark.parametrize("says_so", [True, False], ids=["replay-header", "no-header"])
+async def test_two_lost_at_the_same_moment_on_a_server_honouring_keys(
+    tmp_path: Path, says_so: bool
+):
+    """The same, on a server that replays a key: the probe's resend is answered with the
+    task its lost create made, which proves the server honours keys (whether or not it
+    says so in a header), and the other is then resent under its own key too: every input
+    completes with its own task, none made twice, and neither is flagged."""
+    clock = VirtualClock()
+    sim = Simulator(clock=clock, seed=3, durations=Fixed(300))
+    journal = tmp_path / "runs.sqlite3"
+    async with clock.running():
+        async with _client(_LosingAnswers(sim, {1, 2}), clock) as client:
+            await client.images.generate_many(PROMPTS, max_in_flight=1, journal=journal, run="r")
+        made_before = {t.prompt: t.id for t in sim.tasks.values()}
+        transport = sim.transport() if says_so else _NoReplayHeader(sim)
+        async with _client(transport, clock) as client:
+            report = await client.images.generate_many(
+                PROMPTS, max_in_flight=1, journal=journal, run="r"
+            )
+            assert client.idempotency_confirmed
+    second = list(report.outcomes)
+
+    assert [OutcomeKind.COMPLETED] * len(PROMPTS) == [o.kind for o in second]
+    assert [made_before[p] for p in PROMPTS] == [o.task_id for o in second]
+    assert not any(o.possible_duplicate for o in second)
     assert Counter(PROMPTS) == _made(sim)
+    replays = [r for r in sim.requests if r.method == "POST" and r.path == CREATE and r.replayed]
+    assert [PROMPTS[1], PROMPTS[2]] == [r.body["prompt"] for r in replays]
 
 
 async def test_a_create_the_listing_does_not_show_is_resent(tmp_path: Path):
