@@ -211,6 +211,9 @@ class Batch:
         # candidates, and the verdict: None while it is out, True if the server answered
         # with one of them (it honours keys), False otherwise.
         self._probe: int | None = None
+        # Inputs resent whose earlier create may have made a task the listing did not rule
+        # out (the probe; a listing unread or not reaching back): possible duplicates.
+        self._unverified: set[int] = set()
         self._probe_candidates: frozenset[str] = frozenset()
         self._probe_verdict: bool | None = None
         # The run's credits shared with other batches, and the inputs whose credits stay
@@ -404,6 +407,16 @@ class Batch:
             reconciling=idempotency_key is not None,
         )
         self._keys.add(entry.key)
+        if index in self._unverified and not self._transport.idempotency_confirmed:
+            # A create of unknown fate resent on a server not shown to honour keys, with
+            # nothing (no listing) to say it made no task: a possible duplicate from the
+            # moment it leaves, answered or not (cleared if the server proves it replays).
+            logger.warning(
+                "resume: input %d's create, whose fate is unknown, is resent under its key"
+                " before the server has shown it honours keys: a second task may be made",
+                index,
+            )
+            self._possible_duplicate(entry)
         try:
             admitted = await self._admit(entry)
         except BaseException:
@@ -452,11 +465,9 @@ class Batch:
         if ambiguous:
             step = attrs.evolve(step, action=Action.RESEND)
         if step.action is Action.RESEND and step.entry is not None:
-            # Byte for byte the create sent before, or the server refuses the key (409).
-            request = as_recorded(request, step.entry.body, self._uploads.aliases)
-            callback = step.entry.body.get("callback_url")
-            if callback != request.callback_url and isinstance(callback, str | None):
-                request = attrs.evolve(request, callback_url=callback)
+            if ambiguous or journal_index not in self._listings:
+                self._unverified.add(index)
+            request = self._as_sent(request, step.entry.body)
         if step.entry is not None and (
             step.action is Action.SUBMIT or (journal_index in self._listings and not ambiguous)
         ):
@@ -469,6 +480,15 @@ class Batch:
             request = renewed
         return request, step.idempotency_key
 
+    def _as_sent(self, request: GenerationRequest, body: Mapping[str, Any]) -> GenerationRequest:
+        """`request` as an earlier run sent it: byte for byte, or the server refuses the key
+        (409)."""
+        request = as_recorded(request, body, self._uploads.aliases)
+        callback = body.get("callback_url")
+        if callback != request.callback_url and isinstance(callback, str | None):
+            request = attrs.evolve(request, callback_url=callback)
+        return request
+
     async def _resend_ambiguous(
         self, index: int, journal_index: int, request: GenerationRequest, key: str | None
     ) -> bool:
@@ -476,6 +496,7 @@ class Batch:
         if not, it ends uncertain, naming its candidates."""
         if await self._may_resend_ambiguous(index, journal_index):
             return True
+        self._budget.uncertain(request)  # one of its candidates may be its task
         self._record(
             Outcome(
                 index=index,
@@ -519,14 +540,13 @@ class Batch:
             return
         self._probe_verdict = task.id in self._probe_candidates
         if self._probe_verdict:
-            self._transport.idempotency_confirmed = True
+            self._transport.idempotency_confirmed = True  # `_proven_single` unflags it
         elif not self._transport.idempotency_confirmed:
             logger.warning(
                 "resume: a create the task listing could not tell apart was resent under"
                 " its key and answered with a new task: the server may not honour keys,"
                 " so the others like it are not resent"
             )
-            self._possible_duplicate(entry)
         self._notify()
 
     def _listing_candidates(self, journal_index: int) -> tuple[str, ...]:
