@@ -892,7 +892,14 @@ class Batch:
             before_attempt=before_attempt,
             may_resend=self._keys_proven,
             on_unproven_resend=lambda: self._possible_duplicate(entry),
+            on_clean_resend=None if self._journal is None else lambda: self._sent_again(entry),
         )
+
+    def _sent_again(self, entry: _Entry) -> None:
+        """The journal's send time follows a create whose earlier attempts were all
+        refused: a resume looks for its task around the attempt that may have made it."""
+        if self._journal is not None:
+            self._journal.sent_again(entry.index, entry.request, entry.key)
 
     def _proven_single(self, entry: _Entry) -> None:
         """The server honours keys (this answer, or another, was a replay): a task an

@@ -169,6 +169,12 @@ class BatchJournal:
         if self.error is not None:
             raise self.error
 
+    def sent_again(self, batch_index: int, request: GenerationRequest, key: str) -> None:
+        """Queue: the create leaves again, every earlier attempt refused for sure (429s):
+        its task, if any, is made from now, and the task listing is searched from now."""
+        record = self._input(batch_index, request, sent_at=self._now())
+        self._put(lambda: self.store.record_create(record, key), None)
+
     def task(self, batch_index: int, request: GenerationRequest, task_id: str) -> None:
         """Queue: the input's create answered with `task_id`."""
         record = self._input(batch_index, request)

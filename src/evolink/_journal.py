@@ -106,8 +106,9 @@ class InputRecord:
         endpoint: the create's path (`/v1/images/generations`), None if unknown.
         model: the request's model, None if unknown.
         sent_at: when its create was recorded, just before it was sent (Unix time on the
-            client's clock; `record_create` only): a task the listing shows created about
-            then, of the same model, may be the one it made.
+            client's clock; `record_create` only), or sent again after attempts that were
+            all refused (`record_create` once more, same key): a task the listing shows
+            created about then, of the same model, may be the one it made.
     """
 
     run: str

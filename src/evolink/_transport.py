@@ -243,6 +243,7 @@ class Transport:
         before_attempt: Callable[[int], None] | None = None,
         may_resend: Callable[[], Awaitable[bool]] | None = None,
         on_unproven_resend: Callable[[], bool] | None = None,
+        on_clean_resend: Callable[[], None] | None = None,
         url: str | None = None,
         headers: Mapping[str, str] | None = None,
         parse_answer: Callable[[Answer], T] | None = None,
@@ -272,6 +273,9 @@ class Transport:
                 acted is resent while the server has not shown it honours keys (if it
                 does not, that attempt may have made a task the resend makes again,
                 warned in the log): False ends the request uncertain instead.
+            on_clean_resend: called as a keyed request is sent again when no attempt
+                before (nor `uncertain_before`) may have acted: only this one can make
+                what it makes (a create held by 429s leaves minutes after its first try).
             url: the absolute address to send to instead of the base URL + `path` (the
                 files API's host); it must lie under the base URL or the files API's
                 (`files_base_url`), the only places the key is sent.
@@ -302,8 +306,10 @@ class Transport:
             attempt += 1
             if pacer is not None:
                 await pacer.before_attempt()
+            clean = on_clean_resend if attempt > 1 and uncertain == 0 else None
+            hook = _then(before_attempt, clean)
             result, outcome, retry_after = await self._attempt(
-                kind, method, url, path, headers_, content, attempt, limiter, counts, before_attempt
+                kind, method, url, path, headers_, content, attempt, limiter, counts, hook
             )
             if not isinstance(result, Exception):
                 try:
@@ -594,3 +600,18 @@ def _whole_request_deadline(timeout: float | httpx.Timeout | None) -> float | No
         return None if timeout is None else float(timeout)
     parts = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t]
     return max(parts) if parts else None
+
+
+def _then(
+    first: Callable[[int], None] | None, then: Callable[[], None] | None
+) -> Callable[[int], None] | None:
+    """`first`, then `then` (either may be None): an attempt's hooks in turn."""
+    if then is None:
+        return first
+
+    def both(attempt: int) -> None:
+        if first is not None:
+            first(attempt)
+        then()
+
+    return both

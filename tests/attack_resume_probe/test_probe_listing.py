@@ -95,14 +95,6 @@ async def test_listing_unreadable_on_a_key_ignoring_server(tmp_path) -> None:
     check_duplicates(env, PROMPTS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: the journal's sent_at is the first attempt's; a create refused by 429s"
-    " for 180 s, then made and its answer lost, lies past its own 120 s listing window and"
-    " within a later lost create's, which is handed its task. Widening the windows made"
-    " lost creates of a long run ambiguous with each other (tests/journal); recording"
-    " each retry's send needs a journal write per attempt after a refusal: left open",
-)
 @pytest.mark.parametrize("honour", [True, False], ids=["honours", "ignores"])
 async def test_create_held_by_the_rate_limit_brake_past_the_window(tmp_path, honour) -> None:
     # Input 0's create waits out three 429s (Retry-After: 60, the batch's brake), then
