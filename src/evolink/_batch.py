@@ -53,7 +53,7 @@ from evolink._models import DEFAULT_IMAGE_MODEL, GenerationRequest, Task, TaskSt
 from evolink._outcomes import BatchReport, Outcome, OutcomeKind, SkipReason
 from evolink._pacer import SharedBackoff
 from evolink._progress import BatchProgress
-from evolink._resume import Action, Listing, plan_input
+from evolink._resume import Action, Listing, Step, plan_input
 from evolink._slots import AdaptiveSlots
 from evolink._task_recovery import look_up
 from evolink._transport import RequestCount, Transport
@@ -214,6 +214,10 @@ class Batch:
         # Inputs resent whose earlier create may have made a task the listing did not rule
         # out (the probe; a listing unread or not reaching back): possible duplicates.
         self._unverified: set[int] = set()
+        # Inputs an earlier run flagged `possible_duplicate`, and what the budget holds for
+        # the task that run may have made: their outcomes keep the flag unless this run's
+        # resend proves the server replays keys.
+        self._flagged_before: dict[int, Decimal] = {}
         self._probe_candidates: frozenset[str] = frozenset()
         self._probe_verdict: bool | None = None
         # The run's credits shared with other batches, and the inputs whose credits stay
@@ -263,6 +267,7 @@ class Batch:
         try:
             return await self._exit(exc_type, exc, tb)
         finally:
+            self._clear_disproven_flags()
             if self._shared is not None:
                 with anyio.CancelScope(shield=True):
                     await self._shared.drain()
@@ -307,6 +312,21 @@ class Batch:
         self._ended_at = self._clock.monotonic()
         self._notify()
         return await self._tg.__aexit__(None, None, None)
+
+    def _clear_disproven_flags(self) -> None:
+        """The server has shown it replays keys by the batch's end: every resend flagged
+        before then (in this run or an earlier one) was a replay too, so the report and
+        the journal say so. An outcome already handed out (`as_completed`, `on_outcome`)
+        keeps the flag it was given."""
+        if not self._transport.idempotency_confirmed:
+            return
+        for index, flagged in enumerate(self._outcomes):
+            if flagged is None or not flagged.possible_duplicate:
+                continue
+            cleared = attrs.evolve(flagged, possible_duplicate=False)
+            self._outcomes[index] = cleared
+            if self._journal is not None and (index not in self._unjournaled or cleared.resumed):
+                self._journal.outcome(cleared)
 
     def _abandon(self) -> None:
         if self._entries:
@@ -407,16 +427,7 @@ class Batch:
             reconciling=idempotency_key is not None,
         )
         self._keys.add(entry.key)
-        if index in self._unverified and not self._transport.idempotency_confirmed:
-            # A create of unknown fate resent on a server not shown to honour keys, with
-            # nothing (no listing) to say it made no task: a possible duplicate from the
-            # moment it leaves, answered or not (cleared if the server proves it replays).
-            logger.warning(
-                "resume: input %d's create, whose fate is unknown, is resent under its key"
-                " before the server has shown it honours keys: a second task may be made",
-                index,
-            )
-            self._possible_duplicate(entry)
+        self._flag_resumed(entry)
         try:
             admitted = await self._admit(entry)
         except BaseException:
@@ -425,6 +436,23 @@ class Batch:
         if admitted:
             self._start_create(entry)
         return index
+
+    def _flag_resumed(self, entry: _Entry) -> None:
+        """Flag a resumed input's create as a possible duplicate where it may be one: a
+        create of unknown fate resent now, on a server not shown to honour keys, with
+        nothing (no listing) to say it made no task (flagged from the moment it leaves,
+        answered or not), or one an earlier run flagged (from here on, this run's own).
+        Either is cleared if the server proves it replays keys."""
+        if entry.index in self._unverified and not self._transport.idempotency_confirmed:
+            logger.warning(
+                "resume: input %d's create, whose fate is unknown, is resent under its key"
+                " before the server has shown it honours keys: a second task may be made",
+                entry.index,
+            )
+            self._possible_duplicate(entry)
+        if entry.index in self._flagged_before:
+            entry.possible_duplicate = True
+            entry.duplicate_held += self._flagged_before.pop(entry.index)
 
     async def _resume(
         self, index: int, journal_index: int, request: GenerationRequest, item: object
@@ -439,6 +467,7 @@ class Batch:
             aliases=self._uploads.aliases,
             listing=self._listings.get(journal_index),
         )
+        self._carry_flag(index, step, request)
         if step.action is Action.ADOPT and step.entry is not None:
             self._resumed(index, request, step.entry)
             return None
@@ -479,6 +508,18 @@ class Batch:
                 return None
             request = renewed
         return request, step.idempotency_key
+
+    def _carry_flag(self, index: int, step: Step, request: GenerationRequest) -> None:
+        """If an earlier run resent this input's create unproven, the extra task it may
+        have made is held here as it was there, and the input stays flagged until the
+        server shows it replays keys (then that resend was a replay too)."""
+        if (
+            step.entry is not None
+            and step.entry.possible_duplicate
+            and step.action is not Action.MISMATCH  # that flag is another request's
+            and not self._transport.idempotency_confirmed
+        ):
+            self._flagged_before[index] = self._budget.uncertain(request)
 
     def _as_sent(self, request: GenerationRequest, body: Mapping[str, Any]) -> GenerationRequest:
         """`request` as an earlier run sent it: byte for byte, or the server refuses the key
@@ -919,6 +960,8 @@ class Batch:
         held = self._budget.uncertain(entry.request)
         entry.possible_duplicate = True
         entry.duplicate_held += held
+        if self._journal is not None:
+            self._journal.possible_duplicate(entry.index, entry.request, entry.key)
         return True
 
     async def _journal_create(self, entry: _Entry) -> None:
@@ -1121,6 +1164,7 @@ class Batch:
         error_message: str | None = None,
         retryable: bool = False,
     ) -> None:
+        self._proven_single(entry)  # the server may have shown it replays keys since
         if task_credits is None and task is not None:
             task_credits = self.ledger.tasks.get(task.id)
         if entry.sharing:
@@ -1165,6 +1209,7 @@ class Batch:
         error_message: str | None = None,
     ) -> None:
         """End `entry`, whose create the server answered with `holder`'s task, as it."""
+        self._proven_single(entry)
         self._record(
             Outcome(
                 index=entry.index,
@@ -1205,6 +1250,8 @@ class Batch:
         tag = self._tags.pop(outcome.index, None)
         if tag is not None:
             outcome = attrs.evolve(outcome, tag=tag)
+        if outcome.index in self._flagged_before and not outcome.possible_duplicate:
+            outcome = attrs.evolve(outcome, possible_duplicate=True)
         self._outcomes[outcome.index] = outcome
         if self._journal is not None and outcome.index not in self._unjournaled:
             self._journal.outcome(outcome)

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
+import attrs
 
 from evolink._journal import (
     EntryStatus,
@@ -175,6 +176,12 @@ class BatchJournal:
         record = self._input(batch_index, request, sent_at=self._now())
         self._put(lambda: self.store.record_create(record, key), None)
 
+    def possible_duplicate(self, batch_index: int, request: GenerationRequest, key: str) -> None:
+        """Queue: the create is resent after an attempt of unknown fate, on a server not
+        shown to honour keys (kept, so a run killed before the input ends still says so)."""
+        record = attrs.evolve(self._input(batch_index, request), possible_duplicate=True)
+        self._put(lambda: self.store.record_create(record, key), None)
+
     def task(self, batch_index: int, request: GenerationRequest, task_id: str) -> None:
         """Queue: the input's create answered with `task_id`."""
         record = self._input(batch_index, request)
@@ -192,6 +199,7 @@ class BatchJournal:
             reserved=outcome.credits.reserved if created else None,
             charged=outcome.credits.charged if created else None,
             results=outcome.results,
+            possible_duplicate=outcome.possible_duplicate,
         )
         self._put(lambda: self.store.record_outcome(record, ended), None)
 

@@ -109,6 +109,9 @@ class InputRecord:
             client's clock; `record_create` only), or sent again after attempts that were
             all refused (`record_create` once more, same key): a task the listing shows
             created about then, of the same model, may be the one it made.
+        possible_duplicate: (`record_create` only) the create is being resent after an
+            attempt of unknown fate on a server not shown to honour keys: the store sets
+            the input's flag (see `OutcomeRecord`) before the resend leaves.
     """
 
     run: str
@@ -117,6 +120,7 @@ class InputRecord:
     endpoint: str | None = None
     model: str | None = None
     sent_at: float | None = None
+    possible_duplicate: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -129,6 +133,11 @@ class OutcomeRecord:
         error_code / error_message: why it failed, if it did.
         reserved / charged: its task's credits, where known.
         results: its result URLs, once completed.
+        possible_duplicate: a create of it was resent after an attempt of unknown fate on
+            a server not shown to honour keys: a second task may have been made. The
+            outcome's value replaces the flag `record_create` set (a batch carries an
+            earlier run's flag into its outcome, and clears its own once the server
+            proves it replays keys).
     """
 
     status: EntryStatus
@@ -138,6 +147,7 @@ class OutcomeRecord:
     reserved: Decimal | None = None
     charged: Decimal | None = None
     results: tuple[str, ...] = ()
+    possible_duplicate: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -189,6 +199,8 @@ class JournalEntry:
     results: tuple[str, ...] = ()
     #: When its create was last sent (Unix time), None if the store kept no time.
     sent_at: float | None = None
+    #: Some run recorded it as a possible duplicate (see `OutcomeRecord`).
+    possible_duplicate: bool = False
 
 
 @runtime_checkable
@@ -248,13 +260,14 @@ def _status(value: str) -> EntryStatus:
 def entry_from_row(run: str, row: Sequence[Any]) -> JournalEntry:
     """A `JournalEntry` from an SQL store's row: index, body JSON, endpoint, model, key,
     task id, status, error code and message, reserved, charged, results JSON, then the
-    time the create was sent if the row has it (SQLite and PostgreSQL keep the same
-    columns)."""
+    time the create was sent and the possible-duplicate flag if the row has them (SQLite
+    and PostgreSQL keep the same columns)."""
     (idx, request, endpoint, model, key, task_id, status, code, message, reserved, charged) = row[
         :11
     ]
     results = row[11]
     sent_at = row[12] if len(row) > 12 else None
+    possible_duplicate = bool(row[13]) if len(row) > 13 else False
     body = json.loads(request)
     return JournalEntry(
         run=run,
@@ -271,6 +284,7 @@ def entry_from_row(run: str, row: Sequence[Any]) -> JournalEntry:
         charged=None if charged is None else Decimal(charged),
         results=tuple(json.loads(results)) if results else (),
         sent_at=None if sent_at is None else float(sent_at),
+        possible_duplicate=possible_duplicate,
     )
 
 

@@ -34,7 +34,7 @@ Fence = Callable[["AsyncConnection[Any]"], Awaitable[bool]]
 
 _ENTRY_COLUMNS = (
     "idx, request, endpoint, model, idempotency_key, task_id, status, error_code,"
-    " error_message, reserved, charged, results, sent_at"
+    " error_message, reserved, charged, results, sent_at, possible_duplicate"
 )
 
 
@@ -188,6 +188,12 @@ class PostgresJournal:
                     " WHERE run = %s AND idx = %s AND idempotency_key = %s",
                     (input.sent_at, input.run, input.index, idempotency_key),
                 )
+            if input.possible_duplicate:
+                await conn.execute(
+                    "UPDATE evolink_inputs SET possible_duplicate = TRUE"
+                    " WHERE run = %s AND idx = %s",
+                    (input.run, input.index),
+                )
 
     async def record_task(self, input: InputRecord, task_id: str) -> None:  # noqa: A002
         """The create answered with `task_id` (or the task was adopted)."""
@@ -203,13 +209,14 @@ class PostgresJournal:
         """How the input ended (no task id keeps the one written before)."""
         await self._write(
             "INSERT INTO evolink_inputs (run, idx, request, endpoint, model, task_id, status,"
-            " error_code, error_message, reserved, charged, results)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " error_code, error_message, reserved, charged, results, possible_duplicate)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (run, idx) DO UPDATE SET"
             " task_id = coalesce(excluded.task_id, evolink_inputs.task_id),"
             " status = excluded.status, error_code = excluded.error_code,"
             " error_message = excluded.error_message, reserved = excluded.reserved,"
-            " charged = excluded.charged, results = excluded.results",
+            " charged = excluded.charged, results = excluded.results,"
+            " possible_duplicate = excluded.possible_duplicate",
             (
                 *_input_values(input),
                 outcome.task_id,
@@ -219,6 +226,7 @@ class PostgresJournal:
                 outcome.reserved,
                 outcome.charged,
                 json.dumps(list(outcome.results)),
+                outcome.possible_duplicate,
             ),
         )
 

@@ -8,7 +8,7 @@ about five times less than handing it to a thread. The API key is never written 
 Schema 2 adds the run name (and the create's endpoint and model) to schema 1, the CLI's
 single-run journal; a schema 1 file is migrated when opened, its rows becoming the run
 `DEFAULT_RUN`. Schema 3 adds when each create was sent and the run's uploads of local
-files; a schema 2 file gains them when opened.
+files; a schema 2 file gains them when opened. Schema 4 adds the possible-duplicate flag.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from evolink._journal import (
     upload_from_row,
 )
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (run TEXT PRIMARY KEY, fingerprint TEXT NOT NULL);
@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS inputs (
     charged TEXT,
     results TEXT,
     sent_at REAL,
+    possible_duplicate INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (run, idx)
 );
 CREATE TABLE IF NOT EXISTS files (
@@ -76,7 +77,7 @@ CREATE TABLE IF NOT EXISTS uploads (
 """
 _ENTRY_COLUMNS = (
     "idx, request, endpoint, model, idempotency_key, task_id, status, error_code,"
-    " error_message, reserved, charged, results, sent_at"
+    " error_message, reserved, charged, results, sent_at, possible_duplicate"
 )
 
 
@@ -167,6 +168,11 @@ class SQLiteJournal:
                 "UPDATE inputs SET sent_at = ? WHERE run = ? AND idx = ? AND idempotency_key = ?",
                 (input.sent_at, input.run, input.index, idempotency_key),
             )
+        if input.possible_duplicate:
+            self._db.execute(
+                "UPDATE inputs SET possible_duplicate = 1 WHERE run = ? AND idx = ?",
+                (input.run, input.index),
+            )
 
     async def record_task(self, input: InputRecord, task_id: str) -> None:  # noqa: A002
         """The create answered with `task_id` (or the task was adopted)."""
@@ -182,12 +188,13 @@ class SQLiteJournal:
         """How the input ended (no task id keeps the one written before)."""
         self._db.execute(
             "INSERT INTO inputs (run, idx, request, endpoint, model, task_id, status,"
-            " error_code, error_message, reserved, charged, results)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " error_code, error_message, reserved, charged, results, possible_duplicate)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (run, idx) DO UPDATE SET task_id = coalesce(excluded.task_id, task_id),"
             " status = excluded.status, error_code = excluded.error_code,"
             " error_message = excluded.error_message, reserved = excluded.reserved,"
-            " charged = excluded.charged, results = excluded.results",
+            " charged = excluded.charged, results = excluded.results,"
+            " possible_duplicate = excluded.possible_duplicate",
             (
                 *_input_values(input),
                 outcome.task_id,
@@ -197,6 +204,7 @@ class SQLiteJournal:
                 _decimal_text(outcome.reserved),
                 _decimal_text(outcome.charged),
                 json.dumps(list(outcome.results)),
+                int(outcome.possible_duplicate),
             ),
         )
 
@@ -267,7 +275,7 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
     if "meta" in tables:
         found = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         version = None if found is None else str(found[0])
-    if version not in (None, "1", "2", SCHEMA_VERSION):
+    if version not in (None, "1", "2", "3", SCHEMA_VERSION):
         raise JournalError(f"{path}: journal schema {version} is not supported")
     with db:
         db.execute("BEGIN IMMEDIATE")
@@ -277,6 +285,11 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
             _migrate_from_1(db)
         elif "inputs" in tables and "sent_at" not in columns:
             db.execute("ALTER TABLE inputs ADD COLUMN sent_at REAL")  # schema 2 to 3
+        columns = {row[1] for row in db.execute("PRAGMA table_info(inputs)")}
+        if "inputs" in tables and "possible_duplicate" not in columns:  # schema 3 to 4
+            db.execute(
+                "ALTER TABLE inputs ADD COLUMN possible_duplicate INTEGER NOT NULL DEFAULT 0"
+            )
         _create_tables(db)
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
 

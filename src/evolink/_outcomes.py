@@ -73,7 +73,10 @@ class Outcome(Serializable):
         possible_duplicate: its create was resent after an attempt whose fate was
             unknown, and answered with a new task before the server had shown that it
             honours idempotency keys: if it does not, that attempt made a second task,
-            which this batch cannot see (the budget holds its predicted price).
+            which this batch cannot see (the budget holds its predicted price). Kept by
+            the journal, so a resumed run reports it too. Cleared in the batch's report
+            (and journal) if the server shows it replays keys before the batch ends; an
+            outcome handed out earlier (`as_completed`, `on_outcome`) keeps it.
     """
 
     index: int

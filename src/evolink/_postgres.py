@@ -139,6 +139,10 @@ MIGRATIONS: Sequence[str] = (
     """
     ALTER TABLE evolink_run_plans ADD COLUMN jobs INTEGER;
     """,
+    # 8: an input whose create was resent unproven: a second task may have been made.
+    """
+    ALTER TABLE evolink_inputs ADD COLUMN possible_duplicate BOOLEAN NOT NULL DEFAULT FALSE;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

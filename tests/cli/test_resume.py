@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 from _cli_journal import SyncJournal
-from _cli_sim import create, creates, use, with_fates
+from _cli_sim import create, creates, quick, use, with_fates
 
 from evolink.cli import main
 from evolink.cli._input import Defaults, read_prompt_file
@@ -128,3 +129,50 @@ def test_resumed_progress_and_summary_agree_on_credits(tmp_path, sim, runner, mo
     assert 5.0 == summary
     assert 5.0 == float(seen[-1].charged)
     assert 5.0 == float(seen[-1].committed)
+
+
+class _LosingFirstCreate:
+    """The simulator, but the answer to its first create is lost on the way back."""
+
+    def __init__(self, sim) -> None:  # type: ignore[no-untyped-def]
+        self.sim = sim
+
+    def transport(self):  # type: ignore[no-untyped-def]
+        inner, lost = self.sim.transport(), []
+
+        class Losing(httpx.AsyncBaseTransport):
+            async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+                answer = await inner.handle_async_request(request)
+                if request.url.path.endswith("/generations") and not lost:
+                    lost.append(request)
+                    raise httpx.RemoteProtocolError("peer closed the connection", request=request)
+                return answer
+
+        return Losing()
+
+
+def test_a_possible_duplicate_is_flagged_in_the_manifest_across_resumes(
+    tmp_path, runner, monkeypatch
+):
+    """A create's answer is lost and the resend made a second task (keys ignored): its
+    manifest line says `possible_duplicate` (with its key), the summary counts it, and a
+    resumed run that sends nothing keeps saying so."""
+    sim = quick(idempotency=False)
+    use(monkeypatch, _LosingFirstCreate(sim))
+    source = tmp_path / "p.txt"
+    source.write_text("a fox\nan owl\n")
+    out = tmp_path / "out"
+    first = _batch(runner, source, out)
+    assert 0 == first.exit_code, first.output
+    assert "possible duplicates" in first.output
+    lines = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [True, False] == [line["possible_duplicate"] for line in lines]
+    assert all(line["idempotency_key"] for line in lines)
+    assert 3 == len(creates(sim))  # the fox twice: what the flag warns of
+    again = _batch(runner, source, out, "--resume", "--json")
+    assert 0 == again.exit_code, again.output
+    assert 3 == len(creates(sim))
+    document = json.loads(again.stdout)
+    assert 1 == document["possible_duplicates"]
+    assert [True, False] == [r["possible_duplicate"] for r in document["results"]]
+    assert lines == [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]

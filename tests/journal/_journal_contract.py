@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 import anyio
+import attrs
 import pytest
 
 from evolink import (
@@ -200,6 +201,34 @@ class JournalStoreContract:
         assert 1_767_229_200.0 == kept.sent_at
         assert (1_767_232_800.5, None) == (again.sent_at, again.task_id)
         assert (await store.entries(RUN))[1].sent_at is None
+
+    async def test_a_possible_duplicate_is_kept_until_an_outcome_says(
+        self, store: JournalStore, reopen: Reopen
+    ) -> None:
+        """A resend flagged as it leaves (`record_create` with the flag, same key) sets it
+        without touching the rest; a new key keeps it (the earlier task may exist); the
+        outcome's own value then replaces it, and it survives a reopen."""
+        await store.record_create(_input(0, sent_at=1_767_225_600.0), KEY_A)
+        await store.record_task(_input(0), "task-unified-1")
+        assert not (await store.entries(RUN))[0].possible_duplicate
+        flagged = attrs.evolve(_input(0), possible_duplicate=True)
+        await store.record_create(flagged, KEY_A)
+        first = (await store.entries(RUN))[0]
+        await store.record_create(_input(0, sent_at=1_767_229_200.0), KEY_B)
+        renewed = (await store.entries(RUN))[0]
+        await store.record_outcome(
+            _input(1), OutcomeRecord(status=EntryStatus.COMPLETED, possible_duplicate=True)
+        )
+        await store.record_outcome(_input(0), OutcomeRecord(status=EntryStatus.COMPLETED))
+        store = await reopen(store)
+        entries = await store.entries(RUN)
+        assert (True, "task-unified-1", 1_767_225_600.0) == (
+            first.possible_duplicate,
+            first.task_id,
+            first.sent_at,
+        )
+        assert (True, KEY_B) == (renewed.possible_duplicate, renewed.idempotency_key)
+        assert (False, True) == (entries[0].possible_duplicate, entries[1].possible_duplicate)
 
     async def test_uploads_round_trip(self, store: JournalStore, reopen: Reopen) -> None:
         """Every upload of a run comes back as written, across a reopen; one recorded

@@ -16,6 +16,7 @@ from evolink import (
     InputRecord,
     JournalError,
     JournalStore,
+    OutcomeRecord,
     SQLiteJournal,
     UploadRecord,
 )
@@ -154,6 +155,28 @@ async def test_a_schema_2_journal_gains_send_times_and_uploads(tmp_path):
         assert ["file_1"] == [u.file_id for u in await journal.uploads("r")]
     assert ("key-old-0123456789", None) == (entry.idempotency_key, entry.sent_at)
     assert 12.5 == entries[1].sent_at
+
+
+async def test_a_schema_3_journal_gains_the_possible_duplicate_flag(tmp_path):
+    """A schema 3 journal (no flag column) opens with its inputs unflagged, and keeps the
+    flag from then on."""
+    path = tmp_path / "journal.sqlite3"
+    async with SQLiteJournal.open(path) as journal:
+        await journal.record_create(InputRecord(run="r", index=0, sent_at=1.0), "key-0123456789")
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("ALTER TABLE inputs DROP COLUMN possible_duplicate")
+        db.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
+        db.commit()
+    async with SQLiteJournal.open(path) as journal:
+        [before] = (await journal.entries("r")).values()
+        await journal.record_outcome(
+            InputRecord(run="r", index=0),
+            OutcomeRecord(status=EntryStatus.COMPLETED, possible_duplicate=True),
+        )
+    async with SQLiteJournal.open(path) as journal:
+        [after] = (await journal.entries("r")).values()
+    assert (False, True) == (before.possible_duplicate, after.possible_duplicate)
+    assert ("key-0123456789", 1.0) == (after.idempotency_key, after.sent_at)
 
 
 def test_refuses_a_newer_schema(tmp_path):

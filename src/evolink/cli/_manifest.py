@@ -50,6 +50,9 @@ class Result:
     error_message: str | None = None
     #: The key of its last create: what finds the task again if its answer was lost.
     idempotency_key: str | None = None
+    #: Its create was resent after an attempt of unknown fate, on a server not shown to
+    #: honour keys: a second task may have been made (and charged).
+    possible_duplicate: bool = False
 
     @property
     def ok(self) -> bool:
@@ -73,6 +76,8 @@ class Result:
             if self.error_code is None and self.error_message is None
             else {"code": self.error_code, "message": self.error_message},
             "request": dict(self.request) if self.request is not None else None,
+            "idempotency_key": self.idempotency_key,
+            "possible_duplicate": self.possible_duplicate,
         }
 
 

@@ -146,6 +146,7 @@ class _State:
     interrupted: bool = False
     keep_existing: bool = False
     refreshed: float = 0.0
+    keys_proven: bool = False  # the server showed it replays idempotency keys
 
     def request_body(self, index: int) -> dict[str, Any]:
         request = self.rows[index].request
@@ -345,6 +346,7 @@ def _result_of(
         error_code="download_failed" if error is not None else code,
         error_message=error if error is not None else message,
         idempotency_key=outcome.idempotency_key or state.keys.get(index),
+        possible_duplicate=outcome.possible_duplicate,
     )
 
 
@@ -409,6 +411,7 @@ async def _download_one(
                 reserved=outcome.credits.reserved,
                 charged=outcome.credits.charged,
                 results=outcome.results,
+                possible_duplicate=outcome.possible_duplicate,
             ),
         )
     state.finish(_result_of(state, index, outcome, status, files, error=error))
@@ -512,6 +515,9 @@ async def _run_journaled(
     finally:
         state.refresh(force=True)
         view.stop()
+        # Shown by the run's end to replay keys: the resends flagged before were replays
+        # (the batch's report and journal say so too).
+        state.keys_proven = client.idempotency_confirmed
     return _summarize(state, config)
 
 
@@ -563,6 +569,8 @@ def _summarize(state: _State, config: RunConfig) -> RunSummary:
                 else None,
                 idempotency_key=state.keys.get(row.index),
             )
+        if result.possible_duplicate and state.keys_proven:
+            result = attrs.evolve(result, possible_duplicate=False)
         results.append(result)
     manifest = gallery = None
     if config.outputs:

@@ -63,6 +63,12 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         details.add_row("resumed as done", str(summary.resumed))
     if summary.retried:
         details.add_row("failed before, sent again", str(summary.retried))
+    duplicates = sum(1 for r in summary.results if r.possible_duplicate)
+    if duplicates:
+        details.add_row(
+            Text("possible duplicates", style="yellow"),
+            Text(f"{duplicates} (possible_duplicate in the manifest)", style="yellow"),
+        )
     details.add_row("output", str(summary.out))
     if summary.manifest is not None:
         details.add_row("manifest", str(summary.manifest))
@@ -111,6 +117,7 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
         "manifest": None if summary.manifest is None else str(summary.manifest),
         "gallery": None if summary.gallery is None else str(summary.gallery),
         "counts": {status: summary.count(status) for status in STATUSES},
+        "possible_duplicates": sum(1 for r in summary.results if r.possible_duplicate),
         "credits": {
             "charged": float(_charged(summary)),
             "reserved_this_run": float(summary.reserved),
