@@ -283,13 +283,13 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
         columns = {row[1] for row in db.execute("PRAGMA table_info(inputs)")}
         if "inputs" in tables and "run" not in columns:
             _migrate_from_1(db)
-        elif "inputs" in tables and "sent_at" not in columns:
-            db.execute("ALTER TABLE inputs ADD COLUMN sent_at REAL")  # schema 2 to 3
-        columns = {row[1] for row in db.execute("PRAGMA table_info(inputs)")}
-        if "inputs" in tables and "possible_duplicate" not in columns:  # schema 3 to 4
-            db.execute(
-                "ALTER TABLE inputs ADD COLUMN possible_duplicate INTEGER NOT NULL DEFAULT 0"
-            )
+        else:
+            if "inputs" in tables and "sent_at" not in columns:
+                db.execute("ALTER TABLE inputs ADD COLUMN sent_at REAL")  # schema 2 to 3
+            if "inputs" in tables and "possible_duplicate" not in columns:  # 3 to 4
+                db.execute(
+                    "ALTER TABLE inputs ADD COLUMN possible_duplicate INTEGER NOT NULL DEFAULT 0"
+                )
         _create_tables(db)
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
 

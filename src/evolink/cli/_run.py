@@ -120,6 +120,11 @@ class RunSummary:
         """Inputs that ended with `status`."""
         return sum(1 for r in self.results if r.status == status)
 
+    @property
+    def possible_duplicates(self) -> int:
+        """Inputs that may have been paid twice (`Result.possible_duplicate`)."""
+        return sum(1 for r in self.results if r.possible_duplicate)
+
 
 @attrs.define
 class _State:

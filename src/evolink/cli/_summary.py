@@ -63,11 +63,13 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         details.add_row("resumed as done", str(summary.resumed))
     if summary.retried:
         details.add_row("failed before, sent again", str(summary.retried))
-    duplicates = sum(1 for r in summary.results if r.possible_duplicate)
-    if duplicates:
+    if summary.possible_duplicates:
         details.add_row(
             Text("possible duplicates", style="yellow"),
-            Text(f"{duplicates} (possible_duplicate in the manifest)", style="yellow"),
+            Text(
+                f"{summary.possible_duplicates} (possible_duplicate in the manifest)",
+                style="yellow",
+            ),
         )
     details.add_row("output", str(summary.out))
     if summary.manifest is not None:
@@ -117,7 +119,7 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
         "manifest": None if summary.manifest is None else str(summary.manifest),
         "gallery": None if summary.gallery is None else str(summary.gallery),
         "counts": {status: summary.count(status) for status in STATUSES},
-        "possible_duplicates": sum(1 for r in summary.results if r.possible_duplicate),
+        "possible_duplicates": summary.possible_duplicates,
         "credits": {
             "charged": float(_charged(summary)),
             "reserved_this_run": float(summary.reserved),
