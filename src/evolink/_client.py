@@ -71,7 +71,7 @@ class AsyncEvolink:
         retry_policy: the waits between retries (`evolink.RetryPolicy`).
         http_backend: `"httpx"` (httpx's own transport, the default: respx and other
             httpx mocks see every request), `"aiohttp"` (aiohttp's transport under httpx,
-            asyncio only, `pip install 'evolink[aiohttp]'`: about a quarter of the CPU per
+            asyncio only, the `aiohttp` extra: about a quarter of the CPU per
             request) or `"auto"` (aiohttp where installed and on asyncio, else httpx).
 
     Raises:

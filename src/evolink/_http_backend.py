@@ -15,6 +15,7 @@ import httpx
 import sniffio
 
 from evolink._errors import ConfigurationError
+from evolink._extras import install_hint
 
 HttpBackend = Literal["auto", "httpx", "aiohttp"]
 
@@ -36,7 +37,7 @@ def default_transport(
     except ImportError:
         if backend == "aiohttp":
             raise ConfigurationError(
-                "the aiohttp transport needs `pip install 'evolink[aiohttp]'`"
+                f"the aiohttp transport needs {install_hint('aiohttp')}"
             ) from None
         return None
 

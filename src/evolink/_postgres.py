@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from evolink._errors import JournalError
+from evolink._extras import install_hint
 from evolink._redact import redact_url
 
 if TYPE_CHECKING:
@@ -180,9 +181,7 @@ async def open_pool(url: str, *, max_size: int = 10) -> AsyncConnectionPool:
         import psycopg_pool  # noqa: PLC0415 - the `postgres` extra
         from psycopg_pool import AsyncConnectionPool  # noqa: PLC0415
     except ImportError:
-        raise JournalError(
-            "a PostgreSQL journal needs the `postgres` extra: pip install 'evolink[postgres]'"
-        ) from None
+        raise JournalError(f"a PostgreSQL journal needs {install_hint('postgres')}") from None
     import psycopg  # noqa: PLC0415
 
     try:

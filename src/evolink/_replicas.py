@@ -35,6 +35,7 @@ import anyio.abc
 import sniffio
 
 from evolink._errors import ConfigurationError, EvolinkError, JournalError
+from evolink._extras import install_hint
 from evolink._ids import TASK_ID_PREFIX, check_task_id
 from evolink._postgres import display_url, open_pool
 
@@ -74,7 +75,7 @@ def _psycopg() -> tuple[Any, Any]:
         import psycopg_pool  # noqa: PLC0415
     except ImportError as exc:  # pragma: no cover - the tests have the extra
         raise ConfigurationError(
-            "a PostgreSQL journal needs psycopg: pip install 'evolink[postgres]'"
+            f"a PostgreSQL journal needs psycopg, {install_hint('postgres')}"
         ) from exc
     return psycopg, psycopg_pool
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -42,6 +43,10 @@ def test_a_media_batch_downloads_playable_files_and_a_gallery(
         ],
     )
     assert 0 == result.exit_code, result.output
+    # Each line and the summary count files, not images.
+    assert 2 == result.output.count("  1 file(s)"), result.output
+    assert "image" not in result.output
+    assert re.search(r"^\s*files\s+2\s*$", result.output, re.MULTILINE), result.output
     files = sorted(out.glob(f"*.{extension}"))
     assert 2 == len(files)
     for path in files:

@@ -7,6 +7,7 @@ import itertools
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import pytest
 from rich.console import Console
 
@@ -63,6 +64,18 @@ def test_live_view_on_a_terminal():
         assert counter in text
     assert "✓ [1/50] completed 0001-fox-1.png" in text
     assert "✗ [2/50] failed    owl" in text
+
+
+def test_live_view_counts_files_once_a_video_is_saved():
+    """A run saving videos or sounds counts `files`, not `images`."""
+    console = _terminal()
+    view = make_view(console, plain=False)
+    view.start("evolink batch")
+    view.update(attrs.evolve(SNAPSHOT, files_noun="files"))
+    view.stop()
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "▣ files 23" in text
+    assert "images" not in text
 
 
 def test_live_view_without_budget():

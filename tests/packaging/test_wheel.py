@@ -81,7 +81,7 @@ def test_wheel_holds_exactly_the_modules(dist):
     assert "evolink/py.typed" in names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     with zipfile.ZipFile(wheel) as archive:
-        assert "evolink = evolink.cli:main" in archive.read(entry_points).decode()
+        assert "evolink = evolink._command:main" in archive.read(entry_points).decode()
 
 
 def test_wheel_installs_and_runs_in_a_fresh_venv(dist, tmp_path):

@@ -1,7 +1,8 @@
 """The `evolink` command line: batches from a file, live progress, downloads, resume.
 
-Installed with the `cli` extra (`pip install evolink[cli]`); `evolink --help` lists the
-commands, and `evolink demo` shows them off against the built-in simulator.
+Installed with the `cli` extra (`python3 -m pip install '.[cli]'` in a clone); `evolink
+--help` lists the commands, and `evolink demo` shows them off against the built-in
+simulator.
 """
 
 from __future__ import annotations

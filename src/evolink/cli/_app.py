@@ -784,13 +784,16 @@ def simulator(**values: Any) -> None:
     key works). The same options as `python -m evolink.testing`.
     """
     from evolink.testing import serve  # noqa: PLC0415 - only this command serves
+    from evolink.testing._uvicorn import uvicorn_module  # noqa: PLC0415
 
     try:
         settings = simulator_settings(values)
-    except ValueError as exc:
+        uvicorn_module()  # before the banner: no address announced that will not answer
+    except (ValueError, RuntimeError) as exc:
         _fail(str(exc))
     click.echo(
-        f"Evolink simulator on http://{settings.host}:{settings.port} (any sk-evo-... key works)"
+        f"Evolink simulator on http://{settings.host}:{settings.port}"
+        " (any sk-evo-... key works); Ctrl-C stops"
     )
     if settings.clock_note is not None:
         click.echo(settings.clock_note)

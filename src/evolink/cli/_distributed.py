@@ -27,6 +27,7 @@ import anyio
 import attrs
 
 from evolink._errors import JournalError
+from evolink._extras import install_hint
 from evolink._journal import EntryStatus, InputRecord, OutcomeRecord
 from evolink._journal_postgres import PostgresJournal
 from evolink._limits_postgres import PostgresCredits
@@ -107,9 +108,7 @@ def queue_app() -> App:
     try:
         from procrastinate import App, PsycopgConnector  # noqa: PLC0415 - the `postgres` extra
     except ImportError:
-        raise JournalError(
-            "distributed runs need the `postgres` extra: pip install 'evolink[postgres]'"
-        ) from None
+        raise JournalError(f"distributed runs need {install_hint('postgres')}") from None
     return App(connector=PsycopgConnector())
 
 

@@ -17,13 +17,10 @@ from urllib.parse import quote
 
 from evolink.cli._gallery_assets import CSS, SCRIPT
 from evolink.cli._manifest import STATUSES, Result, write_atomically
+from evolink.cli._media import AUDIO_SUFFIXES, VIDEO_SUFFIXES, files_noun
 from evolink.cli._view import amount
 
 GALLERY_NAME = "index.html"
-
-#: Files shown with a player instead of an image, by extension (lower case).
-VIDEO_SUFFIXES = frozenset({".mp4", ".webm", ".mov", ".m4v"})
-AUDIO_SUFFIXES = frozenset({".mp3", ".wav", ".ogg", ".m4a", ".aac", ".flac"})
 
 
 def _credits(value: Decimal | None) -> str:
@@ -76,8 +73,7 @@ def render_gallery(results: Sequence[Result], *, title: str) -> str:
     ordered = sorted(results, key=lambda r: r.index)
     counts = Counter(r.status for r in ordered)
     files = [name for r in ordered for name in r.files]
-    players = VIDEO_SUFFIXES | AUDIO_SUFFIXES
-    noun = "files" if any(PurePosixPath(n).suffix.lower() in players for n in files) else "images"
+    noun = files_noun(files)
     charged = sum((r.charged or Decimal(0) for r in ordered), Decimal(0))
     summary = " · ".join(f"{counts[s]} {s.replace('_', ' ')}" for s in STATUSES if counts[s])
     buttons = '<button type="button" data-status="all" aria-pressed="true">all</button>' + "".join(

@@ -43,6 +43,7 @@ from evolink._resume import Action, plan_input
 from evolink.cli._gallery import write_gallery
 from evolink.cli._input import PromptFile, Row
 from evolink.cli._manifest import Result, write_manifest
+from evolink.cli._media import files_noun
 from evolink.cli._run_journal import RunJournal, RunRefusedError, open_run_journal
 from evolink.cli._view import Snapshot, View
 
@@ -192,6 +193,7 @@ class _State:
             downloading=downloading,
             waiting=waiting,
             images=sum(len(f) for f in self.files.values()),
+            files_noun=files_noun(f.path for records in self.files.values() for f in records),
             reserved=progress.reserved if progress is not None else Decimal(0),
             # The whole input's, as the summary counts it: the batch counts earlier runs'
             # charges (its journal's ended inputs) from its start.
@@ -217,7 +219,8 @@ class _State:
         if here:
             self.finished_here += 1
             name = result.files[0] if result.files else result.prompt[:60]
-            detail = f"{len(result.files)} image(s)" if result.ok else (result.error_code or "")
+            noun = files_noun(result.files)[:-1]  # "image", or "file" for a video or a sound
+            detail = f"{len(result.files)} {noun}(s)" if result.ok else (result.error_code or "")
             total = len(self.rows)
             self.view.event(
                 f"[{result.index + 1:>{len(str(total))}}/{total}] {result.status:<9} {name}"

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from evolink.cli._manifest import STATUSES, Result
+from evolink.cli._media import files_noun
 from evolink.cli._run import RunSummary
 from evolink.cli._view import amount, duration
 
@@ -51,11 +52,11 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             table.add_row(Text(status.replace("_", " "), style=_STYLES[status]), str(count))
     table.add_section()
     table.add_row("total", str(len(summary.results)))
-    images = sum(len(r.files) for r in summary.results)
+    names = [name for r in summary.results for name in r.files]
     details = Table.grid(padding=(0, 2))
     details.add_column(style="dim")
     details.add_column()
-    details.add_row("images", str(images))
+    details.add_row(files_noun(names), str(len(names)))
     details.add_row("credits charged", f"{amount(_charged(summary))}")
     details.add_row("credits reserved (this run)", f"{amount(summary.reserved)}")
     details.add_row("elapsed", duration(summary.elapsed))

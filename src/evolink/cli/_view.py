@@ -42,6 +42,8 @@ class Snapshot:
     downloading: int = 0
     waiting: int = 0
     images: int = 0
+    #: What the saved files are called: `images`, or `files` once a video or a sound is saved.
+    files_noun: str = "images"
     #: Reserved and charged for the whole input, earlier runs' (`earlier`) included.
     reserved: Decimal = Decimal(0)
     charged: Decimal = Decimal(0)
@@ -214,7 +216,7 @@ class _Panel:
             _counter("↓", "downloading", s.downloading, "blue"),
             _counter("◌", "waiting", s.waiting, "default"),
             _counter("■", "interrupted", s.interrupted, "magenta"),
-            _counter("▣", "images", s.images, "default"),
+            _counter("▣", s.files_noun, s.images, "default"),
         ]
         for row in range(0, len(cells), columns):
             counters.add_row(*cells[row : row + columns])

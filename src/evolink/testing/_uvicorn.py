@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
+from evolink._extras import install_hint
+
 #: Seconds a server may take to start listening.
 STARTUP_TIMEOUT = 10.0
 
@@ -18,7 +20,7 @@ def uvicorn_module() -> ModuleType:
         import uvicorn  # noqa: PLC0415 - optional: the `server` extra
     except ImportError as exc:  # pragma: no cover - uvicorn is in the test environment
         raise RuntimeError(
-            "serving the simulator needs uvicorn: pip install 'evolink[server]'"
+            f"serving the simulator needs uvicorn, in {install_hint('server')}"
         ) from exc
     return uvicorn
 

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from evolink._extras import install_hint
 from evolink.testing._catalog import GPT4O_MODELS, ModelSpec
 from evolink.testing._media import DEFAULT_MEDIA_SECONDS, Kind
 from evolink.testing._schemas import ModelDoc, catalog
@@ -228,7 +229,7 @@ def require_jsonschema() -> Any:
     except ImportError:
         raise RuntimeError(
             "The simulator checks requests against Evolink's schemas with jsonschema, "
-            "which is not installed: pip install 'evolink[testing]'"
+            f"which is not installed; it comes with {install_hint('testing')}"
         ) from None
 
 
