@@ -43,7 +43,7 @@ async def test_auto_picks_aiohttp_on_asyncio_when_installed(anyio_backend, monke
 async def test_asking_for_aiohttp_where_it_cannot_run_is_an_error(anyio_backend, monkeypatch):
     """`aiohttp` on trio, or without the extra, is a clear configuration error."""
     monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
-    expected = "asyncio only" if anyio_backend == "trio" else "evolink\\[aiohttp\\]"
+    expected = "asyncio only" if anyio_backend == "trio" else r"pip install '\.\[aiohttp\]'"
     with pytest.raises(ConfigurationError, match=expected):
         default_transport("aiohttp", LIMITS)
 

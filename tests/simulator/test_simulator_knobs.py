@@ -16,5 +16,5 @@ def test_a_simulator_without_jsonschema_says_so_when_made(monkeypatch):
     each create, which a client reads as an uncertain outcome.
     """
     monkeypatch.setitem(sys.modules, "jsonschema", None)
-    with pytest.raises(RuntimeError, match=r"evolink\[testing\]"):
+    with pytest.raises(RuntimeError, match=r"pip install '\.\[testing\]'"):
         Simulator()
