@@ -148,6 +148,9 @@ class _State:
     keys: dict[int, str] = attrs.field(factory=dict)  # each input's last idempotency key
     task_ids: dict[int, str] = attrs.field(factory=dict)  # each input's last task
     spent_before: Decimal = Decimal(0)  # charged by earlier runs for inputs already done
+    #: What the saved files are called (`files_noun`), kept as inputs finish: the view's
+    #: snapshots come every 50 ms and must not walk every file of a large run.
+    files_noun: str = "images"
     prices: dict[str, Decimal] = attrs.field(factory=dict)  # per image, seen by earlier runs
     interrupted: bool = False
     keep_existing: bool = False
@@ -193,7 +196,7 @@ class _State:
             downloading=downloading,
             waiting=waiting,
             images=sum(len(f) for f in self.files.values()),
-            files_noun=files_noun(f.path for records in self.files.values() for f in records),
+            files_noun=self.files_noun,
             reserved=progress.reserved if progress is not None else Decimal(0),
             # The whole input's, as the summary counts it: the batch counts earlier runs'
             # charges (its journal's ended inputs) from its start.
@@ -216,11 +219,14 @@ class _State:
         """Record how an input ended (in memory, the journal, and the view)."""
         self.results[result.index] = result
         self.status[result.index] = result.status
+        noun = files_noun(result.files)
+        if noun != "images":
+            self.files_noun = noun
         if here:
             self.finished_here += 1
             name = result.files[0] if result.files else result.prompt[:60]
-            noun = files_noun(result.files)[:-1]  # "image", or "file" for a video or a sound
-            detail = f"{len(result.files)} {noun}(s)" if result.ok else (result.error_code or "")
+            one = noun[:-1]  # "image", or "file" for a video or a sound
+            detail = f"{len(result.files)} {one}(s)" if result.ok else (result.error_code or "")
             total = len(self.rows)
             self.view.event(
                 f"[{result.index + 1:>{len(str(total))}}/{total}] {result.status:<9} {name}"
