@@ -56,6 +56,18 @@ PROBE_YOUNG = 64
 #: Past this quantile of the end, a task is in the tail the record has hardly seen: read a
 #: bounded share of its age apart.
 TOP = 0.995
+#: The hand-written loop a user would otherwise write reads every `LOOP_STEP` seconds, so
+#: it sees a task done half of one late on average. Where a hint says where to read, a
+#: learned schedule whose mean delay would be over `LOOP_DELAY` (a margin below that: the
+#: record is an estimate, and a read takes its latency) reads more: never more often than
+#: the loop, nor more than `LOOP_READS` times the read budget (`Spread.within_loop`).
+LOOP_STEP = 1.0
+LOOP_DELAY = 0.4
+LOOP_READS = 3.0
+#: ...and its reads within the record may come this close (under `MIN_AGE_SHARE` of an age
+#: past 25 s): a task of minutes whose end a progress reading puts within a second is
+#: not read 2 s apart there. Past the record's top the age floor holds again.
+NEAR_FLOOR = 0.5
 
 
 @attrs.frozen
@@ -69,7 +81,8 @@ class ReadCosts:
     (`cold_share`), the wait before a re-read as a share of the task's age;
     `probe_every`: one task in this many reads first below the schedule, so that the
     record learns how early tasks end; `longest`: the longest wait between two reads,
-    if any, or `tail_share` of the age once that is longer.
+    if any, or `tail_share` of the age once that is longer; `loop`: whether the learned
+    schedule is held within a 1 s loop's delay (`LOOP_DELAY`).
     """
 
     read_cost: float
@@ -78,6 +91,7 @@ class ReadCosts:
     cold_share: float
     probe_every: int
     longest: float | None = None
+    loop: bool = True
 
 
 #: One GET per read: each read is a request. A read priced at 0.8 % of the median (0.5 %
@@ -153,6 +167,8 @@ class ReadPlan:
     _born: int = attrs.field(init=False, default=0)
     #: Where a deep probe puts the task's first read (`Spread.deep_probe`), once granted.
     _deep: float | None = attrs.field(init=False, default=None)
+    #: Whether the next read is the loop-held schedule's, within its record (`NEAR_FLOOR`).
+    _near: bool = attrs.field(init=False, default=False)
 
     def __attrs_post_init__(self) -> None:
         if self.timing is not None:
@@ -278,6 +294,7 @@ class ReadPlan:
         if self.timing is None:
             return trusted
         age = max(0.0, now - self.started)
+        self._near = False
         choice = self.timing.best(self._hints())
         self._on = None if choice is None else choice[0]
         if choice is None:
@@ -288,30 +305,48 @@ class ReadPlan:
                 trusted = max(now + MIN_DELAY, min(cold, now + MAX_WAIT))
             return trusted
         hint, spread = choice
-        return self._bounded(now, age, self._learned(now, age, hint, spread))
+        at = self._learned(now, age, hint, spread)
+        if at is None:
+            self._near = False
+            # Past what the record has seen: a bounded share of the age, or sooner where
+            # the task's own progress predicts its end (a young record's top may be below
+            # a task whose progress says it is nearly done).
+            at = now + self.costs.tail_share * age
+            if self._progress_at is not None and self._stalled_reads == 0:
+                at = min(at, trusted)
+        return self._bounded(now, age, at, near=self._near)
 
-    def _bounded(self, now: float, age: float, at: float) -> float:
+    def _bounded(self, now: float, age: float, at: float, *, near: bool = False) -> float:
         if self._reads == 0 and self._progress_at is None:
             return min(max(at, now + MIN_DELAY), now + MAX_DELAY)
         latest = now + self._longest_wait(age)
-        earliest = now + max(MIN_DELAY, MIN_AGE_SHARE * age)
+        floor = MIN_AGE_SHARE * age
+        if near:
+            floor = min(floor, NEAR_FLOOR)
+        earliest = now + max(MIN_DELAY, floor)
         return min(latest, max(earliest, at))
 
-    def _learned(self, now: float, age: float, hint: Hint, spread: Spread) -> float:
-        """At the point the record's best schedule (`Schedule`) reads next, given the age."""
+    def _learned(self, now: float, age: float, hint: Hint, spread: Spread) -> float | None:
+        """At the point the record's best schedule (`Schedule`) reads next, given the age;
+        None past the record's last point."""
         predicted = self._predicted(hint, spread)
         costs = self.costs
         x = math.log(max(age, 1e-9) / predicted)
         done = spread.cdf(x)
         schedule = spread.schedule(costs.read_cost, costs.reads, self._draw)
+        if costs.loop and self._held_to_loop(hint):
+            most = None if costs.reads is None else LOOP_READS * costs.reads
+            schedule = spread.within_loop(
+                schedule, LOOP_DELAY / predicted, LOOP_STEP / predicted, most
+            )
+            self._near = done < TOP
         at = schedule.next_read(x, done, schedule.moment(x))
-        # Past what the record has seen: a bounded share of the age (or the record's last
-        # end, if sooner: a task near the top of a bounded record is nearly done).
-        tail = now + costs.tail_share * age
         if at <= x:
-            return tail
+            return None
         if done >= TOP:
-            return min(tail, self.started + predicted * math.exp(at))
+            # Near the top: a bounded share of the age, or the record's last end if
+            # sooner (a task near the top of a bounded record is nearly done).
+            return min(now + costs.tail_share * age, self.started + predicted * math.exp(at))
         # The read count at which the task first planned on this record.
         first = self._planned_on.setdefault(hint, self._reads)
         again = len(spread) < PROBE_YOUNG and self._reads == first == self._reads_probed + 1
@@ -335,6 +370,17 @@ class ReadPlan:
             lowest = max(x, at - max(spread.width(), PROBE_SPAN))
             at = lowest + self._probe * (at - lowest)
         return self.started + predicted * math.exp(at)
+
+    def _held_to_loop(self, hint: Hint) -> bool:
+        """Whether the schedule on `hint`'s record is held within a 1 s loop's delay: a
+        progress band's, or an estimate's where the model's tasks show no progress (else
+        the next read may show some, and the band's record plans from there: the delay
+        that counts is its). Not the raw durations': with no hint to aim by, a loop's
+        delay costs about a loop's reads (docs/explanation/waiting.md)."""
+        if hint.source is Source.PROGRESS:
+            return True
+        timing = self.timing
+        return hint.source is Source.ESTIMATE and (timing is None or not timing.shows_progress())
 
     def _trusted(self, now: float, status: TaskStatus) -> float:
         """The plan from the hints as they are (before anything is learned)."""

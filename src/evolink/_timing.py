@@ -79,6 +79,9 @@ ANCHOR_SOFT_FROM = 64
 ANCHOR_SHARE = 0.01
 #: Bisection rounds for the read cost that meets a read budget (`Spread.schedule`).
 BUDGET_ROUNDS = 8
+#: Halvings of the read cost, at most, to bring a schedule within a 1 s loop's delay
+#: (`Spread.within_loop`): 2^-12 of the budget's price is reads a few hundredths apart.
+LOOP_ROUNDS = 12
 #: Rounds of self-consistency per rebuild: enough to pull wide intervals' mass onto the
 #: narrow ones they overlap; more cost CPU for little.
 EM_ROUNDS = 6
@@ -194,6 +197,8 @@ class Spread:
     _slope: float = 0.0
     #: The read schedule for the current record, by read cost (`schedule`).
     _schedules: dict[tuple[float, float | None], Mix] = attrs.field(factory=dict)
+    #: Schedules at cheaper reads than the budget's, by read cost (`within_loop`).
+    _cheaper: dict[float, Schedule] = attrs.field(factory=dict)
 
     def __len__(self) -> int:
         return len(self._intervals)
@@ -283,6 +288,7 @@ class Spread:
             else:
                 self._knots, self._cdf, self._width = plain
         self._schedules.clear()
+        self._cheaper.clear()
 
     def _estimate(self, slope: float) -> tuple[list[float], list[float]]:
         """Knots and CDF of `log(D / D̂) - slope * covariate`, from the intervals."""
@@ -447,6 +453,40 @@ class Spread:
             self._schedules[key] = mix
         return mix.pick(draw)
 
+    def within_loop(
+        self, schedule: Schedule, delay: float, step: float, most: float | None = None
+    ) -> Schedule:
+        """`schedule`, or the one at the dearest read cost below its (by halvings) that
+        sees a task done within `delay` on average: a 1 s loop's delay, in units of `D̂`
+        (`step`: the loop's 1 s, in them). Never one that reads a task more often than
+        that loop would (its reads: a task's mean duration over `step`, and a half), so
+        that the schedule is the loop's better on both, as this record has it, nor more
+        than `most` reads a task, if given.
+
+        A read budget is the least delay for so many reads; on a wide record of long
+        tasks (minutes, or durations spread over a decade) that delay is seconds, where
+        the loop's is half of one, at many more reads. Below the budget's price the
+        programme spends reads only where they buy most.
+        """
+        if schedule.delay() <= delay:
+            return schedule
+        loop_reads = schedule.moments[-1] / step + 0.5  # M at the top: the mean of D / D̂
+        if most is not None:
+            loop_reads = min(loop_reads, most)
+        best, cost = schedule, schedule.cost
+        for _ in range(LOOP_ROUNDS):
+            cost /= 2.0
+            trial = self._cheaper.get(cost)
+            if trial is None:
+                points = [self._quantile(level) for level in PLAN_LEVELS]
+                trial = self._cheaper[cost] = Schedule.solve(points, cost, PLAN_LEVELS)
+            if trial.reads() > loop_reads:
+                break
+            best = trial
+            if trial.delay() <= delay:
+                break
+        return best
+
     def _solve(self, read_cost: float, reads: float | None) -> Mix:
         points = [self._quantile(level) for level in PLAN_LEVELS]
         median = math.exp(self._quantile(0.5))
@@ -506,6 +546,10 @@ class Schedule:
     moments: tuple[float, ...]  # M at each point
     left: tuple[float, ...]
     cost: float
+    #: Reads a task costs from its start, and the mean delay in seeing it done (in units
+    #: of `D̂`), on this schedule: walked once, when it is solved.
+    _reads: float = attrs.field(default=0.0, eq=False)
+    _delay: float = attrs.field(default=0.0, eq=False)
 
     @classmethod
     def solve(
@@ -533,7 +577,9 @@ class Schedule:
             best = min([a - g * f_i for a, g in later])
             left[i] = cost * (1.0 - f_i) + best + moments[i]
             ahead[i] = grown[i] * f_i - moments[i] + left[i]
-        return cls(tuple(points), tuple(shares), tuple(moments), tuple(left), cost)
+        plain = cls(tuple(points), tuple(shares), tuple(moments), tuple(left), cost)
+        reads, delay = plain._walk()
+        return attrs.evolve(plain, reads=reads, delay=delay)
 
     def next_read(self, x: float, share: float, moment: float) -> float:
         """Where (in `x`) to read next a task still running at `x` (at which `F` is `share`
@@ -549,16 +595,25 @@ class Schedule:
     def reads(self) -> float:
         """Reads a task costs from its start, on this schedule (each read happens if the
         task was still running at the one before)."""
-        x, share, moment, total = -math.inf, 0.0, 0.0, 0.0
+        return self._reads
+
+    def delay(self) -> float:
+        """The mean delay in seeing a task done, in units of `D̂`, on this schedule."""
+        return self._delay
+
+    def _walk(self) -> tuple[float, float]:
+        """Follow the schedule from a task's start: its reads and its delay."""
+        x, share, moment = -math.inf, 0.0, 0.0
+        reads = delay = 0.0
         while share < 1.0:
-            total += 1.0 - share
+            reads += 1.0 - share
             at = self.next_read(x, share, moment)
             if at <= x:
                 break
-            x = at
             k = self.points.index(at)
-            share, moment = self.shares[k], self.moments[k]
-        return total
+            delay += math.exp(at) * (self.shares[k] - share) - (self.moments[k] - moment)
+            x, share, moment = at, self.shares[k], self.moments[k]
+        return reads, delay
 
     def moment(self, x: float) -> float:
         """`M(x)`, between the points as the mass is (uniform in x)."""
@@ -609,6 +664,7 @@ class ModelTiming:
     _suspected: bool = False
     _probed: int = 0
     _drawn: int = 0
+    _progressed: int = 0  # ended tasks that showed progress
     #: Where probes fall: not secret, and the same from run to run.
     _draws: random.Random = attrs.field(factory=lambda: random.Random(14))
 
@@ -629,6 +685,7 @@ class ModelTiming:
         high = max(ending.high, 1e-6)
         low = max(ending.low, FLOOR_SHARE * high)
         self.ended += 1
+        self._progressed += bool(ending.readings)
         hinted = [(hint, predicted, 0.0) for hint, predicted in ending.predicted]
         for hint, predicted, covariate in (*hinted, *ending.readings):
             if not (predicted > 0 and math.isfinite(predicted)):
@@ -639,6 +696,11 @@ class ModelTiming:
             if ending.born < spread.since:
                 continue  # it started before its model changed: it may be of the old one
             spread.add(math.log(low / predicted), math.log(high / predicted), covariate)
+
+    def shows_progress(self) -> bool:
+        """Whether a quarter or more of the model's ended tasks showed progress: a task
+        read on another hint's record may yet show some, and be read on its band's."""
+        return 4 * self._progressed >= max(self.ended, 1)
 
     def weigh(self, hint: Hint, x: float, *, done: bool) -> None:
         """Weigh a task's first read, planned on `hint`'s record at `x`, that found it

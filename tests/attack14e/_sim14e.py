@@ -24,6 +24,8 @@ FIRST_BOUND = 30.0
 MAX_WAIT = 300.0
 MIN_DELAY = 0.02
 MIN_AGE_SHARE = 0.02
+#: ...or half a second, near an end a hint predicts (waiting.md, "never a storm").
+NEAR_FLOOR = 0.5
 AGE_SHARE = 1.0
 EPS = 1e-6
 
@@ -62,8 +64,8 @@ def check_gap(plan: ReadPlan, now: float, at: float, *, first: bool, agreed: boo
         return "later than 300 s"
     if not agreed and gap > max(AGE_SHARE * age, MIN_DELAY) + EPS:
         return "later than the age"
-    if gap < max(MIN_DELAY, MIN_AGE_SHARE * age) - EPS:
-        return "storm: sooner than 2% of the age / 20 ms"
+    if gap < max(MIN_DELAY, min(MIN_AGE_SHARE * age, NEAR_FLOOR)) - EPS:
+        return "storm: sooner than 2% of the age (or 0.5 s) / 20 ms"
     return None
 
 

@@ -157,7 +157,9 @@ async def test_no_storm_on_any_curve() -> None:
             times = task.read_times
             for before, after in itertools.pairwise(times):
                 age = before - task.created_mono
-                assert after - before >= max(0.02, 0.02 * age) - 1e-6, (curve, task.id)
+                # (or half a second near a hinted end: waiting.md, "never a storm")
+                floor = max(0.02, min(0.02 * age, 0.5))
+                assert after - before >= floor - 1e-6, (curve, task.id)
 
 
 @pytest.mark.anyio

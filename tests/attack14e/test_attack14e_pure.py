@@ -159,7 +159,7 @@ def test_next_read_at_keeps_the_bounds_for_arbitrary_records_and_progress(
     seed: int, endings: int
 ) -> None:
     """First read within 30 s; each later one within the age (or 20 ms; 300 s where the
-    last two readings agreed) and no sooner than 2 % of the age and 20 ms. Readings
+    last two readings agreed) and no sooner than 2 % of the age (or 0.5 s) and 20 ms. Readings
     start after the create (age > 0): the age-0 case has its own test below."""
     rng = random.Random(seed)
     timing = _random_timing(rng, endings)

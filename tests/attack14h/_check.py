@@ -10,7 +10,8 @@ EPS = 1e-3
 
 
 def floor_gap(age_prev: float) -> float:
-    return max(0.02, 0.02 * age_prev)
+    # (or half a second near a hinted end: waiting.md, "never a storm")
+    return max(0.02, min(0.02 * age_prev, 0.5))
 
 
 def hurry_gap(age_prev: float) -> float:

@@ -19,6 +19,7 @@ from evolink._estimate import (
     MAX_WAIT,
     MIN_AGE_SHARE,
     MIN_DELAY,
+    NEAR_FLOOR,
     ReadPlan,
 )
 from evolink._models import Task
@@ -217,7 +218,7 @@ def test_reads_stay_within_their_bounds(record, reads, costs):
         assert wake >= now + MIN_DELAY - 1e-9
         assert wake <= now + MAX_WAIT + 1e-9
         if index > 0:  # the first read has no floor but MIN_DELAY: it comes once
-            assert wake >= now + MIN_AGE_SHARE * age - 1e-9
+            assert wake >= now + min(MIN_AGE_SHARE * age, NEAR_FLOOR) - 1e-9
         if not plan._agreed:  # two readings agreeing on the end are trusted to it
             assert wake <= now + max(MAX_DELAY, AGE_SHARE * age) + 1e-9
         if costs is HURRY_COSTS:
