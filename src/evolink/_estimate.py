@@ -167,8 +167,6 @@ class ReadPlan:
     _born: int = attrs.field(init=False, default=0)
     #: Where a deep probe puts the task's first read (`Spread.deep_probe`), once granted.
     _deep: float | None = attrs.field(init=False, default=None)
-    #: Whether the next read is the loop-held schedule's, within its record (`NEAR_FLOOR`).
-    _near: bool = attrs.field(init=False, default=False)
 
     def __attrs_post_init__(self) -> None:
         if self.timing is not None:
@@ -294,7 +292,6 @@ class ReadPlan:
         if self.timing is None:
             return trusted
         age = max(0.0, now - self.started)
-        self._near = False
         choice = self.timing.best(self._hints())
         self._on = None if choice is None else choice[0]
         if choice is None:
@@ -305,16 +302,15 @@ class ReadPlan:
                 trusted = max(now + MIN_DELAY, min(cold, now + MAX_WAIT))
             return trusted
         hint, spread = choice
-        at = self._learned(now, age, hint, spread)
+        at, near = self._learned(now, age, hint, spread)
         if at is None:
-            self._near = False
             # Past what the record has seen: a bounded share of the age, or sooner where
             # the task's own progress predicts its end (a young record's top may be below
             # a task whose progress says it is nearly done).
             at = now + self.costs.tail_share * age
             if self._progress_at is not None and self._stalled_reads == 0:
                 at = min(at, trusted)
-        return self._bounded(now, age, at, near=self._near)
+        return self._bounded(now, age, at, near=near)
 
     def _bounded(self, now: float, age: float, at: float, *, near: bool = False) -> float:
         if self._reads == 0 and self._progress_at is None:
@@ -326,27 +322,31 @@ class ReadPlan:
         earliest = now + max(MIN_DELAY, floor)
         return min(latest, max(earliest, at))
 
-    def _learned(self, now: float, age: float, hint: Hint, spread: Spread) -> float | None:
-        """At the point the record's best schedule (`Schedule`) reads next, given the age;
-        None past the record's last point."""
+    def _learned(
+        self, now: float, age: float, hint: Hint, spread: Spread
+    ) -> tuple[float | None, bool]:
+        """At the point the record's best schedule (`Schedule`) reads next, given the age
+        (None past the record's last point), and whether that schedule is held to a 1 s
+        loop's delay below the record's top (its reads may come `NEAR_FLOOR` apart)."""
         predicted = self._predicted(hint, spread)
         costs = self.costs
         x = math.log(max(age, 1e-9) / predicted)
         done = spread.cdf(x)
         schedule = spread.schedule(costs.read_cost, costs.reads, self._draw)
-        if costs.loop and self._held_to_loop(hint):
+        held = costs.loop and self._held_to_loop(hint)
+        if held:
             most = None if costs.reads is None else LOOP_READS * costs.reads
             schedule = spread.within_loop(
                 schedule, LOOP_DELAY / predicted, LOOP_STEP / predicted, most
             )
-            self._near = done < TOP
         at = schedule.next_read(x, done, schedule.moment(x))
         if at <= x:
-            return None
+            return None, False
         if done >= TOP:
             # Near the top: a bounded share of the age, or the record's last end if
             # sooner (a task near the top of a bounded record is nearly done).
-            return min(now + costs.tail_share * age, self.started + predicted * math.exp(at))
+            tail = now + costs.tail_share * age
+            return min(tail, self.started + predicted * math.exp(at)), False
         # The read count at which the task first planned on this record.
         first = self._planned_on.setdefault(hint, self._reads)
         again = len(spread) < PROBE_YOUNG and self._reads == first == self._reads_probed + 1
@@ -369,7 +369,7 @@ class ReadPlan:
             # (every task read just after the predicted end, every interval holding it).
             lowest = max(x, at - max(spread.width(), PROBE_SPAN))
             at = lowest + self._probe * (at - lowest)
-        return self.started + predicted * math.exp(at)
+        return self.started + predicted * math.exp(at), held
 
     def _held_to_loop(self, hint: Hint) -> bool:
         """Whether the schedule on `hint`'s record is held within a 1 s loop's delay: a

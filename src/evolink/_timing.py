@@ -199,6 +199,8 @@ class Spread:
     _schedules: dict[tuple[float, float | None], Mix] = attrs.field(factory=dict)
     #: Schedules at cheaper reads than the budget's, by read cost (`within_loop`).
     _cheaper: dict[float, Schedule] = attrs.field(factory=dict)
+    #: The record's quantiles at `PLAN_LEVELS`, that every schedule is planned on.
+    _points: list[float] = attrs.field(factory=list)
 
     def __len__(self) -> int:
         return len(self._intervals)
@@ -289,6 +291,7 @@ class Spread:
                 self._knots, self._cdf, self._width = plain
         self._schedules.clear()
         self._cheaper.clear()
+        self._points = [self._quantile(level) for level in PLAN_LEVELS]
 
     def _estimate(self, slope: float) -> tuple[list[float], list[float]]:
         """Knots and CDF of `log(D / D̂) - slope * covariate`, from the intervals."""
@@ -478,8 +481,7 @@ class Spread:
             cost /= 2.0
             trial = self._cheaper.get(cost)
             if trial is None:
-                points = [self._quantile(level) for level in PLAN_LEVELS]
-                trial = self._cheaper[cost] = Schedule.solve(points, cost, PLAN_LEVELS)
+                trial = self._cheaper[cost] = Schedule.solve(self._points, cost, PLAN_LEVELS)
             if trial.reads() > loop_reads:
                 break
             best = trial
@@ -488,7 +490,7 @@ class Spread:
         return best
 
     def _solve(self, read_cost: float, reads: float | None) -> Mix:
-        points = [self._quantile(level) for level in PLAN_LEVELS]
+        points = self._points
         median = math.exp(self._quantile(0.5))
         schedule = Schedule.solve(points, read_cost * median, PLAN_LEVELS)
         if reads is None or schedule.reads() <= reads:
