@@ -302,14 +302,7 @@ class ReadPlan:
                 trusted = max(now + MIN_DELAY, min(cold, now + MAX_WAIT))
             return trusted
         hint, spread = choice
-        at, near = self._learned(now, age, hint, spread)
-        if at is None:
-            # Past what the record has seen: a bounded share of the age, or sooner where
-            # the task's own progress predicts its end (a young record's top may be below
-            # a task whose progress says it is nearly done).
-            at = now + self.costs.tail_share * age
-            if self._progress_at is not None and self._stalled_reads == 0:
-                at = min(at, trusted)
+        at, near = self._learned(now, age, hint, spread, trusted)
         return self._bounded(now, age, at, near=near)
 
     def _bounded(self, now: float, age: float, at: float, *, near: bool = False) -> float:
@@ -323,11 +316,11 @@ class ReadPlan:
         return min(latest, max(earliest, at))
 
     def _learned(
-        self, now: float, age: float, hint: Hint, spread: Spread
-    ) -> tuple[float | None, bool]:
+        self, now: float, age: float, hint: Hint, spread: Spread, trusted: float
+    ) -> tuple[float, bool]:
         """At the point the record's best schedule (`Schedule`) reads next, given the age
-        (None past the record's last point), and whether that schedule is held to a 1 s
-        loop's delay below the record's top (its reads may come `NEAR_FLOOR` apart)."""
+        (past the record, as below; `trusted`: the hints' own plan), and whether that
+        schedule is held to a 1 s loop's delay (its reads may come `NEAR_FLOOR` apart)."""
         predicted = self._predicted(hint, spread)
         costs = self.costs
         x = math.log(max(age, 1e-9) / predicted)
@@ -340,13 +333,24 @@ class ReadPlan:
                 schedule, LOOP_DELAY / predicted, LOOP_STEP / predicted, most
             )
         at = schedule.next_read(x, done, schedule.moment(x))
+        tail = now + costs.tail_share * age
+        if held and done >= TOP:
+            # Held to the loop, past the record's top: a wait of the time since it (from
+            # half a second), so that a task just past it is seen within its overrun,
+            # not a quarter of its age later (minutes, on a task of minutes).
+            top = self.started + predicted * math.exp(spread.quantile(TOP))
+            tail = min(tail, now + max(NEAR_FLOOR, now - top))
         if at <= x:
-            return None, False
+            # Past what the record has seen: a bounded share of the age, or sooner where
+            # the task's own progress predicts its end (a young record's top may be below
+            # a task whose progress says it is nearly done).
+            if self._progress_at is not None and self._stalled_reads == 0:
+                tail = min(tail, trusted)
+            return tail, held
         if done >= TOP:
             # Near the top: a bounded share of the age, or the record's last end if
             # sooner (a task near the top of a bounded record is nearly done).
-            tail = now + costs.tail_share * age
-            return min(tail, self.started + predicted * math.exp(at)), False
+            return min(tail, self.started + predicted * math.exp(at)), held
         # The read count at which the task first planned on this record.
         first = self._planned_on.setdefault(hint, self._reads)
         again = len(spread) < PROBE_YOUNG and self._reads == first == self._reads_probed + 1
@@ -373,14 +377,17 @@ class ReadPlan:
 
     def _held_to_loop(self, hint: Hint) -> bool:
         """Whether the schedule on `hint`'s record is held within a 1 s loop's delay: a
-        progress band's, or an estimate's where the model's tasks show no progress (else
-        the next read may show some, and the band's record plans from there: the delay
-        that counts is its). Not the raw durations': with no hint to aim by, a loop's
-        delay costs about a loop's reads (docs/explanation/waiting.md)."""
+        progress band's, or an estimate's where the task has shown progress or the model's
+        tasks show none (else the next read may show some, and the band's record plans
+        from there: the delay that counts is its). Not the raw durations': with no hint
+        to aim by, a loop's delay costs about a loop's reads (docs/explanation/waiting.md)."""
         if hint.source is Source.PROGRESS:
             return True
+        if hint.source is not Source.ESTIMATE:
+            return False
         timing = self.timing
-        return hint.source is Source.ESTIMATE and (timing is None or not timing.shows_progress())
+        shown = self._progress_at is not None  # its bands were weighed, and lost to this
+        return shown or timing is None or not timing.shows_progress()
 
     def _trusted(self, now: float, status: TaskStatus) -> float:
         """The plan from the hints as they are (before anything is learned)."""
