@@ -98,9 +98,15 @@ class _Run:
         self.plan_read(i, plan.next_read_at(at, TaskStatus.PENDING))
 
     def news(self, i: int, now: float, *, ended: bool = False) -> None:
-        """As the watcher does (`Watcher._heed`): a model that changed has its waiting
-        tasks read now (`Watcher._read_now`), one under suspicion has them planned again
-        (deep probes), and so has a record grown to 16, 32, 64, ... ends."""
+        """As the watcher does (`Watcher._heed`): a model seen to show no progress has
+        its waiting tasks' part-way first reads skipped, a model that changed has its
+        waiting tasks read now (`Watcher._read_now`), one under suspicion has them planned
+        again (deep probes), and so has a record grown to 16, 32, 64, ... ends."""
+        if self.timing.fell_quiet():
+            for j in self.running - {i}:
+                plan = self.plans[j][0]
+                if plan.looks_part_way():
+                    self.plan_read(j, plan.next_read_at(now, TaskStatus.PROCESSING))
         restarted, suspected = self.timing.news()
         if restarted:
             for j in self.running - {i}:

@@ -24,6 +24,10 @@ DEFAULT_DURATION = 20.0
 #: The first read comes at this fraction of the server's estimate: early enough that a
 #: task faster than estimated is not read late, late enough that progress says something.
 PROBE_FRACTION = 0.55
+#: A read of a running task at progress 0 from this share of its estimate on counts
+#: towards its model showing none (`ModelTiming.shows_none`): queued tasks show 0 too,
+#: and so may the first part of one whose progress starts slowly.
+STILL_FROM = 0.3
 #: Read this long after the predicted end (a fraction of the duration), so the read that
 #: was meant to find the task done does.
 END_MARGIN = 0.01
@@ -177,12 +181,8 @@ class ReadPlan:
     def observe(self, task: Task, now: float) -> None:
         """Take in a read of the task made at `now`."""
         if self._observed and not self._first_seen:
-            # The first read after the first look: the record that planned it weighs it.
-            # (Only the first: later reads, planned on progress, are where the tasks
-            # still running are, and their records' chances say less.)
             self._first_seen = True
-            if self._on is not None:
-                self._weigh(_pooled(self._on), now, done=task.is_terminal)
+            self._judge_first_read(task, now)
         if task.is_terminal:
             self._learn_end(now)
             return
@@ -191,6 +191,7 @@ class ReadPlan:
         estimate = task.estimated_time
         if estimate is not None and 0 < estimate <= MAX_ESTIMATE:
             self.estimated_time = estimate
+        self._count_still(task, now)
         # A task still running is at most 99% done, whatever it says. A reading at age 0
         # (a create's answer already part-way: a replayed create) says nothing of its
         # speed: progress counts only from `MIN_DELAY` of age on.
@@ -209,6 +210,32 @@ class ReadPlan:
             # answer, at progress 0) is where the plan starts from.
             self._stalled_reads += 1
         self._observed = True
+
+    def _judge_first_read(self, task: Task, now: float) -> None:
+        """The first read after the first look: the record that planned it weighs it
+        (only the first: later reads, planned on progress, are where the tasks still
+        running are, and their records' chances say less); one planned on the hints alone
+        before the estimate's end tells the model whether it caught the task done early
+        (`ModelTiming.shows_none`)."""
+        if self._on is not None:
+            self._weigh(_pooled(self._on), now, done=task.is_terminal)
+            return
+        estimate = self.estimated_time
+        if self.timing is not None and estimate is not None and now - self.started < estimate:
+            self.timing.saw_early(done=task.is_terminal)
+
+    def _count_still(self, task: Task, now: float) -> None:
+        """A read of the task running at 0 well into its estimate counts towards its model
+        showing no progress (`ModelTiming.shows_none`)."""
+        if (
+            self.timing is not None
+            and self._observed
+            and task.status is TaskStatus.PROCESSING
+            and task.progress <= 0
+            and self.estimated_time is not None
+            and now - self.started >= STILL_FROM * self.estimated_time
+        ):
+            self.timing.saw_still()
 
     def _weigh(self, hint: Hint, now: float, *, done: bool) -> None:
         """Let the record of `hint`, which planned this read, weigh what it found."""
@@ -232,6 +259,18 @@ class ReadPlan:
         """The soonest the task may be read again: never a storm (see `next_read_at`)."""
         last = self.started if self._running_at is None else self._running_at
         return max(now, last + max(MIN_DELAY, MIN_AGE_SHARE * (last - self.started)))
+
+    def looks_part_way(self) -> bool:
+        """Whether the next read is the hints' look part-way through the estimate, to see
+        the task's progress (`PROBE_FRACTION`): no record planned it, and it is the
+        first after the first look."""
+        return (
+            self._observed
+            and not self._first_seen
+            and self._on is None
+            and self._progress_at is None
+            and self.estimated_time is not None
+        )
 
     def follows(self, hints: frozenset[Hint]) -> bool:
         """Whether the task's next read was planned on the record of one of `hints`."""
@@ -361,7 +400,7 @@ class ReadPlan:
             # The record is under suspicion: this task reads first where it puts only a
             # few of the ends (if the model changed, it is done there).
             at = min(at, self._deep)
-        elif self._probe is not None and (self._reads == 0 or again):
+        elif self._probe is not None and (self._reads == 0 or again) and not spread.fitted():
             self._reads_probed = self._reads
             # A probing task reads first somewhere below the schedule's first read:
             # only reads that early can tell the record how early tasks end (the
@@ -393,8 +432,12 @@ class ReadPlan:
         """The plan from the hints as they are (before anything is learned)."""
         duration = self.predicted_duration()
         if self._progress_at is None and self._stalled_reads == 0:
-            # First read: part-way through the server's estimate.
+            # First read: part-way through the server's estimate, to see its progress,
+            # or just past its end where the model's tasks show none.
             probe = self.started + PROBE_FRACTION * duration
+            timing = self.timing
+            if self.estimated_time is not None and timing is not None and timing.shows_none():
+                probe = self.started + duration * (1.0 + END_MARGIN) + MIN_DELAY
             return min(max(now + MIN_DELAY, probe), now + MAX_DELAY)
         age = max(0.0, now - self.started)
         latest = now + self._longest_wait(age)

@@ -25,17 +25,41 @@ from __future__ import annotations
 
 import bisect
 import enum
+import functools
 import math
 import random
 from collections import deque
 from collections.abc import Iterable, Sequence
+from statistics import NormalDist
 
 import attrs
 
+from evolink import _censored_normal
+
 #: Intervals kept per model and hint: recent tasks tell the most (a model may change).
 MAX_SAMPLES = 160
+#: A record that may take a fitted normal form (`Spread.smooth`) takes it unless, held out
+#: (each half of its ends scored on a fit of the other), the normal predicts the ends worse
+#: than Turnbull's estimate by more than this, in log-likelihood a task: a record of ends
+#: in two clusters (constant estimates of bimodal durations) lose about 1; a band of
+#: honest estimates, whose ends are a normal's cut by rounding, within 0.15.
+FIT_MARGIN = 0.25
+#: ...and not where more than this share of the intervals hold one point in common
+#: (`Spread._overlapping`): a young record's first wave, every task read at the same two
+#: points. (At 0.9, a model turning 2x faster over 1,000 tasks lost the fit where it
+#: needed it: its ends past the turn were seen 1.6x as late as a fresh client's.)
+SHARED = 0.95
 #: Finished tasks of a model needed before a hint is judged on its record.
 MIN_SAMPLES = 16
+#: Reads at progress 0 of tasks running well into their estimates before a model is taken
+#: to show none (`ModelTiming.shows_none`)...
+STILL = 8
+#: ...and `EARLY` first reads before an estimate's end, at most `EARLY_DONE` of them
+#: finding the task done: the first read part-way is what keeps a task whose estimate is
+#: far too long from being seen late (noisy estimates, sigma 0.5, find about one in nine
+#: done there; 32 reads all running happen 2 % of the time).
+EARLY = 32
+EARLY_DONE = 0.02
 #: A read found a task done when its previous read was at least this share of the end
 #: before: the interval's lower end (log space needs it positive).
 FLOOR_SHARE = 0.1
@@ -172,6 +196,9 @@ class Spread:
 
     #: Whether ties go to the hint's own word, `x = 0` (a hint; not the raw durations).
     anchored: bool = False
+    #: Whether a fitted normal may stand for the record (`_censored_normal`): set by
+    #: `ModelTiming` on an estimate's record while the model's tasks show no progress.
+    smooth: bool = attrs.field(default=False, init=False)
     #: Each task's interval, and where in the hint's band its reading fell (`covariate`).
     _intervals: deque[tuple[float, float, float]] = attrs.field(
         factory=lambda: deque(maxlen=MAX_SAMPLES)
@@ -201,6 +228,9 @@ class Spread:
     _cheaper: dict[float, Schedule] = attrs.field(factory=dict)
     #: The record's quantiles at `PLAN_LEVELS`, that every schedule is planned on.
     _points: list[float] = attrs.field(factory=list)
+    #: The fitted normal the record is, as last built (None: Turnbull's estimate is).
+    _normal: NormalDist | None = None
+    _stale: bool = False  # rebuild at the next look (`smooth` changed)
 
     def __len__(self) -> int:
         return len(self._intervals)
@@ -265,16 +295,28 @@ class Spread:
         self._evidence, self._deep = 0.0, 0
         self._held.clear()
         self._knots, self._cdf, self._built_at = [], [], 0
+        self._normal, self._stale = None, False
         self.changes += 1
+
+    def allow_fit(self, smooth: bool) -> None:
+        """Let a fitted normal stand for the record, or not (`smooth`), from its next look."""
+        if smooth != self.smooth:
+            self.smooth = smooth
+            self._stale = bool(self._intervals)
+
+    def fitted(self) -> bool:
+        """Whether a fitted normal stands for the record (as last built)."""
+        self._fresh()
+        return self._normal is not None
 
     def _fresh(self) -> None:
         # Rebuilding costs O(rounds x (samples + cells)): do it when an eighth is new.
         new = self._taken - self._built_at
-        if new and (not self._knots or new * 8 >= len(self._intervals)):
+        if self._stale or (new and (not self._knots or new * 8 >= len(self._intervals))):
             self._build()
 
     def _build(self) -> None:
-        self._built_at = self._taken
+        self._built_at, self._stale = self._taken, False
         self._slope = 0.0
         self._knots, self._cdf = self._estimate(0.0)
         self._width = self._quantile(0.9) - self._quantile(0.1)
@@ -289,13 +331,56 @@ class Spread:
                 self._slope = slope
             else:
                 self._knots, self._cdf, self._width = plain
+        self._normal = self._fit_normal() if self.smooth and not self._slope else None
+        if self._normal is not None:
+            self._knots, self._cdf = _censored_normal.record(self._normal)
+            self._width = self._quantile(0.9) - self._quantile(0.1)
         self._schedules.clear()
         self._cheaper.clear()
         self._points = [self._quantile(level) for level in PLAN_LEVELS]
 
-    def _estimate(self, slope: float) -> tuple[list[float], list[float]]:
-        """Knots and CDF of `log(D / D̂) - slope * covariate`, from the intervals."""
-        intervals = [(low - slope * u, high - slope * u) for low, high, u in self._intervals]
+    def _fit_normal(self) -> NormalDist | None:
+        """The normal fitted to the intervals, unless, held out, it predicts them worse
+        than Turnbull's estimate does (`FIT_MARGIN`): each half of the intervals is scored
+        on the fits of the other."""
+        intervals = [(low, high) for low, high, _ in self._intervals]
+        if len(intervals) < MIN_SAMPLES or self._overlapping():
+            return None
+        halves = (list(self._intervals)[0::2], list(self._intervals)[1::2])
+        score = 0.0
+        for fit_on, scored in (halves, halves[::-1]):
+            pairs = [(low, high) for low, high, _ in scored]
+            normal = _censored_normal.fit([(low, high) for low, high, _ in fit_on], self._normal)
+            turnbull = functools.partial(_cdf_on, *self._estimate(0.0, fit_on))
+            score += _censored_normal.log_likelihood(normal.cdf, pairs)
+            score -= _censored_normal.log_likelihood(turnbull, pairs)
+        if score < -FIT_MARGIN * len(intervals):
+            return None
+        return _censored_normal.fit(intervals, self._normal)
+
+    def _overlapping(self) -> bool:
+        """Whether more than `SHARED` of the intervals hold one point in common: there a
+        normal squeezed onto it explains them all alike, wherever it is and however
+        narrow (every task read at the same two points), and the fit stops wherever EM
+        started; Turnbull's estimate, tied to the hint's word, says where."""
+        events = sorted(
+            [(low, 1) for low, _, _ in self._intervals]
+            + [(high, -1) for _, high, _ in self._intervals],
+            key=lambda event: (event[0], -event[1]),
+        )
+        depth = deepest = 0
+        for _, step in events:
+            depth += step
+            deepest = max(deepest, depth)
+        return deepest > SHARED * len(self._intervals)
+
+    def _estimate(
+        self, slope: float, sample: Sequence[tuple[float, float, float]] | None = None
+    ) -> tuple[list[float], list[float]]:
+        """Knots and CDF of `log(D / D̂) - slope * covariate`, from the intervals (or
+        `sample` of them)."""
+        sample = self._intervals if sample is None else sample
+        intervals = [(low - slope * u, high - slope * u) for low, high, u in sample]
         ends = {x for interval in intervals for x in interval}
         if self.anchored:
             ends.update((-MIN_WIDTH / 2, MIN_WIDTH / 2))  # a cell for the hint's own word
@@ -409,14 +494,7 @@ class Spread:
         return self._cdf_at(x)
 
     def _cdf_at(self, x: float) -> float:
-        knots, cdf = self._knots, self._cdf
-        if not knots or x <= knots[0]:
-            return 0.0
-        if x >= knots[-1]:
-            return 1.0
-        i = bisect.bisect_right(knots, x) - 1
-        share = (x - knots[i]) / (knots[i + 1] - knots[i])
-        return cdf[i] + share * (cdf[i + 1] - cdf[i])
+        return _cdf_on(self._knots, self._cdf, x)
 
     def quantile(self, p: float) -> float:
         """The `p` quantile of `log(D / D̂)` (0 <= p <= 1)."""
@@ -509,6 +587,17 @@ class Spread:
             within = Schedule.solve(points, median, PLAN_LEVELS)
         spare, extra = reads - within.reads(), over.reads() - within.reads()
         return Mix(within, over, spare / extra if extra > 0 else 0.0)
+
+
+def _cdf_on(knots: Sequence[float], cdf: Sequence[float], x: float) -> float:
+    """A record's CDF at `x`: linear between its knots."""
+    if not knots or x <= knots[0]:
+        return 0.0
+    if x >= knots[-1]:
+        return 1.0
+    i = bisect.bisect_right(knots, x) - 1
+    share = (x - knots[i]) / (knots[i + 1] - knots[i])
+    return cdf[i] + share * (cdf[i + 1] - cdf[i])
 
 
 @attrs.frozen
@@ -667,6 +756,12 @@ class ModelTiming:
     _probed: int = 0
     _drawn: int = 0
     _progressed: int = 0  # ended tasks that showed progress
+    _still: int = 0  # reads of running tasks, well into their estimate, at progress 0
+    #: First reads on the hints alone before the estimate's end, and those that found
+    #: the task done (an estimate far too long for it).
+    _early: int = 0
+    _early_done: int = 0
+    _quiet: bool = False  # `shows_none`, when `fell_quiet` last looked
     #: Where probes fall: not secret, and the same from run to run.
     _draws: random.Random = attrs.field(factory=lambda: random.Random(14))
 
@@ -698,11 +793,49 @@ class ModelTiming:
             if ending.born < spread.since:
                 continue  # it started before its model changed: it may be of the old one
             spread.add(math.log(low / predicted), math.log(high / predicted), covariate)
+        # Where the tasks show no progress, the estimate's record plans every read: a
+        # fitted normal may stand for it (`Spread.smooth`).
+        smooth = not self.shows_progress()
+        for hint, spread in self._spreads.items():
+            if hint.source is Source.ESTIMATE:
+                spread.allow_fit(smooth)
 
     def shows_progress(self) -> bool:
         """Whether a quarter or more of the model's ended tasks showed progress: a task
         read on another hint's record may yet show some, and be read on its band's."""
         return 4 * self._progressed >= max(self.ended, 1)
+
+    def saw_still(self) -> None:
+        """Count a read of a running task, well into its estimate, at progress 0."""
+        self._still += 1
+
+    def saw_early(self, *, done: bool) -> None:
+        """Count a first read, on the hints alone, before the task's estimate's end, and
+        whether it found the task done."""
+        self._early += 1
+        self._early_done += done
+
+    def shows_none(self) -> bool:
+        """Whether the model's tasks show no progress, and its estimates are not far too
+        long, as far as reads have seen: `STILL` reads at 0 of tasks running well into
+        their estimates, no quarter of its ended tasks showing any, and at most
+        `EARLY_DONE` of `EARLY` or more first reads before an estimate's end finding the
+        task done. A first read part-way through a task's estimate is then of no use: it
+        would only see 0, and it does not catch tasks far faster than their estimates."""
+        return (
+            self._still >= STILL
+            and not self.shows_progress()
+            and self._early >= EARLY
+            and self._early_done <= EARLY_DONE * self._early
+        )
+
+    def fell_quiet(self) -> bool:
+        """Whether the model's tasks came to show no progress (`shows_none`) since the
+        last call: the engine plans again the first reads still due part-way."""
+        quiet = self.shows_none()
+        news = quiet and not self._quiet
+        self._quiet = quiet
+        return news
 
     def weigh(self, hint: Hint, x: float, *, done: bool) -> None:
         """Weigh a task's first read, planned on `hint`'s record at `x`, that found it

@@ -482,9 +482,12 @@ class Watcher:
 
     def _heed(self, task: Task, now: float) -> None:
         """What the read of `task` taught its model's record, for the model's other tasks:
-        a model that changed has them read now; a record under suspicion has them probe
-        deep; a record grown to 16, 32, 64, ... ends has them planned again."""
+        a model seen to show no progress has their part-way first reads skipped; a model
+        that changed has them read now; a record under suspicion has them probe deep; a
+        record grown to 16, 32, 64, ... ends has them planned again."""
         timing = self.timings.for_model(task.model)
+        if timing.fell_quiet():
+            self._skip_part_way(task.model, now)
         restarted, suspected = timing.news()
         if restarted:
             self._read_now(task.model, restarted, now)
@@ -493,6 +496,17 @@ class Watcher:
             self._replan(task.model, now)
         elif task.is_terminal and _grown(timing.ended):
             self._replan(task.model, now)
+
+    def _skip_part_way(self, model: str | None, now: float) -> None:
+        """The model's tasks show no progress: a first read still due part-way through a
+        task's estimate, to see its progress, would only see 0; it comes at the
+        estimate's end instead (later: the one replanning that may be)."""
+        for task_id, watched in self._watched.items():
+            if watched.reading or watched.task.model != model:
+                continue
+            if watched.plan.looks_part_way():
+                watched.due = watched.plan.next_read_at(now, watched.task.status) + watched.grace
+                self._schedule(task_id, watched)
 
     def _read_now(self, model: str | None, hints: frozenset[Hint], now: float) -> None:
         """The model changed, its tasks ending far sooner than the records of `hints`
