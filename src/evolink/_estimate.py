@@ -297,6 +297,7 @@ class ReadPlan:
             predicted=tuple(predicted),
             readings=tuple(self._readings),
             born=self._born,
+            planned_on=None if self._on is None else self._on.source,
         )
         self.timing.learn(ending)
         self.timing = None  # one end per task
@@ -331,7 +332,7 @@ class ReadPlan:
         if self.timing is None:
             return trusted
         age = max(0.0, now - self.started)
-        choice = self.timing.best(self._hints())
+        choice = self.timing.best(self._hints(), self._on)
         self._on = None if choice is None else choice[0]
         if choice is None:
             if self.estimated_time is None and not self._progress:

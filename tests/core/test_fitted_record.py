@@ -162,8 +162,9 @@ def _ended(timing: ModelTiming, duration: float, estimate: float, *, progress: b
 
 @pytest.mark.parametrize("progress", [False, True])
 def test_an_estimates_record_may_fit_only_where_the_model_shows_no_progress(progress):
-    """Where tasks show progress, the estimate's record plans only a task's first read
-    (its progress band's record, the rest); its Turnbull estimate stays."""
+    """Where tasks show progress (and are seen done on their bands' records, or on the
+    hints': no `planned_on` here), the estimate's record plans only a task's first read;
+    its Turnbull estimate stays (test_record_hold: where they are seen done on it)."""
     timing = ModelTiming()
     rng = random.Random(6)
     for _ in range(2 * MIN_SAMPLES):
