@@ -54,8 +54,8 @@ MIN_SAMPLES = 16
 #: A task that follows an estimate's record moves to a progress band's only if that is
 #: under this share of its width: each record's schedule spends its read budget from its
 #: own start, so a move starts the spending again. On progress in steps of 25 %, the band
-#: of a reading of 75 is about two thirds of the estimates' width: moving to it cost 0.35
-#: reads a task for 0.006 s less delay (docs/explanation/waiting.md).
+#: of a reading of 75 is about two thirds of the estimates' width: moving to it cost 0.34
+#: reads a task for 0.008 s less delay (docs/explanation/waiting.md).
 SWITCH_WIDTH = 0.5
 #: Reads at progress 0 of tasks running well into their estimates before a model is taken
 #: to show none (`ModelTiming.shows_none`)...
