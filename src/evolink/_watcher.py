@@ -621,7 +621,13 @@ class Watcher:
         due: list[str] = []
         for task_id in ids:
             watched = self._watched.get(task_id)
-            if watched is not None and watched.reading and watched.due > now:
+            if watched is None or not watched.reading:
+                continue
+            if watched.confirm:
+                # A callback came during the refused request: the GET now is its read.
+                watched.confirm = False
+                due.append(task_id)
+            elif watched.due > now:
                 watched.reading = False
                 self._schedule(task_id, watched)
             else:
