@@ -8,12 +8,18 @@ the callback is confirmed only at that time (before the change: by GET at once).
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import anyio
 import httpx
 import pytest
-from _hold_server import HostileServer, client_for, task_of
 
 from evolink.testing import VirtualClock
+
+# The hostile server of the waiting engine's blind suite, shared rather than copied.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "attack_waiting"))
+from _attack14_server import HostileServer, client_for, task_of
 
 pytestmark = pytest.mark.anyio
 
