@@ -8,6 +8,7 @@ each task every `interval` seconds (1 s by hand, 3 s as Evolink's own client doe
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,12 +18,17 @@ import httpx
 async def poll_loop(
     base_url: str, api_key: str, prompts: list[str], *, max_in_flight: int, interval: float
 ) -> dict[str, Any]:
-    """Create each task under a semaphore and read it every `interval` s until it ends."""
+    """Create each task under a semaphore and read it every `interval` s until it ends.
+
+    `elapsed` is the batch's own time in seconds, from a warm client (one request made).
+    """
     semaphore = asyncio.Semaphore(max_in_flight)
     headers = {"Authorization": f"Bearer {api_key}"}
     done = 0
     limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
     async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits) as http:
+        await http.get("/v1/credits")
+        start = time.monotonic()
 
         async def one(prompt: str) -> None:
             nonlocal done
@@ -39,7 +45,8 @@ async def poll_loop(
                         return
 
         await asyncio.gather(*(one(p) for p in prompts))
-    return {"completed": done}
+        elapsed = time.monotonic() - start
+    return {"completed": done, "elapsed": elapsed}
 
 
 async def poll_waits(
