@@ -171,6 +171,11 @@ class ReadPlan:
     _born: int = attrs.field(init=False, default=0)
     #: Where a deep probe puts the task's first read (`Spread.deep_probe`), once granted.
     _deep: float | None = attrs.field(init=False, default=None)
+    #: The task's survival as each record it planned on has told it, read by read
+    #: (`_outlived`): the age last seen running (as the record's `x`), and the product.
+    _told: dict[Hint, tuple[float, float]] = attrs.field(init=False, factory=dict)
+    #: Records the task has outlived: not planned on again (`_choose`).
+    _distrusted: set[Hint] = attrs.field(init=False, factory=set)
 
     def __attrs_post_init__(self) -> None:
         if self.timing is not None:
@@ -332,7 +337,7 @@ class ReadPlan:
         if self.timing is None:
             return trusted
         age = max(0.0, now - self.started)
-        choice = self.timing.best(self._hints(), self._on)
+        choice, outlived = self._choose(age)
         self._on = None if choice is None else choice[0]
         if choice is None:
             if self.estimated_time is None and not self._progress:
@@ -342,7 +347,7 @@ class ReadPlan:
                 trusted = max(now + MIN_DELAY, min(cold, now + MAX_WAIT))
             return trusted
         hint, spread = choice
-        at, near = self._learned(now, age, hint, spread, trusted)
+        at, near = self._learned(now, age, hint, spread, trusted, outlived=outlived)
         return self._bounded(now, age, at, near=near)
 
     def _bounded(self, now: float, age: float, at: float, *, near: bool = False) -> float:
@@ -356,7 +361,14 @@ class ReadPlan:
         return min(latest, max(earliest, at))
 
     def _learned(
-        self, now: float, age: float, hint: Hint, spread: Spread, trusted: float
+        self,
+        now: float,
+        age: float,
+        hint: Hint,
+        spread: Spread,
+        trusted: float,
+        *,
+        outlived: bool = False,
     ) -> tuple[float, bool]:
         """At the point the record's best schedule (`Schedule`) reads next, given the age
         (past the record, as below; `trusted`: the hints' own plan), and whether that
@@ -374,6 +386,8 @@ class ReadPlan:
             )
         at = schedule.next_read(x, done, schedule.moment(x))
         tail = now + costs.tail_share * age
+        if outlived:
+            at = x  # the record has not described this task: as past its top
         if held and done >= TOP:
             # Held to the loop, past the record's top: a wait of the time since it (from
             # half a second), so that a task just past it is seen within its overrun,
@@ -414,6 +428,52 @@ class ReadPlan:
             lowest = max(x, at - max(spread.width(), PROBE_SPAN))
             at = lowest + self._probe * (at - lowest)
         return self.started + predicted * math.exp(at), held
+
+    def _choose(self, age: float) -> tuple[tuple[Hint, Spread] | None, bool]:
+        """The record to plan on (`ModelTiming.best`), passing over those the task has
+        outlived (`_outlived`), and whether the one chosen is such (no other is left).
+
+        A record the task outlives is dropped for the rest of its life: on a record that
+        stays put, only a task past its top (`TOP`) outlives it."""
+        if self.timing is None:
+            return None, False
+        hints = [h for h in self._hints() if h not in self._distrusted]
+        choice = self.timing.best(hints, self._on)
+        seen = age if self._running_at is None else self._running_at - self.started
+        while choice is not None:
+            hint, spread = choice
+            if not self._outlived(hint, spread, seen):
+                return choice, False
+            rest = [h for h in hints if h != hint and h not in self._distrusted]
+            again = self.timing.best(rest, self._on)
+            if again is None:
+                return choice, True
+            self._distrusted.add(hint)
+            choice = again
+        return None, False
+
+    def _outlived(self, hint: Hint, spread: Spread, seen: float) -> bool:
+        """Whether the task, seen running at age `seen`, has outlived what the record of
+        `hint` gave it, read by read.
+
+        The task's survival, as the record told it, is the product over its reads of
+        each step's chance of surviving (from one read that saw it running to the
+        next). On a record that stays put the product is the record's own survival at
+        the age, so the task outlives the record only past its top (`TOP`). On one that
+        moves with the clock it is not: with many tasks started together, the record of
+        the recent ends holds durations just above each running task's age, read after
+        read; it says "ends within a moment" each time (reads 2 % of the age apart:
+        1,000 waits read each task 12-14 times), and the task lives on."""
+        x = math.log(max(seen, 1e-9) / self._predicted(hint, spread))
+        done = spread.cdf(x)
+        told = self._told.get(hint)
+        survival = 1.0 - done
+        if told is not None and told[0] <= x:
+            before = spread.cdf(told[0])
+            step = 1.0 if before >= 1.0 else (1.0 - done) / (1.0 - before)
+            survival = told[1] * min(1.0, max(0.0, step))
+        self._told[hint] = (x, survival)
+        return survival < 1.0 - TOP and done < TOP
 
     def _held_to_loop(self, hint: Hint) -> bool:
         """Whether the schedule on `hint`'s record is held within a 1 s loop's delay: a
