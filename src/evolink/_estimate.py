@@ -60,6 +60,13 @@ PROBE_YOUNG = 64
 #: Past this quantile of the end, a task is in the tail the record has hardly seen: read a
 #: bounded share of its age apart.
 TOP = 0.995
+#: A record a task outlived plans it again once it gives the task this many times the
+#: chance of running on that it gave then (`ReadPlan._outlived`).
+READMIT = 4.0
+#: ...and outlives one only where it still places the task in its body: in its tail the
+#: next reads come soon anyway, and a record that wobbles (the last 160 ends of a steady
+#: stream) does not send a task nearly done to reads a share of its age apart.
+OUTLIVED_BELOW = 0.9
 #: The hand-written loop a user would otherwise write reads every `LOOP_STEP` seconds, so
 #: it sees a task done half of one late on average. Where a hint says where to read, a
 #: learned schedule whose mean delay would be over `LOOP_DELAY` (a margin below that: the
@@ -172,10 +179,9 @@ class ReadPlan:
     #: Where a deep probe puts the task's first read (`Spread.deep_probe`), once granted.
     _deep: float | None = attrs.field(init=False, default=None)
     #: The task's survival as each record it planned on has told it, read by read
-    #: (`_outlived`): the age last seen running (as the record's `x`), and the product.
-    _told: dict[Hint, tuple[float, float]] = attrs.field(init=False, factory=dict)
-    #: Records the task has outlived: not planned on again (`_choose`).
-    _distrusted: set[Hint] = attrs.field(init=False, factory=set)
+    #: (`_outlived`): the age last seen running (as the record's `x`), the product, and
+    #: the record's own survival at the age when the task outlived it (None: it has not).
+    _told: dict[Hint, tuple[float, float, float | None]] = attrs.field(init=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         if self.timing is not None:
@@ -431,26 +437,21 @@ class ReadPlan:
 
     def _choose(self, age: float) -> tuple[tuple[Hint, Spread] | None, bool]:
         """The record to plan on (`ModelTiming.best`), passing over those the task has
-        outlived (`_outlived`), and whether the one chosen is such (no other is left).
-
-        A record the task outlives is dropped for the rest of its life: on a record that
-        stays put, only a task past its top (`TOP`) outlives it."""
+        outlived (`_outlived`), and whether the one chosen is such (no other is left)."""
         if self.timing is None:
             return None, False
-        hints = [h for h in self._hints() if h not in self._distrusted]
+        hints = self._hints()
         choice = self.timing.best(hints, self._on)
         seen = age if self._running_at is None else self._running_at - self.started
+        outlived: tuple[Hint, Spread] | None = None
         while choice is not None:
             hint, spread = choice
             if not self._outlived(hint, spread, seen):
                 return choice, False
-            rest = [h for h in hints if h != hint and h not in self._distrusted]
-            again = self.timing.best(rest, self._on)
-            if again is None:
-                return choice, True
-            self._distrusted.add(hint)
-            choice = again
-        return None, False
+            outlived = outlived or choice
+            hints = [h for h in hints if h != hint]
+            choice = self.timing.best(hints, self._on)
+        return outlived, outlived is not None
 
     def _outlived(self, hint: Hint, spread: Spread, seen: float) -> bool:
         """Whether the task, seen running at age `seen`, has outlived what the record of
@@ -463,17 +464,32 @@ class ReadPlan:
         moves with the clock it is not: with many tasks started together, the record of
         the recent ends holds durations just above each running task's age, read after
         read; it says "ends within a moment" each time (reads 2 % of the age apart:
-        1,000 waits read each task 12-14 times), and the task lives on."""
+        1,000 waits read each task 12-14 times), and the task lives on.
+
+        An outlived record is taken up again once it gives the task `READMIT` times the
+        chance of running on that it gave when the task outlived it: it has learned
+        longer tasks since (a model that slowed down), and no longer moves with the task.
+        A task outlives a record only below `OUTLIVED_BELOW` of it."""
         x = math.log(max(seen, 1e-9) / self._predicted(hint, spread))
         done = spread.cdf(x)
+        if done >= TOP:
+            # Past the top the record says nothing (`_learned` reads a share of the age
+            # apart): should it grow past the task again, its word starts afresh.
+            self._told.pop(hint, None)
+            return False
         told = self._told.get(hint)
-        survival = 1.0 - done
+        survival, floor = 1.0 - done, None
         if told is not None and told[0] <= x:
             before = spread.cdf(told[0])
             step = 1.0 if before >= 1.0 else (1.0 - done) / (1.0 - before)
-            survival = told[1] * min(1.0, max(0.0, step))
-        self._told[hint] = (x, survival)
-        return survival < 1.0 - TOP and done < TOP
+            survival, floor = told[1] * min(1.0, max(0.0, step)), told[2]
+        if floor is not None and 1.0 - done >= READMIT * floor:
+            survival, floor = 1.0 - done, None
+        outlived = survival < 1.0 - TOP and done < OUTLIVED_BELOW
+        if outlived and floor is None:
+            floor = 1.0 - done
+        self._told[hint] = (x, survival, floor)
+        return outlived
 
     def _held_to_loop(self, hint: Hint) -> bool:
         """Whether the schedule on `hint`'s record is held within a 1 s loop's delay: a
