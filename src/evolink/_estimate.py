@@ -460,7 +460,7 @@ class ReadPlan:
         The task's survival, as the record told it, is the product over its reads of
         each step's chance of surviving (from one read that saw it running to the
         next). On a record that stays put the product is the record's own survival at
-        the age, so the task outlives the record only past its top (`TOP`). On one that
+        the age, never under 10 % below `OUTLIVED_BELOW`: no task outlives it. On one that
         moves with the clock it is not: with many tasks started together, the record of
         the recent ends holds durations just above each running task's age, read after
         read; it says "ends within a moment" each time (reads 2 % of the age apart:
@@ -468,8 +468,7 @@ class ReadPlan:
 
         An outlived record is taken up again once it gives the task `READMIT` times the
         chance of running on that it gave when the task outlived it: it has learned
-        longer tasks since (a model that slowed down), and no longer moves with the task.
-        A task outlives a record only below `OUTLIVED_BELOW` of it."""
+        longer tasks since (a model that slowed down), and no longer moves with the task."""
         x = math.log(max(seen, 1e-9) / self._predicted(hint, spread))
         done = spread.cdf(x)
         if done >= TOP:
