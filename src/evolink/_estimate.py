@@ -67,13 +67,12 @@ READMIT = 4.0
 #: next reads come soon anyway, and a record that wobbles (the last 160 ends of a steady
 #: stream) does not send a task nearly done to reads a share of its age apart.
 OUTLIVED_BELOW = 0.9
-#: A progress band's record this narrow (10-90 % of its ends within about 10 %) has shown
-#: that its readings predict the end: a task whose progress moved on its last read is
-#: read next where that record says, not within its age (`AGE_SHARE`), but no later than
-#: the longest the model's tasks have run (`ReadPlan.vouched_until`). Else a first read at
-#: a quarter of a task's duration took a read at half of it, one the record did not need
-#: (estimates missing: 2.51 reads a task to 2.45, docs/explanation/waiting.md).
-VOUCHED_WIDTH = 0.1
+#: A record is passed over for a task where, of the model's recent tasks that reached the
+#: task's place on it, this share or more still run beyond what it foresaw for them
+#: (`ReadPlan._unknown`): its ends are the fastest of a cohort...
+UNPLACED = 0.5
+#: ...counting those up to this far past its top (log): not stuck tasks, nor a slow mode.
+COHORT_SPAN = 0.3
 #: The hand-written loop a user would otherwise write reads every `LOOP_STEP` seconds, so
 #: it sees a task done half of one late on average. Where a hint says where to read, a
 #: learned schedule whose mean delay would be over `LOOP_DELAY` (a margin below that: the
@@ -172,9 +171,6 @@ class ReadPlan:
     _planned_on: dict[Hint, int] = attrs.field(init=False, factory=dict)
     _reads_probed: int = attrs.field(init=False, default=-9)  # the read count at a probe
     _agreed: bool = False  # the last two progress readings predicted the same end
-    #: The last read was planned on a narrow progress band's record (`VOUCHED_WIDTH`):
-    #: the age up to which it may come (the longest the model's tasks have run), else 0.
-    _vouched: float = attrs.field(init=False, default=0.0)
     #: For a task that probes: where its first read falls below the schedule's (0-1).
     _probe: float | None = attrs.field(init=False, default=None)
     #: The task's own draw, for which of the record's schedules it follows (`Mix`).
@@ -192,9 +188,12 @@ class ReadPlan:
     #: (`_outlived`): the age last seen running (as the record's `x`), the product, and
     #: the record's own survival at the age when the task outlived it (None: it has not).
     _told: dict[Hint, tuple[float, float, float | None]] = attrs.field(init=False, factory=dict)
+    #: The number its model gave it as it started (`ModelTiming.enter`).
+    _number: int = attrs.field(init=False, default=-1)
 
     def __attrs_post_init__(self) -> None:
         if self.timing is not None:
+            self._number = self.timing.enter(self)
             self._born = self.timing.ended
             self._probe = self.timing.probes(self.costs.probe_every)
             self._draw = self.timing.draw()
@@ -276,20 +275,6 @@ class ReadPlan:
         # The band's trend: how its linear extrapolation errs at this reading.
         return self.predicted_duration() * math.exp(spread.trend(hint.covariate(self._progress)))
 
-    def trusts_progress(self) -> bool:
-        """Whether the next read may come up to `MAX_WAIT` later, past the age bound: the
-        task's progress moved on its last read, and its last two readings predicted the
-        same end."""
-        return self._agreed and self._stalled_reads == 0
-
-    def vouched_until(self) -> float:
-        """The age up to which the next read may come past the age bound (0: none): the
-        record of the progress band that planned it is narrow (`VOUCHED_WIDTH`), and the
-        task's progress moved on its last read; no later than the longest the model's
-        tasks have run (a reading off the curve, progress gone backwards, say, is read no
-        later than any task has taken)."""
-        return self._vouched if self._stalled_reads == 0 else 0.0
-
     def earliest(self, now: float) -> float:
         """The soonest the task may be read again: never a storm (see `next_read_at`)."""
         last = self.started if self._running_at is None else self._running_at
@@ -333,6 +318,7 @@ class ReadPlan:
             readings=tuple(self._readings),
             born=self._born,
             planned_on=None if self._on is None else self._on.source,
+            task=self._number,
         )
         self.timing.learn(ending)
         self.timing = None  # one end per task
@@ -350,7 +336,7 @@ class ReadPlan:
 
         Whatever the hints or the record say, the wait is bounded: the first read comes
         within `MAX_DELAY`, and every later one within `AGE_SHARE` of the task's age (within
-        `MAX_WAIT` where its progress is trusted: `trusts_progress`), always within
+        `MAX_WAIT` where the last two progress readings agree on the end), always within
         `MAX_WAIT`, but no sooner than `MIN_AGE_SHARE` of the age (and `MIN_DELAY`); and
         within `ReadCosts.longest`, where the costs have one, or their `tail_share` of the
         age once that is longer.
@@ -363,12 +349,11 @@ class ReadPlan:
         return at
 
     def _next_read_at(self, now: float, status: TaskStatus) -> float:
-        self._vouched = 0.0
         trusted = self._trusted(now, status)
         if self.timing is None:
             return trusted
         age = max(0.0, now - self.started)
-        choice, outlived = self._choose(age)
+        choice, outlived = self._choose(now)
         self._on = None if choice is None else choice[0]
         if choice is None:
             if self.estimated_time is None and not self._progress:
@@ -379,14 +364,6 @@ class ReadPlan:
             return trusted
         hint, spread = choice
         at, near = self._learned(now, age, hint, spread, trusted, outlived=outlived)
-        durations = self.timing.spread(DURATION) if self.timing is not None else None
-        if (
-            not outlived
-            and durations is not None
-            and hint.source is Source.PROGRESS
-            and spread.width() < VOUCHED_WIDTH
-        ):
-            self._vouched = math.exp(durations.quantile(TOP))
         return self._bounded(now, age, at, near=near)
 
     def _bounded(self, now: float, age: float, at: float, *, near: bool = False) -> float:
@@ -468,22 +445,33 @@ class ReadPlan:
             at = lowest + self._probe * (at - lowest)
         return self.started + predicted * math.exp(at), held
 
-    def _choose(self, age: float) -> tuple[tuple[Hint, Spread] | None, bool]:
+    def _choose(self, now: float) -> tuple[tuple[Hint, Spread] | None, bool]:
         """The record to plan on (`ModelTiming.best`), passing over those the task has
-        outlived (`_outlived`), and whether the one chosen is such (no other is left)."""
+        outlived (`_outlived`) and those that have seen only a cohort's fastest
+        (`_unknown`), and whether the one chosen is outlived (no other is left). A record
+        passed over as a cohort's is planned on where no other is left: reads a share of
+        the age apart instead lost more than they saved (a rare slow mode's first ends)."""
         if self.timing is None:
             return None, False
         hints = self._hints()
         choice = self.timing.best(hints, self._on)
+        age = max(0.0, now - self.started)
         seen = age if self._running_at is None else self._running_at - self.started
         outlived: tuple[Hint, Spread] | None = None
+        unknown: tuple[Hint, Spread] | None = None
         while choice is not None:
             hint, spread = choice
-            if not self._outlived(hint, spread, seen):
-                return choice, False
-            outlived = outlived or choice
             hints = [h for h in hints if h != hint]
-            choice = self.timing.best(hints, self._on)
+            after = self.timing.best(hints, self._on)
+            if self._outlived(hint, spread, seen):
+                outlived = outlived or choice
+            elif after is not None and self._unknown(hint, spread, age, now):
+                unknown = unknown or choice  # (with no other record, asked for nothing)
+            else:
+                return choice, False
+            choice = after
+        if unknown is not None:
+            return unknown, False
         return outlived, outlived is not None
 
     def _outlived(self, hint: Hint, spread: Spread, seen: float) -> bool:
@@ -523,6 +511,29 @@ class ReadPlan:
         self._told[hint] = (x, survival, floor)
         return outlived
 
+    def _unknown(self, hint: Hint, spread: Spread, age: float, now: float) -> bool:
+        """Whether the record of `hint` has seen only the fastest of the tasks like this
+        one, now `age` old: of the model's recent tasks that reached its place on the
+        record, `UNPLACED` or more still run beyond what the record foresaw for them at
+        their ages (`ModelTiming.unforeseen`).
+
+        A thousand waits started together end fastest first: the record of the last ends
+        holds durations just above every running task's age, and reads of each chased it
+        (2-3 % of the age apart). In a steady stream few of the tasks that reached a
+        place still run: those started just before."""
+        timing = self.timing
+        if timing is None or age <= 0:
+            return False
+        x = math.log(age / self._predicted(hint, spread))
+        top = spread.quantile(TOP)
+        if x >= top:
+            return False  # past the top: read a share of the age apart anyway
+        cap = round(top + COHORT_SPAN, 2)  # one per record's build, not per task
+        # Asked from the record's median at most: tasks started together all reach a
+        # place together, and at their own place the record foresees them all running.
+        since = min(x, spread.quantile(0.5))
+        return timing.unforeseen(hint, since, cap, now) >= UNPLACED
+
     def _held_to_loop(self, hint: Hint) -> bool:
         """Whether the schedule on `hint`'s record is held within a 1 s loop's delay: a
         progress band's, or an estimate's where the task has shown progress or the model's
@@ -554,9 +565,9 @@ class ReadPlan:
         return min(latest, max(earliest, self._after_first(now, duration, status)))
 
     def _longest_wait(self, age: float) -> float:
-        if self.trusts_progress():
+        if self._agreed and self._stalled_reads == 0:
             return MAX_WAIT
-        return min(MAX_WAIT, max(MIN_DELAY, AGE_SHARE * age, self.vouched_until() - age))
+        return min(MAX_WAIT, max(MIN_DELAY, AGE_SHARE * age))
 
     def _after_first(self, now: float, duration: float, status: TaskStatus) -> float:
         end = self.started + duration * (1.0 + END_MARGIN) + MIN_DELAY

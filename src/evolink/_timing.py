@@ -35,6 +35,7 @@ from statistics import NormalDist
 import attrs
 
 from evolink import _censored_normal
+from evolink._unplaced import Recent, Runner
 
 #: Intervals kept per model and hint: recent tasks tell the most (a model may change).
 MAX_SAMPLES = 160
@@ -745,6 +746,8 @@ class Ending:
     born: int = 0
     #: The source of the record that planned the read that saw it done (None: the hints).
     planned_on: Source | None = None
+    #: The number `ModelTiming.enter` gave it (-1: none).
+    task: int = -1
 
 
 @attrs.define
@@ -775,6 +778,21 @@ class ModelTiming:
     _quiet: bool = False  # `shows_none`, when `fell_quiet` last looked
     #: Where probes fall: not secret, and the same from run to run.
     _draws: random.Random = attrs.field(factory=lambda: random.Random(14))
+    #: The model's tasks still running and its recent ends (`still_running`).
+    _recent: Recent[Hint] = attrs.field(factory=lambda: Recent(_predicted_for))
+
+    def enter(self, runner: Runner) -> int:
+        """Count a task of the model in as running; its number, for its `Ending`."""
+        return self._recent.enter(runner)
+
+    def unforeseen(self, hint: Hint, x: float, cap: float, now: float) -> float:
+        """Of the model's recent tasks that reached `x` on `hint`'s record (and not `cap`),
+        the share still running at `now` beyond what the record foresaw (`_unplaced`); 0
+        for a progress band's (a running task's reading moves it from band to band)."""
+        spread = self.spread(hint)
+        if spread is None or hint.source is Source.PROGRESS:
+            return 0.0
+        return self._recent.unforeseen(hint, x, cap, now, lambda y: 1.0 - spread.cdf(y))
 
     def probes(self, every: int) -> float | None:
         """For one task in `every`, a uniform draw in [0, 1): where its first read probes
@@ -793,6 +811,7 @@ class ModelTiming:
         high = max(ending.high, 1e-6)
         low = max(ending.low, FLOOR_SHARE * high)
         self.ended += 1
+        self._recent.end(ending.task, high, dict(ending.predicted))
         self._progressed += bool(ending.readings)
         if ending.planned_on is not None:
             self._on_estimates.append(ending.planned_on is Source.ESTIMATE)
@@ -919,6 +938,20 @@ class ModelTiming:
         if current is None or best[1].width() < SWITCH_WIDTH * current.width():
             return best
         return following, current
+
+
+def _predicted_for(hint: Hint, runner: Runner) -> float | None:
+    """A running task's predicted duration on `hint`'s record, if it has one there."""
+    if hint.source is Source.DURATION:
+        return 1.0
+    estimate = runner.estimated_time
+    if hint.source is not Source.ESTIMATE or estimate is None:
+        return None
+    if not 0 < estimate < math.inf:
+        return None  # (a plan may be made with any estimate; `observe` takes sane ones)
+    if hint.band is not None and Hint.estimate(estimate) != hint:
+        return None
+    return estimate
 
 
 @attrs.define

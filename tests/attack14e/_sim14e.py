@@ -62,8 +62,7 @@ def check_gap(plan: ReadPlan, now: float, at: float, *, first: bool, agreed: boo
         return None
     if gap > MAX_WAIT + EPS:
         return "later than 300 s"
-    # (A narrow band's record may plan past it, up to the model's longest task so far.)
-    if not agreed and gap > max(AGE_SHARE * age, MIN_DELAY, plan.vouched_until() - age) + EPS:
+    if not agreed and gap > max(AGE_SHARE * age, MIN_DELAY) + EPS:
         return "later than the age"
     if gap < max(MIN_DELAY, min(MIN_AGE_SHARE * age, NEAR_FLOOR)) - EPS:
         return "storm: sooner than 2% of the age (or 0.5 s) / 20 ms"
@@ -129,8 +128,8 @@ def simulate(  # noqa: PLR0915 - one loop, kept whole
 
     def plan_read(i: int, now: float, status: TaskStatus, *, first: bool) -> None:
         plan = plans[i]
+        agreed = bool(plan._agreed) and plan._stalled_reads == 0
         at = plan.next_read_at(now, status)
-        agreed = plan.trusts_progress()  # two readings agree on the end
         problem = check_gap(plan, now, at, first=first, agreed=agreed)
         if problem is not None:
             violations.append(Violation(i, problem, now, at - now, now - plan.started))

@@ -111,7 +111,10 @@ def test_no_progress_waits_at_once_same_lateness(batch: bool) -> None:
     f = _three(specs, batch)
     rule, norule, loop = f["rule"], f["norule"], f["loop"]
     assert rule["mean_late"] <= loop["mean_late"], _fmt(f)
-    assert rule["reads"] <= norule["reads"], _fmt(f)
+    # (Since the cohort rule, `ReadPlan._unknown`, which both arms have, the outlived
+    # rule adds next to nothing here: with batch reads 6.18 reads a task against 6.17,
+    # 0.130 s late against 0.135 s.)
+    assert rule["reads"] <= 1.01 * norule["reads"], _fmt(f)
     assert rule["mean_late"] <= 1.1 * norule["mean_late"] + 0.01, _fmt(f)
 
 

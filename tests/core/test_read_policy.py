@@ -219,10 +219,8 @@ def test_reads_stay_within_their_bounds(record, reads, costs):
         assert wake <= now + MAX_WAIT + 1e-9
         if index > 0:  # the first read has no floor but MIN_DELAY: it comes once
             assert wake >= now + min(MIN_AGE_SHARE * age, NEAR_FLOOR) - 1e-9
-        if not plan.trusts_progress():  # two readings agreeing on the end are trusted to it
-            # (and a narrow band's record up to the model's longest task so far)
-            longest = max(MAX_DELAY, AGE_SHARE * age, plan.vouched_until() - age)
-            assert wake <= now + longest + 1e-9
+        if not plan._agreed:  # two readings agreeing on the end are trusted to it
+            assert wake <= now + max(MAX_DELAY, AGE_SHARE * age) + 1e-9
         if costs is HURRY_COSTS:
             assert wake <= now + max(1.0, HURRY_COSTS.tail_share * age) + 1e-9
 
