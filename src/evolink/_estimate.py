@@ -70,7 +70,7 @@ OUTLIVED_BELOW = 0.9
 #: A record is passed over for a task where, of the model's recent tasks that reached the
 #: task's place on it, this share or more still run beyond what it foresaw for them
 #: (`ReadPlan._unknown`): its ends are the fastest of a cohort...
-UNPLACED = 0.5
+UNFORESEEN = 0.5
 #: ...counting those up to this far past its top (log): not stuck tasks, nor a slow mode.
 COHORT_SPAN = 0.3
 #: The hand-written loop a user would otherwise write reads every `LOOP_STEP` seconds, so
@@ -514,7 +514,7 @@ class ReadPlan:
     def _unknown(self, hint: Hint, spread: Spread, age: float, now: float) -> bool:
         """Whether the record of `hint` has seen only the fastest of the tasks like this
         one, now `age` old: of the model's recent tasks that reached its place on the
-        record, `UNPLACED` or more still run beyond what the record foresaw for them at
+        record, `UNFORESEEN` or more still run beyond what the record foresaw for them at
         their ages (`ModelTiming.unforeseen`).
 
         A thousand waits started together end fastest first: the record of the last ends
@@ -532,7 +532,7 @@ class ReadPlan:
         # Asked from the record's median at most: tasks started together all reach a
         # place together, and at their own place the record foresees them all running.
         since = min(x, spread.quantile(0.5))
-        return timing.unforeseen(hint, since, cap, now) >= UNPLACED
+        return timing.unforeseen(hint, since, cap, now) >= UNFORESEEN
 
     def _held_to_loop(self, hint: Hint) -> bool:
         """Whether the schedule on `hint`'s record is held within a 1 s loop's delay: a

@@ -35,7 +35,7 @@ from statistics import NormalDist
 import attrs
 
 from evolink import _censored_normal
-from evolink._unplaced import Recent, Runner
+from evolink._recent_tasks import Recent, Runner
 
 #: Intervals kept per model and hint: recent tasks tell the most (a model may change).
 MAX_SAMPLES = 160
@@ -787,7 +787,7 @@ class ModelTiming:
 
     def unforeseen(self, hint: Hint, x: float, cap: float, now: float) -> float:
         """Of the model's recent tasks that reached `x` on `hint`'s record (and not `cap`),
-        the share still running at `now` beyond what the record foresaw (`_unplaced`); 0
+        the share still running at `now` beyond what the record foresaw (`_recent_tasks`); 0
         for a progress band's (a running task's reading moves it from band to band)."""
         spread = self.spread(hint)
         if spread is None or hint.source is Source.PROGRESS:

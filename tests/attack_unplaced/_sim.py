@@ -38,14 +38,14 @@ EPS = 1e-6
 
 @contextlib.contextmanager
 def rule(enabled: bool) -> Iterator[None]:
-    """The unplaced rule on (as shipped) or off (`UNPLACED` = inf: never passes over)."""
-    saved = _estimate.UNPLACED
+    """The unplaced rule on (as shipped) or off (`UNFORESEEN` = inf: never passes over)."""
+    saved = _estimate.UNFORESEEN
     if not enabled:
-        _estimate.UNPLACED = math.inf
+        _estimate.UNFORESEEN = math.inf
     try:
         yield
     finally:
-        _estimate.UNPLACED = saved
+        _estimate.UNFORESEEN = saved
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """What the rule costs per decision with thousands of tasks running.
 
 Blind (helper-48), on the rule's first version; the meter now times
-`_unplaced.Recent._unforeseen`, which walks the model's running tasks and recent ends
+`_recent_tasks.Recent._unforeseen`, which walks the model's running tasks and recent ends
 (a share is shared by the decisions within a quarter-second and 5 % of a place).
 """
 
@@ -14,7 +14,7 @@ import time
 import pytest
 from _sim import Sim, Spec, report, rule, steady
 
-from evolink import _unplaced
+from evolink import _recent_tasks
 
 
 class _Meter:
@@ -23,18 +23,18 @@ class _Meter:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.seconds = 0.0
         self.walked = 0
-        unforeseen = _unplaced.Recent._unforeseen
+        unforeseen = _recent_tasks.Recent._unforeseen
 
-        def timed(recent: _unplaced.Recent[object], *args: object) -> float:
+        def timed(recent: _recent_tasks.Recent[object], *args: object) -> float:
             t0 = time.perf_counter()
-            walk = _unplaced.WALKED
+            walk = _recent_tasks.WALKED
             self.walked += min(len(recent._running), walk) + min(len(recent._ended), walk)
             try:
                 return unforeseen(recent, *args)  # type: ignore[arg-type]
             finally:
                 self.seconds += time.perf_counter() - t0
 
-        monkeypatch.setattr(_unplaced.Recent, "_unforeseen", timed)
+        monkeypatch.setattr(_recent_tasks.Recent, "_unforeseen", timed)
 
 
 def _spread_estimates(rng: random.Random, _k: int) -> Spec:

@@ -1,6 +1,6 @@
 """What the rule's running set holds on to, and what it must not break.
 
-Blind tests (helper-48), from the docstrings of `_unplaced` and `_estimate.ReadPlan`, of
+Blind tests (helper-48), from the docstrings of `_recent_tasks` and `_estimate.ReadPlan`, of
 the rule's first version (a product-limit share past a record's last end); its unit tests
 of that share went with it, these apply to the rule as it stands.
 """

@@ -1,7 +1,7 @@
 """The unplaced rule against its promises, workload by workload, on simulated time.
 
 Each test runs the same workload (same seeds, same tasks) with the rule as shipped and
-with it disabled (`UNPLACED` = inf), and compares reads a task (after the create's
+with it disabled (`UNFORESEEN` = inf), and compares reads a task (after the create's
 answer) and the mean detection delay (seen done minus the true end). Every run also checks
 each decision's bounds (`_sim.Sim._plan_next`): first read within `MAX_DELAY`, every later
 one within `MAX_WAIT` and no sooner than `MIN_DELAY` or `MIN_AGE_SHARE` of the age

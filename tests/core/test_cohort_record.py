@@ -1,4 +1,4 @@
-"""A record that has seen only a cohort's fastest is passed over (`_unplaced`).
+"""A record that has seen only a cohort's fastest is passed over (`_recent_tasks`).
 
 waiting.md, "A record that moves with the clock": with a thousand waits started together,
 the model's last ends are its fastest tasks, and a task still running sat in that record's
@@ -17,8 +17,8 @@ import pytest
 from evolink import _estimate
 from evolink._estimate import BATCH_COSTS, GET_COSTS, ReadCosts, ReadPlan
 from evolink._models import Task, TaskStatus
+from evolink._recent_tasks import Recent
 from evolink._timing import DURATION, ESTIMATE, Ending, Hint, ModelTiming
-from evolink._unplaced import Recent
 
 
 def _after(tail: float):  # a record's survival: uniform durations on [1, tail] (log)
@@ -101,7 +101,7 @@ def _cohort_reads(costs: ReadCosts, *, gate: bool) -> list[tuple[float, Hint | N
     me = plans[500]
     with pytest.MonkeyPatch.context() as patch:
         if not gate:
-            patch.setattr(_estimate, "UNPLACED", math.inf)
+            patch.setattr(_estimate, "UNFORESEEN", math.inf)
         me.observe(_task("pending"), me.started)
         at = me.next_read_at(me.started, TaskStatus.PENDING)
         reads: list[tuple[float, Hint | None]] = []
