@@ -211,6 +211,7 @@ def test_abandoned_waits_on_a_long_lived_client() -> None:
     _no_harm(on, off)
 
 
+@pytest.mark.soak  # (the default suite is near its 10 minutes)
 def test_cohort_given_up_beside_a_small_stream() -> None:
     """A client that knows the model (400 tasks) runs a small stream (5 in flight, good
     estimates) when 1,000 waits arrive together and are given up at 18 s (most of them
@@ -253,6 +254,7 @@ def test_cohort_given_up_beside_a_small_stream() -> None:
     _no_harm(on, off)
 
 
+@pytest.mark.soak  # (the default suite is near its 10 minutes)
 def test_model_slows_down_threefold() -> None:
     """Steady 100 in flight; from the 600th task on the model takes 3x as long (the
     estimates do not follow). Measured over tasks 600-1400.
@@ -293,6 +295,7 @@ def test_estimates_that_arrive_on_a_later_read() -> None:
     _no_harm(on, off)
 
 
+@pytest.mark.soak  # (the default suite is near its 10 minutes)
 def test_half_the_tasks_with_estimates() -> None:
     """Half the tasks carry an estimate (sigma 0.1), half none. Pooled over 2 seeds.
 
@@ -303,6 +306,7 @@ def test_half_the_tasks_with_estimates() -> None:
     _no_harm(on, off)
 
 
+@pytest.mark.soak  # (the default suite is near its 10 minutes)
 def test_several_models_on_one_client() -> None:
     """Three models (medians 5, 20, 80 s) on one client, 300 in flight together.
 
