@@ -46,8 +46,12 @@ AGE_SHARE = 1.0
 #: sense (above 100 while processing) must not turn into a storm of reads.
 MIN_AGE_SHARE = 0.02
 #: Two progress readings whose predicted ends agree within this share are trusted to that
-#: end (within `MAX_WAIT`), past the age bound: progress that runs steadily.
+#: end (within `MAX_WAIT`), past the age bound, where nothing says otherwise: progress
+#: that runs steadily (`ReadPlan._corroborated`)...
 AGREE_SHARE = 0.1
+#: ...once the model's records judge its progress, only where the server's estimate puts
+#: the end within this share of where they do.
+CORROBORATE = 0.25
 
 #: Knowing nothing of a model and given no hint: the first read this long after the
 #: create, then each a share of the task's age later (`ReadCosts.cold_share`).
@@ -73,6 +77,12 @@ OUTLIVED_BELOW = 0.9
 UNFORESEEN = 0.5
 #: ...counting those up to this far past its top (log): not stuck tasks, nor a slow mode.
 COHORT_SPAN = 0.3
+#: A progress band's record this narrow (10-90 % of its ends within about 10 %) prices a
+#: read at `ReadCosts.band_cost`: there a read before the end buys little, and most of
+#: the record's width is cells no read has split (`GET_COSTS`). Where a band's spread is
+#: real (noisy progress, a random tail after 99 %), a read keeps the common price: priced
+#: so, noisy progress lost 1.3 % of wall and a finishing tail 1.0 % (helper-50).
+BAND_COST_WIDTH = 0.1
 #: The hand-written loop a user would otherwise write reads every `LOOP_STEP` seconds, so
 #: it sees a task done half of one late on average. Where a hint says where to read, a
 #: learned schedule whose mean delay would be over `LOOP_DELAY` (a margin below that: the
@@ -117,14 +127,13 @@ class ReadCosts:
 #: until 2026-12-04) spends fewer reads at no cost in wall on the matrix's servers: the
 #: progress records' schedules no longer read just before an end they predict to the
 #: percent, then once more after it (docs/explanation/waiting.md).
-#: On a progress band's record a read is priced three times as high (since 2026-12-05):
-#: such a record is cut into cells only where reads fell, and it spreads the mass of a
-#: cell no read has split evenly over it, so that a band whose readings predict the end
-#: to the percent (linear progress, in whole percents) still holds a few percent of its
-#: ends well before it; at the lower price its schedule read there, before the end, on
-#: a third of the tasks (estimates missing: 2.48 reads a task to 2.38, no wall lost, in
-#: the plan simulator). Where a band's spread is real, the schedule is still held within
-#: a 1 s loop's delay (`LOOP_DELAY`).
+#: On a narrow progress band's record a read is priced three times as high (since
+#: 2026-12-05, `BAND_COST_WIDTH`): such a record is cut into cells only where reads fell,
+#: and it spreads the mass of a cell no read has split evenly over it, so that a band
+#: whose readings predict the end to the percent (linear progress, in whole percents)
+#: still holds a few percent of its ends well before it; at the lower price its schedule
+#: read there, before the end, on a third of the tasks (estimates missing: 2.50 reads a
+#: task to 2.42, no wall lost, in the plan simulator).
 GET_COSTS = ReadCosts(
     read_cost=0.008,
     reads=2.3,
@@ -346,8 +355,9 @@ class ReadPlan:
         """The monotonic time at which to read the task next.
 
         Whatever the hints or the record say, the wait is bounded: the first read comes
-        within `MAX_DELAY`, and every later one within `AGE_SHARE` of the task's age (within
-        `MAX_WAIT` where the last two progress readings agree on the end), always within
+        within `MAX_DELAY`, and every later one within `AGE_SHARE` of the task's age (with
+        no record, within `MAX_WAIT` where the last two progress readings agree on the end:
+        `_longest_wait`), always within
         `MAX_WAIT`, but no sooner than `MIN_AGE_SHARE` of the age (and `MIN_DELAY`); and
         within `ReadCosts.longest`, where the costs have one, or their `tail_share` of the
         age once that is longer.
@@ -404,7 +414,7 @@ class ReadPlan:
         costs = self.costs
         x = math.log(max(age, 1e-9) / predicted)
         done = spread.cdf(x)
-        schedule = spread.schedule(self._price(hint), costs.reads, self._draw)
+        schedule = spread.schedule(self._price(hint, spread), costs.reads, self._draw)
         held = costs.loop and self._held_to_loop(hint)
         if held:
             most = None if costs.reads is None else LOOP_READS * costs.reads
@@ -424,10 +434,9 @@ class ReadPlan:
         if at <= x:
             # Past what the record has seen: a bounded share of the age, or sooner where
             # the task's own progress predicts its end (a young record's top may be below
-            # a task whose progress says it is nearly done); where its last two progress
-            # readings agree, where they put the end, sooner or later (`_past_top`).
+            # a task whose progress says it is nearly done).
             if self._progress_at is not None and self._stalled_reads == 0:
-                tail = trusted if self._past_top(hint) else min(tail, trusted)
+                tail = min(tail, trusted)
             return tail, held
         if done >= TOP:
             # Near the top: a bounded share of the age, or the record's last end if
@@ -457,25 +466,14 @@ class ReadPlan:
             at = lowest + self._probe * (at - lowest)
         return self.started + predicted * math.exp(at), held
 
-    def _price(self, hint: Hint) -> float:
-        """What a read on `hint`'s record costs (`ReadCosts.band_cost`)."""
+    def _price(self, hint: Hint, spread: Spread) -> float:
+        """What a read on `hint`'s record costs: `ReadCosts.band_cost` on a narrow progress
+        band's (`BAND_COST_WIDTH`)."""
         costs = self.costs
-        if hint.source is Source.PROGRESS and costs.band_cost is not None:
+        narrow = spread.width() < BAND_COST_WIDTH
+        if hint.source is Source.PROGRESS and costs.band_cost is not None and narrow:
             return costs.band_cost
         return costs.read_cost
-
-    def _past_top(self, hint: Hint) -> bool:
-        """Whether a task past the top of `hint`'s record is read where its progress puts
-        the end, however far: its last two readings agreed on it (as with no record:
-        `_longest_wait`), and the record is not a progress band's (whose top is the
-        readings' own word judged).
-
-        A record's top is the longest it has seen; a young one's holds the fastest of
-        the tasks started with it (the first 16 of a hundred started together end within
-        half a second of each other), and past it the tasks whose progress said 5 s were
-        read a quarter of their age apart until their band's record could judge them: a
-        read more each, a hundred tasks in (docs/explanation/waiting.md)."""
-        return self._agreed and hint.source is not Source.PROGRESS
 
     def _choose(self, now: float) -> tuple[tuple[Hint, Spread] | None, bool]:
         """The record to plan on (`ModelTiming.best`), passing over those the task has
@@ -597,9 +595,36 @@ class ReadPlan:
         return min(latest, max(earliest, self._after_first(now, duration, status)))
 
     def _longest_wait(self, age: float) -> float:
-        if self._agreed and self._stalled_reads == 0:
+        """The longest wait for the next read: `AGE_SHARE` of the age, or `MAX_WAIT` where
+        the last two progress readings agree on the end and nothing says otherwise
+        (`_corroborated`)."""
+        if self._agreed and self._stalled_reads == 0 and self._corroborated():
             return MAX_WAIT
         return min(MAX_WAIT, max(MIN_DELAY, AGE_SHARE * age))
+
+    def _corroborated(self) -> bool:
+        """Whether two agreeing progress readings are trusted past the age bound: no
+        record judges the task's progress bands yet (the hints as they are: a task of
+        minutes first read at 30 s is not read at 60, 120, 240 and 480 s), or the server's
+        estimate puts the end where they do (`CORROBORATE`).
+
+        Readings that agree with each other say nothing of the truth: a task's progress
+        may report a steady share of it (a stage counter that jumps to done), and a read
+        at the end the readings predict finds such a task done whenever it ended, so
+        that their bands' records never learn the lie. Trusted on their own word, a slow
+        sixth of the tasks whose progress said 2.5 times their duration were seen 1.45
+        durations late and the batch ran at 1.47x a 1 s loop (helper-50); held to the
+        age, 1.01x."""
+        timing = self.timing
+        if timing is None:
+            return True
+        if all(timing.spread(h) is None for h in Hint.progress_all(self._progress)):
+            return True
+        estimate = self.estimated_time
+        if estimate is None:
+            return False
+        predicted = self.predicted_duration()
+        return abs(predicted - estimate) <= CORROBORATE * predicted
 
     def _after_first(self, now: float, duration: float, status: TaskStatus) -> float:
         end = self.started + duration * (1.0 + END_MARGIN) + MIN_DELAY
