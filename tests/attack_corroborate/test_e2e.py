@@ -83,6 +83,7 @@ def test_e2e_liars_waits_mature_client(monkeypatch: pytest.MonkeyPatch) -> None:
     assert new[0] <= old[0] + 1.0, figures
 
 
+@pytest.mark.soak
 @pytest.mark.xfail(
     strict=True,
     reason=(

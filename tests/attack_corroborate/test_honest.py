@@ -51,6 +51,7 @@ def _promises(results: dict[str, sim.Result]) -> None:
     assert new.reads_per_task <= READS_SLACK * old.reads_per_task, figures
 
 
+@pytest.mark.soak
 @COST
 def test_long_linear_no_estimates_batch_of_gets() -> None:
     """60-600 s, linear, no estimates, 50 slots, mature. Figures (seed 21/22): new 8.19
@@ -77,6 +78,7 @@ def test_long_linear_honest_estimates() -> None:
     _promises(_run(warm, jobs))
 
 
+@pytest.mark.soak
 @COST
 def test_single_waits_mature_client() -> None:
     """`tasks.wait`-like: one task at a time (one slot, GETs) on a client that has seen
@@ -87,6 +89,7 @@ def test_single_waits_mature_client() -> None:
     _promises(_run(warm, jobs, slots=1))
 
 
+@pytest.mark.soak
 @COST
 def test_batch_reads_mature_client() -> None:
     """Batch reads (`BATCH_COSTS`), 60-600 s, linear, no estimates. Figures: new 8.9 task
@@ -96,6 +99,7 @@ def test_batch_reads_mature_client() -> None:
     _promises(_run(warm, jobs, mode="batch"))
 
 
+@pytest.mark.soak
 @pytest.mark.xfail(
     strict=True,
     reason=(

@@ -42,6 +42,7 @@ def test_sixth_of_liars_no_hints_mature_client() -> None:
     assert new.wall <= loop.wall + 1.0, _figures(results)
 
 
+@pytest.mark.soak
 @pytest.mark.xfail(
     strict=True,
     reason=(
@@ -75,6 +76,7 @@ def test_estimates_lie_as_progress_does() -> None:
     assert new.worst_delay_share <= 1.0, _figures(results)
 
 
+@pytest.mark.soak
 @pytest.mark.xfail(
     strict=True,
     reason=(
@@ -107,6 +109,7 @@ def test_estimates_lie_as_progress_does_short_tasks() -> None:
     assert results["new"].worst_delay_share <= 1.0, _figures(results)
 
 
+@pytest.mark.soak
 @pytest.mark.xfail(
     strict=True,
     reason=(
@@ -132,6 +135,7 @@ def test_estimates_corroborate_by_chance() -> None:
     assert new.worst_delay_share <= 1.0, _figures(results)
 
 
+@pytest.mark.soak
 @pytest.mark.xfail(
     strict=True,
     reason=(
@@ -149,6 +153,7 @@ def test_fresh_client_first_cohort_of_liars() -> None:
     assert new.worst_delay_share <= 1.0, figures
 
 
+@pytest.mark.soak
 @pytest.mark.xfail(
     strict=True,
     reason=(

@@ -52,6 +52,7 @@ def test_slowdown_liar_held_to_the_age() -> None:
     assert new["vs_loop"] <= 1.06, servers.fmt(new)
 
 
+@pytest.mark.soak
 @pytest.mark.xfail(
     strict=True,
     reason=(
