@@ -355,9 +355,9 @@ class ReadPlan:
         """The monotonic time at which to read the task next.
 
         Whatever the hints or the record say, the wait is bounded: the first read comes
-        within `MAX_DELAY`, and every later one within `AGE_SHARE` of the task's age (with
-        no record, within `MAX_WAIT` where the last two progress readings agree on the end:
-        `_longest_wait`), always within
+        within `MAX_DELAY`, and every later one within `AGE_SHARE` of the task's age (within
+        `MAX_WAIT` where the last two progress readings agree on the end and nothing says
+        otherwise: `_corroborated`), always within
         `MAX_WAIT`, but no sooner than `MIN_AGE_SHARE` of the age (and `MIN_DELAY`); and
         within `ReadCosts.longest`, where the costs have one, or their `tail_share` of the
         age once that is longer.
@@ -470,10 +470,9 @@ class ReadPlan:
         """What a read on `hint`'s record costs: `ReadCosts.band_cost` on a narrow progress
         band's (`BAND_COST_WIDTH`)."""
         costs = self.costs
-        narrow = spread.width() < BAND_COST_WIDTH
-        if hint.source is Source.PROGRESS and costs.band_cost is not None and narrow:
-            return costs.band_cost
-        return costs.read_cost
+        if hint.source is not Source.PROGRESS or costs.band_cost is None:
+            return costs.read_cost
+        return costs.band_cost if spread.width() < BAND_COST_WIDTH else costs.read_cost
 
     def _choose(self, now: float) -> tuple[tuple[Hint, Spread] | None, bool]:
         """The record to plan on (`ModelTiming.best`), passing over those the task has
