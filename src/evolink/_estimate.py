@@ -17,7 +17,17 @@ import math
 import attrs
 
 from evolink._models import Task, TaskStatus
-from evolink._timing import DURATION, ESTIMATE, Ending, Hint, ModelTiming, Source, Spread
+from evolink._timing import (
+    DURATION,
+    ESTIMATE,
+    WEIGHED_BELOW,
+    WEIGHED_BELOW_BAND,
+    Ending,
+    Hint,
+    ModelTiming,
+    Source,
+    Spread,
+)
 
 #: Without an estimate from the server, a task is assumed to take this long.
 DEFAULT_DURATION = 20.0
@@ -200,6 +210,11 @@ class ReadPlan:
     #: Whether the first read after the first look came (the record that planned it
     #: weighs it: `_timing.Spread.weigh`).
     _first_seen: bool = attrs.field(init=False, default=False)
+    #: The progress band whose record planned the next read, where it is the first read
+    #: that record planned for the task, with the duration it predicted and the point
+    #: (its `x`) below which it gave a done under `WEIGHED_BELOW_BAND`, as it planned:
+    #: the record weighs a read that falls there (`observe`).
+    _judging: tuple[Hint, float, float] | None = attrs.field(init=False, default=None)
     #: How many of the model's tasks had ended when this one started (`Ending.born`).
     _born: int = attrs.field(init=False, default=0)
     #: Where a deep probe puts the task's first read (`Spread.deep_probe`), once granted.
@@ -223,6 +238,12 @@ class ReadPlan:
         if self._observed and not self._first_seen:
             self._first_seen = True
             self._judge_first_read(task, now)
+        elif self._judging is not None and self.timing is not None:
+            hint, predicted, below = self._judging
+            x = math.log(max(now - self.started, 1e-9) / predicted)
+            if x < below:
+                self.timing.weigh(hint, x, done=task.is_terminal, below=WEIGHED_BELOW_BAND)
+        self._judging = None
         if task.is_terminal:
             self._learn_end(now)
             return
@@ -252,11 +273,11 @@ class ReadPlan:
         self._observed = True
 
     def _judge_first_read(self, task: Task, now: float) -> None:
-        """The first read after the first look: the record that planned it weighs it
-        (only the first: later reads, planned on progress, are where the tasks still
-        running are, and their records' chances say less); one planned on the hints alone
-        before the estimate's end tells the model whether it caught the task done early
-        (`ModelTiming.shows_none`)."""
+        """The first read after the first look: the record that planned it weighs it; one
+        planned on the hints alone before the estimate's end tells the model whether it
+        caught the task done early (`ModelTiming.shows_none`). Later reads are weighed
+        only where a progress band's record plans its first for the task (`_judging`):
+        the band's own first look at it, as this is the estimate's."""
         if self._on is not None:
             self._weigh(_pooled(self._on), now, done=task.is_terminal)
             return
@@ -277,14 +298,14 @@ class ReadPlan:
         ):
             self.timing.saw_still()
 
-    def _weigh(self, hint: Hint, now: float, *, done: bool) -> None:
+    def _weigh(self, hint: Hint, now: float, *, done: bool, below: float = WEIGHED_BELOW) -> None:
         """Let the record of `hint`, which planned this read, weigh what it found."""
         timing = self.timing
         spread = None if timing is None else timing.spread(hint)
         if timing is None or spread is None:
             return
         x = math.log(max(now - self.started, 1e-9) / self._predicted(hint, spread))
-        timing.weigh(hint, x, done=done)
+        timing.weigh(hint, x, done=done, below=below)
 
     def _predicted(self, hint: Hint, spread: Spread) -> float:
         """The duration `hint` predicts for the task, as its record's `x` is measured."""
@@ -370,6 +391,7 @@ class ReadPlan:
         return at
 
     def _next_read_at(self, now: float, status: TaskStatus) -> float:
+        self._judging = None
         trusted = self._trusted(now, status)
         if self.timing is None:
             return trusted
@@ -444,6 +466,7 @@ class ReadPlan:
             return min(tail, self.started + predicted * math.exp(at)), held
         # The read count at which the task first planned on this record.
         first = self._planned_on.setdefault(hint, self._reads)
+        self._judging = self._judged_by(hint, spread, first, predicted)
         again = len(spread) < PROBE_YOUNG and self._reads == first == self._reads_probed + 1
         if self._reads == 0 and self._deep is None and not self._first_seen:
             pooled = self.timing.spread(_pooled(hint)) if self.timing is not None else None
@@ -465,6 +488,24 @@ class ReadPlan:
             lowest = max(x, at - max(spread.width(), PROBE_SPAN))
             at = lowest + self._probe * (at - lowest)
         return self.started + predicted * math.exp(at), held
+
+    def _judged_by(
+        self, hint: Hint, spread: Spread, first: int, predicted: float
+    ) -> tuple[Hint, float, float] | None:
+        """The band whose record weighs the next read (`_judging`): `hint`'s, where its
+        record plans its first read of the task (`first`: the read count when the task
+        first planned on it), after the task's first. Where the read falls is judged on
+        the record as it planned it: asked again at the read, it would be rebuilt at
+        other times than it is now, and its fits with it.
+
+        So a model whose progress comes to mean less (3x slower, its progress now
+        reporting half the truth) is seen to have changed. Unweighed, each band's record
+        kept its old ends until 160 new ones pushed them out, the tasks meanwhile read up
+        to their age apart: 1.062x a 1 s loop over 12 seeds (helper-50's
+        slowdown-liar-missing); weighed, 1.001x."""
+        if hint.source is Source.PROGRESS and self._reads == first > 0:
+            return hint, predicted, spread.quantile(WEIGHED_BELOW_BAND)
+        return None
 
     def _price(self, hint: Hint, spread: Spread) -> float:
         """What a read on `hint`'s record costs: `ReadCosts.band_cost` on a narrow progress
@@ -618,7 +659,9 @@ class ReadPlan:
         if timing is None:
             return True
         if all(timing.spread(h) is None for h in Hint.progress_all(self._progress)):
-            return True
+            # Unless a band's record started again: the model's progress changed what it
+            # means, and readings that agree prove nothing yet.
+            return not timing.progress_changed()
         estimate = self.estimated_time
         if estimate is None:
             return False
