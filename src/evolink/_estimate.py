@@ -659,9 +659,7 @@ class ReadPlan:
         if timing is None:
             return True
         if all(timing.spread(h) is None for h in Hint.progress_all(self._progress)):
-            # Unless a band's record started again: the model's progress changed what it
-            # means, and readings that agree prove nothing yet.
-            return not timing.progress_changed()
+            return True
         estimate = self.estimated_time
         if estimate is None:
             return False
