@@ -29,6 +29,7 @@ def test_slowdown_liar_claim_on_average_twelve_seeds() -> None:
     assert mean_vs_loop(runs) <= 1.005, summary(runs)
 
 
+@pytest.mark.soak
 @pytest.mark.xfail(
     strict=True,
     reason="slowdown liar (2-6 s tasks turning 3x slower, progress half the truth): seed 1 "
@@ -40,6 +41,7 @@ def test_slowdown_liar_every_batch_within_grid() -> None:
     assert not over_grid(runs), f"{over_grid(runs)}\n{summary(runs)}"
 
 
+@pytest.mark.soak
 @pytest.mark.xfail(
     strict=True,
     reason="slowdown liar on tasks of 10-30 s (30-90 s after the change): 1.0200x the "
@@ -51,6 +53,7 @@ def test_slowdown_liar_longer_tasks_within_loop() -> None:
     assert not over_grid(runs), f"{over_grid(runs)}\n{summary(runs)}"
 
 
+@pytest.mark.soak
 @pytest.mark.xfail(
     strict=True,
     reason="slow lying sixth (15-30 s tasks reporting 40 % of the truth among honest "
@@ -63,6 +66,7 @@ def test_slow_lying_sixth_every_batch_within_grid() -> None:
     assert not over_grid(runs), f"{over_grid(runs)}\n{summary(runs)}"
 
 
+@pytest.mark.soak
 @pytest.mark.xfail(
     strict=True,
     reason="20-60 s tasks, no estimates, from task 400 progress reports 60 % of the truth "
@@ -77,6 +81,7 @@ def test_progress_coming_to_mean_less_on_longer_tasks_within_loop() -> None:
     assert not over_grid(runs), f"{over_grid(runs)}\n{summary(runs)}"
 
 
+@pytest.mark.soak
 @pytest.mark.xfail(
     strict=True,
     reason="20-60 s tasks, no estimates, from task 400 progress along t^3 (waiting.md's "

@@ -10,6 +10,7 @@ from tests.attack_judge._checks import life, mean_vs_loop, over_grid, summary
 from tests.attack_judge._sim import match
 
 
+@pytest.mark.soak
 @pytest.mark.xfail(
     strict=True,
     reason="honest mixture (half linear 2-6 s, half t^2 20-60 s, shuffled, honest "
@@ -21,6 +22,7 @@ def test_honest_mixture_within_loop() -> None:
     assert not over_grid(runs), f"{over_grid(runs)}\n{summary(runs)}"
 
 
+@pytest.mark.soak
 @pytest.mark.xfail(
     strict=True,
     reason="linear progress, no estimates, 20-60 s tasks: a warm client's second and "
