@@ -20,7 +20,6 @@ from evolink._models import Task, TaskStatus
 from evolink._timing import (
     DURATION,
     ESTIMATE,
-    WEIGHED_BELOW,
     WEIGHED_BELOW_BAND,
     Ending,
     Hint,
@@ -298,14 +297,14 @@ class ReadPlan:
         ):
             self.timing.saw_still()
 
-    def _weigh(self, hint: Hint, now: float, *, done: bool, below: float = WEIGHED_BELOW) -> None:
+    def _weigh(self, hint: Hint, now: float, *, done: bool) -> None:
         """Let the record of `hint`, which planned this read, weigh what it found."""
         timing = self.timing
         spread = None if timing is None else timing.spread(hint)
         if timing is None or spread is None:
             return
         x = math.log(max(now - self.started, 1e-9) / self._predicted(hint, spread))
-        timing.weigh(hint, x, done=done, below=below)
+        timing.weigh(hint, x, done=done)
 
     def _predicted(self, hint: Hint, spread: Spread) -> float:
         """The duration `hint` predicts for the task, as its record's `x` is measured."""
