@@ -6,6 +6,7 @@ client reads its settings, builds one transport and hands it to each resource.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from types import TracebackType
@@ -46,6 +47,8 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 #: HTTP requests in flight at once per client (and the pool's size to match, so httpx's
 #: own queue, which rescans every connection per queued request, stays short).
 DEFAULT_MAX_CONNECTIONS = 32
+#: The least `max_poll_interval`: reads of one task more often than this are a storm.
+MIN_POLL_INTERVAL = 0.1
 DEFAULT_MAX_RETRIES = 2
 
 
@@ -73,10 +76,18 @@ class AsyncEvolink:
             httpx mocks see every request), `"aiohttp"` (aiohttp's transport under httpx,
             asyncio only, the `aiohttp` extra: about a quarter of the CPU per
             request) or `"auto"` (aiohttp where installed and on asyncio, else httpx).
+        max_poll_interval: the longest the waiting engine leaves a running task unread,
+            in seconds (at least 0.1). By default (`None`) the engine reads each task when
+            what it has learned of the model says it is likely done, which takes fewer
+            reads than polling; where a server's hints mislead it (progress that reports
+            a steady share of the truth), it can see a task later than a 1 s loop would.
+            With `1.0`, no task is seen later than a 1 s loop would see it, at up to the
+            loop's reads (a second apart for every task the plan would leave longer).
 
     Raises:
         ConfigurationError: no API key was given or found, `max_retries` is negative,
-            `max_connections` is below 1, or both `transport` and `http_client` were given.
+            `max_connections` is below 1, `max_poll_interval` is not a number of seconds
+            of at least 0.1, or both `transport` and `http_client` were given.
     """
 
     def __init__(
@@ -93,6 +104,7 @@ class AsyncEvolink:
         allow_local_callbacks: bool = False,
         retry_policy: RetryPolicy | None = None,
         http_backend: HttpBackend = "httpx",
+        max_poll_interval: float | None = None,
     ) -> None:
         # The key goes into a Secret at once, and no frame keeps it as a plain string: a
         # traceback printed with its locals (Sentry, rich) must not show it.
@@ -108,6 +120,7 @@ class AsyncEvolink:
             raise ConfigurationError("max_connections must be at least 1")
         if transport is not None and http_client is not None:
             raise ConfigurationError("pass transport= or http_client=, not both")
+        self.max_poll_interval = _poll_interval(max_poll_interval)
         self._api_key = secret
         self.base_url = (base_url or os.environ.get("EVOLINK_BASE_URL") or DEFAULT_BASE_URL).rstrip(
             "/"
@@ -228,3 +241,18 @@ def _read_key(api_key: str | None) -> tuple[Secret | None, str]:
         # A stray CR/LF (a key read from a file) would end up quoted in an error.
         return None, "the API key holds spaces or control characters"
     return Secret(key), ""
+
+
+def _poll_interval(value: object) -> float | None:
+    """`max_poll_interval` checked: None, or a finite number of seconds, at least 0.1."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(
+            f"max_poll_interval must be a number of seconds or None, not {type(value).__name__}"
+        )
+    if not math.isfinite(value) or value < MIN_POLL_INTERVAL:
+        raise ConfigurationError(
+            f"max_poll_interval must be at least {MIN_POLL_INTERVAL} s (or None), not {value!r}"
+        )
+    return float(value)

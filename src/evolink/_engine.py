@@ -72,6 +72,8 @@ class Engine:
     """Reads every task the client waits for; one per client (`client._engine`)."""
 
     _transport: Transport
+    #: The client's `max_poll_interval` (`Watcher.max_gap`).
+    max_gap: float | None = None
     watcher: Watcher = attrs.field(init=False)
     _driving: bool = False
     #: Parties waiting to drive, in order: each is woken alone when the driver leaves.
@@ -83,7 +85,7 @@ class Engine:
     _reading_firsts: bool = False
 
     def __attrs_post_init__(self) -> None:
-        self.watcher = Watcher(self._transport, timings=Timings())
+        self.watcher = Watcher(self._transport, timings=Timings(), max_gap=self.max_gap)
 
     @property
     def timings(self) -> Timings:
@@ -335,7 +337,7 @@ def _again(slots: Iterable[_FirstRead]) -> None:
 def engine_of(client: AsyncEvolink) -> Engine:
     """The client's one engine, made on first use."""
     if client._engine is None:  # noqa: SLF001 - the client holds it, the engine owns it
-        client._engine = Engine(client._transport)  # noqa: SLF001
+        client._engine = Engine(client._transport, client.max_poll_interval)  # noqa: SLF001
     return client._engine  # noqa: SLF001
 
 

@@ -362,6 +362,7 @@ class Evolink(_Door):
         allow_local_callbacks: bool = False,
         retry_policy: RetryPolicy | None = None,
         http_backend: HttpBackend = "httpx",
+        max_poll_interval: float | None = None,
     ) -> None:
         self._options: dict[str, Any] = {
             # Held masked: a dump of the client's attributes (an error tracker's) shows it
@@ -375,6 +376,7 @@ class Evolink(_Door):
             "allow_local_callbacks": allow_local_callbacks,
             "retry_policy": retry_policy,
             "http_backend": http_backend,
+            "max_poll_interval": max_poll_interval,
         }
         self._owner = self
         self._lock = threading.Lock()

@@ -161,6 +161,9 @@ class Watcher:
 
     _transport: Transport
     timings: Timings = attrs.field(factory=Timings)
+    #: The longest wait between two reads of a task, if the client sets one
+    #: (`max_poll_interval`): the learned plan may read sooner, never later.
+    max_gap: float | None = None
     #: Reads of parties without a limiter of their own (waits): half the client's
     #: connections, so that creates still find some (a batch's reads use its own limiter).
     _limiter: anyio.CapacityLimiter = attrs.field(init=False)
@@ -220,7 +223,7 @@ class Watcher:
             costs=self._costs((listener,), others=len(self._watched)),
         )
         plan.observe(task, now)
-        planned = plan.next_read_at(now, task.status)
+        planned, capped = self._planned(plan, task, 0.0, now, batch_reads=listener.batch_reads)
         due = min(planned, deadline)
         held = task.id in self._held
         older = self._hints.pop(task.id, None)  # the reads out before its callback came
@@ -233,7 +236,7 @@ class Watcher:
             due=due,
             listeners={listener: deadline},
             grace=grace,
-            urgent=due < planned or planned - now <= 2 * MIN_DELAY,
+            urgent=capped or due < planned or planned - now <= 2 * MIN_DELAY,
             reading=held,
             confirm=held and bool(older),  # the read out left before the callback came
             held=held,
@@ -505,7 +508,8 @@ class Watcher:
             if watched.reading or watched.task.model != model:
                 continue
             if watched.plan.looks_part_way():
-                watched.due = watched.plan.next_read_at(now, watched.task.status) + watched.grace
+                watched.due, capped = self._planned_for(watched, now)
+                watched.urgent = watched.urgent or capped
                 self._schedule(task_id, watched)
 
     def _read_now(self, model: str | None, hints: frozenset[Hint], now: float) -> None:
@@ -522,10 +526,38 @@ class Watcher:
 
     def _plan_sooner(self, task_id: str, watched: _Watched, now: float) -> None:
         """Plan the task's next read again: sooner if its plan now says so, never later."""
-        planned = watched.plan.next_read_at(now, watched.task.status) + watched.grace
+        planned, capped = self._planned_for(watched, now)
         if planned < watched.due:
             watched.due = planned
+            watched.urgent = watched.urgent or capped
             self._schedule(task_id, watched)
+
+    def _planned_for(self, watched: _Watched, now: float) -> tuple[float, bool]:
+        return self._planned(
+            watched.plan, watched.task, watched.grace, now, batch_reads=watched.batch_reads
+        )
+
+    def _planned(
+        self, plan: ReadPlan, task: Task, grace: float, now: float, *, batch_reads: bool
+    ) -> tuple[float, bool]:
+        """When to read `task` next, as its plan has it (after a callback's `grace`), and
+        whether the client's `max_poll_interval` brought the read sooner (`max_gap`): a
+        read so held comes when due, not when others can share its request."""
+        planned = plan.next_read_at(now, task.status) + grace
+        gap = self.max_gap
+        if gap is None:
+            return planned, False
+        latest = now + gap
+        margin = 0.0
+        if self._batch_reads(batch_reads):
+            # On a grid of the interval, so that the tasks it holds fall due together: one
+            # batch request a tick, as a hand-written loop's, not one per task. A read
+            # planned just before it would wait for company past it: it goes when due.
+            latest = max(now + MIN_DELAY, math.floor(latest / gap) * gap)
+            margin = BATCH_WINDOW_BOUNDS[1] + BATCH_SPACING_MAX
+        if planned < latest - margin:
+            return planned, False
+        return min(planned, latest), True
 
     def _spacing(self) -> float:
         """The least time between batch requests, from the rate tasks have been ending."""
@@ -814,13 +846,13 @@ class Watcher:
             watched.due = now
             watched.urgent = True
         else:
-            planned = watched.plan.next_read_at(now, task.status) + watched.grace
+            planned, capped = self._planned_for(watched, now)
             if now < watched.due:
                 # It rode along in a batch read before its time: its own read still comes
                 # when planned (a ride-along is a bonus, not a reason to read more).
                 planned = max(planned, watched.due)
             watched.due = min(planned, watched.deadline)
-            watched.urgent = watched.due < planned
+            watched.urgent = capped or watched.due < planned
         self._schedule(task_id, watched)
 
 

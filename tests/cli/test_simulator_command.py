@@ -14,6 +14,7 @@ from evolink.testing import (
     NoProgress,
     PowerProgress,
     ScaledClock,
+    ShareProgress,
     Simulator,
     SteppedProgress,
     VirtualClock,
@@ -185,6 +186,7 @@ def test_speed_without_anchor_anchors_on_a_whole_second(runner, monkeypatch):
         pytest.param("none", NoProgress(), id="none"),
         pytest.param("slow-then-fast", PowerProgress(3), id="slow-then-fast"),
         pytest.param("fast-then-slow", PowerProgress(1 / 3), id="fast-then-slow"),
+        pytest.param("half-told", ShareProgress(0.5), id="half-told"),
     ],
 )
 def test_progress_names(name, model):

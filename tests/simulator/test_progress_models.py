@@ -15,6 +15,7 @@ from evolink.testing import (
     NoProgress,
     PowerProgress,
     ProgressModel,
+    ShareProgress,
     Simulator,
     SteppedProgress,
     VirtualClock,
@@ -27,6 +28,7 @@ MODELS = [
     pytest.param(NoProgress(), id="none"),
     pytest.param(PowerProgress(3), id="slow-then-fast"),
     pytest.param(PowerProgress(1 / 3), id="fast-then-slow"),
+    pytest.param(ShareProgress(0.4), id="share-0.4"),
 ]
 
 
@@ -66,6 +68,7 @@ async def test_default_is_linear() -> None:
         pytest.param(NoProgress(), [0, 0, 0, 0, 0, 100], id="none"),
         pytest.param(PowerProgress(3), [0, 0, 12, 42, 97, 100], id="slow-then-fast"),
         pytest.param(PowerProgress(1 / 3), [0, 58, 79, 90, 99, 100], id="fast-then-slow"),
+        pytest.param(ShareProgress(0.4), [0, 8, 19, 30, 39, 100], id="share-0.4"),
     ],
 )
 async def test_progress_follows_the_model(model: ProgressModel, expected: list[int]) -> None:
@@ -133,7 +136,14 @@ def test_models_are_monotone_percentages(
 ) -> None:
     """Every model maps [0, 1) to whole percents in 0-100, never decreasing."""
     low, high = sorted((fraction, later))
-    for model in (LinearProgress(), SteppedProgress(step), NoProgress(), PowerProgress(exponent)):
+    models = (
+        LinearProgress(),
+        SteppedProgress(step),
+        NoProgress(),
+        PowerProgress(exponent),
+        ShareProgress(0.3),
+    )
+    for model in models:
         assert 0 <= model.percent(low) <= model.percent(high) <= 100
         assert isinstance(model.percent(low), int)
 
@@ -149,6 +159,9 @@ def test_models_are_monotone_percentages(
         pytest.param(lambda: PowerProgress(-2), id="exponent-negative"),
         pytest.param(lambda: PowerProgress(math.inf), id="exponent-inf"),
         pytest.param(lambda: PowerProgress(math.nan), id="exponent-nan"),
+        pytest.param(lambda: ShareProgress(0), id="share-0"),
+        pytest.param(lambda: ShareProgress(1.5), id="share-above-1"),
+        pytest.param(lambda: ShareProgress(math.nan), id="share-nan"),
     ],
 )
 def test_invalid_knobs_are_refused(make: object) -> None:

@@ -120,6 +120,16 @@ def _target_options(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
+#: --max-poll-interval, for the commands that wait for tasks.
+_max_poll_interval = click.option(
+    "--max-poll-interval",
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="Read every running task at least this often (1: never seen later than a 1 s"
+    " polling loop would, at up to its reads). Default: when the task is likely done.",
+)
+
+
 def _console(*, json_output: bool, plain: bool) -> Console:
     """Progress goes to stderr when stdout is for JSON."""
     return Console(stderr=json_output, no_color=plain or None, highlight=False)
@@ -477,6 +487,7 @@ def demo(
     help="With --resume: create failed inputs again (never one whose task may exist).",
 )
 @_distributed_options
+@_max_poll_interval
 @click.option("--plain", is_flag=True, help="Log lines instead of the live display.")
 @click.option("--json", "json_output", is_flag=True, help="Print the result as JSON on stdout.")
 @_target_options
@@ -497,6 +508,7 @@ def batch(
     run: str,
     enqueue: bool,
     chunk_size: int,
+    max_poll_interval: float | None,
     plain: bool,
     json_output: bool,
     simulate: bool,
@@ -541,7 +553,12 @@ def batch(
         journal_url=journal,
         run=run,
     )
-    target = Target(simulate=simulate, api_key=api_key, base_url=base_url)
+    target = Target(
+        simulate=simulate,
+        api_key=api_key,
+        base_url=base_url,
+        max_poll_interval=max_poll_interval,
+    )
     if max_credits is not None and not resume:
         preview_budget(target, prompts, max_credits)
     _execute(target, prompts, config, json_output=json_output, plain=plain)
@@ -570,6 +587,7 @@ def batch(
     callback=_idempotency_key,
     help="The key of an earlier create (printed after Ctrl-C): get its task, not a new one.",
 )
+@_max_poll_interval
 @click.option("--plain", is_flag=True, help="Log lines instead of the live display.")
 @click.option("--json", "json_output", is_flag=True, help="Print the result as JSON on stdout.")
 @_target_options
@@ -582,6 +600,7 @@ def generate(
     params: tuple[tuple[str, Any], ...],
     kind: MediaKind,
     idempotency_key: str | None,
+    max_poll_interval: float | None,
     plain: bool,
     json_output: bool,
     simulate: bool,
@@ -607,7 +626,12 @@ def generate(
         outputs=False,
         keys={0: idempotency_key} if idempotency_key is not None else {},
     )
-    target = Target(simulate=simulate, api_key=api_key, base_url=base_url)
+    target = Target(
+        simulate=simulate,
+        api_key=api_key,
+        base_url=base_url,
+        max_poll_interval=max_poll_interval,
+    )
     _execute(target, prompts, config, json_output=json_output, plain=plain, hint=generate_hint)
 
 

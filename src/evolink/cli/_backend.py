@@ -33,6 +33,8 @@ class Target:
     #: The share of simulated tasks that fail.
     failures: float = 0.0
     seed: int | None = None
+    #: The client's `max_poll_interval`: the longest a running task goes unread.
+    max_poll_interval: float | None = None
 
 
 def make_simulator(*, durations: tuple[float, float], failures: float, seed: int | None) -> Any:
@@ -54,11 +56,18 @@ async def open_backend(target: Target) -> AsyncIterator[tuple[AsyncEvolink, http
             durations=target.durations, failures=target.failures, seed=target.seed
         )
         client = AsyncEvolink(
-            api_key=SIMULATOR_KEY, transport=simulator.transport(), allow_local_callbacks=True
+            api_key=SIMULATOR_KEY,
+            transport=simulator.transport(),
+            allow_local_callbacks=True,
+            max_poll_interval=target.max_poll_interval,
         )
         images = httpx.AsyncClient(transport=simulator.transport(), timeout=DOWNLOAD_TIMEOUT)
     else:
-        client = AsyncEvolink(api_key=target.api_key, base_url=target.base_url)
+        client = AsyncEvolink(
+            api_key=target.api_key,
+            base_url=target.base_url,
+            max_poll_interval=target.max_poll_interval,
+        )
         images = httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True)
     async with client, images:
         yield client, images

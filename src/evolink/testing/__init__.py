@@ -29,6 +29,7 @@ from evolink.testing._progress_models import (
     NoProgress,
     PowerProgress,
     ProgressModel,
+    ShareProgress,
     SteppedProgress,
 )
 from evolink.testing._records import RecordedRequest
@@ -62,6 +63,7 @@ __all__ = [
     "ProgressModel",
     "RecordedRequest",
     "ScaledClock",
+    "ShareProgress",
     "SimulatedTask",
     "Simulator",
     "SteppedProgress",

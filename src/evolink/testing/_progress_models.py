@@ -84,4 +84,26 @@ class PowerProgress:
         return math.floor(100 * math.pow(fraction, self.exponent))
 
 
+def _share(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not (math.isfinite(value) and 0 < value <= 1):
+        raise ValueError(f"{attribute.name} must be a share in (0, 1], got {value!r}")
+
+
+@attrs.frozen
+class ShareProgress:
+    """Progress that reports a steady share of the truth, then jumps to done (a stage
+    counter, or a service whose last stage is not counted): `floor(100 x share x fraction)`.
+
+    Its readings agree with each other on an end `1 / share` times too late, so no reading
+    alone shows the lie: only a task seen done early does. `ShareProgress(0.4)` reads 20%
+    half-way and 39% just before the end.
+    """
+
+    share: float = attrs.field(default=0.5, converter=float, validator=_share)
+
+    def percent(self, fraction: float) -> int:
+        """`floor(100 x share x fraction)`."""
+        return math.floor(100 * self.share * fraction)
+
+
 LINEAR_PROGRESS: ProgressModel = LinearProgress()

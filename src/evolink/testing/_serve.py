@@ -25,6 +25,7 @@ from evolink.testing._progress_models import (
     NoProgress,
     PowerProgress,
     ProgressModel,
+    ShareProgress,
     SteppedProgress,
 )
 from evolink.testing._simulator import Simulator
@@ -37,6 +38,7 @@ PROGRESS_MODELS: Mapping[str, ProgressModel] = {
     "none": NoProgress(),
     "slow-then-fast": PowerProgress(3),
     "fast-then-slow": PowerProgress(1 / 3),
+    "half-told": ShareProgress(0.5),
 }
 #: `--estimates NAME`: the kinds of `estimated_time` a command line can name.
 ESTIMATES: Mapping[str, Estimates] = {
@@ -113,7 +115,8 @@ SERVE_OPTIONS: tuple[ServeOption, ...] = (
     ServeOption(
         name="progress",
         help="How progress grows: linear, steps (of 25), none (0 until done),"
-        " slow-then-fast (t^3) or fast-then-slow (t^(1/3)).",
+        " slow-then-fast (t^3), fast-then-slow (t^(1/3)) or half-told (half the"
+        " truth, then done).",
         kind=str,
         default="linear",
         choices=tuple(PROGRESS_MODELS),
