@@ -14,6 +14,7 @@ from evolink.testing import (
     LogNormal,
     NoProgress,
     PowerProgress,
+    ShareProgress,
     SteppedProgress,
     Uniform,
 )
@@ -56,6 +57,12 @@ BEHAVIOURS: dict[str, tuple[str, dict[str, Any]]] = {
     "blind": (
         "neither progress nor estimates",
         {"progress": NoProgress(), "estimates": Estimates(missing=True)},
+    ),
+    # Not one of issue 14's: progress that lies steadily, where a fresh client's first
+    # tasks are read late (docs/how-to/poll-interval.md).
+    "steady-lie": (
+        "progress reports half the truth, then done; no estimates",
+        {"progress": ShareProgress(0.5), "estimates": Estimates(missing=True)},
     ),
 }
 

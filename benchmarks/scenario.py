@@ -8,6 +8,8 @@ at once: CPU while waiting, memory per task), `waits` (N request handlers on one
 each `images.generate` then `tasks.wait`; reports when each wait returned), `waits_loop`
 (the same handlers hand-written: each polls its task every second).
 
+`--max-poll-interval S` gives `ours` and `waits` that client option.
+
 `--speed S --anchor T` runs on `ScaledClock(S, anchor=T)`, as the served simulator does:
 the peers' intervals are clock seconds, and `wall` is reported in clock seconds.
 
@@ -59,6 +61,7 @@ async def ours(args: argparse.Namespace, *, batch_reads: bool) -> dict[str, Any]
         http_backend=args.backend,
         max_connections=64,
         clock=clock(args),
+        max_poll_interval=args.max_poll_interval,
     ) as client:
         await client.credits()  # warm, as `mixed` is: see the module's docstring
         start = client.clock.monotonic()
@@ -89,6 +92,7 @@ async def waits(args: argparse.Namespace) -> dict[str, Any]:
         http_backend=args.backend,
         max_connections=64,
         clock=clock(args),
+        max_poll_interval=args.max_poll_interval,
     ) as client:
 
         async def handler(prompt: str) -> None:
@@ -212,6 +216,7 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--anchor", type=float, default=0.0)
     parser.add_argument("--plan", default="{}")
+    parser.add_argument("--max-poll-interval", type=float, default=None)
     args = parser.parse_args()
     runners = {
         "ours": lambda: ours(args, batch_reads=True),
