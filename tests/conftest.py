@@ -43,7 +43,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 #: line tracing makes them about 2.6x slower (a third of the default suite's time under
 #: coverage) and the lines they run are the engine's, which its own tests cover. Their
 #: calls run untraced; setup and teardown stay traced.
-UNTRACED = ("attack14c", "attack14d", "attack14e", "attack14f", "attack14h", "attack_waiting")
+UNTRACED = (
+    "attack14c",
+    "attack14d",
+    "attack14e",
+    "attack14f",
+    "attack14g",
+    "attack14h",
+    "attack_corroborate",
+    "attack_fitted",
+    "attack_hold",
+    "attack_judge",
+    "attack_loop_guard",
+    "attack_outlived",
+    "attack_pricing",
+    "attack_unplaced",
+    "attack_waiting",
+)
 
 
 @pytest.hookimpl(wrapper=True)
