@@ -82,7 +82,8 @@ class AsyncEvolink:
             reads than polling; where a server's hints mislead it (progress that reports
             a steady share of the truth), it can see a task later than a 1 s loop would.
             With `1.0`, no task is seen later than a 1 s loop would see it, at up to the
-            loop's reads (a second apart for every task the plan would leave longer).
+            loop's reads (a second apart for every task the plan would leave longer). A
+            429's `Retry-After` and the back-off after a failed read still come first.
 
     Raises:
         ConfigurationError: no API key was given or found, `max_retries` is negative,
@@ -251,8 +252,14 @@ def _poll_interval(value: object) -> float | None:
         raise ConfigurationError(
             f"max_poll_interval must be a number of seconds or None, not {type(value).__name__}"
         )
-    if not math.isfinite(value) or value < MIN_POLL_INTERVAL:
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float
+        seconds = math.inf
+    if not math.isfinite(seconds) or seconds < MIN_POLL_INTERVAL:
+        shown = value if seconds == seconds else "nan"  # noqa: PLR0124 - NaN check
         raise ConfigurationError(
-            f"max_poll_interval must be at least {MIN_POLL_INTERVAL} s (or None), not {value!r}"
+            f"max_poll_interval must be a finite number of seconds, at least "
+            f"{MIN_POLL_INTERVAL} (or None), not {shown}"
         )
-    return float(value)
+    return seconds

@@ -141,6 +141,14 @@ class _Watched:
     #: Registered while a wait by id read it (`Watcher.hold`): that read is this one's.
     held: bool = False
     failures: int = 0
+    #: When it was last read (or registered): the client's ceiling counts from there.
+    read_at: float = 0.0
+    #: A failed read's back-off (a 429's `Retry-After`, errors): no replanning reads it
+    #: sooner, the client's ceiling included.
+    not_before: float = -math.inf
+    #: Its next read is the client's ceiling's, not its plan's (`Watcher._planned`): due
+    #: on the ceiling's grid, it does not ride along in requests before then.
+    ceiling: bool = False
 
     @property
     def deadline(self) -> float:
@@ -169,6 +177,10 @@ class Watcher:
     _limiter: anyio.CapacityLimiter = attrs.field(init=False)
     _watched: dict[str, _Watched] = attrs.field(factory=dict)
     _heap: list[tuple[float, int, str]] = attrs.field(factory=list)
+    #: The entries of `_heap` the client's ceiling holds (`_Watched.ceiling`), and reads at
+    #: a wait's deadline: one due before the first entry's wait for company ends is read
+    #: when due.
+    _direct: list[tuple[float, int, str]] = attrs.field(factory=list)
     _seq: itertools.count[int] = attrs.field(factory=itertools.count)
     _changed: anyio.Event = attrs.field(factory=anyio.Event)
     reads: int = 0
@@ -223,7 +235,9 @@ class Watcher:
             costs=self._costs((listener,), others=len(self._watched)),
         )
         plan.observe(task, now)
-        planned, capped = self._planned(plan, task, 0.0, now, batch_reads=listener.batch_reads)
+        planned, capped = self._planned(
+            plan, task, 0.0, now, since=now, batch_reads=listener.batch_reads
+        )
         due = min(planned, deadline)
         held = task.id in self._held
         older = self._hints.pop(task.id, None)  # the reads out before its callback came
@@ -240,6 +254,8 @@ class Watcher:
             reading=held,
             confirm=held and bool(older),  # the read out left before the callback came
             held=held,
+            read_at=now,
+            ceiling=capped,
         )
         self._watched[task.id] = watched
         if not held:
@@ -382,16 +398,23 @@ class Watcher:
         return True
 
     def _schedule(self, task_id: str, watched: _Watched) -> None:
-        heapq.heappush(self._heap, (watched.due, next(self._seq), task_id))
+        entry = (watched.due, next(self._seq), task_id)
+        heapq.heappush(self._heap, entry)
+        if watched.ceiling or watched.due >= watched.deadline:
+            # (A read the plan places may wait for another's company, as it always did;
+            # one the client's ceiling holds, or a wait's last at its deadline, may not.)
+            heapq.heappush(self._direct, entry)
         self._changed.set()
 
-    def _next_due(self) -> float | None:
-        """The earliest due time of a task not being read (dropping stale heap entries)."""
-        while self._heap:
-            due, _, task_id = self._heap[0]
+    def _next_due(self, heap: list[tuple[float, int, str]] | None = None) -> float | None:
+        """The earliest due time of a task not being read (dropping stale heap entries),
+        in `heap` (by default, every task's)."""
+        heap = self._heap if heap is None else heap
+        while heap:
+            due, _, task_id = heap[0]
             watched = self._watched.get(task_id)
             if watched is None or watched.reading or watched.due != due:
-                heapq.heappop(self._heap)
+                heapq.heappop(heap)
                 continue
             return due
         return None
@@ -425,9 +448,16 @@ class Watcher:
                 ahead = BATCH_LOOKAHEAD_SHARE * watched.plan.predicted_duration()
                 if first > now + ahead:
                     break
-                if not self._batch_reads(watched.batch_reads) or watched.plan.earliest(now) > now:
+                if (
+                    not self._batch_reads(watched.batch_reads)
+                    or watched.ceiling
+                    or watched.not_before > now
+                    or watched.plan.earliest(now) > now
+                ):
                     # (Read too lately to ride along: never a storm of reads of one task,
-                    # even of reads that cost no request.)
+                    # even of reads that cost no request. A read the client's ceiling
+                    # holds is a tick's, not an end's: it waits for its tick; one backing
+                    # off from a failed read waits for its back-off.)
                     skipped.append(heapq.heappop(self._heap))
                     continue
                 batched.append(self._pop_for_reading())
@@ -459,6 +489,9 @@ class Watcher:
             wake = first + self._window(first_id)
             if self._window(first_id) > 0:
                 wake = max(wake, self._last_batch + self._spacing())
+                direct = self._next_due(self._direct)
+                if direct is not None:
+                    wake = min(wake, direct)  # (not held behind another's window)
             now = clock.monotonic()
             if wake > now:
                 await self._wait_for_change(wake - now)
@@ -508,7 +541,9 @@ class Watcher:
             if watched.reading or watched.task.model != model:
                 continue
             if watched.plan.looks_part_way():
-                watched.due, capped = self._planned_for(watched, now)
+                planned, capped = self._planned_for(watched, now)
+                watched.due = max(planned, watched.not_before)
+                watched.ceiling = capped
                 watched.urgent = watched.urgent or capped
                 self._schedule(task_id, watched)
 
@@ -519,7 +554,7 @@ class Watcher:
         for task_id, watched in self._watched.items():
             if watched.reading or watched.task.model != model:
                 continue
-            soonest = watched.plan.earliest(now)
+            soonest = max(watched.plan.earliest(now), watched.not_before)
             if watched.plan.follows(hints) and soonest < watched.due:
                 watched.due = soonest
                 self._schedule(task_id, watched)
@@ -527,37 +562,56 @@ class Watcher:
     def _plan_sooner(self, task_id: str, watched: _Watched, now: float) -> None:
         """Plan the task's next read again: sooner if its plan now says so, never later."""
         planned, capped = self._planned_for(watched, now)
+        planned = max(planned, watched.not_before)
         if planned < watched.due:
             watched.due = planned
+            watched.ceiling = capped
             watched.urgent = watched.urgent or capped
             self._schedule(task_id, watched)
 
     def _planned_for(self, watched: _Watched, now: float) -> tuple[float, bool]:
         return self._planned(
-            watched.plan, watched.task, watched.grace, now, batch_reads=watched.batch_reads
+            watched.plan,
+            watched.task,
+            watched.grace,
+            now,
+            since=watched.read_at,
+            batch_reads=watched.batch_reads,
         )
 
     def _planned(
-        self, plan: ReadPlan, task: Task, grace: float, now: float, *, batch_reads: bool
+        self,
+        plan: ReadPlan,
+        task: Task,
+        grace: float,
+        now: float,
+        *,
+        since: float,
+        batch_reads: bool,
     ) -> tuple[float, bool]:
         """When to read `task` next, as its plan has it (after a callback's `grace`), and
-        whether the client's `max_poll_interval` brought the read sooner (`max_gap`): a
-        read so held comes when due, not when others can share its request."""
+        whether the client's `max_poll_interval` (`max_gap`, counted from the read at
+        `since`) holds the read instead: such a read comes when due, on its tick."""
         planned = plan.next_read_at(now, task.status) + grace
         gap = self.max_gap
         if gap is None:
             return planned, False
-        latest = now + gap
-        margin = 0.0
+        latest = since + gap
+        # A read due within a batch request's wait for company (`_window`, `_spacing`) of
+        # the ceiling could go out past it: the ceiling holds it.
+        margin = BATCH_WINDOW_BOUNDS[1] + BATCH_SPACING_MAX
         if self._batch_reads(batch_reads):
-            # On a grid of the interval, so that the tasks it holds fall due together: one
-            # batch request a tick, as a hand-written loop's, not one per task. A read
-            # planned just before it would wait for company past it: it goes when due.
-            latest = max(now + MIN_DELAY, math.floor(latest / gap) * gap)
-            margin = BATCH_WINDOW_BOUNDS[1] + BATCH_SPACING_MAX
+            # On a grid of half the interval, so that the tasks it holds fall due together
+            # (a request a tick for them all, not one per task), and a task joins it within
+            # its interval but never just after a read; a read so held goes at the tick.
+            half = gap / 2
+            latest = math.floor(latest / half + 1e-9) * half
+            if planned < latest - margin:
+                return planned, False
+            return max(now, latest), True
         if planned < latest - margin:
             return planned, False
-        return min(planned, latest), True
+        return max(now, min(planned, latest)), True
 
     def _spacing(self) -> float:
         """The least time between batch requests, from the rate tasks have been ending."""
@@ -805,6 +859,8 @@ class Watcher:
             delay = min(READ_ERROR_DELAY_MAX, delay)
         watched.due = min(now + delay, watched.deadline)
         watched.urgent = watched.due < now + delay
+        watched.not_before = watched.due
+        watched.ceiling = False
         self._schedule(task_id, watched)
 
     def _drop_expired(self, task_id: str, watched: _Watched, now: float) -> bool:
@@ -825,6 +881,8 @@ class Watcher:
             return
         watched.reading = False
         watched.failures = 0
+        watched.read_at = now
+        watched.not_before = -math.inf
         watched.task = task
         watched.plan.observe(task, now)
         if task.is_terminal:
@@ -852,6 +910,7 @@ class Watcher:
                 # when planned (a ride-along is a bonus, not a reason to read more).
                 planned = max(planned, watched.due)
             watched.due = min(planned, watched.deadline)
+            watched.ceiling = capped and watched.due == planned
             watched.urgent = capped or watched.due < planned
         self._schedule(task_id, watched)
 

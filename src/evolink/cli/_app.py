@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 import warnings
 from collections.abc import Awaitable, Callable
@@ -120,10 +121,17 @@ def _target_options(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
+def _finite(_ctx: click.Context, _param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter("must be a number of seconds, at least 0.1")
+    return value
+
+
 #: --max-poll-interval, for the commands that wait for tasks.
 _max_poll_interval = click.option(
     "--max-poll-interval",
     type=click.FloatRange(min=0.1),
+    callback=_finite,
     metavar="SECONDS",
     help="Read every running task at least this often (1: never seen later than a 1 s"
     " polling loop would, at up to its reads). Default: when the task is likely done.",
