@@ -149,6 +149,12 @@ class _Watched:
     #: Its next read is the client's ceiling's, not its plan's (`Watcher._planned`): due
     #: on the ceiling's grid, it does not ride along in requests before then.
     ceiling: bool = False
+    #: The latest its next read may go out, whatever company it waits for: the client's
+    #: ceiling (`Watcher._planned`); inf: none.
+    send_by: float = math.inf
+    #: ...as `Watcher._schedule` last filed it in `Watcher._direct` (a wait's deadline
+    #: included); inf: not filed.
+    filed_by: float = math.inf
 
     @property
     def deadline(self) -> float:
@@ -177,9 +183,8 @@ class Watcher:
     _limiter: anyio.CapacityLimiter = attrs.field(init=False)
     _watched: dict[str, _Watched] = attrs.field(factory=dict)
     _heap: list[tuple[float, int, str]] = attrs.field(factory=list)
-    #: The entries of `_heap` the client's ceiling holds (`_Watched.ceiling`), and reads at
-    #: a wait's deadline: one due before the first entry's wait for company ends is read
-    #: when due.
+    #: Reads that must go out by a time, whatever company they wait for (the client's
+    #: ceiling, a wait's deadline), by that time: `run` wakes for the first.
     _direct: list[tuple[float, int, str]] = attrs.field(factory=list)
     _seq: itertools.count[int] = attrs.field(factory=itertools.count)
     _changed: anyio.Event = attrs.field(factory=anyio.Event)
@@ -235,7 +240,7 @@ class Watcher:
             costs=self._costs((listener,), others=len(self._watched)),
         )
         plan.observe(task, now)
-        planned, capped = self._planned(
+        planned, capped, send_by = self._planned(
             plan, task, 0.0, now, since=now, batch_reads=listener.batch_reads
         )
         due = min(planned, deadline)
@@ -256,6 +261,7 @@ class Watcher:
             held=held,
             read_at=now,
             ceiling=capped,
+            send_by=send_by,
         )
         self._watched[task.id] = watched
         if not held:
@@ -398,25 +404,39 @@ class Watcher:
         return True
 
     def _schedule(self, task_id: str, watched: _Watched) -> None:
-        entry = (watched.due, next(self._seq), task_id)
-        heapq.heappush(self._heap, entry)
-        if watched.ceiling or watched.due >= watched.deadline:
-            # (A read the plan places may wait for another's company, as it always did;
-            # one the client's ceiling holds, or a wait's last at its deadline, may not.)
-            heapq.heappush(self._direct, entry)
+        seq = next(self._seq)
+        heapq.heappush(self._heap, (watched.due, seq, task_id))
+        # A read may wait for another's company, as it always did, but not past the time
+        # the client's ceiling sends it by (one set for an earlier plan is not this
+        # read's), nor past a wait's deadline.
+        by = watched.send_by if watched.send_by >= watched.due else math.inf
+        if watched.due >= watched.deadline:
+            by = min(by, watched.due)
+        watched.filed_by = by
+        if by < math.inf:
+            heapq.heappush(self._direct, (by, seq, task_id))
         self._changed.set()
 
-    def _next_due(self, heap: list[tuple[float, int, str]] | None = None) -> float | None:
-        """The earliest due time of a task not being read (dropping stale heap entries),
-        in `heap` (by default, every task's)."""
-        heap = self._heap if heap is None else heap
-        while heap:
-            due, _, task_id = heap[0]
+    def _next_due(self) -> float | None:
+        """The earliest due time of a task not being read (dropping stale heap entries)."""
+        while self._heap:
+            due, _, task_id = self._heap[0]
             watched = self._watched.get(task_id)
             if watched is None or watched.reading or watched.due != due:
-                heapq.heappop(heap)
+                heapq.heappop(self._heap)
                 continue
             return due
+        return None
+
+    def _next_by(self) -> float | None:
+        """The earliest time a read must go out by (`_direct`), dropping stale entries."""
+        while self._direct:
+            by, _, task_id = self._direct[0]
+            watched = self._watched.get(task_id)
+            if watched is None or watched.reading or watched.filed_by != by:
+                heapq.heappop(self._direct)
+                continue
+            return by
         return None
 
     def _window(self, task_id: str) -> float:
@@ -450,14 +470,15 @@ class Watcher:
                     break
                 if (
                     not self._batch_reads(watched.batch_reads)
-                    or watched.ceiling
+                    or (watched.ceiling and first > now + self._ceiling_slack())
                     or watched.not_before > now
                     or watched.plan.earliest(now) > now
                 ):
                     # (Read too lately to ride along: never a storm of reads of one task,
                     # even of reads that cost no request. A read the client's ceiling
-                    # holds is a tick's, not an end's: it waits for its tick; one backing
-                    # off from a failed read waits for its back-off.)
+                    # holds is a tick's, not an end's: it waits for its tick, unless that
+                    # is a moment away; one backing off from a failed read waits for its
+                    # back-off.)
                     skipped.append(heapq.heappop(self._heap))
                     continue
                 batched.append(self._pop_for_reading())
@@ -469,6 +490,12 @@ class Watcher:
                 alone.extend(batched)
                 batched = []
         return batched, alone
+
+    def _ceiling_slack(self) -> float:
+        """How soon before its tick a read the client's ceiling holds may ride along in a
+        request going out anyway: a tenth of the interval (a tenth more reads at most),
+        rather than a request of its own a moment later."""
+        return 0.0 if self.max_gap is None else 0.1 * self.max_gap
 
     def _pop_for_reading(self) -> str:
         _, _, task_id = heapq.heappop(self._heap)
@@ -489,9 +516,9 @@ class Watcher:
             wake = first + self._window(first_id)
             if self._window(first_id) > 0:
                 wake = max(wake, self._last_batch + self._spacing())
-                direct = self._next_due(self._direct)
-                if direct is not None:
-                    wake = min(wake, direct)  # (not held behind another's window)
+                by = self._next_by()
+                if by is not None:
+                    wake = min(wake, by)  # (not held behind another's wait for company)
             now = clock.monotonic()
             if wake > now:
                 await self._wait_for_change(wake - now)
@@ -541,7 +568,7 @@ class Watcher:
             if watched.reading or watched.task.model != model:
                 continue
             if watched.plan.looks_part_way():
-                planned, capped = self._planned_for(watched, now)
+                planned, capped, watched.send_by = self._planned_for(watched, now)
                 watched.due = max(planned, watched.not_before)
                 watched.ceiling = capped
                 watched.urgent = watched.urgent or capped
@@ -561,15 +588,16 @@ class Watcher:
 
     def _plan_sooner(self, task_id: str, watched: _Watched, now: float) -> None:
         """Plan the task's next read again: sooner if its plan now says so, never later."""
-        planned, capped = self._planned_for(watched, now)
+        planned, capped, send_by = self._planned_for(watched, now)
         planned = max(planned, watched.not_before)
         if planned < watched.due:
             watched.due = planned
             watched.ceiling = capped
+            watched.send_by = send_by
             watched.urgent = watched.urgent or capped
             self._schedule(task_id, watched)
 
-    def _planned_for(self, watched: _Watched, now: float) -> tuple[float, bool]:
+    def _planned_for(self, watched: _Watched, now: float) -> tuple[float, bool, float]:
         return self._planned(
             watched.plan,
             watched.task,
@@ -588,30 +616,27 @@ class Watcher:
         *,
         since: float,
         batch_reads: bool,
-    ) -> tuple[float, bool]:
-        """When to read `task` next, as its plan has it (after a callback's `grace`), and
+    ) -> tuple[float, bool, float]:
+        """When to read `task` next, as its plan has it (after a callback's `grace`);
         whether the client's `max_poll_interval` (`max_gap`, counted from the read at
-        `since`) holds the read instead: such a read comes when due, on its tick."""
+        `since`) holds the read instead; and the latest it may go out, whatever company
+        it waits for (inf: no such time)."""
         planned = plan.next_read_at(now, task.status) + grace
         gap = self.max_gap
         if gap is None:
-            return planned, False
+            return planned, False, math.inf
         latest = since + gap
-        # A read due within a batch request's wait for company (`_window`, `_spacing`) of
-        # the ceiling could go out past it: the ceiling holds it.
-        margin = BATCH_WINDOW_BOUNDS[1] + BATCH_SPACING_MAX
         if self._batch_reads(batch_reads):
             # On a grid of half the interval, so that the tasks it holds fall due together
             # (a request a tick for them all, not one per task), and a task joins it within
-            # its interval but never just after a read; a read so held goes at the tick.
+            # its interval but never just after a read.
             half = gap / 2
             latest = math.floor(latest / half + 1e-9) * half
-            if planned < latest - margin:
-                return planned, False
-            return max(now, latest), True
-        if planned < latest - margin:
-            return planned, False
-        return max(now, min(planned, latest)), True
+        if planned < latest:
+            # The plan's read, at its time; one waiting for company goes by the ceiling.
+            return planned, False, latest
+        at = max(now, latest)
+        return at, True, at
 
     def _spacing(self) -> float:
         """The least time between batch requests, from the rate tasks have been ending."""
@@ -904,7 +929,7 @@ class Watcher:
             watched.due = now
             watched.urgent = True
         else:
-            planned, capped = self._planned_for(watched, now)
+            planned, capped, watched.send_by = self._planned_for(watched, now)
             if now < watched.due:
                 # It rode along in a batch read before its time: its own read still comes
                 # when planned (a ride-along is a bonus, not a reason to read more).
