@@ -514,9 +514,9 @@ class Watcher:
                 continue
             _, _, first_id = self._heap[0]
             wake = first + self._window(first_id)
+            by = self._next_by()  # (every turn: it drops the stale entries)
             if self._window(first_id) > 0:
                 wake = max(wake, self._last_batch + self._spacing())
-                by = self._next_by()
                 if by is not None:
                     wake = min(wake, by)  # (not held behind another's wait for company)
             now = clock.monotonic()
