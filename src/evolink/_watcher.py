@@ -1,7 +1,8 @@
 """The watcher: it decides when to read each task, and reads many at once.
 
 One per client (held by its `Engine`), shared by every batch and every wait: each registers
-its tasks with a `Listener`. Each task is read when its `ReadPlan` says it is likely done.
+its tasks with a `Listener`. Each task is read when its `ReadPlan` says it is likely done,
+or by the client's `max_poll_interval` after its last read, if that is sooner.
 Where the server has `POST /v1/tasks/batch`, every task due within a short window goes into
 one request of up to 50 ids, whoever waits for it; where it answers 404, the watcher falls
 back to one GET per task. A task is never read twice at once. Updates from outside
@@ -147,7 +148,7 @@ class _Watched:
     #: sooner, the client's ceiling included.
     not_before: float = -math.inf
     #: Its next read is the client's ceiling's, not its plan's (`Watcher._planned`): due
-    #: on the ceiling's grid, it does not ride along in requests before then.
+    #: on the ceiling's grid, it rides along in requests only just before then.
     ceiling: bool = False
     #: The latest its next read may go out, whatever company it waits for: the client's
     #: ceiling (`Watcher._planned`); inf: none.
