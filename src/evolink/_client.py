@@ -257,9 +257,8 @@ def _poll_interval(value: object) -> float | None:
     except OverflowError:  # an int too large for a float
         seconds = math.inf
     if not math.isfinite(seconds) or seconds < MIN_POLL_INTERVAL:
-        shown = value if seconds == seconds else "nan"  # noqa: PLR0124 - NaN check
         raise ConfigurationError(
             f"max_poll_interval must be a finite number of seconds, at least "
-            f"{MIN_POLL_INTERVAL} (or None), not {shown}"
+            f"{MIN_POLL_INTERVAL} (or None), not {value}"
         )
     return seconds
